@@ -1,0 +1,1 @@
+"""The `aiops` command line: the things kubectl is bad at."""

@@ -1,0 +1,17 @@
+"""Entry point of the `aiops` console script; each command group lives in its own module."""
+
+import typer
+
+from aiops.cli import cluster
+
+app = typer.Typer(
+    name="aiops",
+    help="An AI operator for distributed systems.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+app.add_typer(cluster.app, name="cluster")
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,57 @@
+"""Finds the Go-built binaries (kube-apiserver, etcd, kwokctl, ...), building them if needed."""
+
+import os
+import subprocess
+from pathlib import Path
+
+from aiops.cluster.errors import ClusterError
+
+# operator/aiops/cluster/tools.py -> the repository root is three folders above `aiops`.
+REPO_ROOT = Path(__file__).resolve().parents[3]
+BUILD_SCRIPT = REPO_ROOT / "hack" / "tools" / "build.sh"
+
+REQUIRED = (
+    "kube-apiserver",
+    "kube-controller-manager",
+    "kube-scheduler",
+    "kubectl",
+    "etcd",
+    "kwok",
+    "kwokctl",
+)
+
+
+def tools_bin_dir(build: bool = True) -> Path:
+    """The directory holding the tool binaries.
+
+    `AIOPS_TOOLS_BIN` wins (for installs without the repository); otherwise hack/tools/build.sh
+    builds what is missing (a no-op once cached) and says where they are.
+    """
+    override = os.environ.get("AIOPS_TOOLS_BIN")
+    if override:
+        bin_dir = Path(override)
+    else:
+        if not BUILD_SCRIPT.exists():
+            raise ClusterError(
+                f"cannot find {BUILD_SCRIPT}: set AIOPS_TOOLS_BIN to a directory holding "
+                "kube-apiserver, etcd, kwokctl and friends"
+            )
+        args = [str(BUILD_SCRIPT)] if build else [str(BUILD_SCRIPT), "--bin-dir"]
+        proc = subprocess.run(args, stdout=subprocess.PIPE, stderr=None, text=True, check=False)
+        if proc.returncode == 3:
+            raise ClusterError(
+                "the Go toolchain is missing and the tools are not built yet: install Go 1.26+ "
+                "and put 'go' on PATH, or set AIOPS_TOOLS_BIN to prebuilt binaries"
+            )
+        if proc.returncode != 0:
+            raise ClusterError(
+                f"building the Go tools failed (exit {proc.returncode}): see the output above, "
+                "fix it, and run again (finished packages stay cached)"
+            )
+        bin_dir = Path(proc.stdout.strip().splitlines()[-1])
+    missing = [name for name in REQUIRED if not (bin_dir / name).exists()]
+    if missing:
+        raise ClusterError(
+            f"{bin_dir} lacks {', '.join(missing)}: run hack/tools/build.sh or fix AIOPS_TOOLS_BIN"
+        )
+    return bin_dir
