@@ -1,4 +1,4 @@
-"""The one error the cluster commands raise: a single line saying what is wrong and how to fix it."""
+"""The one error the cluster commands raise: one line saying what is wrong and how to fix it."""
 
 
 class ClusterError(Exception):

@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# Installs everything the project needs on a fresh machine, and is a fast no-op the second time:
+#   - Debian packages: redis-server and prometheus (the rate limiter stack runs them for real)
+#   - a virtualenv in .venv with the project installed editable, test extras included
+#   - the Go tools (Kubernetes control plane, kwok, helm, kind, toxiproxy) via hack/tools/build.sh
+# Sourced by hack/demo.sh and hack/test.sh; safe to run on its own.
+set -euo pipefail
+
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$root"
+
+need_apt=()
+command -v redis-server >/dev/null 2>&1 || need_apt+=(redis-server)
+command -v prometheus >/dev/null 2>&1 || need_apt+=(prometheus)
+if ((${#need_apt[@]})); then
+  sudo=""
+  [[ $(id -u) -eq 0 ]] || sudo="sudo"
+  echo "aiops: installing Debian packages: ${need_apt[*]}" >&2
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >/dev/null
+fi
+# Debian starts these as system services on install; the project runs its own instances.
+for svc in redis-server prometheus; do
+  if command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet "$svc" 2>/dev/null; then
+    echo "aiops: note: a system $svc service is running; the project uses its own ports" >&2
+  fi
+done
+
+python="${PYTHON:-python3}"
+if ! "$python" -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; then
+  echo "aiops: Python 3.11 or newer is needed (found: $("$python" --version 2>&1)); set PYTHON=..." >&2
+  exit 1
+fi
+[[ -x .venv/bin/python ]] || "$python" -m venv .venv
+stamp=".venv/.aiops-installed"
+want="$(sha256sum pyproject.toml | cut -c1-16)"
+if [[ "$(cat "$stamp" 2>/dev/null)" != "$want" ]]; then
+  echo "aiops: installing the Python package and its dependencies into .venv" >&2
+  .venv/bin/python -m pip install -q -U pip
+  .venv/bin/python -m pip install -q -e '.[test]'
+  echo "$want" >"$stamp"
+fi
+
+hack/tools/build.sh >/dev/null
