@@ -2,7 +2,7 @@
 
 import typer
 
-from aiops.cli import cluster
+from aiops.cli import cluster, crds
 
 app = typer.Typer(
     name="aiops",
@@ -11,6 +11,7 @@ app = typer.Typer(
     add_completion=False,
 )
 app.add_typer(cluster.app, name="cluster")
+app.command("crds")(crds.crds)
 
 
 if __name__ == "__main__":
