@@ -33,8 +33,17 @@ echo "aiops: building the Go tools into $bin (cold: tens of minutes on 2 cores; 
 start=$SECONDS
 (
   cd "$here"
+  # The version the binaries report (kubectl version, /version, helm's kubeVersion checks) is
+  # stamped the way Kubernetes' own build does; without it they say v0.0.0-master.
+  kube="$(go list -m -f '{{.Version}}' k8s.io/kubernetes)"
+  minor="${kube#v1.}"; minor="${minor%%.*}"
+  ldflags="-s -w"
+  for pkg in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
+    ldflags+=" -X $pkg.gitVersion=$kube -X $pkg.gitMajor=1 -X $pkg.gitMinor=$minor"
+    ldflags+=" -X $pkg.gitTreeState=clean"
+  done
   # -trimpath and stripped symbols: smaller binaries and a faster link; nothing here is debugged.
-  go build -trimpath -ldflags="-s -w" -o "$bin.partial/" tool ./etcd
+  go build -trimpath -ldflags="$ldflags" -o "$bin.partial/" tool ./etcd
 )
 mv "$bin.partial/server" "$bin.partial/toxiproxy-server"
 mv "$bin.partial/cli" "$bin.partial/toxiproxy-cli"

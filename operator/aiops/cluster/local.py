@@ -22,7 +22,17 @@ from aiops.cluster.tools import tools_bin_dir
 
 KUBE_VERSION = "v1.37.2"
 DEFAULT_NAME = "aiops"
-DEFAULT_PORT = 32766
+DEFAULT_PORT = 16443
+# Every component gets a port derived from the API server's, so two clusters with different
+# --port values never collide (kwokctl would otherwise pick ports of its own near 32767).
+PORT_OFFSETS = {
+    "kubeApiserverPort": 0,
+    "etcdPort": 1,
+    "etcdPeerPort": 2,
+    "kubeControllerManagerPort": 3,
+    "kubeSchedulerPort": 4,
+    "kwokControllerPort": 5,
+}
 DEFAULT_NODES = 2
 
 State = Literal["absent", "running", "broken"]
@@ -182,10 +192,12 @@ class LocalCluster:
                 f"run 'aiops cluster down --name {self.name}' to clean it up, then 'up' again"
             )
         bin_dir = tools_bin_dir(build=True)
-        if _port_in_use(self.port):
+        busy = [self.port + off for off in PORT_OFFSETS.values() if _port_in_use(self.port + off)]
+        if busy:
+            span = f"{self.port}-{self.port + max(PORT_OFFSETS.values())}"
             raise ClusterError(
-                f"port {self.port} is already in use by another process: stop it, or choose "
-                "another with 'aiops cluster up --port N'"
+                f"port {busy[0]} is already in use by another process (the cluster needs {span}): "
+                "stop it, or choose another base with 'aiops cluster up --port N'"
             )
         try:
             self._create(bin_dir, wait)
@@ -203,7 +215,7 @@ class LocalCluster:
             "options": {
                 "runtime": "binary",
                 "kubeVersion": KUBE_VERSION,
-                "kubeApiserverPort": self.port,
+                **{option: self.port + off for option, off in PORT_OFFSETS.items()},
                 "kubeAuthorization": True,
                 "kubeAdmission": True,
                 "kubeApiserverBinary": str(bin_dir / "kube-apiserver"),
@@ -218,7 +230,12 @@ class LocalCluster:
     def _kwokctl(
         self, bin_dir: Path, *args: str, timeout: float
     ) -> subprocess.CompletedProcess[str]:
-        env = {**os.environ, "KWOK_WORKDIR": str(self.kwok_workdir)}
+        # kwokctl runs the first `kubectl` on PATH: make it ours, of the cluster's version.
+        env = {
+            **os.environ,
+            "KWOK_WORKDIR": str(self.kwok_workdir),
+            "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}",
+        }
         try:
             return subprocess.run(
                 [str(bin_dir / "kwokctl"), "--name", self.name, *args],
