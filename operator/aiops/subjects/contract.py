@@ -1,0 +1,221 @@
+"""The plugin contract: what a subject plugin gives the core, and the typed values they trade.
+
+A plugin is a class deriving from `SubjectPlugin`, registered under the entry-point group
+`aiops.subjects` by its type name (`Subject.spec.type`). The core only ever talks to it through
+this module, so a second subject proves the core knows nothing subject-specific.
+"""
+
+from __future__ import annotations
+
+import abc
+from datetime import UTC, datetime, timedelta
+from enum import StrEnum
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from pydantic import BaseModel, ConfigDict, Field
+
+if TYPE_CHECKING:
+    from aiops.subjects.context import PluginContext
+
+
+def utcnow() -> datetime:
+    """Always timezone-aware UTC (the original system mixed local time and UTC)."""
+    return datetime.now(UTC)
+
+
+class Risk(StrEnum):
+    LOW = "low"
+    MEDIUM = "medium"
+    HIGH = "high"
+
+
+class Severity(StrEnum):
+    INFO = "info"
+    WARNING = "warning"
+    CRITICAL = "critical"
+
+
+class MemberState(StrEnum):
+    UP = "Up"
+    DOWN = "Down"
+    UNKNOWN = "Unknown"
+
+
+class Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class Member(Frozen):
+    """One member of a subject (a rate limiter node, a TiKV store). A dead member is reported
+    as Down with when it was last seen, never dropped from the list."""
+
+    name: str
+    state: MemberState
+    role: str = ""
+    address: str = ""
+    last_seen: datetime | None = None
+    message: str = ""
+
+
+class Observation(Frozen):
+    """What one `observe()` saw. `metrics` maps a metric name to values per entity (a member
+    name, a key, or "" for the subject as a whole); `facts` is bounded detail for the agent."""
+
+    observed_at: datetime = Field(default_factory=utcnow)
+    members: list[Member] = []
+    metrics: dict[str, dict[str, float]] = {}
+    facts: dict[str, Any] = {}
+
+    def member(self, name: str) -> Member | None:
+        return next((m for m in self.members if m.name == name), None)
+
+    def down_members(self) -> list[Member]:
+        return [m for m in self.members if m.state is MemberState.DOWN]
+
+
+class Invariant(Frozen):
+    """A rule the subject must keep. `threshold` and `hold` (how long a breach must last before
+    it is an incident) can be overridden per Subject; `source` says what detects it."""
+
+    name: str
+    description: str
+    severity: Severity
+    threshold: float | None = None
+    hold: timedelta = timedelta(0)
+    source: str = "probe"  # "probe" (the plugin's own API reads) or "metrics" (PromQL)
+
+
+class Violation(Frozen):
+    """One breach seen now, for one entity. The core applies the hold time and deduplication."""
+
+    invariant: str
+    entity: str = ""
+    severity: Severity
+    summary: str
+    value: float | None = None
+    evidence: list[str] = []
+
+
+class ActionSpec(Frozen):
+    """A remediation the plugin offers. The policy gate reads risk, reversibility and whether it
+    disrupts a member (blast radius: one member disrupted at a time)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", arbitrary_types_allowed=True)
+
+    name: str
+    description: str
+    params: type[BaseModel]
+    risk: Risk
+    reversible: bool = False
+    retry_safe: bool = False
+    disrupts_member: bool = False
+
+
+class ActionResult(Frozen):
+    ok: bool
+    message: str
+    detail: dict[str, Any] = {}
+
+
+class RunbookStep(Frozen):
+    """One step of a runbook remedy. String values in `params` may use `{entity}`."""
+
+    action: str
+    params: dict[str, Any] = {}
+    rationale: str = ""
+
+
+class RunbookEntry(Frozen):
+    """What a careful SRE would do for one invariant: the diagnosis, the likely causes in order,
+    and the remedy. The runbook agent follows it; the model agent reads it as a hint."""
+
+    invariant: str
+    diagnosis: str
+    likely_causes: list[str]
+    steps: list[RunbookStep] = []
+
+
+class FaultSpec(Frozen):
+    """A fault the plugin can inject for a Chaos resource, and undo."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", arbitrary_types_allowed=True)
+
+    name: str
+    description: str
+    params: type[BaseModel]
+
+
+class PluginError(Exception):
+    """A plugin could not do what was asked; the message is safe to show (no secrets)."""
+
+
+class SubjectPlugin(abc.ABC):
+    """Base class of every subject plugin. Class attributes describe it; an instance is bound to
+    one Subject's validated config and context, and is created anew when the spec changes."""
+
+    type_name: ClassVar[str]
+    config_model: ClassVar[type[BaseModel]]
+    invariants: ClassVar[tuple[Invariant, ...]]
+    actions: ClassVar[tuple[ActionSpec, ...]]
+    runbook: ClassVar[tuple[RunbookEntry, ...]]
+    faults: ClassVar[tuple[FaultSpec, ...]] = ()
+
+    def __init__(self, config: BaseModel, ctx: PluginContext) -> None:
+        self.config = config
+        self.ctx = ctx
+
+    @abc.abstractmethod
+    async def observe(self) -> Observation:
+        """Read the subject's state. Raise (any exception) when it cannot be read: the core
+        turns that into Unknown, never into "all clear"."""
+
+    @abc.abstractmethod
+    def evaluate(self, obs: Observation, invariants: dict[str, Invariant]) -> list[Violation]:
+        """The breaches in `obs` of the given invariants (already merged with the Subject's
+        overrides, disabled ones left out). Pure: no I/O."""
+
+    async def preconditions(
+        self, action: str, params: BaseModel, obs: Observation
+    ) -> list[str]:
+        """Reasons, checked against live state, why `action` must not run now (empty: go)."""
+        return []
+
+    async def execute(self, action: str, params: BaseModel, key: str) -> ActionResult:
+        """Run one action. `key` is its idempotency key: a plugin whose subject can remember
+        it should, so a retried call does not act twice."""
+        raise PluginError(f"{self.type_name} has no action {action!r}")
+
+    async def undo(self, action: str, params: BaseModel, key: str) -> ActionResult:
+        raise PluginError(f"{self.type_name} cannot undo {action!r}")
+
+    async def inject(self, fault: str, params: BaseModel, target: str) -> ActionResult:
+        raise PluginError(f"{self.type_name} has no fault {fault!r}")
+
+    async def revert(self, fault: str, params: BaseModel, target: str) -> ActionResult:
+        raise PluginError(f"{self.type_name} has no fault {fault!r}")
+
+    async def close(self) -> None:  # noqa: B027 - optional hook, a no-op by default
+        """Release connections; called when the Subject is deleted or its spec changes."""
+
+    # -- lookups the core uses ---------------------------------------------------------------
+
+    @classmethod
+    def action(cls, name: str) -> ActionSpec:
+        for spec in cls.actions:
+            if spec.name == name:
+                return spec
+        raise PluginError(f"{cls.type_name} has no action {name!r}")
+
+    @classmethod
+    def fault(cls, name: str) -> FaultSpec:
+        for spec in cls.faults:
+            if spec.name == name:
+                return spec
+        raise PluginError(f"{cls.type_name} has no fault {name!r}")
+
+    @classmethod
+    def invariant(cls, name: str) -> Invariant:
+        for inv in cls.invariants:
+            if inv.name == name:
+                return inv
+        raise PluginError(f"{cls.type_name} has no invariant {name!r}")
