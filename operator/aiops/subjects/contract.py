@@ -10,7 +10,7 @@ from __future__ import annotations
 import abc
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -201,21 +201,22 @@ class SubjectPlugin(abc.ABC):
 
     @classmethod
     def action(cls, name: str) -> ActionSpec:
-        for spec in cls.actions:
-            if spec.name == name:
-                return spec
-        raise PluginError(f"{cls.type_name} has no action {name!r}")
+        return _find(cls.actions, name, f"{cls.type_name} has no action {name!r}")
 
     @classmethod
     def fault(cls, name: str) -> FaultSpec:
-        for spec in cls.faults:
-            if spec.name == name:
-                return spec
-        raise PluginError(f"{cls.type_name} has no fault {name!r}")
+        return _find(cls.faults, name, f"{cls.type_name} has no fault {name!r}")
 
     @classmethod
     def invariant(cls, name: str) -> Invariant:
-        for inv in cls.invariants:
-            if inv.name == name:
-                return inv
-        raise PluginError(f"{cls.type_name} has no invariant {name!r}")
+        return _find(cls.invariants, name, f"{cls.type_name} has no invariant {name!r}")
+
+
+_Named = TypeVar("_Named", ActionSpec, FaultSpec, Invariant)
+
+
+def _find(items: tuple[_Named, ...], name: str, missing: str) -> _Named:
+    for item in items:
+        if item.name == name:
+            return item
+    raise PluginError(missing)

@@ -24,7 +24,7 @@ def effective_invariants(
     defaults: tuple[Invariant, ...], overrides: list[InvariantOverride]
 ) -> dict[str, Invariant]:
     """The plugin's invariants with the Subject's overrides (`spec.invariants`) applied;
-    disabled ones left out. An override naming no invariant is an error the caller reports on the Subject."""
+    disabled ones left out. An override naming no invariant is an error for the Subject."""
     by_name = {inv.name: inv for inv in defaults}
     unknown = [o.name for o in overrides if o.name not in by_name]
     if unknown:
