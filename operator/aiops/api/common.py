@@ -312,16 +312,19 @@ class Resource(ApiModel):
     kind: str = Field(default="")
     metadata: ObjectMeta = Field(default_factory=ObjectMeta)
 
-    @model_validator(mode="after")
-    def _check_type_meta(self) -> Self:
-        if not self.kind:
-            self.kind = self.KIND
-        if (self.api_version, self.kind) != (self.API_VERSION, self.KIND):
+    @model_validator(mode="before")
+    @classmethod
+    def _check_type_meta(cls, data: Any) -> Any:
+        # Before the fields: "this is an Incident, not a Subject" beats a list of missing fields.
+        if not isinstance(data, dict):
+            return data
+        api_version = data.get("apiVersion", data.get("api_version")) or cls.API_VERSION
+        kind = data.get("kind") or cls.KIND
+        if (api_version, kind) != (cls.API_VERSION, cls.KIND):
             raise ValueError(
-                f"expected apiVersion {self.API_VERSION} kind {self.KIND}, "
-                f"got {self.api_version} {self.kind}"
+                f"expected apiVersion {cls.API_VERSION} kind {cls.KIND}, got {api_version} {kind}"
             )
-        return self
+        return {**data, "kind": kind}
 
     @classmethod
     def crd_name(cls) -> str:

@@ -41,8 +41,10 @@ def to_timedelta(value: str) -> timedelta:
 
 
 def format_duration(value: timedelta) -> str:
-    """The canonical string for a non-negative `timedelta` (`5400s` -> `1h30m`)."""
-    ms = int(value.total_seconds() * 1000)
+    """The canonical string for a non-negative `timedelta` (`5400s` -> `1h30m`), to the
+    millisecond (finer parts are dropped: no duration here is that fine)."""
+    # Integer division, not total_seconds(): a float loses milliseconds past a few days.
+    ms = value // timedelta(milliseconds=1)
     if ms < 0:
         raise ValueError(f"{value} is negative; durations here are never negative")
     parts = []
