@@ -27,8 +27,6 @@ EXAMPLES = REPO / "examples"
 PEOPLE = ("alice", "bob")
 OPERATOR_SA = "aiops-operator"
 
-pytestmark = pytest.mark.cluster
-
 
 @dataclass
 class ApiNamespace:
