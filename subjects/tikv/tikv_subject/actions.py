@@ -1,0 +1,437 @@
+"""The remediations, their live preconditions, and how each runs.
+
+Safety rules kept here, not left to callers:
+- No store is touched while another store is down (PD: Disconnected or Down).
+- An evict-leader scheduler this code adds is removed on every exit path that does not hand it
+  to its owner (failure, timeout, cancellation): try/except around everything after the claim.
+  One that survives anyway (the process died between add and remove) is reported by the
+  `evict_leader_leftover` invariant and cleared by `remove_evict_leader`.
+- restart_store refuses when restarting the store would leave a region without a quorum.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
+
+from pydantic import BaseModel, Field
+
+from aiops.subjects.context import PluginContext
+from aiops.subjects.contract import (
+    ActionResult,
+    ActionSpec,
+    Frozen,
+    MemberState,
+    PluginError,
+    Risk,
+    utcnow,
+)
+from tikv_subject.config import TikvConfig
+from tikv_subject.ledger import LEDGER
+from tikv_subject.pd import REGION_CHECKS, PdClient
+from tikv_subject.pd_models import MetaStore, RegionInfo, StoreInfo
+from tikv_subject.stores import GONE_STATES, StoreId, member_state, store_name
+
+EVICT_LEADER = "evict_leader"
+REMOVE_EVICT_LEADER = "remove_evict_leader"
+TRANSFER_LEADER = "transfer_leader"
+RESTART_STORE = "restart_store"
+
+
+class Params(Frozen):
+    """Action parameters: immutable, and unknown fields are a mistake worth reporting."""
+
+
+class StoreParams(Params):
+    store: StoreId = Field(description="The store: store-<id> or its id.")
+
+
+class EvictLeaderParams(StoreParams):
+    keep_for_seconds: int = Field(
+        default=900,
+        ge=60,
+        le=3600,
+        description="How long the eviction is owned by this action; past it, an eviction "
+        "still in place is reported as a leftover.",
+    )
+
+
+class TransferLeaderParams(Params):
+    region_id: int = Field(gt=0, description="The region whose leader moves.")
+    to_store: StoreId = Field(description="The store that gets the leader.")
+
+
+ACTIONS: tuple[ActionSpec, ...] = (
+    ActionSpec(
+        name=EVICT_LEADER,
+        description="Move every Raft leader off a store (PD's evict-leader scheduler) and wait "
+        "until it holds none, so a slow store stops serving reads and writes; undo removes it.",
+        params=EvictLeaderParams,
+        risk=Risk.MEDIUM,
+        reversible=True,
+        retry_safe=True,
+    ),
+    ActionSpec(
+        name=REMOVE_EVICT_LEADER,
+        description="Remove a store's evict-leader scheduler so leaders may return to it.",
+        params=StoreParams,
+        risk=Risk.LOW,
+        retry_safe=True,
+    ),
+    ActionSpec(
+        name=TRANSFER_LEADER,
+        description="Move one region's leader to another of its peers' stores (a PD operator).",
+        params=TransferLeaderParams,
+        risk=Risk.LOW,
+        retry_safe=True,
+    ),
+    ActionSpec(
+        name=RESTART_STORE,
+        description="Restart a store's process (delete its pod): leaders are evicted first "
+        "when it is Up, and the eviction is removed once it is back or the wait ends.",
+        params=StoreParams,
+        risk=Risk.HIGH,
+        disrupts_member=True,
+    ),
+)
+
+# Successful results by (cluster, idempotency key): a retried call answers from here instead
+# of acting twice. Process-wide, like the eviction ledger.
+_DONE: dict[tuple[str, str], ActionResult] = {}
+
+
+class _NotDone(Exception):
+    """A wait ended without the state it waited for."""
+
+
+def _quorum_lost(region: RegionInfo, store_id: int) -> bool:
+    """Would taking `store_id` away leave this region without a majority of healthy voters?
+    Pending peers count as unavailable: they lag and cannot help commit."""
+    voters = {p.store_id for p in region.peers if not p.is_learner and p.role_name != "Learner"}
+    if store_id not in voters:
+        return False
+    healthy = voters - region.unhealthy_store_ids() - {store_id}
+    return len(healthy) < len(voters) // 2 + 1
+
+
+class Runner:
+    """Preconditions and execution against one cluster."""
+
+    def __init__(self, cfg: TikvConfig, ctx: PluginContext, pd: PdClient, cluster: str) -> None:
+        self.cfg = cfg
+        self.ctx = ctx
+        self.pd = pd
+        self.cluster = cluster
+
+    # -- helpers -----------------------------------------------------------------------------
+
+    async def live_stores(self) -> dict[int, StoreInfo]:
+        stores = await self.pd.stores()
+        return {i.store.id: i for i in stores.stores if i.store.state_name not in GONE_STATES}
+
+    def member_of(self, store: MetaStore) -> str:
+        """The workload member (pod, program) that runs the store."""
+        for key in (store_name(store.id), str(store.id)):
+            if key in self.cfg.workload_members:
+                return self.cfg.workload_members[key]
+        m = re.match(self.cfg.member_pattern, store.address)
+        if m and m.group("member"):
+            return m.group("member")
+        raise PluginError(
+            f"cannot tell which workload member runs {store_name(store.id)} ({store.address}): "
+            f"memberPattern {self.cfg.member_pattern!r} does not match; set workloadMembers"
+        )
+
+    async def _wait(self, done: Callable[[], Awaitable[bool]], seconds: float) -> bool:
+        """Poll `done` until it holds (True) or `seconds` pass (False). Not asyncio.timeout:
+        running out of time is an answer here, not an error, and a poll is never cut short."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + seconds
+        while True:
+            if await done():
+                return True
+            if loop.time() >= deadline:
+                return False
+            await asyncio.sleep(min(self.cfg.poll_interval_seconds, deadline - loop.time()))
+
+    async def _leaders(self, store_id: int) -> int:
+        info = (await self.live_stores()).get(store_id)
+        if info is None:
+            raise PluginError(f"{store_name(store_id)} vanished from PD's store list")
+        return info.status.leader_count
+
+    async def _drop_eviction(self, store_id: int) -> str:
+        """Remove our eviction and release it. Never raises: the caller is already on a
+        failure path, and its own error is the one to report. Returns what happened."""
+        LEDGER.release(self.cluster, store_id)
+        try:
+            await self.pd.remove_evict_leader(store_id)
+        except Exception as err:
+            return (f"removing its evict-leader scheduler failed too ({err}); the "
+                    "evict_leader_leftover invariant will report it")
+        return "its evict-leader scheduler was removed"
+
+    # -- preconditions -----------------------------------------------------------------------
+
+    async def preconditions(self, action: str, params: BaseModel) -> list[str]:
+        if action == REMOVE_EVICT_LEADER:
+            return []  # lets leaders come back: always allowed, also while a store is down
+        try:
+            stores = await self.live_stores()
+            _, evicted = await self.pd.evictions()
+        except PluginError as err:
+            return [f"cannot check the cluster's live state: {err}"]
+        reasons: list[str] = []
+        touched: set[int] = set()
+        if isinstance(params, StoreParams):
+            touched.add(params.store)
+        if isinstance(params, TransferLeaderParams):
+            touched.add(params.to_store)
+        for sid in sorted(touched):
+            if sid not in stores:
+                known = ", ".join(store_name(s) for s in sorted(stores)) or "none"
+                reasons.append(f"{store_name(sid)} is not a store of this cluster (PD has {known})")
+        if reasons:
+            return reasons
+
+        region: RegionInfo | None = None
+        if isinstance(params, TransferLeaderParams):
+            try:
+                region = await self.pd.region(params.region_id)
+            except PluginError as err:
+                return [f"cannot check the cluster's live state: {err}"]
+            if region is None:
+                return [f"PD knows no region {params.region_id}"]
+            if region.leader_store:
+                touched.add(region.leader_store)
+
+        for sid, info in sorted(stores.items()):
+            if sid not in touched and member_state(info.store.state_name) is MemberState.DOWN:
+                reasons.append(
+                    f"{store_name(sid)} ({info.store.address}) is {info.store.state_name}: no "
+                    f"store is touched while another store is down"
+                )
+
+        if isinstance(params, EvictLeaderParams):
+            reasons += self._evict_reasons(params.store, stores, evicted)
+        elif isinstance(params, TransferLeaderParams) and region is not None:
+            reasons += self._transfer_reasons(region, params.to_store, stores, evicted)
+        elif action == RESTART_STORE and isinstance(params, StoreParams):
+            reasons += await self._restart_reasons(params.store, stores)
+        return reasons
+
+    def _evict_reasons(
+        self, sid: int, stores: dict[int, StoreInfo], evicted: set[int]
+    ) -> list[str]:
+        reasons = []
+        state = stores[sid].store.state_name
+        if member_state(state) is not MemberState.UP:
+            reasons.append(f"{store_name(sid)} is {state}: there are no leaders to move off it")
+        if sid in evicted and LEDGER.owner(self.cluster, sid) is None:
+            reasons.append(
+                f"{store_name(sid)} already has an evict-leader scheduler this operator did not "
+                f"add; remove_evict_leader clears it"
+            )
+        takers = [s for s, i in stores.items() if s != sid and s not in evicted
+                  and member_state(i.store.state_name) is MemberState.UP]
+        if not takers:
+            reasons.append(
+                f"no other Up store without an evict-leader scheduler could take "
+                f"{store_name(sid)}'s leaders"
+            )
+        return reasons
+
+    def _transfer_reasons(
+        self, region: RegionInfo, to: int, stores: dict[int, StoreInfo], evicted: set[int]
+    ) -> list[str]:
+        reasons = []
+        state = stores[to].store.state_name
+        if state != "Up":
+            reasons.append(f"target {store_name(to)} is {state}, not Up")
+        voters = {p.store_id for p in region.peers if not p.is_learner}
+        if to not in voters:
+            where = ", ".join(store_name(s) for s in sorted(voters)) or "no store"
+            reasons.append(
+                f"{store_name(to)} holds no voter of region {region.id} (its voters are on "
+                f"{where})"
+            )
+        if to in evicted:
+            reasons.append(
+                f"{store_name(to)} is evicting leaders: PD would move the leader straight back"
+            )
+        return reasons
+
+    async def _restart_reasons(self, sid: int, stores: dict[int, StoreInfo]) -> list[str]:
+        reasons = []
+        if self.ctx.workload is None:
+            reasons.append(
+                "the Subject has no workload (spec.workload): nothing can restart a store"
+            )
+        try:
+            self.member_of(stores[sid].store)
+        except PluginError as err:
+            reasons.append(str(err))
+        try:
+            checks = [await self.pd.region_check(c) for c in REGION_CHECKS]
+        except PluginError as err:
+            return [*reasons, f"cannot check region health: {err}"]
+        at_risk = sorted({r.id for c in checks for r in c.regions if _quorum_lost(r, sid)})
+        if at_risk:
+            shown = ", ".join(map(str, at_risk[:5])) + (" …" if len(at_risk) > 5 else "")
+            reasons.append(
+                f"restarting {store_name(sid)} would leave {len(at_risk)} region(s) without a "
+                f"quorum of healthy voters (regions {shown})"
+            )
+        return reasons
+
+    # -- execution ---------------------------------------------------------------------------
+
+    async def execute(self, action: str, params: BaseModel, key: str) -> ActionResult:
+        done = _DONE.get((self.cluster, key))
+        if done is not None:
+            return done.model_copy(update={"detail": {**done.detail, "replayed": True}})
+        if action == EVICT_LEADER and isinstance(params, EvictLeaderParams):
+            result = await self.evict_leader(params, key)
+        elif action == REMOVE_EVICT_LEADER and isinstance(params, StoreParams):
+            result = await self.remove_evict_leader(params.store)
+        elif action == TRANSFER_LEADER and isinstance(params, TransferLeaderParams):
+            result = await self.transfer_leader(params)
+        elif action == RESTART_STORE and isinstance(params, StoreParams):
+            result = await self.restart_store(params.store, key)
+        else:
+            raise PluginError(f"tikv has no action {action!r} taking {type(params).__name__}")
+        if result.ok:
+            _DONE[(self.cluster, key)] = result
+        return result
+
+    async def evict_leader(self, p: EvictLeaderParams, key: str) -> ActionResult:
+        sid, name = p.store, store_name(p.store)
+        _, evicted = await self.pd.evictions()
+        previous = LEDGER.owner(self.cluster, sid)
+        if sid in evicted and previous is None:
+            raise PluginError(
+                f"{name} already has an evict-leader scheduler this operator did not add; "
+                f"remove_evict_leader clears it"
+            )
+        until = utcnow() + timedelta(seconds=p.keep_for_seconds)
+        # Claimed before it exists, so an observation racing with the add never sees an
+        # unowned eviction.
+        LEDGER.claim(self.cluster, sid, key, until)
+        try:
+            await self.pd.add_evict_leader(sid)
+            if not await self._wait(
+                lambda: self._leaders_gone(sid), self.cfg.wait_timeout_seconds
+            ):
+                raise _NotDone(
+                    f"{name} still holds {await self._leaders(sid)} leader(s) after "
+                    f"{self.cfg.wait_timeout_seconds:.0f} s"
+                )
+        except BaseException as err:
+            if previous is not None:
+                # Another action of ours owned it before: it stays, and stays theirs.
+                LEDGER.claim(self.cluster, sid, previous.key, previous.until)
+                cleanup = "the earlier eviction of this operator stays in place"
+            else:
+                cleanup = await self._drop_eviction(sid)
+            if isinstance(err, _NotDone):
+                return ActionResult(ok=False, message=f"evict_leader: {err}; {cleanup}")
+            if isinstance(err, Exception):
+                raise PluginError(f"evict_leader on {name} failed: {err}; {cleanup}") from err
+            raise  # cancelled: cleaned up, and the cancellation goes on
+        return ActionResult(
+            ok=True,
+            message=f"{name} holds no leaders; its eviction is kept until {until.isoformat()} "
+            f"(undo or remove_evict_leader removes it)",
+            detail={"store": name, "owned_until": until.isoformat()},
+        )
+
+    async def _leaders_gone(self, sid: int) -> bool:
+        return await self._leaders(sid) == 0
+
+    async def remove_evict_leader(self, sid: int) -> ActionResult:
+        LEDGER.release(self.cluster, sid)
+        removed = await self.pd.remove_evict_leader(sid)
+        message = (f"removed the evict-leader scheduler of {store_name(sid)}" if removed
+                   else f"{store_name(sid)} had no evict-leader scheduler")
+        return ActionResult(ok=True, message=message, detail={"removed": removed})
+
+    async def transfer_leader(self, p: TransferLeaderParams) -> ActionResult:
+        to = store_name(p.to_store)
+        region = await self.pd.region(p.region_id)
+        if region is None:
+            raise PluginError(f"PD knows no region {p.region_id}")
+        if region.leader_store == p.to_store:
+            return ActionResult(ok=True, message=f"region {p.region_id}'s leader is on {to}")
+        await self.pd.transfer_leader(p.region_id, p.to_store)
+
+        async def moved() -> bool:
+            now = await self.pd.region(p.region_id)
+            return now is not None and now.leader_store == p.to_store
+
+        if await self._wait(moved, self.cfg.wait_timeout_seconds):
+            return ActionResult(ok=True, message=f"region {p.region_id}'s leader moved to {to}")
+        return ActionResult(
+            ok=False,
+            message=f"PD accepted moving region {p.region_id}'s leader to {to}, but it had "
+            f"not moved after {self.cfg.wait_timeout_seconds:.0f} s",
+        )
+
+    async def restart_store(self, sid: int, key: str) -> ActionResult:
+        name = store_name(sid)
+        workload = self.ctx.workload
+        if workload is None:
+            raise PluginError("the Subject has no workload (spec.workload): cannot restart")
+        info = (await self.live_stores()).get(sid)
+        if info is None:
+            raise PluginError(f"{name} is not a store of this cluster")
+        member = self.member_of(info.store)
+        before = info.status.start_ts
+        _, evicted = await self.pd.evictions()
+        # Drain leaders first when it still serves them, unless an eviction is already there
+        # (then it is someone else's to keep or remove).
+        ours = member_state(info.store.state_name) is MemberState.UP and sid not in evicted
+        notes: list[str] = []
+        if ours:
+            budget = self.cfg.wait_timeout_seconds + self.cfg.restart_timeout_seconds
+            LEDGER.claim(self.cluster, sid, key, utcnow() + timedelta(seconds=budget + 60))
+
+        async def back() -> bool:
+            now = (await self.live_stores()).get(sid)
+            return (now is not None and now.store.state_name == "Up"
+                    and (before is None or now.status.start_ts != before))
+
+        try:
+            if ours:
+                await self.pd.add_evict_leader(sid)
+                if not await self._wait(lambda: self._leaders_gone(sid),
+                                        self.cfg.wait_timeout_seconds):
+                    notes.append("leaders had not all drained; restarted anyway")
+            await workload.restart(member)
+            is_back = await self._wait(back, self.cfg.restart_timeout_seconds)
+        except BaseException as err:
+            cleanup = f"; {await self._drop_eviction(sid)}" if ours else ""
+            if isinstance(err, Exception):
+                raise PluginError(f"restart_store on {name} failed: {err}{cleanup}") from err
+            raise  # cancelled: cleaned up, and the cancellation goes on
+        if ours:
+            notes.append(await self._drop_eviction(sid))
+        if is_back:
+            return ActionResult(
+                ok=True, message="; ".join([f"{name} ({member}) restarted and Up", *notes])
+            )
+        return ActionResult(
+            ok=False,
+            message="; ".join([
+                f"{member} was restarted but {name} was not Up again within "
+                f"{self.cfg.restart_timeout_seconds:.0f} s",
+                *notes,
+            ]),
+        )
+
+    async def undo(self, action: str, params: BaseModel) -> ActionResult:
+        if action == EVICT_LEADER and isinstance(params, StoreParams):
+            # Idempotent: an eviction already gone is what undo wants.
+            return await self.remove_evict_leader(params.store)
+        raise PluginError(f"tikv cannot undo {action!r}")

@@ -1,0 +1,113 @@
+"""The TiKV plugin's configuration: the Subject's `spec.config`, camelCase on the wire.
+
+Invariant thresholds are not here: they belong to the invariants and are tuned per Subject
+through `spec.invariants`. This holds where things are and how long to wait for them.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated
+
+from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic.alias_generators import to_camel
+
+GRPC_PORT = 20160
+STATUS_PORT = 20180
+
+# A Prometheus label name, and a label value we can put between double quotes unescaped: both
+# end up inside PromQL, so anything else is refused rather than escaped.
+LabelName = Annotated[str, StringConstraints(pattern=r"^[a-zA-Z_][a-zA-Z0-9_]*$", max_length=64)]
+LabelValue = Annotated[str, StringConstraints(pattern=r"^[-a-zA-Z0-9_.:/]+$", max_length=128)]
+RangeWindow = Annotated[str, StringConstraints(pattern=r"^[1-9][0-9]*(s|m|h)$", max_length=8)]
+
+
+class TikvConfig(BaseModel):
+    model_config = ConfigDict(
+        alias_generator=to_camel, populate_by_name=True, extra="forbid", frozen=True
+    )
+
+    pd_urls: list[AnyHttpUrl] = Field(
+        min_length=1,
+        max_length=8,
+        description="PD's client URLs (e.g. http://pd:2379), tried in order; any PD member "
+        "answers for the cluster.",
+    )
+    status_port: int = Field(
+        default=STATUS_PORT,
+        ge=1,
+        le=65535,
+        description="TiKV's status port, where it serves /metrics (20180 by default). Metrics "
+        "are selected on this port; the gRPC port (20160) serves no metrics.",
+    )
+    prometheus_job: LabelValue = Field(
+        default="tikv", description="The Prometheus job that scrapes TiKV's status port."
+    )
+    store_label: LabelName = Field(
+        default="instance",
+        description="The Prometheus label that tells stores apart: its value is matched to a "
+        "store's status address (host:port), its host, or the host's first DNS label.",
+    )
+    latency_window: RangeWindow = Field(
+        default="1m", description="The rate() window of the latency query."
+    )
+    leader_imbalance_min_leaders: int = Field(
+        default=20,
+        ge=0,
+        description="Below this many leaders in all, leader_imbalance stays quiet: a handful "
+        "of regions cannot be spread evenly.",
+    )
+    request_timeout_seconds: float = Field(
+        default=3.0, gt=0, le=60, description="Timeout of one request to PD."
+    )
+    wait_timeout_seconds: float = Field(
+        default=60.0,
+        gt=0,
+        le=900,
+        description="How long evict_leader waits for leaders to drain, and transfer_leader "
+        "for the leader to move.",
+    )
+    restart_timeout_seconds: float = Field(
+        default=180.0,
+        gt=0,
+        le=1800,
+        description="How long restart_store waits for the restarted store to be Up again.",
+    )
+    poll_interval_seconds: float = Field(
+        default=2.0, gt=0, le=60, description="How often PD is polled while waiting."
+    )
+    workload_members: dict[str, str] = Field(
+        default_factory=dict,
+        max_length=256,
+        description="Store (\"store-1\" or \"1\") to workload member (pod or supervisord "
+        "program), for stores whose member is not named by memberPattern.",
+    )
+    member_pattern: str = Field(
+        default=r"^(?P<member>[^.:]+)",
+        max_length=256,
+        description="Regex over a store's address whose group 'member' names its workload "
+        "member; the default takes the first DNS label (tikv-0 of "
+        "tikv-0.tikv-peer.ns.svc:20160), which is the pod of a StatefulSet.",
+    )
+
+    @field_validator("status_port")
+    @classmethod
+    def _not_the_grpc_port(cls, port: int) -> int:
+        # The defect we must not repeat: TiKV metrics queried on the gRPC port.
+        if port == GRPC_PORT:
+            raise ValueError(
+                f"{GRPC_PORT} is TiKV's gRPC port, which serves no metrics; the status port "
+                f"(default {STATUS_PORT}) serves /metrics"
+            )
+        return port
+
+    @field_validator("member_pattern")
+    @classmethod
+    def _compiles_with_member_group(cls, pattern: str) -> str:
+        try:
+            compiled = re.compile(pattern)
+        except re.error as err:
+            raise ValueError(f"not a regular expression: {err}") from err
+        if "member" not in compiled.groupindex:
+            raise ValueError("needs a named group 'member', e.g. ^(?P<member>[^.:]+)")
+        return pattern
