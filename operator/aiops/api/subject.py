@@ -204,6 +204,29 @@ class Member(ApiModel):
     message: Text | None = Field(default=None, description="Why the member is in this state.")
 
 
+class PendingBreach(ApiModel):
+    """A broken invariant being held (see the invariant's `for`) or already an Incident."""
+
+    invariant: Identifier = Field(description="The broken invariant.")
+    entity: ShortText = Field(default="", description="The member or key it is broken for.")
+    since: Timestamp = Field(description="First observation in which it was broken.")
+    last_seen: Timestamp = Field(description="Last observation in which it was broken.")
+    incident: ShortText = Field(
+        default="", description="The Incident opened for it, once the hold has passed."
+    )
+
+
+class Detection(ApiModel):
+    """The subject loop's memory, kept here so that an operator restart neither forgets a
+    breach being held nor opens a second Incident for one."""
+
+    pending: Annotated[list[PendingBreach], MapList(("invariant", "entity"))] = Field(
+        default_factory=list,
+        max_length=256,
+        description="Breaches held or open, one per invariant and entity.",
+    )
+
+
 class SubjectStatus(ApiModel):
     """What the operator last observed. Written by the operator only."""
 
@@ -230,6 +253,9 @@ class SubjectStatus(ApiModel):
     )
     observed_generation: int | None = Field(
         default=None, ge=0, description="The .metadata.generation this status reflects."
+    )
+    detection: Detection | None = Field(
+        default=None, description="Breaches being held or open (the subject loop's memory)."
     )
 
 

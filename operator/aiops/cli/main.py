@@ -2,7 +2,7 @@
 
 import typer
 
-from aiops.cli import cluster, crds
+from aiops.cli import cluster, crds, operator
 
 app = typer.Typer(
     name="aiops",
@@ -12,6 +12,7 @@ app = typer.Typer(
 )
 app.add_typer(cluster.app, name="cluster")
 app.command("crds")(crds.crds)
+app.add_typer(operator.app, name="operator")
 
 
 if __name__ == "__main__":

@@ -15,6 +15,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict
 
 from aiops.api import InvariantOverride, to_timedelta
+from aiops.api.subject import Detection, PendingBreach
 from aiops.subjects.contract import Invariant, Severity, Violation
 
 OBSERVATION_FAILED = "observation_failed"
@@ -58,10 +59,32 @@ class Pending(BaseModel):
 
 
 class DetectionState(BaseModel):
-    """Persisted in `Subject.status.detection`."""
+    """Persisted in `Subject.status.detection` (as a list: a merge patch replaces lists whole,
+    while it would keep map keys that were dropped)."""
 
     pending: dict[str, Pending] = {}
     observation_failing_since: datetime | None = None
+
+    @classmethod
+    def from_status(cls, detection: Detection | None) -> DetectionState:
+        if detection is None:
+            return cls()
+        return cls(pending={
+            breach_key(p.invariant, p.entity): Pending(
+                invariant=p.invariant, entity=p.entity, since=p.since,
+                last_seen=p.last_seen, incident=p.incident,
+            )
+            for p in detection.pending
+        })
+
+    def to_status(self) -> dict[str, Any]:
+        return Detection(pending=[
+            PendingBreach(
+                invariant=p.invariant, entity=p.entity, since=p.since,
+                last_seen=p.last_seen, incident=p.incident,
+            )
+            for p in self.pending.values()
+        ]).model_dump(mode="json", by_alias=True)
 
 
 def breach_key(invariant: str, entity: str) -> str:

@@ -1,0 +1,1 @@
+"""The operator's loops: subjects (observe → incidents), incidents (agent → actions), chaos."""

@@ -1,0 +1,416 @@
+"""One observation cycle of one Subject: observe, evaluate, open or refresh Incidents, and write
+what was seen into the Subject's status.
+
+Everything that must survive an operator restart (breaches being held, when observation began
+failing, which incident belongs to which breach) is read from and written to status; the only
+thing kept in memory is the plugin instance, rebuilt whenever the spec changes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from kubernetes import client as k8s
+
+from aiops.api import Incident, Subject, to_timedelta
+from aiops.api.subject import Member as StatusMember
+from aiops.conditions import set_condition
+from aiops.kube import CustomResources, is_conflict
+from aiops.subjects import registry
+from aiops.subjects.context import PluginContext
+from aiops.subjects.contract import (
+    Invariant,
+    Observation,
+    Severity,
+    SubjectPlugin,
+    Violation,
+    utcnow,
+)
+from aiops.subjects.detection import (
+    OBSERVATION_FAILED,
+    DetectionState,
+    Pending,
+    breach_key,
+    effective_invariants,
+    incident_name,
+    step,
+)
+from aiops.subjects.metrics import Prometheus
+from aiops.subjects.workload import PodsWorkload, SupervisorWorkload, Workload
+
+log = logging.getLogger(__name__)
+
+LABEL_SUBJECT = "aiops.dev/subject"
+LABEL_INVARIANT = "aiops.dev/invariant"
+LABEL_ENTITY = "aiops.dev/entity-hash"
+TERMINAL_PHASES = ("Resolved", "Escalated")
+MAX_EVIDENCE = 10
+
+
+class SubjectProblem(Exception):
+    """The Subject cannot be observed as specified; `reason` goes into its Ready condition."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.message = message
+
+
+def entity_hash(entity: str) -> str:
+    return hashlib.sha256(entity.encode()).hexdigest()[:16]
+
+
+@dataclass
+class Events:
+    """Where Events go; kopf's posting in the operator, a list in unit tests."""
+
+    post: Any = None  # callable(type, reason, message)
+
+    def __call__(self, type_: str, reason: str, message: str) -> None:
+        if self.post is not None:
+            self.post(type_, reason, message)
+
+
+@dataclass
+class Bound:
+    """A plugin instance bound to one generation of a Subject's spec."""
+
+    generation: int
+    plugin: SubjectPlugin
+    ctx: PluginContext
+    invariants: dict[str, Invariant]
+
+
+@dataclass
+class SubjectCycle:
+    """Runs cycles for one Subject; keeps the bound plugin between cycles."""
+
+    api: CustomResources
+    namespace: str
+    name: str
+    events: Events = field(default_factory=Events)
+    bound: Bound | None = None
+
+    # -- binding --------------------------------------------------------------------------
+
+    async def _bind(self, subject: Subject) -> Bound:
+        generation = subject.metadata.generation or 0
+        if self.bound is not None and self.bound.generation == generation:
+            return self.bound
+        await self.close()
+        spec = subject.spec
+        try:
+            plugin_cls = registry.load(spec.type)
+        except registry.UnknownSubjectType as err:
+            raise SubjectProblem("UnknownType", str(err)) from err
+        except Exception as err:  # a plugin that fails to import is that plugin's problem
+            raise SubjectProblem(
+                "PluginBroken", f"plugin {spec.type!r} failed to load: {err}"
+            ) from err
+        try:
+            config = registry.validate_config(plugin_cls, dict(spec.config))
+        except registry.InvalidConfig as err:
+            raise SubjectProblem("InvalidConfig", str(err)) from err
+        try:
+            invariants = effective_invariants(plugin_cls.invariants, list(spec.invariants))
+        except ValueError as err:
+            raise SubjectProblem("InvalidInvariants", str(err)) from err
+        ctx = PluginContext(
+            subject=f"{self.namespace}/{self.name}",
+            prometheus=Prometheus(spec.prometheus.url) if spec.prometheus else None,
+            workload=self._workload(subject),
+        )
+        self.bound = Bound(generation, plugin_cls(config, ctx), ctx, invariants)
+        return self.bound
+
+    def _workload(self, subject: Subject) -> Workload | None:
+        w = subject.spec.workload
+        if w is None:
+            return None
+        if w.kind == "supervisor" and w.supervisor is not None:
+            return SupervisorWorkload(w.supervisor.url, dict(w.supervisor.programs))
+        if w.kind == "pods" and w.selector is not None:
+            return PodsWorkload(
+                w.namespace or self.namespace,
+                dict(w.selector.match_labels),
+                k8s.CoreV1Api(self.api.api_client),
+            )
+        return None
+
+    async def close(self) -> None:
+        if self.bound is not None:
+            bound, self.bound = self.bound, None
+            with contextlib.suppress(Exception):
+                await bound.plugin.close()
+            await bound.ctx.aclose()
+
+    # -- one cycle ------------------------------------------------------------------------
+
+    async def run(self, subject: Subject) -> timedelta:
+        """One cycle. Never raises for a problem of this Subject: it lands in its status."""
+        interval = to_timedelta(subject.spec.interval)
+        now = utcnow()
+        status = subject.status
+        gen = subject.metadata.generation
+        if subject.spec.paused:
+            await self._write_status(subject, health="Paused", conditions=set_condition(
+                status.conditions, "Ready", False, "Paused", "spec.paused is true", now, gen))
+            return interval
+        try:
+            bound = await self._bind(subject)
+        except SubjectProblem as problem:
+            await self._write_status(subject, health="Unknown", conditions=set_condition(
+                status.conditions, "Ready", False, problem.reason, problem.message, now, gen))
+            return interval
+
+        timeout = max(1.0, min(interval.total_seconds(), 30.0))
+        try:
+            obs = await asyncio.wait_for(bound.plugin.observe(), timeout=timeout)
+        except Exception as err:  # any failure to observe is "don't know", never "all clear"
+            message = (
+                f"observation timed out after {timeout:.0f} s"
+                if isinstance(err, TimeoutError) else f"{type(err).__name__}: {err}"
+            )
+            await self._observation_failed(subject, message, now)
+            return interval
+        await self._observed(subject, bound, obs, now)
+        return interval
+
+    async def _observation_failed(self, subject: Subject, message: str, now: datetime) -> None:
+        status = subject.status
+        gen = subject.metadata.generation
+        detection = _detection(subject)
+        since = status.observation_failing_since or now
+        grace = to_timedelta(subject.spec.observation_grace_period)
+        conditions = set_condition(
+            status.conditions, "ObservationFailing", True, "ObservationFailed", message, now, gen
+        )
+        conditions = set_condition(
+            conditions, "Ready", False, "ObservationFailed", message, now, gen
+        )
+        if now - since >= grace:
+            v = Violation(
+                invariant=OBSERVATION_FAILED,
+                severity=Severity.CRITICAL,
+                summary=f"{subject.metadata.name} cannot be observed since {since.isoformat()}: "
+                f"{message}",
+                evidence=[message],
+            )
+            key = breach_key(OBSERVATION_FAILED, "")
+            prev = detection.pending.get(key)
+            pending = Pending(
+                invariant=OBSERVATION_FAILED, since=since, last_seen=now,
+                incident=prev.incident if prev else "",
+            )
+            detection.pending[key] = pending
+            # Persist the breach before the incident exists: a restart recomputes its name.
+            await self._write_status(
+                subject, health="Unknown", conditions=conditions, detection=detection,
+                failing_since=since,
+            )
+            pending.incident = await self._ensure_incident(subject, v, pending, now)
+        await self._write_status(
+            subject, health="Unknown", conditions=conditions, detection=detection,
+            failing_since=since,
+        )
+
+    async def _observed(
+        self, subject: Subject, bound: Bound, obs: Observation, now: datetime
+    ) -> None:
+        status = subject.status
+        gen = subject.metadata.generation
+        detection = _detection(subject)
+        previous = DetectionState(pending={
+            k: p for k, p in detection.pending.items() if p.invariant != OBSERVATION_FAILED
+        })
+        recovered = [p for p in detection.pending.values() if p.invariant == OBSERVATION_FAILED]
+        try:
+            violations = bound.plugin.evaluate(obs, bound.invariants)
+        except Exception as err:  # a plugin bug must not stop the other Subjects
+            message = f"the {subject.spec.type} plugin failed to evaluate: {err}"
+            await self._write_status(subject, health="Unknown", conditions=set_condition(
+                status.conditions, "Ready", False, "EvaluationFailed", message, now, gen))
+            return
+        result = step(previous, violations, bound.invariants, now)
+        # Persist held breaches first, so incident names survive a crash between the steps.
+        await self._write_status(subject, health=None, conditions=status.conditions,
+                                 detection=result.state, failing_since=None)
+        for v, pending in result.due:
+            pending.incident = await self._ensure_incident(subject, v, pending, now)
+        for p in [*result.cleared, *recovered]:
+            if p.incident:
+                await self._mark_cleared(p, now)
+        health = "Degraded" if violations else "Healthy"
+        summary = "; ".join(v.summary for v in violations[:5]) or "every invariant holds"
+        conditions = set_condition(
+            status.conditions, "Ready", True, "Observed", "observation succeeded", now, gen)
+        conditions = set_condition(
+            conditions, "ObservationFailing", False, "Observed", "observation succeeded", now, gen)
+        conditions = set_condition(
+            conditions, "Degraded", bool(violations),
+            "InvariantsBroken" if violations else "InvariantsHold", summary, now, gen)
+        await self._write_status(
+            subject, health=health, conditions=conditions, detection=result.state,
+            failing_since=None, members=obs, observed_at=obs.observed_at,
+        )
+
+    # -- incidents ------------------------------------------------------------------------
+
+    async def _ensure_incident(
+        self, subject: Subject, v: Violation, pending: Pending, now: datetime
+    ) -> str:
+        """Open the incident of this breach, or refresh it if it is open already."""
+        name = pending.incident or await self._open_incident_for(v) or incident_name(
+            self.name, v.invariant, v.entity, pending.since
+        )
+        body = {
+            "apiVersion": Incident.API_VERSION,
+            "kind": Incident.KIND,
+            "metadata": {
+                "name": name,
+                "labels": {
+                    LABEL_SUBJECT: self.name,
+                    LABEL_INVARIANT: v.invariant.replace("_", "-"),
+                    LABEL_ENTITY: entity_hash(v.entity),
+                },
+            },
+            "spec": {
+                "subject": self.name,
+                "invariant": v.invariant,
+                "severity": v.severity.value,
+                "summary": v.summary[:4000],
+                "source": "subject-loop",
+                "evidence": [
+                    {"kind": "observation", "text": e[:2000], "at": now.isoformat()}
+                    for e in v.evidence[:MAX_EVIDENCE]
+                ],
+                **({"entity": v.entity} if v.entity else {}),
+            },
+        }
+        created = False
+        try:
+            obj = await self.api.create(Incident.PLURAL, self.namespace, body)
+            created = True
+        except Exception as err:
+            if not is_conflict(err):
+                raise
+            obj = await self.api.get(Incident.PLURAL, self.namespace, name)
+        status = obj.get("status") or {}
+        if status.get("phase") in TERMINAL_PHASES:
+            return name  # closed while the breach held: the next episode gets a new incident
+        if created or not status.get("phase"):
+            self.events("Warning", "IncidentOpened", f"{name}: {v.summary}"[:1000])
+            await self.api.patch_status(Incident.PLURAL, self.namespace, name, {
+                "phase": "Open",
+                "faultAt": pending.since.isoformat(),
+                "detectedAt": now.isoformat(),
+                "lastSeenAt": now.isoformat(),
+                "count": 1,
+                "timeline": [{"time": now.isoformat(), "phase": "Open",
+                              "message": f"opened by the subject loop: {v.summary}"[:1000]}],
+            })
+        else:
+            await self.api.patch_status(Incident.PLURAL, self.namespace, name, {
+                "lastSeenAt": now.isoformat(),
+                "count": int(status.get("count") or 0) + 1,
+            })
+        return name
+
+    async def _open_incident_for(self, v: Violation) -> str:
+        """An open incident of this (invariant, entity) from an earlier episode or a lost
+        status (the labels say whose it is)."""
+        selector = (
+            f"{LABEL_SUBJECT}={self.name},{LABEL_INVARIANT}={v.invariant.replace('_', '-')},"
+            f"{LABEL_ENTITY}={entity_hash(v.entity)}"
+        )
+        for obj in await self.api.list(Incident.PLURAL, self.namespace, selector):
+            if (obj.get("status") or {}).get("phase") not in TERMINAL_PHASES:
+                return str(obj["metadata"]["name"])
+        return ""
+
+    async def _mark_cleared(self, p: Pending, now: datetime) -> None:
+        """The breach is gone: say so on the incident (the incident loop decides its fate)."""
+        try:
+            obj = await self.api.get(Incident.PLURAL, self.namespace, p.incident)
+        except Exception:
+            return
+        incident = Incident.from_k8s(obj)
+        if incident.status.phase in TERMINAL_PHASES:
+            return
+        conditions = set_condition(
+            incident.status.conditions, "Breached", False, "InvariantHolds",
+            f"{p.invariant} holds again for {p.entity or 'the subject'}", now,
+        )
+        await self.api.patch_status(Incident.PLURAL, self.namespace, p.incident, {
+            "conditions": [c.model_dump(mode="json", by_alias=True, exclude_none=True)
+                           for c in conditions],
+        })
+        self.events("Normal", "InvariantHolds", f"{p.incident}: {p.invariant} holds again")
+
+    # -- status ---------------------------------------------------------------------------
+
+    async def _write_status(
+        self,
+        subject: Subject,
+        *,
+        health: str | None,
+        conditions: list[Any],
+        detection: DetectionState | None = None,
+        failing_since: datetime | bool | None = False,
+        members: Observation | None = None,
+        observed_at: datetime | None = None,
+    ) -> None:
+        patch: dict[str, Any] = {
+            "conditions": [c.model_dump(mode="json", by_alias=True, exclude_none=True)
+                           for c in conditions],
+            "observedGeneration": subject.metadata.generation,
+        }
+        if health is not None:
+            patch["health"] = health
+            if health != subject.status.health:
+                kind = "Normal" if health in ("Healthy", "Paused") else "Warning"
+                self.events(kind, f"Health{health}",
+                            f"health {subject.status.health or 'unset'} -> {health}")
+                subject.status.health = health  # type: ignore[assignment]
+        if detection is not None:
+            patch["detection"] = detection.to_status()
+        if failing_since is not False:
+            patch["observationFailingSince"] = (
+                failing_since.isoformat() if isinstance(failing_since, datetime) else None
+            )
+        if members is not None:
+            patch["members"] = [
+                StatusMember.model_validate({
+                    "name": m.name, "state": m.state.value, "role": m.role or None,
+                    "message": _member_message(m),
+                }).model_dump(mode="json", by_alias=True, exclude_none=True)
+                for m in members.members
+            ]
+        if observed_at is not None:
+            patch["lastObservationTime"] = observed_at.isoformat()
+        patch["openIncidents"] = await self._count_open()
+        await self.api.patch_status(Subject.PLURAL, self.namespace, self.name, patch)
+
+    async def _count_open(self) -> int:
+        # By spec.subject (a selectable field), so incidents people filed count too.
+        items = await self.api.list(
+            Incident.PLURAL, self.namespace, field_selector=f"spec.subject={self.name}"
+        )
+        return sum(1 for o in items if (o.get("status") or {}).get("phase") not in TERMINAL_PHASES)
+
+
+def _detection(subject: Subject) -> DetectionState:
+    return DetectionState.from_status(subject.status.detection)
+
+
+def _member_message(m: Any) -> str | None:
+    parts = [m.message] if m.message else []
+    if m.last_seen is not None and m.state.value != "Up":
+        parts.append(f"last seen {m.last_seen.isoformat()}")
+    return "; ".join(parts) or None
