@@ -35,8 +35,10 @@ from aiops.api.incident import (
 )
 from aiops.api.subject import (
     AgentSpec,
+    Detection,
     InvariantOverride,
     Member,
+    PendingBreach,
     PrometheusRef,
     SecretKeyRef,
     Subject,
@@ -64,6 +66,7 @@ __all__ = [
     "ChaosStatus",
     "ChaosTarget",
     "Condition",
+    "Detection",
     "Diagnosis",
     "DryRun",
     "Evidence",
@@ -76,6 +79,7 @@ __all__ = [
     "Member",
     "ObjectMeta",
     "OwnerReference",
+    "PendingBreach",
     "PrometheusRef",
     "ProposedAction",
     "Resource",

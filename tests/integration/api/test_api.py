@@ -21,6 +21,7 @@ from aiops.api import (
     AgentUsage,
     Approval,
     Condition,
+    Detection,
     Diagnosis,
     DryRun,
     Evidence,
@@ -31,6 +32,7 @@ from aiops.api import (
     InvariantOverride,
     Member,
     ObjectMeta,
+    PendingBreach,
     ProposedAction,
     Resource,
     SecretKeyRef,
@@ -169,6 +171,12 @@ def full_subject(name: str) -> Subject:
             ],
             open_incidents=1,
             last_observation_time=T0,
+            detection=Detection(
+                pending=[
+                    PendingBreach(invariant="node-down", entity="node-2", since=T0, last_seen=T0),
+                    PendingBreach(invariant="quorum", since=T0, last_seen=T0, incident="inc-1"),
+                ]
+            ),
             observed_generation=1,
         ),
     )
