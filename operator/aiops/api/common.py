@@ -104,37 +104,53 @@ class ApiModel(BaseModel):
         return json_schema
 
 
-@dataclass(frozen=True)
-class MapList:
-    """Annotation: a list whose items are unique by `keys` (`x-kubernetes-list-type: map`).
+class KubeAnnotation:
+    """Base of `Annotated` metadata that checks a value after pydantic's own validation and
+    says the same thing to the API server in the field's schema."""
 
-    The API server then rejects duplicates and server-side apply merges items by key instead
-    of replacing the whole list.
-    """
+    def check(self, value: Any) -> Any:
+        """Returns the value, or raises ValueError with the API server's message."""
+        raise NotImplementedError
 
-    keys: tuple[str, ...]
-
-    def _check(self, items: list[Any]) -> list[Any]:
-        seen: set[tuple[Any, ...]] = set()
-        for item in items:
-            key = tuple(getattr(item, k) for k in self.keys)
-            if key in seen:
-                raise ValueError(f"duplicate {'/'.join(self.keys)} {'/'.join(map(str, key))}")
-            seen.add(key)
-        return items
+    def extend(self, json_schema: JsonSchemaValue) -> None:
+        """Adds the Kubernetes keywords that make the API server check the same."""
+        raise NotImplementedError
 
     def __get_pydantic_core_schema__(
         self, source: Any, handler: GetCoreSchemaHandler
     ) -> CoreSchema:
-        return core_schema.no_info_after_validator_function(self._check, handler(source))
+        return core_schema.no_info_after_validator_function(self.check, handler(source))
 
     def __get_pydantic_json_schema__(
         self, schema: CoreSchema, handler: GetJsonSchemaHandler
     ) -> JsonSchemaValue:
         json_schema = handler(schema)
+        self.extend(json_schema)
+        return json_schema
+
+
+@dataclass(frozen=True)
+class MapList(KubeAnnotation):
+    """Annotation: a list whose items are unique by `keys` (`x-kubernetes-list-type: map`).
+
+    The API server then rejects duplicates and server-side apply merges items by key instead
+    of replacing the whole list. Keys are fields named alike in Python and on the wire.
+    """
+
+    keys: tuple[str, ...]
+
+    def check(self, value: Any) -> Any:
+        seen: set[tuple[Any, ...]] = set()
+        for item in value:
+            key = tuple(getattr(item, k) for k in self.keys)
+            if key in seen:
+                raise ValueError(f"duplicate {'/'.join(self.keys)} {'/'.join(map(str, key))}")
+            seen.add(key)
+        return value
+
+    def extend(self, json_schema: JsonSchemaValue) -> None:
         json_schema["x-kubernetes-list-type"] = "map"
         json_schema["x-kubernetes-list-map-keys"] = list(self.keys)
-        return json_schema
 
 
 def _utc(value: datetime) -> datetime:

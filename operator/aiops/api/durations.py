@@ -11,9 +11,10 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Annotated, Any
 
-from pydantic import GetCoreSchemaHandler, GetJsonSchemaHandler, StringConstraints
+from pydantic import StringConstraints
 from pydantic.json_schema import JsonSchemaValue
-from pydantic_core import CoreSchema, core_schema
+
+from aiops.api.common import KubeAnnotation
 
 # Units largest first, each at most once, at least one: RE2 (the API server), Rust (pydantic)
 # and Python all read it the same way. RE2 has no look-ahead, hence the alternation that
@@ -56,7 +57,7 @@ def format_duration(value: timedelta) -> str:
 
 
 @dataclass(frozen=True)
-class DurationBounds:
+class DurationBounds(KubeAnnotation):
     """Annotation: a duration between `minimum` and `maximum`, inclusive, on both sides.
 
     The CEL rule first re-checks the pattern because the API server evaluates CEL even when
@@ -79,24 +80,15 @@ class DurationBounds:
             f"duration(self) <= duration('{self.maximum}'))"
         )
 
-    def _check(self, value: str) -> str:
+    def check(self, value: Any) -> Any:
         if not to_timedelta(self.minimum) <= to_timedelta(value) <= to_timedelta(self.maximum):
             raise ValueError(f"{value} {self.message}")
         return value
 
-    def __get_pydantic_core_schema__(
-        self, source: Any, handler: GetCoreSchemaHandler
-    ) -> CoreSchema:
-        return core_schema.no_info_after_validator_function(self._check, handler(source))
-
-    def __get_pydantic_json_schema__(
-        self, schema: CoreSchema, handler: GetJsonSchemaHandler
-    ) -> JsonSchemaValue:
-        json_schema = handler(schema)
+    def extend(self, json_schema: JsonSchemaValue) -> None:
         json_schema.setdefault("x-kubernetes-validations", []).append(
             {"rule": self.cel, "message": self.message}
         )
-        return json_schema
 
 
 Duration = Annotated[
