@@ -3,4 +3,5 @@
 pytest_plugins = [
     "tests.fixtures.cluster",
     "tests.fixtures.ratelimiter",
+    "tests.fixtures.prometheus",
 ]

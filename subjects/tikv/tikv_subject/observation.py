@@ -71,9 +71,15 @@ async def gather(calls: dict[str, Callable[[], Awaitable[Any]]]) -> dict[str, An
     failed = [t for t in tasks.values() if t.done() and not t.cancelled() and t.exception()]
     if failed:
         await asyncio.gather(*tasks.values(), return_exceptions=True)
-        messages = list(dict.fromkeys(str(t.exception()) for t in failed))
+        messages = list(dict.fromkeys(_message(t.exception()) for t in failed))
         raise PluginError("; ".join(messages)) from failed[0].exception()
     return {name: t.result() for name, t in tasks.items()}
+
+
+def _message(err: BaseException | None) -> str:
+    # Our own errors are written to be read; anything else gets its type, as "'id'" alone
+    # (a KeyError) says nothing.
+    return str(err) if isinstance(err, PluginError) else f"{type(err).__name__}: {err}"
 
 
 async def _query(prometheus: Prometheus, what: str, promql: str) -> list[Sample]:

@@ -97,6 +97,8 @@ class PdClient:
                 if writing or resp.status_code < 500:
                     break
                 continue
+            if writing:
+                return shown, resp.status_code, None  # accepted; PD's answer is a courtesy
             try:
                 return shown, resp.status_code, resp.json()
             except ValueError:
@@ -105,8 +107,6 @@ class PdClient:
                     f"{shown} answered with something that is not JSON ({kind}): "
                     f"{snippet(resp.text)}"
                 )
-                if writing:
-                    break
         raise PdError(f"PD {method} {path} failed: {'; '.join(problems)}")
 
     async def _get(self, path: str, model: type[_Model], what: str) -> _Model:
