@@ -100,6 +100,7 @@ ACTIONS: tuple[ActionSpec, ...] = (
 # Successful results by (cluster, idempotency key): a retried call answers from here instead
 # of acting twice. Process-wide, like the eviction ledger.
 _DONE: dict[tuple[str, str], ActionResult] = {}
+_DONE_LIMIT = 1000
 
 
 class _NotDone(Exception):
@@ -304,6 +305,8 @@ class Runner:
             raise PluginError(f"tikv has no action {action!r} taking {type(params).__name__}")
         if result.ok:
             _DONE[(self.cluster, key)] = result
+            while len(_DONE) > _DONE_LIMIT:  # oldest first: dicts keep insertion order
+                del _DONE[next(iter(_DONE))]
         return result
 
     async def evict_leader(self, p: EvictLeaderParams, key: str) -> ActionResult:

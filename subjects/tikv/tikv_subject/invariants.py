@@ -151,13 +151,15 @@ def region_health(obs: Observation, inv: Invariant) -> list[Violation]:
 
 def leader_imbalance(obs: Observation, inv: Invariant, min_leaders: int) -> list[Violation]:
     limit = inv.threshold if inv.threshold is not None else 0.5
-    up, evicting = obs.metrics.get(STORE_UP, {}), obs.metrics.get(EVICTING, {})
+    evicting = obs.metrics.get(EVICTING, {})
     leaders, weights = obs.metrics.get(LEADERS, {}), obs.metrics.get(LEADER_WEIGHT, {})
-    # A store evicting leaders has none on purpose; a weight of 0 asks for none.
+    # Only stores in PD state Up take part: an Offline store is being emptied, one evicting
+    # leaders has none on purpose, and a leader weight of 0 asks for none.
     scores = {
         name: leaders.get(name, 0.0) / weights[name]
-        for name in up
-        if up[name] == 1.0 and evicting.get(name) != 1.0 and weights.get(name, 0.0) > 0
+        for name, fact in _addresses(obs).items()
+        if fact.get("state") == "Up" and evicting.get(name) != 1.0
+        and weights.get(name, 0.0) > 0
     }
     total = sum(leaders.get(name, 0.0) for name in scores)
     if len(scores) < 2 or total < min_leaders:
