@@ -2,6 +2,7 @@
 
 pytest_plugins = [
     "tests.fixtures.cluster",
+    "tests.fixtures.aiops_api",
     "tests.fixtures.ratelimiter",
     "tests.fixtures.prometheus",
 ]
