@@ -177,6 +177,8 @@ class Runner:
     # -- preconditions -----------------------------------------------------------------------
 
     async def preconditions(self, action: str, params: BaseModel) -> list[str]:
+        if action not in {a.name for a in ACTIONS}:
+            return [f"tikv has no action {action!r}"]
         if action == REMOVE_EVICT_LEADER:
             return []  # lets leaders come back: always allowed, also while a store is down
         try:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import math
+import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -33,6 +34,7 @@ from tikv_subject.stores import (
 MAX_REGIONS_IN_FACTS = 10
 MAX_UNMATCHED_SERIES = 10
 LATENCY_CAP_SECONDS = 1e6  # histogram_quantile answers +Inf past the top bucket
+_USERINFO = re.compile(r"//[^/@\s]+@")
 
 # Metric names in Observation.metrics.
 STORE_UP = "store_up"
@@ -86,7 +88,9 @@ async def _query(prometheus: Prometheus, what: str, promql: str) -> list[Sample]
     try:
         return await prometheus.query(promql)
     except MetricsError as err:
-        raise PluginError(f"cannot read TiKV {what} from Prometheus: {err}") from err
+        # The core's message carries the Prometheus URL: mask any user:password in it.
+        message = _USERINFO.sub("//***@", str(err))
+        raise PluginError(f"cannot read TiKV {what} from Prometheus: {message}") from err
 
 
 async def read(

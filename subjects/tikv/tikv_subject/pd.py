@@ -149,12 +149,13 @@ class PdClient:
         names = await self.schedulers()
         stores = {int(m.group(1)) for n in names if (m := _PER_STORE_EVICT.match(n))}
         if EVICT_LEADER in names:
-            conf = await self._get(
-                f"{API}/scheduler-config/{EVICT_LEADER}/list",
-                EvictLeaderConfig,
-                "the evict-leader scheduler's config",
-            )
-            stores |= set(conf.store_id_ranges)
+            path = f"{API}/scheduler-config/{EVICT_LEADER}/list"
+            shown, status, data = await self._call("GET", path, allow_404=True)
+            # 404: the last eviction was removed between the two reads.
+            if status != 404:
+                conf = _validate(EvictLeaderConfig, data, f"PD at {shown} answered GET {path} "
+                                 "with", "the evict-leader scheduler's config")
+                stores |= set(conf.store_id_ranges)
         return names, stores
 
     # -- writes ------------------------------------------------------------------------------

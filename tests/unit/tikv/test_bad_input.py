@@ -11,6 +11,7 @@ import pytest
 
 from aiops.subjects import registry
 from aiops.subjects.contract import PluginError
+from aiops.subjects.metrics import Prometheus
 from tests.unit.tikv.conftest import MakePlugin
 from tests.unit.tikv.fakepd import FakePd, StubPrometheus
 
@@ -103,6 +104,19 @@ async def test_prometheus_answering_garbage_names_the_query(
     assert prom.url in message
 
 
+async def test_credentials_in_the_prometheus_url_are_masked(
+    make_plugin: MakePlugin, prom: StubPrometheus
+) -> None:
+    prom.raw = (200, "text/html", b"<html>login required</html>")
+    plugin = make_plugin(FakePd())
+    secret = prom.url.replace("http://", "http://scraper:hunter2-secret@")
+    plugin.ctx.prometheus = Prometheus(secret, timeout=2)
+    with pytest.raises(PluginError) as err:
+        await plugin.observe()
+    assert "hunter2" not in str(err.value)
+    assert "//***@127.0.0.1" in str(err.value)
+
+
 async def test_prometheus_with_a_malformed_sample(
     make_plugin: MakePlugin, prom: StubPrometheus
 ) -> None:
@@ -116,7 +130,7 @@ async def test_prometheus_with_a_malformed_sample(
 async def test_prometheus_unreachable(make_plugin: MakePlugin, prom: StubPrometheus) -> None:
     plugin = make_plugin(FakePd())
     assert plugin.ctx.prometheus is not None
-    plugin.ctx.prometheus = type(plugin.ctx.prometheus)("http://127.0.0.1:9", timeout=1)
+    plugin.ctx.prometheus = Prometheus("http://127.0.0.1:9", timeout=1)
     with pytest.raises(PluginError, match=r"cannot read TiKV .* from Prometheus.*127\.0\.0\.1:9"):
         await plugin.observe()
 

@@ -213,3 +213,13 @@ async def test_overrides_change_thresholds(make_plugin: MakePlugin, prom: StubPr
     }
     del invariants["high_latency"]  # disabled by the Subject
     assert plugin.evaluate(obs, invariants) == []
+
+
+async def test_an_eviction_removed_between_two_reads_is_no_error(make_plugin: MakePlugin) -> None:
+    # PD listed the evict-leader scheduler, then its last store was removed before the
+    # config read: PD answers 404 there, and there is simply no eviction.
+    pd = FakePd(schedulers="schedulers_evicting.json")
+    pd.evicted = set()
+    pd.other_schedulers.append("evict-leader-scheduler")
+    obs = await make_plugin(pd).observe()
+    assert obs.facts["evict_leader"] == []
