@@ -85,7 +85,7 @@ class PdClient:
             except httpx.HTTPError as err:
                 problems.append(f"{shown} unreachable ({describe(err)})")
                 # A write that timed out may have been applied: never repeat it elsewhere.
-                if writing and not isinstance(err, httpx.ConnectError):
+                if writing and not isinstance(err, httpx.ConnectError | httpx.ConnectTimeout):
                     break
                 continue
             if allow_404 and resp.status_code == 404:
