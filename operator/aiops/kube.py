@@ -7,6 +7,7 @@ Every method takes and returns plain dicts (the API's models convert at the edge
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import Callable
 from typing import Any
 
@@ -22,7 +23,8 @@ def load_api_client() -> client.ApiClient:
         config.load_incluster_config()
         return client.ApiClient()
     except config.ConfigException:
-        return config.new_client_from_config()
+        # Read KUBECONFIG now: the client's own default was fixed when it was imported.
+        return config.new_client_from_config(config_file=os.environ.get("KUBECONFIG"))
 
 
 async def _call(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:

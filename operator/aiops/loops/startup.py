@@ -9,6 +9,13 @@ import kopf
 from aiops.kube import CustomResources, load_api_client
 
 
+@kopf.on.login()
+def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
+    """In a pod: the ServiceAccount; elsewhere: KUBECONFIG as it is now (the kubernetes
+    client's own default is fixed when it is imported, which embedders and tests trip on)."""
+    return kopf.login_with_service_account(**kwargs) or kopf.login_with_kubeconfig(**kwargs)
+
+
 @kopf.on.startup()
 async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
     # Our CRD schemas prune unknown status fields, so kopf keeps its bookkeeping in

@@ -8,6 +8,7 @@ import math
 from datetime import datetime, timedelta
 
 from prometheus_api_client import PrometheusConnect
+from urllib3.util.retry import Retry
 
 
 class MetricsError(Exception):
@@ -21,14 +22,17 @@ class Prometheus:
     def __init__(self, url: str, timeout: float = 5.0) -> None:
         self.url = url.rstrip("/")
         self.timeout = timeout
-        self._client = PrometheusConnect(url=self.url, disable_ssl=True)
+        # No client-side retries: one observation is one attempt, and the loop comes back.
+        self._client = PrometheusConnect(url=self.url, disable_ssl=True, retry=Retry(total=0))
 
     async def query(self, promql: str) -> list[Sample]:
         """An instant vector query: a list of (labels, value). NaN values are dropped."""
         try:
             raw = await asyncio.wait_for(
                 asyncio.to_thread(
-                    self._client.custom_query, promql, params={"timeout": f"{self.timeout}s"}
+                    # Prometheus takes whole units here: "5.0s" is answered with a 400.
+                    self._client.custom_query, promql,
+                    params={"timeout": f"{max(1, math.ceil(self.timeout))}s"},
                 ),
                 timeout=self.timeout + 1,
             )
