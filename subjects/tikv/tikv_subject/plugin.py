@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from typing import ClassVar, cast
 
 from pydantic import BaseModel
@@ -19,7 +18,6 @@ from aiops.subjects.contract import (
     Violation,
     utcnow,
 )
-from aiops.subjects.metrics import Prometheus
 from tikv_subject import faults, observation
 from tikv_subject.actions import ACTIONS, Runner
 from tikv_subject.config import TikvConfig
@@ -47,25 +45,9 @@ class TikvPlugin(SubjectPlugin):
         # Identifies the cluster in the process-wide ledgers: any of its PD URLs reaches it.
         self.cluster = " ".join(sorted(u.rstrip("/") for u in urls))
         self.runner = Runner(self.cfg, ctx, self.pd, self.cluster)
-        self._prom_source: Prometheus | None = None
-        self._prom: Prometheus | None = None
-
-    def _prometheus(self) -> Prometheus | None:
-        """The context's Prometheus client, with a whole-second timeout.
-
-        Workaround for the core's client: it sends `timeout=f"{timeout}s"`, so its default
-        5.0 becomes "5.0s", which Prometheus refuses (400 bad_data: not a valid duration) on
-        every query. An int timeout gives "5s". Harmless once the core sends a valid one."""
-        prom = self.ctx.prometheus
-        if prom is None or isinstance(prom.timeout, int):
-            return prom
-        if self._prom_source is not prom:
-            self._prom_source = prom
-            self._prom = Prometheus(prom.url, timeout=max(1, math.ceil(prom.timeout)))
-        return self._prom
 
     async def observe(self) -> Observation:
-        reads = await observation.read(self.pd, self._prometheus(), self.queries)
+        reads = await observation.read(self.pd, self.ctx.prometheus, self.queries)
         owners = {sid: LEDGER.owner(self.cluster, sid) for sid in reads.evicted}
         return observation.build(reads, self.cfg, owners, utcnow())
 
