@@ -13,9 +13,16 @@ import json
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
+# Below uvicorn's default keep-alive timeout (5 s).
+IDLE_REOPEN_S = 3.0
+
 
 class ClientError(Exception):
     """The connection failed or the response could not be read."""
+
+
+class _Closed(EOFError):
+    """The server had closed the connection: no byte of a reply came back."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,6 +50,7 @@ class Connection:
         self.timeout = timeout
         self._reader: asyncio.StreamReader | None = None
         self._writer: asyncio.StreamWriter | None = None
+        self._last_used = 0.0
 
     async def _open(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
         if self._reader is None or self._writer is None:
@@ -57,12 +65,28 @@ class Connection:
         self._reader = self._writer = None
 
     async def request(self, method: str, path: str, body: bytes = b"") -> Reply:
+        loop = asyncio.get_running_loop()
+        # A server closes idle keep-alive connections (uvicorn: after 5 s); reopen before
+        # that rather than find out with a failed request.
+        if self._writer is not None and loop.time() - self._last_used > IDLE_REOPEN_S:
+            self.close()
+        reused = self._writer is not None
         try:
             async with asyncio.timeout(self.timeout):
-                return await self._request(method, path, body)
+                try:
+                    return await self._request(method, path, body)
+                except _Closed:
+                    if not reused:
+                        raise
+                    # Closed under us before any reply: the request was never served.
+                    # Once more on a fresh connection, as HTTP clients do for idle ones.
+                    self.close()
+                    return await self._request(method, path, body)
         except (OSError, EOFError, asyncio.IncompleteReadError, TimeoutError, ValueError) as exc:
             self.close()
             raise ClientError(f"{type(exc).__name__}: {exc}") from None
+        finally:
+            self._last_used = loop.time()
 
     async def _request(self, method: str, path: str, body: bytes) -> Reply:
         reader, writer = await self._open()
@@ -73,7 +97,7 @@ class Connection:
         writer.write(head.encode() + body)
         status_line = await reader.readline()
         if not status_line:
-            raise EOFError("connection closed by the server")
+            raise _Closed("connection closed by the server")
         status = int(status_line.split(b" ", 2)[1])
         length = 0
         close = False
