@@ -9,26 +9,20 @@ thing kept in memory is the plugin instance, rebuilt whenever the spec changes.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hashlib
 import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from kubernetes import client as k8s
-
 from aiops.api import Incident, Subject, to_timedelta
 from aiops.api.subject import Member as StatusMember
 from aiops.conditions import set_condition
 from aiops.kube import CustomResources, is_conflict
-from aiops.subjects import registry
-from aiops.subjects.context import PluginContext
+from aiops.subjects.binding import Bound, SubjectProblem, bind
 from aiops.subjects.contract import (
-    Invariant,
     Observation,
     Severity,
-    SubjectPlugin,
     Violation,
     utcnow,
 )
@@ -37,12 +31,9 @@ from aiops.subjects.detection import (
     DetectionState,
     Pending,
     breach_key,
-    effective_invariants,
     incident_name,
     step,
 )
-from aiops.subjects.metrics import Prometheus
-from aiops.subjects.workload import PodsWorkload, SupervisorWorkload, Workload
 
 log = logging.getLogger(__name__)
 
@@ -51,15 +42,6 @@ LABEL_INVARIANT = "aiops.dev/invariant"
 LABEL_ENTITY = "aiops.dev/entity-hash"
 TERMINAL_PHASES = ("Resolved", "Escalated")
 MAX_EVIDENCE = 10
-
-
-class SubjectProblem(Exception):
-    """The Subject cannot be observed as specified; `reason` goes into its Ready condition."""
-
-    def __init__(self, reason: str, message: str) -> None:
-        super().__init__(message)
-        self.reason = reason
-        self.message = message
 
 
 def entity_hash(entity: str) -> str:
@@ -75,16 +57,6 @@ class Events:
     def __call__(self, type_: str, reason: str, message: str) -> None:
         if self.post is not None:
             self.post(type_, reason, message)
-
-
-@dataclass
-class Bound:
-    """A plugin instance bound to one generation of a Subject's spec."""
-
-    generation: int
-    plugin: SubjectPlugin
-    ctx: PluginContext
-    invariants: dict[str, Invariant]
 
 
 @dataclass
@@ -104,51 +76,13 @@ class SubjectCycle:
         if self.bound is not None and self.bound.generation == generation:
             return self.bound
         await self.close()
-        spec = subject.spec
-        try:
-            plugin_cls = registry.load(spec.type)
-        except registry.UnknownSubjectType as err:
-            raise SubjectProblem("UnknownType", str(err)) from err
-        except Exception as err:  # a plugin that fails to import is that plugin's problem
-            raise SubjectProblem(
-                "PluginBroken", f"plugin {spec.type!r} failed to load: {err}"
-            ) from err
-        try:
-            config = registry.validate_config(plugin_cls, dict(spec.config))
-        except registry.InvalidConfig as err:
-            raise SubjectProblem("InvalidConfig", str(err)) from err
-        try:
-            invariants = effective_invariants(plugin_cls.invariants, list(spec.invariants))
-        except ValueError as err:
-            raise SubjectProblem("InvalidInvariants", str(err)) from err
-        ctx = PluginContext(
-            subject=f"{self.namespace}/{self.name}",
-            prometheus=Prometheus(spec.prometheus.url) if spec.prometheus else None,
-            workload=self._workload(subject),
-        )
-        self.bound = Bound(generation, plugin_cls(config, ctx), ctx, invariants)
+        self.bound = bind(subject, self.api.api_client)
         return self.bound
-
-    def _workload(self, subject: Subject) -> Workload | None:
-        w = subject.spec.workload
-        if w is None:
-            return None
-        if w.kind == "supervisor" and w.supervisor is not None:
-            return SupervisorWorkload(w.supervisor.url, dict(w.supervisor.programs))
-        if w.kind == "pods" and w.selector is not None:
-            return PodsWorkload(
-                w.namespace or self.namespace,
-                dict(w.selector.match_labels),
-                k8s.CoreV1Api(self.api.api_client),
-            )
-        return None
 
     async def close(self) -> None:
         if self.bound is not None:
             bound, self.bound = self.bound, None
-            with contextlib.suppress(Exception):
-                await bound.plugin.close()
-            await bound.ctx.aclose()
+            await bound.close()
 
     # -- one cycle ------------------------------------------------------------------------
 

@@ -1,0 +1,82 @@
+"""A plugin instance bound to one generation of a Subject's spec: the plugin class found by
+type, its config validated, the invariants with overrides applied, and its context (Prometheus,
+workload). The subject loop and the incident loop both bind through here."""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass
+from typing import Any
+
+from kubernetes import client as k8s
+
+from aiops.api import Subject
+from aiops.subjects import registry
+from aiops.subjects.context import PluginContext
+from aiops.subjects.contract import Invariant, SubjectPlugin
+from aiops.subjects.detection import effective_invariants
+from aiops.subjects.metrics import Prometheus
+from aiops.subjects.workload import PodsWorkload, SupervisorWorkload, Workload
+
+
+class SubjectProblem(Exception):
+    """The Subject cannot be served as specified; `reason` goes into its Ready condition."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.message = message
+
+
+@dataclass
+class Bound:
+    generation: int
+    plugin: SubjectPlugin
+    ctx: PluginContext
+    invariants: dict[str, Invariant]
+
+    async def close(self) -> None:
+        with contextlib.suppress(Exception):
+            await self.plugin.close()
+        await self.ctx.aclose()
+
+
+def bind(subject: Subject, api_client: Any) -> Bound:
+    """Raises `SubjectProblem` with a precise reason and message."""
+    spec = subject.spec
+    namespace = subject.metadata.namespace or "default"
+    try:
+        plugin_cls = registry.load(spec.type)
+    except registry.UnknownSubjectType as err:
+        raise SubjectProblem("UnknownType", str(err)) from err
+    except Exception as err:  # a plugin that fails to import is that plugin's problem
+        raise SubjectProblem("PluginBroken", f"plugin {spec.type!r} failed to load: {err}") from err
+    try:
+        config = registry.validate_config(plugin_cls, dict(spec.config))
+    except registry.InvalidConfig as err:
+        raise SubjectProblem("InvalidConfig", str(err)) from err
+    try:
+        invariants = effective_invariants(plugin_cls.invariants, list(spec.invariants))
+    except ValueError as err:
+        raise SubjectProblem("InvalidInvariants", str(err)) from err
+    ctx = PluginContext(
+        subject=f"{namespace}/{subject.metadata.name}",
+        prometheus=Prometheus(spec.prometheus.url) if spec.prometheus else None,
+        workload=workload_of(subject, api_client),
+    )
+    return Bound(subject.metadata.generation or 0, plugin_cls(config, ctx), ctx, invariants)
+
+
+def workload_of(subject: Subject, api_client: Any) -> Workload | None:
+    w = subject.spec.workload
+    if w is None:
+        return None
+    if w.kind == "supervisor" and w.supervisor is not None:
+        return SupervisorWorkload(w.supervisor.url, dict(w.supervisor.programs))
+    if w.kind == "pods" and w.selector is not None:
+        return PodsWorkload(
+            w.namespace or subject.metadata.namespace or "default",
+            dict(w.selector.match_labels),
+            k8s.CoreV1Api(api_client),
+        )
+    return None
