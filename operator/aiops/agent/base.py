@@ -14,7 +14,7 @@ from typing import Any, Literal, Protocol
 from pydantic import BaseModel, ConfigDict, Field
 
 from aiops.api import Incident, Subject
-from aiops.subjects.contract import SubjectPlugin
+from aiops.subjects.contract import SubjectPlugin, Violation
 
 
 class PlanStep(BaseModel):
@@ -99,6 +99,7 @@ class Investigation(BaseModel):
     incident: Incident
     subject: Subject
     plugin: type[SubjectPlugin]
+    violations: list[Violation] = []  # broken now, per a fresh observation at the start
     tools: Any  # a Toolbox
     audit: Any  # an AuditFn
     checkpoint: Any  # a Checkpoint

@@ -7,6 +7,7 @@ from typing import Any
 import kopf
 
 from aiops.kube import CustomResources, load_api_client
+from aiops.loops.runtime import build_runtime
 
 
 @kopf.on.login()
@@ -25,3 +26,4 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
     settings.posting.level = 20  # INFO and above become Events
     settings.watching.server_timeout = 60
     memo.api = CustomResources(load_api_client())
+    memo.runtime = build_runtime(memo.api)

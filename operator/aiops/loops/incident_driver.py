@@ -1,0 +1,464 @@
+"""Drives one Incident through Open → Investigating → AwaitingApproval → Remediating →
+Verifying → Resolved | Escalated.
+
+Each call to `step()` reads the Incident fresh from the API server, does one step, writes the
+outcome into its status, and says how long to wait before the next. All progress lives in
+status (and the audit log), so an operator killed at any point resumes where it was: an action
+is recorded as started *before* it runs, and a started-but-unfinished action found on resume is
+checked against live state, never blindly repeated.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+from aiops.agent.base import AgentResult, Investigation
+from aiops.api import Approval, Incident, Subject
+from aiops.crashpoints import crashpoint
+from aiops.kube import CustomResources, is_not_found
+from aiops.loops.incident_status import StatusWriter
+from aiops.policy.gate import Decision, GateInput, GateSettings, decide, find_action
+from aiops.subjects.binding import Bound, SubjectProblem, bind
+from aiops.subjects.contract import ActionResult, Observation, utcnow
+
+log = logging.getLogger(__name__)
+
+TERMINAL = ("Resolved", "Escalated")
+IDLE = 2.0
+
+
+@dataclass(frozen=True)
+class LoopSettings:
+    approval_timeout: timedelta = timedelta(minutes=30)
+    verify_timeout: timedelta = timedelta(seconds=60)
+    verify_interval: float = 1.0
+    action_timeout: float = 120.0
+    gate: GateSettings = field(default_factory=GateSettings)
+
+
+AgentFactory = Callable[[Subject], Awaitable[Any]]  # -> an Agent, or raises ValueError
+ToolsFactory = Callable[..., Any]  # -> a Toolbox
+Audit = Callable[[str, str, str, dict[str, Any]], Awaitable[Any]]  # ns, name, kind, data
+
+
+@dataclass
+class Runtime:
+    """What every incident shares: clients, settings, and the agent and tool factories."""
+
+    api: CustomResources
+    audit: Audit
+    agent_for: AgentFactory
+    tools_for: ToolsFactory
+    checkpoint_for: Callable[[str, str], Any]
+    actions_stopped: Callable[[], Awaitable[bool]]
+    settings: LoopSettings = field(default_factory=LoopSettings)
+
+
+@dataclass
+class IncidentDriver:
+    rt: Runtime
+    namespace: str
+    name: str
+    post_event: Callable[[dict[str, Any], str, str, str], None] = lambda *_: None
+    _bound: Bound | None = None
+    _bound_for: tuple[str, int] | None = None
+
+    # -- plumbing -------------------------------------------------------------------------
+
+    async def audit(self, kind: str, data: dict[str, Any]) -> None:
+        await self.rt.audit(self.namespace, self.name, kind, data)
+
+    async def _subject(self, incident: Incident) -> Subject | None:
+        try:
+            obj = await self.rt.api.get(Subject.PLURAL, self.namespace, incident.spec.subject)
+        except Exception as err:
+            if is_not_found(err):
+                return None
+            raise
+        return Subject.from_k8s(obj)
+
+    async def _plugin(self, subject: Subject) -> Bound:
+        key = (subject.metadata.uid or "", subject.metadata.generation or 0)
+        if self._bound is None or self._bound_for != key:
+            await self.close()
+            self._bound = bind(subject, self.rt.api.api_client)
+            self._bound_for = key
+        return self._bound
+
+    async def close(self) -> None:
+        if self._bound is not None:
+            bound, self._bound = self._bound, None
+            await bound.close()
+
+    async def _observe(self, bound: Bound) -> Observation | None:
+        try:
+            return await asyncio.wait_for(bound.plugin.observe(), timeout=30)
+        except Exception as err:
+            await self.audit("note", {"observation_failed": f"{type(err).__name__}: {err}"})
+            return None
+
+    async def _gate_input(
+        self, incident: Incident, subject: Subject, bound: Bound, obs: Observation | None
+    ) -> GateInput:
+        executed = [a for a in incident.status.executed_actions if a.result != "Failed"]
+        return GateInput(
+            subject=subject,
+            plugin=bound.plugin,
+            observation=obs,
+            actions_stopped=await self.rt.actions_stopped(),
+            executed_in_incident=len(executed),
+            disruptive_running=await self._disruptive_running(subject, bound),
+        )
+
+    async def _disruptive_running(self, subject: Subject, bound: Bound) -> list[str]:
+        """Disruptive actions running now in the subject's other incidents (live state)."""
+        items = await self.rt.api.list(
+            Incident.PLURAL, self.namespace,
+            field_selector=f"spec.subject={subject.metadata.name}",
+        )
+        running = []
+        for obj in items:
+            if obj["metadata"]["name"] == self.name:
+                continue
+            for a in (obj.get("status") or {}).get("executedActions", []):
+                spec = find_action(bound.plugin, a.get("action", ""))
+                if a.get("result") == "Running" and spec is not None and spec.disrupts_member:
+                    running.append(f"{obj['metadata']['name']}/{a.get('id')}")
+        return running
+
+    # -- the state machine ----------------------------------------------------------------
+
+    async def step(self) -> float | None:
+        """One step. Returns the delay before the next, or None when the incident is closed."""
+        try:
+            obj = await self.rt.api.get(Incident.PLURAL, self.namespace, self.name)
+        except Exception as err:
+            if is_not_found(err):
+                return None
+            raise
+        incident = Incident.from_k8s(obj)
+        writer = StatusWriter(self.rt.api, obj, self.audit, self.post_event)
+        phase = incident.status.phase or "Open"
+        if phase in TERMINAL:
+            return None
+        handler = {
+            "Open": self._open,
+            "Investigating": self._investigate,
+            "AwaitingApproval": self._await_approval,
+            "Remediating": self._remediate,
+            "Verifying": self._verify,
+        }[phase]
+        return await handler(incident, writer)
+
+    async def _open(self, incident: Incident, w: StatusWriter) -> float:
+        patch: dict[str, Any] = {}
+        if incident.status.detected_at is None:
+            patch["detectedAt"] = utcnow().isoformat()  # a person filed it: detected now
+        await w.enter("Investigating", "investigation started", **patch)
+        return 0
+
+    async def _escalate(self, w: StatusWriter, reason: str) -> None:
+        await self.rt.checkpoint_for(self.namespace, self.name).clear()
+        await w.enter("Escalated", f"escalated: {reason}", escalationReason=reason[:4000])
+
+    async def _investigate(self, incident: Incident, w: StatusWriter) -> float:
+        subject = await self._subject(incident)
+        if subject is None:
+            await self._escalate(w, f"Subject {incident.spec.subject} does not exist")
+            return 0
+        try:
+            bound = await self._plugin(subject)
+            agent = await self.rt.agent_for(subject)
+        except (SubjectProblem, ValueError) as err:
+            await self._escalate(w, f"cannot investigate: {err}")
+            return 0
+
+        async def preview(action: str, params: dict[str, Any]) -> dict[str, Any]:
+            obs = await self._observe(bound)
+            d = await decide(action, params, await self._gate_input(incident, subject, bound, obs),
+                             self.rt.settings.gate)
+            await self.audit("policy.decision", {"phase": "preview", "action": action,
+                                                 "params": params, **d.as_dict()})
+            return d.as_dict()
+
+        now_obs = await self._observe(bound)
+        violations = []
+        if now_obs is not None:
+            try:
+                violations = bound.plugin.evaluate(now_obs, bound.invariants)
+            except Exception as err:
+                await self.audit("note", {"evaluate_failed": str(err)})
+        inv = Investigation(
+            incident=incident,
+            subject=subject,
+            plugin=type(bound.plugin),
+            violations=violations,
+            # The runbook reads nothing beyond the violations; a model gets the read-only tools.
+            tools=(None if agent.name == "runbook"
+                   else self.rt.tools_for(bound=bound, subject=subject, preview=preview)),
+            audit=self.audit,
+            checkpoint=self.rt.checkpoint_for(self.namespace, self.name),
+        )
+        await self.audit("agent.start", {"agent": agent.name})
+        result: AgentResult = await agent.investigate(inv)
+        await self.audit("agent.result", result.model_dump(mode="json"))
+        usage = {
+            "backend": result.usage.backend,
+            "turns": result.usage.turns,
+            "inputTokens": result.usage.input_tokens,
+            "outputTokens": result.usage.output_tokens,
+            "costUSD": result.usage.cost_usd,
+            **({"model": result.usage.model} if result.usage.model else {}),
+        }
+        diagnosis = {
+            "summary": result.diagnosis.summary[:4000] or "(none)",
+            "alternatives": [a[:1000] for a in result.diagnosis.alternatives[:10]],
+            **({"rootCause": result.diagnosis.root_cause[:4000]}
+               if result.diagnosis.root_cause else {}),
+            **({"confidence": result.diagnosis.confidence}
+               if result.diagnosis.confidence is not None else {}),
+        }
+        if result.outcome == "escalate":
+            await w.patch(diagnosis=diagnosis, agent=usage)
+            await self._escalate(w, result.escalation_reason or "the agent escalated")
+            return 0
+        obs = await self._observe(bound)
+        facts = await self._gate_input(incident, subject, bound, obs)
+        proposed = []
+        for i, s in enumerate(result.steps[:20], start=1):
+            d = await decide(s.action, s.params, facts, self.rt.settings.gate)
+            await self.audit("policy.decision", {"phase": "plan", "id": f"a{i}",
+                                                 "action": s.action, "params": s.params,
+                                                 **d.as_dict()})
+            proposed.append(_proposed(f"a{i}", s.action, s.params, s.rationale, d))
+        await w.patch(diagnosis=diagnosis, agent=usage, proposedActions=proposed)
+        await self.rt.checkpoint_for(self.namespace, self.name).clear()
+        verdicts = [p["decision"] for p in proposed]
+        if not proposed:
+            await w.enter("Verifying", "no action proposed: verifying the subject recovers")
+        elif "await-approval" in verdicts:
+            n = verdicts.count("await-approval")
+            await w.enter("AwaitingApproval", f"{n} action(s) wait for an Approval")
+        elif "run" in verdicts:
+            await w.enter("Remediating", "remediation started")
+        else:
+            reasons = "; ".join(f"{p['id']} {p['action']}: {p['reason']}" for p in proposed)
+            await self._escalate(w, f"every proposed action was refused ({reasons})")
+        return 0
+
+    async def _await_approval(self, incident: Incident, w: StatusWriter) -> float:
+        proposed = [p.model_dump(mode="json", by_alias=True, exclude_none=True)
+                    for p in incident.status.proposed_actions]
+        waiting = {p["id"] for p in proposed if p.get("decision") == "await-approval"}
+        approvals = await self.rt.api.list(
+            Approval.PLURAL, self.namespace, field_selector=f"spec.incident={self.name}"
+        )
+        approvals.sort(key=lambda o: o["metadata"].get("creationTimestamp", ""))
+        changed = False
+        for obj in approvals:
+            if (obj.get("status") or {}).get("phase") in ("Applied", "Stale"):
+                continue
+            ap = Approval.from_k8s(obj)
+            ids = set(ap.spec.actions) or (waiting if ap.spec.decision == "reject" else set())
+            hits = ids & waiting
+            for p in proposed:
+                if p["id"] in hits:
+                    who = ap.spec.approved_by
+                    if ap.spec.decision == "approve":
+                        p["decision"], p["reason"] = "run", f"approved by {who}"
+                    else:
+                        why = f": {ap.spec.reason}" if ap.spec.reason else ""
+                        p["decision"], p["reason"] = "refused", f"rejected by {who}{why}"
+            waiting -= hits
+            await self.audit("approval", {"approval": ap.metadata.name, "by": ap.spec.approved_by,
+                                          "decision": ap.spec.decision,
+                                          "actions": sorted(ids), "applied": sorted(hits)})
+            ap_name = ap.metadata.name or ""
+            await self.rt.api.patch_status(Approval.PLURAL, self.namespace, ap_name, {
+                "phase": "Applied" if hits else "Stale",
+                "message": (f"applied to {', '.join(sorted(hits))}" if hits
+                            else "names no action waiting for approval"),
+                "appliedAt": utcnow().isoformat(),
+            })
+            changed = True
+        if changed:
+            await w.patch(proposedActions=proposed)
+        if not waiting:
+            if any(p.get("decision") == "run" for p in proposed):
+                await w.enter("Remediating", "approvals received: remediation started")
+            else:
+                await self._escalate(w, "every proposed action was rejected or refused")
+            return 0
+        since = w.entered_at("AwaitingApproval") or utcnow()
+        if utcnow() - since > self.rt.settings.approval_timeout:
+            await self._escalate(
+                w, f"no approval for {', '.join(sorted(waiting))} within "
+                f"{self.rt.settings.approval_timeout}"
+            )
+            return 0
+        return IDLE
+
+    async def _remediate(self, incident: Incident, w: StatusWriter) -> float:
+        executed = incident.status.executed_actions
+        if any(a.result == "Running" for a in executed):
+            # Started before a restart, outcome unknown: verification decides, nothing reruns.
+            await w.enter("Verifying", "resumed: checking an unfinished action against live state")
+            return 0
+        done = {a.id for a in executed if a.result == "Succeeded"}
+        nxt = next((p for p in incident.status.proposed_actions
+                    if p.decision == "run" and p.id not in done), None)
+        if nxt is None:
+            await self._resolve(w, "every action ran and was verified")
+            return 0
+        subject = await self._subject(incident)
+        if subject is None:
+            await self._escalate(w, f"Subject {incident.spec.subject} disappeared")
+            return 0
+        bound = await self._plugin(subject)
+        obs = await self._observe(bound)
+        facts = await self._gate_input(incident, subject, bound, obs)
+        facts.approved = (nxt.reason or "").startswith("approved by")
+        d = await decide(nxt.action, dict(nxt.params), facts, self.rt.settings.gate)
+        await self.audit("policy.decision", {"phase": "run", "id": nxt.id, "action": nxt.action,
+                                             **d.as_dict()})
+        if d.verdict != "run" or d.spec is None or d.params is None:
+            await self._escalate(w, f"{nxt.id} {nxt.action} refused at run time: {d.reason}")
+            return 0
+        key = f"{(incident.metadata.uid or self.name)[:8]}-{nxt.id}"
+        crashpoint("before-action-recorded")
+        started = {
+            "id": nxt.id, "action": nxt.action, "params": dict(nxt.params),
+            "idempotencyKey": key, "startedAt": utcnow().isoformat(), "result": "Running",
+        }
+        await w.patch(executedActions=[*w.executed(), started])
+        await self.audit("action.started", started)
+        crashpoint("after-action-recorded")
+        result = await self._execute(bound, nxt.action, d, key)
+        crashpoint("after-action-executed")
+        finished = {**started, "finishedAt": utcnow().isoformat(),
+                    "result": "Succeeded" if result.ok else "Failed",
+                    "message": result.message[:4000]}
+        await w.patch(executedActions=[*w.executed()[:-1], finished])
+        await self.audit("action.finished", finished)
+        crashpoint("after-action-finished")
+        if not result.ok:
+            await self._escalate(w, f"{nxt.id} {nxt.action} failed: {result.message}")
+            return 0
+        await w.enter("Verifying", f"{nxt.id} {nxt.action} ran: verifying")
+        return 0
+
+    async def _execute(self, bound: Bound, action: str, d: Decision, key: str) -> ActionResult:
+        assert d.params is not None
+        try:
+            if action == "kubectl":
+                return await self._kubectl(bound, d)
+            return await asyncio.wait_for(
+                bound.plugin.execute(action, d.params, key), timeout=self.rt.settings.action_timeout
+            )
+        except Exception as err:
+            return ActionResult(ok=False, message=f"{type(err).__name__}: {err}")
+
+    async def _kubectl(self, bound: Bound, d: Decision) -> ActionResult:
+        from aiops.policy.kubectl import run_kubectl  # only this action needs a kubectl binary
+
+        return await run_kubectl(list(getattr(d.params, "argv", [])), self.namespace)
+
+    async def _verify(self, incident: Incident, w: StatusWriter) -> float:
+        subject = await self._subject(incident)
+        if subject is None:
+            await self._escalate(w, f"Subject {incident.spec.subject} disappeared")
+            return 0
+        bound = await self._plugin(subject)
+        obs = await self._observe(bound)
+        holds = obs is not None and self._holds(incident, bound, obs)
+        executed = w.executed()
+        last = executed[-1] if executed else None
+        if holds:
+            await self.audit("verify", {"holds": True})
+            if last is not None and last.get("result") == "Running":
+                last.update(result="Succeeded", finishedAt=utcnow().isoformat(),
+                            message="finished before an operator restart; verified by observation")
+                await w.patch(executedActions=executed)
+            remaining = [p for p in incident.status.proposed_actions
+                         if p.decision == "run" and p.id not in {a["id"] for a in executed}]
+            if remaining:
+                await w.enter("Remediating", "verified: next action")
+            else:
+                await self._resolve(w, "verified: the invariant holds again")
+            return 0
+        since = w.entered_at("Verifying") or utcnow()
+        if utcnow() - since < self.rt.settings.verify_timeout:
+            return self.rt.settings.verify_interval
+        what = incident.spec.invariant or "the reported symptom"
+        reason = f"verification failed: {what} still broken after {self.rt.settings.verify_timeout}"
+        if last is not None and last.get("result") == "Running":
+            last.update(result="Unknown", finishedAt=utcnow().isoformat(),
+                        message="interrupted by an operator restart and not verified; not repeated")
+            await w.patch(executedActions=executed)
+            reason += f"; {last['id']} {last['action']} was interrupted and is not repeated"
+        elif last is not None and last.get("result") == "Succeeded":
+            spec = find_action(bound.plugin, last["action"])
+            if spec is not None and spec.reversible and not last.get("undone"):
+                d = await decide(last["action"], last.get("params", {}),
+                                 await self._gate_input(incident, subject, bound, obs))
+                undo = await self._undo(bound, last, d)
+                last.update(undone=undo.ok)
+                await w.patch(executedActions=executed)
+                reason += f"; undid {last['id']} {last['action']}: {undo.message}"
+        await self._escalate(w, reason)
+        return 0
+
+    async def _undo(self, bound: Bound, last: dict[str, Any], d: Decision) -> ActionResult:
+        if d.params is None:
+            return ActionResult(ok=False, message=f"cannot undo: {d.reason}")
+        try:
+            result = await bound.plugin.undo(last["action"], d.params, last["idempotencyKey"])
+        except Exception as err:
+            result = ActionResult(ok=False, message=f"{type(err).__name__}: {err}")
+        await self.audit("action.undone", {"id": last["id"], "ok": result.ok,
+                                           "message": result.message})
+        return result
+
+    def _holds(self, incident: Incident, bound: Bound, obs: Observation) -> bool:
+        try:
+            violations = bound.plugin.evaluate(obs, bound.invariants)
+        except Exception:
+            return False
+        if not incident.spec.invariant:
+            return not violations  # a person's symptom: healthy means nothing is broken
+        entity = incident.spec.entity or ""
+        return not any(v.invariant == incident.spec.invariant and v.entity == entity
+                       for v in violations)
+
+    async def _resolve(self, w: StatusWriter, message: str) -> None:
+        await w.enter("Resolved", message, resolvedAt=utcnow().isoformat())
+
+
+def _proposed(id_: str, action: str, params: Any, rationale: str, d: Decision) -> dict[str, Any]:
+    params_obj = params if isinstance(params, dict) else {"value": params}
+    out = {
+        "id": id_,
+        "action": action if _is_identifier(action) else "invalid-action",
+        "params": params_obj,
+        "risk": d.spec.risk.value if d.spec is not None else "high",
+        "dryRun": {"ok": d.verdict != "refused", "message": d.reason[:4000]},
+        "decision": d.verdict,
+        "reason": d.reason[:4000],
+    }
+    if rationale:
+        out["rationale"] = rationale[:4000]
+    return out
+
+
+_IDENTIFIER = re.compile(r"^[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$")
+
+
+def _is_identifier(s: str) -> bool:
+    """A model may name an action that is no identifier; the record must still be valid."""
+    return len(s) <= 63 and bool(_IDENTIFIER.match(s))

@@ -1,0 +1,56 @@
+"""Writes an Incident's status: phase changes with a bounded timeline, an Event and an audit
+record each; and plain patches. Reads the status it was built from (the driver builds one per
+step from the object it just read)."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+from typing import Any
+
+from aiops.api import Incident
+from aiops.api.incident import TIMELINE_MAX
+from aiops.kube import CustomResources
+from aiops.subjects.contract import utcnow
+
+WARNING_PHASES = ("Escalated", "AwaitingApproval")
+
+
+class StatusWriter:
+    def __init__(
+        self,
+        api: CustomResources,
+        obj: dict[str, Any],
+        audit: Callable[[str, dict[str, Any]], Awaitable[None]],
+        post_event: Callable[[dict[str, Any], str, str, str], None],
+    ) -> None:
+        self.api = api
+        self.obj = obj
+        self.status: dict[str, Any] = dict(obj.get("status") or {})
+        self.audit = audit
+        self.post_event = post_event
+        meta = obj["metadata"]
+        self.namespace, self.name = meta["namespace"], meta["name"]
+
+    async def patch(self, **fields: Any) -> None:
+        self.status.update(fields)
+        await self.api.patch_status(Incident.PLURAL, self.namespace, self.name, fields)
+
+    def executed(self) -> list[dict[str, Any]]:
+        return [dict(a) for a in self.status.get("executedActions", [])]
+
+    def entered_at(self, phase: str) -> datetime | None:
+        for entry in reversed(self.status.get("timeline", [])):
+            if entry.get("phase") == phase:
+                return datetime.fromisoformat(entry["time"].replace("Z", "+00:00"))
+        return None
+
+    async def enter(self, phase: str, message: str, **fields: Any) -> None:
+        now = utcnow().isoformat()
+        entry = {"time": now, "phase": phase, "message": message[:4000]}
+        timeline = [*self.status.get("timeline", []), entry][-TIMELINE_MAX:]
+        previous = self.status.get("phase") or "Open"
+        await self.audit("phase", {"from": previous, "to": phase, "message": message, **fields})
+        await self.patch(phase=phase, timeline=timeline, **fields)
+        kind = "Warning" if phase in WARNING_PHASES else "Normal"
+        self.post_event(self.obj, kind, phase, message[:1000])

@@ -1,0 +1,48 @@
+"""kopf handlers of the incident loop: one daemon per open Incident, stepping it through its
+phases until Resolved or Escalated. kopf restarts the daemons of open incidents when an
+operator starts, so a killed operator's incidents resume from their status."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import kopf
+
+from aiops.api import GROUP, VERSION, Incident
+from aiops.loops.incident_driver import IncidentDriver
+
+RETRY_AFTER_ERROR = 5.0
+
+
+def _open(status: kopf.Status, **_: Any) -> bool:
+    return status.get("phase") not in ("Resolved", "Escalated")
+
+
+@kopf.daemon(GROUP, VERSION, Incident.PLURAL, when=_open, cancellation_timeout=10.0)
+async def drive_incident(
+    stopped: kopf.DaemonStopped,
+    name: str,
+    namespace: str | None,
+    memo: kopf.Memo,
+    logger: kopf.Logger,
+    **_: Any,
+) -> None:
+    assert namespace is not None  # Incidents are namespaced
+
+    def post(body: dict[str, Any], type_: str, reason: str, message: str) -> None:
+        kopf.event(kopf.Body(body), type=type_, reason=reason, message=message)
+
+    driver = IncidentDriver(memo.runtime, namespace, name, post)
+    try:
+        while not stopped:
+            try:
+                delay = await driver.step()
+            except Exception as err:  # the API server hiccuped, or a bug: retry, don't die
+                logger.exception(f"incident {namespace}/{name}: step failed: {err}")
+                delay = RETRY_AFTER_ERROR
+            if delay is None:
+                return
+            if delay > 0:
+                await stopped.wait(delay)
+    finally:
+        await driver.close()

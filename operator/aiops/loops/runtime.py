@@ -1,0 +1,112 @@
+"""Builds the incident loop's `Runtime` from the environment: where the audit log lives, which
+agent investigates a Subject, the global action switch, and the loop's timing settings.
+
+Environment (all optional):
+  AIOPS_AUDIT_DIR            audit logs and agent checkpoints (default ~/.local/state/aiops/audit)
+  AIOPS_OPERATOR_NAMESPACE   where the ConfigMap `aiops-switch` lives (default aiops-system);
+                             `data.actions: stopped` stops every action at once
+  AIOPS_APPROVAL_TIMEOUT     seconds an incident waits for an Approval (default 1800)
+  AIOPS_VERIFY_TIMEOUT       seconds a remediation has to show recovery (default 60)
+  AIOPS_ACTIONS_PER_INCIDENT budget of actions per incident (default 5)
+  ANTHROPIC_API_KEY          enables the anthropic backend (and `auto` picks it)
+  ANTHROPIC_BASE_URL         where the SDK sends requests (the tests' scripted server)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import os
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from kubernetes import client as k8s
+
+from aiops.agent.runbook_agent import RunbookAgent
+from aiops.api import Subject
+from aiops.kube import CustomResources, is_not_found
+from aiops.loops.checkpoint import FileCheckpoint
+from aiops.loops.incident_driver import LoopSettings, Runtime
+from aiops.policy.gate import GateSettings
+
+SWITCH = "aiops-switch"
+
+
+def audit_dir() -> Path:
+    override = os.environ.get("AIOPS_AUDIT_DIR")
+    if override:
+        return Path(override)
+    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(base) / "aiops" / "audit"
+
+
+def settings_from_env() -> LoopSettings:
+    env = os.environ.get
+    return LoopSettings(
+        approval_timeout=timedelta(seconds=float(env("AIOPS_APPROVAL_TIMEOUT", "1800"))),
+        verify_timeout=timedelta(seconds=float(env("AIOPS_VERIFY_TIMEOUT", "60"))),
+        gate=GateSettings(actions_per_incident=int(env("AIOPS_ACTIONS_PER_INCIDENT", "5"))),
+    )
+
+
+def build_runtime(api: CustomResources) -> Runtime:
+    from aiops.audit import AuditLog  # the audit package is the only writer of logs
+
+    root = audit_dir()
+    log = AuditLog(root)
+    core = k8s.CoreV1Api(api.api_client)
+    operator_ns = os.environ.get("AIOPS_OPERATOR_NAMESPACE", "aiops-system")
+
+    async def audit(namespace: str, name: str, kind: str, data: dict[str, Any]) -> None:
+        await log.aappend(namespace, name, kind, data)
+
+    async def actions_stopped() -> bool:
+        try:
+            cm = await asyncio.to_thread(core.read_namespaced_config_map, SWITCH, operator_ns)
+        except Exception as err:
+            return not is_not_found(err)  # cannot tell: fail safe, no action runs
+        return bool((cm.data or {}).get("actions", "").strip().lower() == "stopped")
+
+    async def api_key_for(subject: Subject) -> str | None:
+        ref = subject.spec.agent.api_key_secret_ref if subject.spec.agent else None
+        if ref is None:
+            return os.environ.get("ANTHROPIC_API_KEY") or None
+        secret = await asyncio.to_thread(
+            core.read_namespaced_secret, ref.name, subject.metadata.namespace or "default"
+        )
+        raw = (secret.data or {}).get(ref.key)
+        if raw is None:
+            raise ValueError(f"Secret {ref.name} has no key {ref.key}")
+        return base64.b64decode(raw).decode().strip()
+
+    async def agent_for(subject: Subject) -> Any:
+        backend = subject.spec.agent.backend if subject.spec.agent else "auto"
+        if backend == "runbook":
+            return RunbookAgent()
+        key = await api_key_for(subject)
+        if key is None:
+            if backend == "anthropic":
+                raise ValueError("agent backend anthropic, but no API key is configured")
+            return RunbookAgent()
+        from aiops.agent.factory import anthropic_agent
+
+        return anthropic_agent(subject, key)
+
+    def tools_for(**kwargs: Any) -> Any:
+        from aiops.agent.factory import toolbox
+
+        return toolbox(api=api, **kwargs)
+
+    def checkpoint_for(namespace: str, name: str) -> FileCheckpoint:
+        return FileCheckpoint(root / namespace / f"{name}.checkpoint.json")
+
+    return Runtime(
+        api=api,
+        audit=audit,
+        agent_for=agent_for,
+        tools_for=tools_for,
+        checkpoint_for=checkpoint_for,
+        actions_stopped=actions_stopped,
+        settings=settings_from_env(),
+    )

@@ -1,0 +1,155 @@
+"""The policy gate: Subject autonomy by action risk, plus the checks that make a yes safe.
+
+Order of checks (the first that fails decides, with its reason):
+1. the global switch and `Subject.spec.paused` stop everything;
+2. the action exists (the plugin's or the core's) and its parameters validate — unknown
+   parameters are refused, not ignored;
+3. autonomy `observe` never mutates;
+4. the actions-per-incident budget;
+5. blast radius: an action that disrupts a member waits for no other member to be down and no
+   other disruptive action to be running on the subject;
+6. the plugin's preconditions, against a fresh observation;
+7. autonomy by risk: `execute` runs low-risk actions now; everything else waits for an Approval
+   (or runs, when one approving this action exists).
+A model's words never reach this code except as the action name and parameters, which are
+validated like any other input.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from pydantic import BaseModel, ValidationError
+
+from aiops.api import Subject
+from aiops.policy.core_actions import CORE_ACTIONS
+from aiops.subjects.contract import ActionSpec, Observation, PluginError, Risk, SubjectPlugin
+
+Verdict = Literal["run", "await-approval", "refused"]
+
+
+@dataclass(frozen=True)
+class Decision:
+    verdict: Verdict
+    reason: str
+    spec: ActionSpec | None = None
+    params: BaseModel | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"decision": self.verdict, "reason": self.reason}
+
+
+@dataclass(frozen=True)
+class GateSettings:
+    actions_per_incident: int = 5
+
+
+@dataclass
+class GateInput:
+    """The live facts a decision needs; the loop gathers them just before asking."""
+
+    subject: Subject
+    plugin: SubjectPlugin
+    observation: Observation | None
+    actions_stopped: bool = False  # the global switch
+    executed_in_incident: int = 0
+    disruptive_running: list[str] = field(default_factory=list)  # "incident/action" elsewhere
+    approved: bool = False
+
+
+def find_action(plugin: SubjectPlugin, name: str) -> ActionSpec | None:
+    if name in CORE_ACTIONS:
+        return CORE_ACTIONS[name]
+    try:
+        return type(plugin).action(name)
+    except PluginError:
+        return None
+
+
+def validate_params(spec: ActionSpec, raw: Any) -> BaseModel:
+    """Validates strictly: a parameter the action does not define is an error."""
+    if not isinstance(raw, dict):
+        raise ValueError(f"parameters of {spec.name} must be an object, got {type(raw).__name__}")
+    known = set(spec.params.model_fields) | {
+        f.alias for f in spec.params.model_fields.values() if f.alias
+    }
+    unknown = sorted(set(raw) - known)
+    if unknown:
+        raise ValueError(
+            f"{spec.name} has no parameter(s) {', '.join(unknown)} "
+            f"(it takes: {', '.join(sorted(spec.params.model_fields)) or 'none'})"
+        )
+    try:
+        return spec.params.model_validate(raw)
+    except ValidationError as err:
+        problems = "; ".join(
+            f"{'.'.join(map(str, e['loc'])) or 'params'}: {e['msg']}" for e in err.errors()
+        )
+        raise ValueError(f"invalid parameters for {spec.name}: {problems}") from err
+
+
+async def decide(
+    action: str, raw_params: Any, facts: GateInput, settings: GateSettings | None = None
+) -> Decision:
+    settings = settings or GateSettings()
+    subject = facts.subject
+    if facts.actions_stopped:
+        return Decision("refused", "actions are stopped operator-wide (the global switch)")
+    if subject.spec.paused:
+        return Decision("refused", f"Subject {subject.metadata.name} is paused")
+    spec = find_action(facts.plugin, action)
+    if spec is None:
+        known = [a.name for a in type(facts.plugin).actions] + list(CORE_ACTIONS)
+        return Decision(
+            "refused", f"unknown action {action!r} for a {subject.spec.type} subject "
+            f"(known: {', '.join(known)})"
+        )
+    try:
+        params = validate_params(spec, raw_params)
+    except ValueError as err:
+        return Decision("refused", str(err), spec)
+    if subject.spec.autonomy == "observe":
+        return Decision("refused", "autonomy is observe: the operator proposes nothing it runs",
+                        spec, params)
+    if facts.executed_in_incident >= settings.actions_per_incident:
+        return Decision(
+            "refused",
+            f"the budget of {settings.actions_per_incident} actions per incident is spent",
+            spec, params,
+        )
+    if spec.disrupts_member:
+        if facts.disruptive_running:
+            return Decision(
+                "refused",
+                "blast radius: another disruptive action is running on this subject "
+                f"({', '.join(facts.disruptive_running)})",
+                spec, params,
+            )
+        if facts.observation is not None:
+            down = [m.name for m in facts.observation.down_members()]
+            target = getattr(params, "member", None) or getattr(params, "node", None)
+            others = [m for m in down if m != target]
+            if others:
+                return Decision(
+                    "refused",
+                    f"blast radius: member(s) {', '.join(others)} already down; one member "
+                    "disrupted at a time",
+                    spec, params,
+                )
+    if facts.observation is not None and spec.name not in CORE_ACTIONS:
+        try:
+            reasons = await facts.plugin.preconditions(spec.name, params, facts.observation)
+        except Exception as err:  # cannot check = cannot run
+            reasons = [f"preconditions could not be checked: {err}"]
+        if reasons:
+            return Decision("refused", "precondition: " + "; ".join(reasons), spec, params)
+    if facts.approved:
+        return Decision("run", "approved by a person", spec, params)
+    if subject.spec.autonomy == "execute" and spec.risk is Risk.LOW:
+        return Decision("run", "autonomy execute allows low-risk actions", spec, params)
+    return Decision(
+        "await-approval",
+        f"{spec.risk.value}-risk action under autonomy {subject.spec.autonomy}: needs an Approval",
+        spec, params,
+    )
