@@ -2,7 +2,7 @@
 
 import typer
 
-from aiops.cli import cluster, crds, operator
+from aiops.cli import approvals, cluster, crds, operator
 
 app = typer.Typer(
     name="aiops",
@@ -13,6 +13,8 @@ app = typer.Typer(
 app.add_typer(cluster.app, name="cluster")
 app.command("crds")(crds.crds)
 app.add_typer(operator.app, name="operator")
+app.command("approve")(approvals.approve)
+app.command("reject")(approvals.reject)
 
 
 if __name__ == "__main__":

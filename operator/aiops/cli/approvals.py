@@ -1,0 +1,107 @@
+"""`aiops approve INCIDENT [ACTION…]` and `aiops reject INCIDENT [ACTION…]`: an Approval as
+the current kubectl user. The API server checks `approvedBy` against who is asking (the
+ValidatingAdmissionPolicy), so these commands cannot approve for someone else."""
+
+from __future__ import annotations
+
+import os
+import time
+from typing import Annotated, Any
+
+import typer
+from kubernetes import client, config
+from kubernetes.client.exceptions import ApiException
+
+from aiops.api import GROUP, VERSION, Approval, Incident
+
+NamespaceOpt = Annotated[str, typer.Option("--namespace", "-n", help="The incident's namespace.")]
+AsOpt = Annotated[
+    str | None, typer.Option("--as", help="Impersonate this user (like kubectl --as).")
+]
+ReasonOpt = Annotated[str | None, typer.Option("--reason", help="Why, for the record.")]
+
+
+def _client(as_user: str | None) -> client.ApiClient:
+    api = config.new_client_from_config(config_file=os.environ.get("KUBECONFIG"))
+    if as_user:
+        api.set_default_header("Impersonate-User", as_user)
+    return api
+
+
+def _whoami(api: client.ApiClient) -> str:
+    review: Any = client.AuthenticationV1Api(api).create_self_subject_review(
+        {"apiVersion": "authentication.k8s.io/v1", "kind": "SelfSubjectReview"}
+    )
+    return str(review.status.user_info.username)
+
+
+def _decide(
+    decision: str, incident: str, actions: list[str] | None, namespace: str,
+    as_user: str | None, reason: str | None,
+) -> None:
+    api = _client(as_user)
+    custom = client.CustomObjectsApi(api)
+    try:
+        obj: Any = custom.get_namespaced_custom_object(
+            GROUP, VERSION, namespace, Incident.PLURAL, incident
+        )
+    except ApiException as err:
+        typer.secho(f"aiops: cannot read incident {namespace}/{incident}: {err.reason}", err=True)
+        raise typer.Exit(1) from err
+    inc = Incident.from_k8s(obj)
+    waiting = [p.id for p in inc.status.proposed_actions if p.decision == "await-approval"]
+    chosen = list(actions or waiting)
+    unknown = sorted(set(chosen) - {p.id for p in inc.status.proposed_actions})
+    if unknown:
+        typer.secho(f"aiops: {incident} has no action {', '.join(unknown)} "
+                    f"(waiting for approval: {', '.join(waiting) or 'none'})", err=True)
+        raise typer.Exit(1)
+    if not chosen and decision == "approve":
+        typer.secho(f"aiops: nothing of {incident} waits for approval "
+                    f"(phase {inc.status.phase})", err=True)
+        raise typer.Exit(1)
+    user = _whoami(api)
+    body = {
+        "apiVersion": Approval.API_VERSION,
+        "kind": Approval.KIND,
+        "metadata": {"name": f"{incident}-{decision}-{int(time.time())}"[:253]},
+        "spec": {
+            "incident": incident,
+            "actions": chosen,
+            "decision": decision,
+            "approvedBy": user,
+            **({"reason": reason} if reason else {}),
+        },
+    }
+    try:
+        custom.create_namespaced_custom_object(GROUP, VERSION, namespace, Approval.PLURAL, body)
+    except ApiException as err:
+        typer.secho(f"aiops: the API server refused the Approval: {err.body or err.reason}",
+                    err=True)
+        raise typer.Exit(1) from err
+    typer.echo(f"{decision}d {', '.join(chosen) or 'every proposed action'} of {incident} "
+               f"as {user}")
+
+
+def approve(
+    incident: str,
+    actions: Annotated[list[str] | None, typer.Argument(help="Action ids (default: all waiting).")]
+    = None,
+    namespace: NamespaceOpt = "default",
+    as_user: AsOpt = None,
+    reason: ReasonOpt = None,
+) -> None:
+    """Approve an incident's proposed actions."""
+    _decide("approve", incident, actions, namespace, as_user, reason)
+
+
+def reject(
+    incident: str,
+    actions: Annotated[list[str] | None, typer.Argument(help="Action ids (default: all).")]
+    = None,
+    namespace: NamespaceOpt = "default",
+    as_user: AsOpt = None,
+    reason: ReasonOpt = None,
+) -> None:
+    """Reject an incident's proposed actions."""
+    _decide("reject", incident, actions, namespace, as_user, reason)
