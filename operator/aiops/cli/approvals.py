@@ -30,7 +30,7 @@ def _client(as_user: str | None) -> client.ApiClient:
 
 def _whoami(api: client.ApiClient) -> str:
     review: Any = client.AuthenticationV1Api(api).create_self_subject_review(
-        {"apiVersion": "authentication.k8s.io/v1", "kind": "SelfSubjectReview"}
+        {"apiVersion": "authentication.k8s.io/v1", "kind": "SelfSubjectReview"},  # type: ignore[arg-type]
     )
     return str(review.status.user_info.username)
 
