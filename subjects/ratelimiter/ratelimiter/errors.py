@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+from collections.abc import Mapping
 
 from pydantic import ValidationError
 from redis.exceptions import RedisError
@@ -35,7 +36,7 @@ def error_response(
     error: str,
     message: str,
     details: list[str] | None = None,
-    headers: dict[str, str] | None = None,
+    headers: Mapping[str, str] | None = None,
 ) -> Response:
     body = {"error": error, "message": message, "details": details or []}
     return Response(json.dumps(body), status, headers, media_type="application/json")

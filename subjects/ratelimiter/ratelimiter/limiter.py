@@ -14,10 +14,11 @@ import enum
 import itertools
 import secrets
 from dataclasses import dataclass
+from typing import cast
 
 from redis.asyncio import Redis
 
-from ratelimiter.batching import ScriptBatcher
+from ratelimiter.channel import ScriptChannel
 from ratelimiter.keys import DEFAULT_FIELD, KeySpace
 from ratelimiter.scripts import CHECK, INSPECT, RESET, Script
 
@@ -122,12 +123,12 @@ class RateLimiter:
         redis: Redis,
         keys: KeySpace,
         default: LimitSpec,
-        batcher: ScriptBatcher | None = None,
+        channel: ScriptChannel | None = None,
     ) -> None:
         self.redis = redis
-        # Checks go through the batcher when there is one (the service); admin reads never
-        # do: they are rare and a pipeline would only delay them.
-        self._batcher = batcher
+        # Checks go down the pipelined channel when there is one (the service); without
+        # one (tools, tests) through redis-py like everything else.
+        self._channel = channel
         self.keys = keys
         self.default = default
         # Request ids must be unique across nodes and restarts, or a ZADD would update an
@@ -144,8 +145,8 @@ class RateLimiter:
             self.default.window_ms,
             f"{self._nonce}{next(self._seq):x}",
         )
-        if self._batcher is not None:
-            raw = await self._batcher.call(_CHECK, keys, args)
+        if self._channel is not None:
+            raw = await self._channel.call(_CHECK, keys, args)
         else:
             raw = await _CHECK(self.redis, keys, args)
         allowed, count, limit, window, free_at, now, source = raw
@@ -189,9 +190,8 @@ class RateLimiter:
     async def active_keys(self, limit: int) -> list[str]:
         """Keys whose log has not expired, most recently touched last, at most `limit`."""
         now_ms = await self.redis_time_ms()
-        return list(
-            await self.redis.zrangebyscore(self.keys.active, now_ms, "+inf", start=0, num=limit)
-        )
+        keys = await self.redis.zrangebyscore(self.keys.active, now_ms, "+inf", start=0, num=limit)
+        return [str(k) for k in keys]
 
     async def reset(self, key: str) -> int:
         """Forget a key's log; returns how many requests it was counting."""
@@ -209,24 +209,26 @@ class RateLimiter:
         rows = await self.redis.zrangebyscore(
             self.keys.blocked, now_ms, "+inf", start=0, num=limit, withscores=True
         )
-        return [BlockedKey(key=k, until_ms=int(score), now_ms=now_ms) for k, score in rows]
+        pairs = cast(list[tuple[str, float]], rows)
+        return [BlockedKey(key=k, until_ms=int(score), now_ms=now_ms) for k, score in pairs]
 
     # Limits -----------------------------------------------------------------------------
 
     async def get_override(self, key: str) -> LimitSpec | None:
-        raw = await self.redis.hget(self.keys.limits, key)  # type: ignore[misc]
-        return None if raw is None else LimitSpec.decode(raw)
+        raw = await self.redis.hget(self.keys.limits, key)
+        return None if raw is None else LimitSpec.decode(str(raw))
 
     async def put_override(self, key: str, spec: LimitSpec) -> None:
-        await self.redis.hset(self.keys.limits, key, spec.encode())  # type: ignore[misc]
+        await self.redis.hset(self.keys.limits, key, spec.encode())
 
     async def delete_override(self, key: str) -> bool:
-        return bool(await self.redis.hdel(self.keys.limits, key))  # type: ignore[misc]
+        return bool(await self.redis.hdel(self.keys.limits, key))
 
     async def overrides(self, cursor: int, count: int) -> tuple[int, dict[str, LimitSpec]]:
         """One HSCAN page of per-key overrides: (next cursor, 0 when done; overrides)."""
-        next_cursor, page = await self.redis.hscan(  # type: ignore[misc]
-            self.keys.limits, cursor=cursor, count=count
+        next_cursor, page = cast(
+            tuple[int, dict[str, str]],
+            await self.redis.hscan(self.keys.limits, cursor=cursor, count=count),
         )
         found = {}
         for key, raw in page.items():

@@ -12,6 +12,7 @@ from __future__ import annotations
 import enum
 import json
 from dataclasses import dataclass
+from typing import cast
 
 from redis.asyncio import Redis
 
@@ -75,7 +76,8 @@ class Registry:
 
     async def nodes(self) -> list[NodeRecord]:
         """Every node ever registered (until forgotten), sorted by id."""
-        entries: dict[str, str] = await self.redis.hgetall(self.keys.nodes)  # type: ignore[misc]
+        # decode_responses=True: str, whatever redis-py's annotations allow for.
+        entries = cast(dict[str, str], await self.redis.hgetall(self.keys.nodes))
         ids = sorted(entries)
         async with self.redis.pipeline(transaction=False) as pipe:
             pipe.time()
@@ -100,7 +102,7 @@ class Registry:
         return records
 
     async def forget(self, node_id: str) -> bool:
-        return bool(await self.redis.hdel(self.keys.nodes, node_id))  # type: ignore[misc]
+        return bool(await self.redis.hdel(self.keys.nodes, node_id))
 
     async def is_alive(self, node_id: str) -> bool:
         return bool(await self.redis.exists(self.keys.alive(node_id)))

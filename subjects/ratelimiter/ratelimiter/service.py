@@ -13,7 +13,7 @@ from redis.backoff import NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 from starlette.requests import Request
 
-from ratelimiter.batching import ScriptBatcher
+from ratelimiter.channel import ScriptChannel
 from ratelimiter.config import Settings
 from ratelimiter.errors import REDIS_ERRORS
 from ratelimiter.keys import KeySpace
@@ -48,12 +48,12 @@ class Service:
         self.settings = settings
         self.redis = connect(settings)
         self.keys = KeySpace(settings.key_prefix)
-        self.batcher = ScriptBatcher(self.redis)
+        self.channel = ScriptChannel(settings.redis_url, settings.redis_timeout_ms / 1000)
         self.limiter = RateLimiter(
             self.redis,
             self.keys,
             LimitSpec(settings.default_limit, settings.default_window_ms),
-            self.batcher,
+            self.channel,
         )
         self.registry = Registry(self.redis, self.keys)
         self.metrics = Metrics(settings.node_id)
@@ -150,9 +150,9 @@ class Service:
                 await self.registry.depart(
                     self.node_id, self.settings.advertise_url, self.started_ms
                 )
-        except (*REDIS_ERRORS, TimeoutError) as exc:
+        except REDIS_ERRORS as exc:  # asyncio's TimeoutError included
             log.warning("could not mark node %s stopped: %s", self.node_id, exc)
-        await self.batcher.aclose()
+        await self.channel.aclose()
         await self.redis.aclose()
 
 

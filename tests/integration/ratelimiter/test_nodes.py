@@ -32,9 +32,10 @@ def wait_state(url: str, node_id: str, state: str, timeout: float) -> float:
 def test_a_killed_node_shows_down_within_its_ttl_with_last_seen(
     rl_redis: RedisProcess, rl_prefix: str, rl_nodes: NodeFactory
 ) -> None:
-    settings = {"node_ttl_s": TTL_S, "heartbeat_interval_s": BEAT_S}
-    survivor = rl_nodes.start(rl_redis.url, rl_prefix, "keeper", **settings)
-    victim = rl_nodes.start(rl_redis.url, rl_prefix, "victim", **settings)
+    survivor, victim = (
+        rl_nodes.start(rl_redis.url, rl_prefix, name, node_ttl_s=TTL_S, heartbeat_interval_s=BEAT_S)
+        for name in ("keeper", "victim")
+    )
     wait_state(survivor.url, "victim", "Up", 5)
     victim.kill()
     killed_at_ms = time.time() * 1000
@@ -58,9 +59,11 @@ def test_a_killed_node_shows_down_within_its_ttl_with_last_seen(
 def test_a_stopped_node_shows_down_at_once_and_can_be_forgotten(
     rl_redis: RedisProcess, rl_prefix: str, rl_nodes: NodeFactory
 ) -> None:
-    settings = {"node_ttl_s": 30.0, "heartbeat_interval_s": BEAT_S}  # TTL too long to matter
-    survivor = rl_nodes.start(rl_redis.url, rl_prefix, "keeper", **settings)
-    leaver = rl_nodes.start(rl_redis.url, rl_prefix, "leaver", **settings)
+    # A TTL too long to matter: only the clean stop can make it Down in time.
+    survivor, leaver = (
+        rl_nodes.start(rl_redis.url, rl_prefix, name, node_ttl_s=30.0, heartbeat_interval_s=BEAT_S)
+        for name in ("keeper", "leaver")
+    )
     wait_state(survivor.url, "leaver", "Up", 5)
     refused = httpx.delete(f"{survivor.url}/admin/nodes/leaver")
     assert refused.status_code == 409

@@ -6,6 +6,7 @@ The stack is shared by the session: a test that breaks something repairs it befo
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -57,7 +58,11 @@ def healthy(rl_stack: LocalStack) -> Iterator[LocalStack]:
     Toxiproxy(rl_stack.urls.toxiproxy).reset()
     rl_stack.up()
     for url in rl_stack.urls.nodes.values():
-        eventually(f"{url} healthy", lambda u=url: httpx.get(f"{u}/health").status_code == 200)
+        eventually(f"{url} healthy", functools.partial(_healthy, url))
+
+
+def _healthy(url: str) -> bool:
+    return httpx.get(f"{url}/health").status_code == 200
 
 
 def test_everything_runs_and_prometheus_scrapes_each_node_by_id(healthy: LocalStack) -> None:

@@ -19,7 +19,9 @@ from tests.fixtures.ratelimiter import RedisProcess, free_port
 @contextlib.asynccontextmanager
 async def api(redis_url: str, prefix: str, **settings: object) -> AsyncIterator[httpx.AsyncClient]:
     app = create_app(
-        Settings(node_id="api-test", redis_url=redis_url, key_prefix=prefix, **settings)  # type: ignore[arg-type]
+        Settings.model_validate(
+            {"node_id": "api-test", "redis_url": redis_url, "key_prefix": prefix, **settings}
+        )
     )
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)

@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 
 from redis.asyncio import Redis
 
-from ratelimiter.batching import ScriptBatcher
+from ratelimiter.channel import ScriptChannel
 from ratelimiter.keys import KeySpace
 from ratelimiter.limiter import LimitSource, LimitSpec, RateLimiter
 from tests.fixtures.ratelimiter import RedisProcess
@@ -17,15 +17,17 @@ from tests.fixtures.ratelimiter import RedisProcess
 
 @contextlib.asynccontextmanager
 async def limiter(
-    redis: RedisProcess, prefix: str, limit: int = 3, window_ms: int = 1000, batched: bool = False
+    redis: RedisProcess, prefix: str, limit: int = 3, window_ms: int = 1000, piped: bool = False
 ) -> AsyncIterator[RateLimiter]:
+    """The limiter as tools use it (redis-py), or as the service does (`piped`: checks go
+    down a pipelined ScriptChannel)."""
     client = Redis.from_url(redis.url, decode_responses=True)
-    batcher = ScriptBatcher(client) if batched else None
+    channel = ScriptChannel(redis.url, timeout=2.0) if piped else None
     try:
-        yield RateLimiter(client, KeySpace(prefix), LimitSpec(limit, window_ms), batcher)
+        yield RateLimiter(client, KeySpace(prefix), LimitSpec(limit, window_ms), channel)
     finally:
-        if batcher is not None:
-            await batcher.aclose()
+        if channel is not None:
+            await channel.aclose()
         await client.aclose()
 
 
@@ -144,17 +146,17 @@ async def test_logs_expire_one_window_after_the_last_request(
 
 async def test_survives_a_script_cache_flush(rl_redis: RedisProcess, rl_prefix: str) -> None:
     """A restarted Redis has no scripts: the first call after must load it, not fail."""
-    for batched in (False, True):
-        async with limiter(rl_redis, rl_prefix, limit=5, batched=batched) as rl:
+    for piped in (False, True):
+        async with limiter(rl_redis, rl_prefix, limit=5, piped=piped) as rl:
             await rl.check("k")
             await rl.redis.script_flush()
             assert (await rl.check("k")).allowed
 
 
-async def test_batched_checks_decide_exactly_like_single_ones(
+async def test_pipelined_checks_decide_exactly_like_single_ones(
     rl_redis: RedisProcess, rl_prefix: str
 ) -> None:
-    async with limiter(rl_redis, rl_prefix, limit=10, window_ms=10_000, batched=True) as rl:
+    async with limiter(rl_redis, rl_prefix, limit=10, window_ms=10_000, piped=True) as rl:
         decisions = await asyncio.gather(*(rl.check("k") for _ in range(40)))
         assert sum(d.allowed for d in decisions) == 10
         # Redis ran them one after another: allowed counts are 1..10 exactly once each.

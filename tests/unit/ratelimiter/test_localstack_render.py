@@ -27,7 +27,7 @@ def spec(tmp_path: Path, base: int = 30000, **options: object) -> StackSpec:
         redis_server=Path("/usr/bin/redis-server"),
         toxiproxy_server=Path("/tools/toxiproxy-server"),
         prometheus=Path("/usr/bin/prometheus"),
-        **options,  # type: ignore[arg-type]
+        **options,
     )
 
 

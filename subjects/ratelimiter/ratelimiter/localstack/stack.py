@@ -159,7 +159,7 @@ class LocalStack:
                 redis_server=tools.redis_server(),
                 toxiproxy_server=tools.toxiproxy_server(),
                 prometheus=tools.prometheus(),
-                **self._options,  # type: ignore[arg-type]
+                **self._options,
             )
         return self._spec
 
