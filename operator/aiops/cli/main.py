@@ -2,7 +2,7 @@
 
 import typer
 
-from aiops.cli import approvals, cluster, crds, operator
+from aiops.cli import approvals, audit, cluster, crds, operator
 
 app = typer.Typer(
     name="aiops",
@@ -15,6 +15,7 @@ app.command("crds")(crds.crds)
 app.add_typer(operator.app, name="operator")
 app.command("approve")(approvals.approve)
 app.command("reject")(approvals.reject)
+app.add_typer(audit.app, name="audit")
 
 
 if __name__ == "__main__":

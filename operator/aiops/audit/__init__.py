@@ -1,0 +1,26 @@
+"""The audit log: every model exchange, tool call, policy decision, approval and action of an
+incident, appended to its own hash-chained JSON Lines file. See docs/audit.md."""
+
+from aiops.audit.log import (
+    MAX_RECORD_BYTES,
+    TRUNCATED,
+    AuditLog,
+    bound,
+    default_dir,
+    log_path,
+)
+from aiops.audit.record import AuditError, AuditRecord
+from aiops.audit.verify import VerifyResult, verify
+
+__all__ = [
+    "MAX_RECORD_BYTES",
+    "TRUNCATED",
+    "AuditError",
+    "AuditLog",
+    "AuditRecord",
+    "VerifyResult",
+    "bound",
+    "default_dir",
+    "log_path",
+    "verify",
+]
