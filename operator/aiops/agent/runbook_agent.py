@@ -11,6 +11,7 @@ from typing import Any
 
 from aiops.agent.base import AgentResult, DiagnosisResult, Investigation, PlanStep, Usage
 from aiops.subjects.contract import RunbookEntry
+from aiops.subjects.detection import OBSERVATION_FAILED
 
 
 def _fill(value: Any, entity: str) -> Any:
@@ -21,6 +22,22 @@ def _fill(value: Any, entity: str) -> Any:
     if isinstance(value, list):
         return [_fill(v, entity) for v in value]
     return value
+
+
+# The core's own invariant, the same for every subject: nothing safe to do but watch for the
+# subject to answer again (verification), then hand over to a person.
+OBSERVATION_FAILED_ENTRY = RunbookEntry(
+    invariant=OBSERVATION_FAILED,
+    diagnosis="The subject cannot be observed: its endpoints are down, unreachable, or answer "
+    "something the plugin cannot read",
+    likely_causes=[
+        "the subject's API endpoint is down or its address changed",
+        "the network between the operator and the subject is broken",
+        "Prometheus is down or answers garbage",
+        "the Subject's config points at the wrong place",
+    ],
+    steps=[],
+)
 
 
 class RunbookAgent:
@@ -46,6 +63,8 @@ class RunbookAgent:
                 )
             invariant, entity = broken[0].invariant, broken[0].entity
         entry = next((e for e in inv.plugin.runbook if e.invariant == invariant), None)
+        if entry is None and invariant == OBSERVATION_FAILED:
+            entry = OBSERVATION_FAILED_ENTRY
         if entry is None:
             return AgentResult(
                 outcome="escalate",

@@ -144,6 +144,10 @@ class IncidentDriver:
             raise
         incident = Incident.from_k8s(obj)
         writer = StatusWriter(self.rt.api, obj, self.audit, self.post_event)
+        if incident.status.phase is None and incident.spec.source == "subject-loop":
+            # The subject loop writes the first status (phase Open, faultAt, detectedAt) just
+            # after creating it; starting before that would race it for the same fields.
+            return 0.5
         phase = incident.status.phase or "Open"
         if phase in TERMINAL:
             return None

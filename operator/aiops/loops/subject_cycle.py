@@ -236,8 +236,10 @@ class SubjectCycle:
                 raise
             obj = await self.api.get(Incident.PLURAL, self.namespace, name)
         status = obj.get("status") or {}
-        if status.get("phase") in TERMINAL_PHASES:
-            return name  # closed while the breach held: the next episode gets a new incident
+        if status.get("phase") == "Resolved":
+            # Verified fixed, yet broken again: a new episode, held and opened anew.
+            pending.since, pending.incident = now, ""
+            return ""
         if created or not status.get("phase"):
             self.events("Warning", "IncidentOpened", f"{name}: {v.summary}"[:1000])
             await self.api.patch_status(Incident.PLURAL, self.namespace, name, {
@@ -250,6 +252,7 @@ class SubjectCycle:
                               "message": f"opened by the subject loop: {v.summary}"[:1000]}],
             })
         else:
+            # Still broken: tell whoever holds the incident (an Escalated one included).
             await self.api.patch_status(Incident.PLURAL, self.namespace, name, {
                 "lastSeenAt": now.isoformat(),
                 "count": int(status.get("count") or 0) + 1,

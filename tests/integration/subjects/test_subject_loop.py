@@ -80,7 +80,8 @@ def test_bad_subjects_are_reported_and_the_others_keep_running(
         assert inc["spec"]["invariant"] == "observation_failed"
         assert inc["spec"]["severity"] == "critical"
         assert inc["spec"]["source"] == "subject-loop"
-        assert inc["status"]["phase"] == "Open"
+        assert inc["status"]["timeline"][0]["phase"] == "Open"
+        assert inc["status"]["detectedAt"] and inc["status"]["faultAt"]
         wait_for("openIncidents on the subject", lambda: get_json(
             ns, "subject", "unreachable")["status"].get("openIncidents") == 1)
         # More cycles refresh the same incident; they never open a second one.
