@@ -8,6 +8,7 @@ on the file from reading the tail to the fsync of the new line, so two operator 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import fcntl
 import os
 from collections.abc import Mapping
@@ -101,6 +102,14 @@ def _clip(value: Any, budget: int) -> Any:
     return value
 
 
+def _snapshot(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return {k: _snapshot(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        return [_snapshot(v) for v in value]
+    return value
+
+
 @dataclass(frozen=True)
 class _Tail:
     """What an append needs from the end of the log."""
@@ -140,9 +149,12 @@ class AuditLog:
         self, namespace: str, name: str, kind: str, data: Mapping[str, Any]
     ) -> AuditRecord:
         """`append` for async code: the file work runs in a worker thread."""
-        # Copy (redact) on the loop: the caller may change `data` once we yield.
-        prepared = self.prepare(data)
-        return await asyncio.to_thread(self._write, namespace, name, check_kind(kind), prepared)
+        check_kind(kind)
+        # The caller may change `data` once we yield, so its containers are copied here, on
+        # the loop (cheap: strings are shared); redaction, which is not cheap on a large tool
+        # output, runs in the thread with the file work.
+        snapshot = _snapshot(data)
+        return await asyncio.to_thread(self.append, namespace, name, kind, snapshot)
 
     def read(self, namespace: str, name: str) -> list[AuditRecord]:
         """Every record of an incident's log, in order; [] when it has none.
@@ -195,15 +207,19 @@ class AuditLog:
             fcntl.flock(fd, fcntl.LOCK_EX)
             tail = _read_tail(fd)
             incident = f"{namespace}/{name}"
-            if tail.torn:
-                note = _move_torn(path, fd, tail)
-                _, tail = _write_record(fd, tail, incident, "note", note)
+            # What this append found wrong is said in the log itself, before its record.
+            notes = []
             if tail.unreadable is not None:
-                note = {
-                    "event": "unreadable_line",
-                    "message": f"the last line of the log holds no record ({tail.unreadable});"
-                    " the chain goes on from it",
-                }
+                notes.append(
+                    {
+                        "event": "unreadable_line",
+                        "message": "the last line of the log holds no record"
+                        f" ({tail.unreadable}); the chain goes on from it",
+                    }
+                )
+            if tail.torn:
+                notes.append(_move_torn(path, fd, tail))
+            for note in notes:
                 _, tail = _write_record(fd, tail, incident, "note", note)
             record, _ = _write_record(fd, tail, incident, kind, data)
             return record
@@ -284,8 +300,9 @@ def _write_record(
         write_all(fd, line + b"\n")
         os.fsync(fd)
     except OSError:
-        # Leave no half line behind (a full disk, say); the caller gets the error.
-        os.ftruncate(fd, size)
+        # Leave no half line behind (a full disk, say); the caller gets the first error.
+        with contextlib.suppress(OSError):
+            os.ftruncate(fd, size)
         raise
     after = _Tail(prev=sha256(line), seq=record.seq + 1, end=size + len(line) + 1, torn=b"",
                   unreadable=None)  # fmt: skip

@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 from datetime import timedelta
 from pathlib import Path
 
@@ -246,9 +247,54 @@ async def test_concurrent_async_appends_form_one_chain(log: AuditLog) -> None:
     assert result.ok and result.records == 40
 
 
-async def test_aappend_copies_data_before_the_caller_can_change_it(log: AuditLog) -> None:
-    data = {"items": [1]}
+async def test_aappend_records_data_as_it_was_when_called(
+    log: AuditLog, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    changed = threading.Event()
+    redact = log.redactor.redact
+
+    def redact_after_the_change(value: object) -> object:
+        changed.wait(timeout=5)  # the worker thread reads the data only after the caller changed it
+        return redact(value)
+
+    monkeypatch.setattr(log.redactor, "redact", redact_after_the_change)
+    data = {"items": [1], "meta": {"n": 1}}
     pending = asyncio.ensure_future(log.aappend("ns", "inc", "note", data))
     await asyncio.sleep(0)
     data["items"].append(2)
-    assert (await pending).data == {"items": [1]}
+    data["meta"]["n"] = 2
+    changed.set()
+    assert (await pending).data == {"items": [1], "meta": {"n": 1}}
+
+
+def test_garbage_then_a_torn_line_are_both_noted(log: AuditLog, sample: Path) -> None:
+    count = len(log.read(NAMESPACE, NAME))
+    _tear(sample, b"garbage\n{")
+    record = log.append(NAMESPACE, NAME, "note", {})
+    lines = [json.loads(line) for line in sample.read_bytes().splitlines()[count + 1 :]]
+    assert [line["data"].get("event") for line in lines] == [
+        "unreadable_line",
+        "torn_line",
+        None,
+    ]
+    assert record.seq == count + 2
+    result = verify(sample)
+    assert result.problems == [f"line {count + 1}: not JSON (Expecting value at column 1)"]
+    assert len(result.notes) == 1
+
+
+def test_a_failed_write_leaves_no_half_line(
+    log: AuditLog, sample: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    before = sample.read_bytes()
+
+    def disk_full(fd: int) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(os, "fsync", disk_full)
+    with pytest.raises(OSError, match="No space left"):
+        log.append(NAMESPACE, NAME, "note", {"lost": True})
+    monkeypatch.undo()
+    assert sample.read_bytes() == before
+    assert log.append(NAMESPACE, NAME, "note", {}).seq == 9
+    assert verify(sample).ok
