@@ -1,0 +1,234 @@
+"""The rules a rate limiter must keep, and `evaluate`: pure, over one Observation.
+
+Node-level breaches that every node shows at once have one cause the nodes share (Redis, or
+the way to it), so they are reported once, for that cause, instead of once per node: one
+fault, one Incident. A single node breaching is reported for that node.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any
+
+from aiops.subjects.contract import Invariant, MemberState, Observation, Severity, Violation
+from ratelimiter_subject.observation import DRIFT, GHOST, OVER, P99, REDIS_OK
+
+NODE_DOWN = "node_down"
+REDIS_DISCONNECTED = "redis_disconnected"
+HIGH_LATENCY = "high_latency"
+COUNTER_DRIFT = "counter_drift"
+OVER_LIMIT = "over_limit"
+GHOST_ALLOWING = "ghost_allowing"
+
+# Entities of breaches every node shows at once.
+REDIS_ENTITY = "redis"
+ALL_NODES = "all-nodes"
+
+INVARIANTS: tuple[Invariant, ...] = (
+    Invariant(
+        name=NODE_DOWN,
+        description="Every node the registry or the config knows serves: its /health "
+        "answers (a registry entry that says Down with /health failing counts too). A dead "
+        "node stays listed as Down, never vanishes.",
+        severity=Severity.CRITICAL,
+        hold=timedelta(seconds=5),
+    ),
+    Invariant(
+        name=REDIS_DISCONNECTED,
+        description="Every serving node reaches Redis (its /health PINGs Redis live). A node "
+        "that cannot answers every check with 503. Reported per node, or once for Redis "
+        "when every node that answers reports it.",
+        severity=Severity.CRITICAL,
+        hold=timedelta(seconds=3),
+    ),
+    Invariant(
+        name=HIGH_LATENCY,
+        description="Each node's p99 time to answer a check (Prometheus, per node_id, over "
+        "the config's latencyWindow) stays under the threshold, in seconds. Not judged for "
+        "a node that reports Redis down (its failing checks are that outage's symptom).",
+        severity=Severity.WARNING,
+        threshold=0.05,
+        hold=timedelta(seconds=15),
+        source="metrics",
+    ),
+    Invariant(
+        name=COUNTER_DRIFT,
+        description="For each key, the count the API reports equals the admissions its log "
+        "in Redis holds for the same window at the same instant (entries dated after that "
+        "instant are no request's: a Redis clock that stepped back, a restored snapshot). "
+        "Threshold: how many requests of difference are tolerated.",
+        severity=Severity.WARNING,
+        threshold=0,
+        hold=timedelta(seconds=5),
+    ),
+    Invariant(
+        name=OVER_LIMIT,
+        description="No key holds more admissions in its window than the limit in force "
+        "(per Redis: the check script never admits past it, so more means admissions written "
+        "around it). Admissions made before a limit came into force are not held against "
+        "it. Threshold: admissions over the limit tolerated.",
+        severity=Severity.CRITICAL,
+        threshold=0,
+        hold=timedelta(seconds=2),
+    ),
+    Invariant(
+        name=GHOST_ALLOWING,
+        description="No key is let through while exhausted by the limit Redis has on record "
+        "for it: a limit in a form the check script cannot read is skipped, and the key runs "
+        "on the default (per-key limits stored but not enforced). Threshold: admissions over "
+        "the recorded limit tolerated.",
+        severity=Severity.CRITICAL,
+        threshold=0,
+        hold=timedelta(seconds=2),
+    ),
+)
+
+
+def _threshold(inv: Invariant, default: float) -> float:
+    return inv.threshold if inv.threshold is not None else default
+
+
+def node_down(obs: Observation, inv: Invariant) -> list[Violation]:
+    out = []
+    for m in obs.members:
+        if m.state is not MemberState.DOWN:
+            continue
+        seen = f"; last seen {m.last_seen.isoformat()}" if m.last_seen else ""
+        out.append(Violation(
+            invariant=inv.name, entity=m.name, severity=inv.severity,
+            summary=f"node {m.name} ({m.address}) is down: {m.message}{seen}",
+            evidence=[f"{m.name}: {m.message}"],
+        ))
+    return out
+
+
+def redis_disconnected(obs: Observation, inv: Invariant) -> list[Violation]:
+    ok = obs.metrics.get(REDIS_OK, {})
+    cut = sorted(n for n, v in ok.items() if v == 0.0)
+    errors: dict[str, str] = obs.facts.get("redis_errors", {})
+    evidence = [f"{n}: {errors.get(n, 'reports Redis unreachable')}" for n in cut]
+    if len(ok) >= 2 and len(cut) == len(ok):
+        return [Violation(
+            invariant=inv.name, entity=REDIS_ENTITY, severity=inv.severity,
+            value=float(len(cut)),
+            summary=f"every node that answers ({', '.join(cut)}) reports Redis unreachable: "
+            f"Redis itself, or the way to it, is down; every check fails with 503",
+            evidence=evidence,
+        )]
+    return [
+        Violation(
+            invariant=inv.name, entity=n, severity=inv.severity,
+            summary=f"node {n} serves but cannot reach Redis (the other nodes can): "
+            f"{errors.get(n, 'no detail')}",
+            evidence=[e],
+        )
+        for n, e in zip(cut, evidence, strict=True)
+    ]
+
+
+def high_latency(obs: Observation, inv: Invariant) -> list[Violation]:
+    limit = _threshold(inv, 0.05)
+    redis_ok = obs.metrics.get(REDIS_OK, {})
+    up = {m.name for m in obs.members if m.state is MemberState.UP}
+    judged = {
+        n: v for n, v in obs.metrics.get(P99, {}).items()
+        if n in up and redis_ok.get(n) != 0.0
+    }
+    slow = {n: v for n, v in sorted(judged.items()) if v > limit}
+    if not slow:
+        return []
+    shown = ", ".join(f"{n} {v * 1000:.0f} ms" for n, v in slow.items())
+    evidence = [f"ratelimiter_check_duration_seconds p99 for {n}: {v:.4f} s"
+                for n, v in slow.items()]
+    if len(judged) >= 2 and len(slow) == len(judged):
+        return [Violation(
+            invariant=inv.name, entity=ALL_NODES, severity=inv.severity,
+            value=max(slow.values()),
+            summary=f"every node answers checks slowly, p99 {shown} (threshold "
+            f"{limit * 1000:.0f} ms): a cause they share, such as a slow Redis",
+            evidence=evidence,
+        )]
+    return [
+        Violation(
+            invariant=inv.name, entity=n, severity=inv.severity, value=v,
+            summary=f"node {n} answers checks slowly: p99 {v * 1000:.0f} ms "
+            f"(threshold {limit * 1000:.0f} ms)",
+            evidence=[e],
+        )
+        for (n, v), e in zip(slow.items(), evidence, strict=True)
+    ]
+
+
+def _per_key(
+    obs: Observation, inv: Invariant, metric: str, breached: Callable[[float, float], bool],
+    summary: Callable[[str, dict[str, Any]], str],
+) -> list[Violation]:
+    """One violation per key whose value of `metric` breaches the threshold; the key's facts
+    (the API's view and Redis's, bounded in number) make the summary and the evidence."""
+    limit = _threshold(inv, 0)
+    facts = {f["key"]: f for f in obs.facts.get("keys", [])}
+    return [
+        Violation(
+            invariant=inv.name, entity=key, severity=inv.severity, value=value,
+            summary=summary(key, facts.get(key, {})),
+            evidence=[f"counters of {key!r}: {facts[key]}"] if key in facts else [],
+        )
+        for key, value in sorted(obs.metrics.get(metric, {}).items())
+        if breached(value, limit)
+    ]
+
+
+def _drift_summary(key: str, f: dict[str, Any]) -> str:
+    future = (f" ({f['future_entries']} entries dated up to {f.get('newest_ahead_s', 0):.0f} s "
+              f"after Redis's clock, which no check can have written)"
+              if f.get("future_entries") else "")
+    return (f"the API reports {f.get('api_count', '?')} requests in key {key!r}'s window, its "
+            f"log in Redis holds {f.get('admitted', '?')} admissions in that window{future}")
+
+
+def _over_summary(key: str, f: dict[str, Any]) -> str:
+    return (f"key {key!r} holds {f.get('admitted_since_limit', '?')} admissions in its "
+            f"{f.get('window_ms', '?')} ms window, over its limit of {f.get('limit', '?')} "
+            f"({f.get('source', '?')}): something admits requests around the check script")
+
+
+def _ghost_summary(key: str, f: dict[str, Any]) -> str:
+    rec = f.get("recorded_limit") or {}
+    return (f"key {key!r} is exhausted by the limit Redis has on record for it "
+            f"({rec.get('limit', '?')} per {rec.get('window_ms', '?')} ms, stored as "
+            f"{f.get('recorded_raw', '?')!r}, a form the check script skips) yet is still let "
+            f"through: {f.get('admitted_in_recorded_window', '?')} admissions in that window, "
+            f"under the {f.get('limit', '?')} per {f.get('window_ms', '?')} ms "
+            f"({f.get('source', '?')}) actually enforced")
+
+
+def counter_drift(obs: Observation, inv: Invariant) -> list[Violation]:
+    return _per_key(obs, inv, DRIFT, lambda v, t: abs(v) > t, _drift_summary)
+
+
+def over_limit(obs: Observation, inv: Invariant) -> list[Violation]:
+    return _per_key(obs, inv, OVER, lambda v, t: v > t, _over_summary)
+
+
+def ghost_allowing(obs: Observation, inv: Invariant) -> list[Violation]:
+    return _per_key(obs, inv, GHOST, lambda v, t: v > t, _ghost_summary)
+
+
+RULES: dict[str, Callable[[Observation, Invariant], list[Violation]]] = {
+    NODE_DOWN: node_down,
+    REDIS_DISCONNECTED: redis_disconnected,
+    HIGH_LATENCY: high_latency,
+    COUNTER_DRIFT: counter_drift,
+    OVER_LIMIT: over_limit,
+    GHOST_ALLOWING: ghost_allowing,
+}
+
+
+def evaluate(obs: Observation, invariants: dict[str, Invariant]) -> list[Violation]:
+    out: list[Violation] = []
+    for name, inv in invariants.items():
+        rule = RULES.get(name)
+        if rule is not None:
+            out.extend(rule(obs, inv))
+    return out
