@@ -5,4 +5,5 @@ pytest_plugins = [
     "tests.fixtures.aiops_api",
     "tests.fixtures.ratelimiter",
     "tests.fixtures.prometheus",
+    "tests.fixtures.scripted_anthropic",
 ]

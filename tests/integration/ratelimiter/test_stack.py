@@ -7,6 +7,7 @@ The stack is shared by the session: a test that breaks something repairs it befo
 from __future__ import annotations
 
 import functools
+import json
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -17,6 +18,7 @@ import psutil
 import pytest
 
 from ratelimiter.localstack import PORT_SPAN, LocalStack, StackError
+from ratelimiter.localstack.cli import main as stack_cli
 from ratelimiter.localstack.toxiproxy import Toxiproxy
 
 NODES = ("rl-node-1", "rl-node-2", "rl-node-3")
@@ -218,3 +220,17 @@ def _not_zombie(pid: int) -> bool:
         return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
     except psutil.NoSuchProcess:
         return False
+
+
+def test_the_command_line_says_what_is_wrong_in_one_line(
+    rl_stack: LocalStack, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    base = str(rl_stack.spec.base_port)
+    assert stack_cli(["up", "--dir", str(tmp_path / "x"), "--base-port", base]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("ratelimiter-stack: port ") and "is busy" in err
+    assert len(err.splitlines()) == 1
+    assert stack_cli(["down", "--dir", str(tmp_path / "never")]) == 0
+    assert stack_cli(["status", "--dir", str(rl_stack.directory)]) == 0
+    status = json.loads(capsys.readouterr().out.split("\n", 1)[1])
+    assert status["running"] is True and status["programs"]["rl-node-1"] == "RUNNING"

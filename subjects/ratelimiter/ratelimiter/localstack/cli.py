@@ -66,8 +66,13 @@ def main(argv: list[str] | None = None) -> int:
             urls = stack.up(timeout=args.timeout)
             print(json.dumps(asdict(urls), indent=2))
         elif args.command == "down":
-            stopped = LocalStack.existing(args.dir).down()
-            print(f"stopped {len(stopped)} processes")
+            try:
+                stack = LocalStack.existing(args.dir)
+            except StackError:
+                # Idempotent like `up`: nothing to stop is not an error.
+                print(f"no stack in {args.dir}; nothing to stop")
+                return 0
+            print(f"stopped {len(stack.down())} processes")
         else:
             stack = LocalStack.existing(args.dir)
             if not stack.running():

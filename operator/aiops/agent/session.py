@@ -1,0 +1,47 @@
+"""What an agent session saves after every completed turn, so that the next operator resumes
+the conversation (after a SIGTERM or a crash) instead of starting over."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from aiops.agent.base import PlanStep
+
+
+class TokenCounts(BaseModel):
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cache_read_tokens: int = 0
+    cache_write_tokens: int = 0
+
+    def add(self, turn: dict[str, int]) -> None:
+        self.input_tokens += turn.get("input_tokens", 0)
+        self.output_tokens += turn.get("output_tokens", 0)
+        self.cache_read_tokens += turn.get("cache_read_tokens", 0)
+        self.cache_write_tokens += turn.get("cache_write_tokens", 0)
+
+
+class SavedSession(BaseModel):
+    """The checkpoint's shape. A conversation always ends with a user message here (a turn is
+    saved once its tool results are in), so the next request can be sent as it is."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    version: Literal[1] = 1
+    messages: list[dict[str, Any]] = Field(min_length=1)
+    plan: list[PlanStep] = []
+    usage: TokenCounts = Field(default_factory=TokenCounts)
+    turns: int = Field(default=0, ge=0)
+    elapsed_s: float = Field(default=0.0, ge=0)
+    model: str | None = None
+
+    @field_validator("messages")
+    @classmethod
+    def _ends_with_user(cls, messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        if any(m.get("role") not in ("user", "assistant") for m in messages):
+            raise ValueError("every message needs role user or assistant")
+        if messages[-1].get("role") != "user":
+            raise ValueError("a saved conversation ends with a user message")
+        return messages
