@@ -1,0 +1,56 @@
+{{/* The operator's objects have fixed names: one operator per namespace, and the generated
+roles, the tests' fixtures and the docs all name its ServiceAccount aiops-operator. */}}
+{{- define "aiops.name" -}}aiops-operator{{- end -}}
+
+{{- define "aiops.labels" -}}
+app.kubernetes.io/name: aiops-operator
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+app.kubernetes.io/part-of: aiops
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+helm.sh/chart: {{ .Chart.Name }}-{{ .Chart.Version }}
+{{- end -}}
+
+{{- define "aiops.selectorLabels" -}}
+app.kubernetes.io/name: aiops-operator
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end -}}
+
+{{/* The namespaces the operator watches in namespaced mode, as a JSON list (fromJsonArray). */}}
+{{- define "aiops.watchedNamespaces" -}}
+{{- if eq .Values.watch.mode "cluster" -}}
+{{- if .Values.watch.namespaces -}}
+{{- fail "watch.namespaces is for watch.mode=namespaced; cluster mode watches every namespace: leave it empty" -}}
+{{- end -}}
+[]
+{{- else if .Values.watch.namespaces -}}
+{{- toJson .Values.watch.namespaces -}}
+{{- else -}}
+{{- list .Release.Namespace | toJson -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "aiops.serviceAccountUser" -}}
+system:serviceaccount:{{ .Release.Namespace }}:{{ include "aiops.name" . }}
+{{- end -}}
+
+{{/* Separation of duties: the operator may read Approvals but never create one. Refuse any
+SRE binding that would cover the operator's own ServiceAccount. */}}
+{{- define "aiops.checkSre" -}}
+{{- $sa := include "aiops.serviceAccountUser" . -}}
+{{- range .Values.rbac.sre.users -}}
+{{- if eq . $sa -}}
+{{- fail (printf "rbac.sre.users must not contain the operator's own ServiceAccount (%s): it would let the operator approve its own actions" $sa) -}}
+{{- end -}}
+{{- end -}}
+{{- $covering := list "system:serviceaccounts" (printf "system:serviceaccounts:%s" .Release.Namespace) "system:authenticated" -}}
+{{- range .Values.rbac.sre.groups -}}
+{{- if has . $covering -}}
+{{- fail (printf "rbac.sre.groups must not contain %s: it includes the operator's own ServiceAccount, which would let the operator approve its own actions" .) -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "aiops.image" -}}
+{{ .Values.image.repository }}:{{ .Values.image.tag | default .Chart.AppVersion }}
+{{- end -}}
