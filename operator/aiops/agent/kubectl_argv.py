@@ -104,8 +104,6 @@ def _check_vector(argv: object) -> list[str]:
         raise KubectlRefused("arguments must not contain NUL characters")
     if argv[0].startswith("-"):
         raise KubectlRefused("put the verb first, e.g. [\"get\", \"pods\", \"-o\", \"wide\"]")
-    if "--" in argv:
-        raise KubectlRefused("'--' is not allowed")
     return list(argv)
 
 
@@ -137,6 +135,8 @@ def read_command(argv: object, namespace: str) -> ReadCommand:
             "not run. A change must be proposed with propose_action, action \"kubectl\" and "
             "params {\"argv\": [...]}: it is a high-risk action that a person approves"
         )
+    if "--" in args:
+        raise KubectlRefused("'--' is not allowed")
     out: list[str] = [verb]
     positionals: list[str] = []
     has_tail = False
@@ -234,6 +234,8 @@ def mutation_problems(argv: object) -> list[str]:
         problems.append(f"kubectl {verb} is a read: use the kubectl tool, not an action")
     if verb in _NEVER_VERBS:
         problems.append(f"kubectl {verb} is never allowed")
+    if "--" in args:
+        problems.append("'--' is not allowed")
     for arg in args[1:]:
         if arg.startswith("-"):
             flag = _flag_name(arg)

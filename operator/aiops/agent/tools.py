@@ -108,9 +108,16 @@ class IncidentTools:
         if len(text) <= self.budget:
             return clean
         kept = {k: clean[k] for k in keep if k in clean}
-        rest = {k: v for k, v in clean.items() if k not in kept}
-        room = max(self.budget - len(json.dumps(kept, default=str)) - 60, 200)
-        return {**kept, "truncated": True, "text": truncate(json.dumps(rest, default=str), room)}
+        rest = json.dumps({k: v for k, v in clean.items() if k not in kept}, default=str)
+        room = self.budget - len(json.dumps(kept, default=str)) - 40
+        while True:
+            # The clipped text is escaped again when the result is sent as JSON: shrink
+            # until the whole fits (a floor keeps something readable if `kept` is large).
+            out = {**kept, "truncated": True, "text": truncate(rest, max(room, 200))}
+            over = len(json.dumps(out, default=str)) - self.budget
+            if over <= 0 or room <= 200:
+                return out
+            room -= over
 
     # -- the subject ---------------------------------------------------------------------------
 
