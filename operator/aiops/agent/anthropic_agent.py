@@ -43,7 +43,7 @@ from aiops.agent.messages_api import (
 )
 from aiops.agent.pricing import PRICES, Price, cost_usd
 from aiops.agent.prompts import MAX_TOKENS_NUDGE, SYSTEM_PROMPT, TEXT_ONLY_NUDGE, first_message
-from aiops.agent.session import SavedSession, TokenCounts
+from aiops.agent.session import SavedSession, TokenCounts, compact
 from aiops.agent.tool_schemas import (
     TOOL_INPUTS,
     EscalateInput,
@@ -76,6 +76,7 @@ class AgentDefaults:
     request_timeout: float = 120.0  # one attempt, seconds
     max_plan_steps: int = 5
     tool_result_budget: int = 12_000  # characters of one tool result sent to the model
+    checkpoint_budget: int = 600_000  # characters of conversation kept in a checkpoint
 
 
 @dataclass(frozen=True)
@@ -205,7 +206,11 @@ class _Session:
         await self.inv.audit("agent.start", data)
 
     async def _restore(self) -> None:
-        raw = await self.inv.checkpoint.load()
+        try:
+            raw = await self.inv.checkpoint.load()
+        except Exception as err:  # an unreadable checkpoint costs a fresh start, no more
+            await self.inv.audit("agent.checkpoint_unreadable", {"error": type(err).__name__})
+            raw = None
         if raw:
             try:
                 saved = SavedSession.model_validate(raw)
@@ -238,8 +243,11 @@ class _Session:
         return self.started + self.settings.time_budget_s - self.elapsed_before
 
     async def _save(self) -> None:
+        messages, clipped = compact(self.messages, self.agent.defaults.checkpoint_budget)
+        if clipped:
+            await self.inv.audit("agent.checkpoint_compacted", {"tool_results_clipped": clipped})
         state = SavedSession(
-            messages=self.messages, plan=self.plan, usage=self.tokens, turns=self.turns,
+            messages=messages, plan=self.plan, usage=self.tokens, turns=self.turns,
             elapsed_s=self._elapsed(), model=self.settings.model,
         )  # fmt: skip
         try:

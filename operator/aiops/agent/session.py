@@ -3,11 +3,16 @@ the conversation (after a SIGTERM or a crash) instead of starting over."""
 
 from __future__ import annotations
 
+import copy
+import json
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from aiops.agent.base import PlanStep
+from aiops.redact import truncate
+
+CLIPPED_RESULT = 400
 
 
 class TokenCounts(BaseModel):
@@ -45,3 +50,28 @@ class SavedSession(BaseModel):
         if messages[-1].get("role") != "user":
             raise ValueError("a saved conversation ends with a user message")
         return messages
+
+
+def compact(messages: list[dict[str, Any]], budget: int) -> tuple[list[dict[str, Any]], int]:
+    """The conversation, fitted to `budget` characters of JSON for the checkpoint by clipping
+    the oldest tool results first (the last exchange stays whole). A checkpoint lives in the
+    API server, where an object is at most about 1 MiB; a resumed model re-reads what it
+    needs. Returns the messages and how many results were clipped."""
+    size = len(json.dumps(messages))
+    if size <= budget:
+        return messages, 0
+    out = copy.deepcopy(messages)
+    clipped = 0
+    for message in out[:-2]:
+        content = message.get("content")
+        if message.get("role") != "user" or not isinstance(content, list):
+            continue
+        for block in content:
+            text = block.get("content") if block.get("type") == "tool_result" else None
+            if isinstance(text, str) and len(text) > CLIPPED_RESULT:
+                block["content"] = truncate(text, CLIPPED_RESULT)
+                size -= len(text) - len(block["content"])
+                clipped += 1
+                if size <= budget:
+                    return out, clipped
+    return out, clipped

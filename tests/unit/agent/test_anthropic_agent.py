@@ -495,3 +495,25 @@ async def test_an_unreadable_checkpoint_starts_over(scripted_anthropic: Scripted
     assert len(first) == 1 and "Investigate this incident" in first[0]["content"][0]["text"]
     assert "agent.checkpoint_unreadable" in h.audit.kinds()
     assert "agent.resumed" not in h.audit.kinds()
+
+
+async def test_a_checkpoint_is_kept_small_by_clipping_old_tool_results(
+    scripted_anthropic: ScriptedAnthropic,
+) -> None:
+    h = harness()
+    h.plugin.facts["log"] = "line\n" * 1000  # each observation is a few thousand characters
+    scripted_anthropic.script([reply(tool_use("observe_subject")) for _ in range(3)] + [resolve()])
+    result = await investigate(scripted_anthropic, h, checkpoint_budget=8000)
+    assert result.outcome == "plan"
+
+    def results(saved: dict[str, Any]) -> list[str]:
+        return [b["content"] for m in saved["messages"] if isinstance(m["content"], list)
+                for b in m["content"] if b.get("type") == "tool_result"]  # fmt: skip
+
+    first, second, third = results(h.checkpoint.saves[2])
+    assert len(first) <= 400 and len(second) <= 400  # older results clipped
+    assert len(third) > 4000  # the last exchange kept whole, for the next request
+    assert len(h.audit.of("agent.checkpoint_compacted")) == 2
+    # The model itself is always sent the whole conversation.
+    sent = results(scripted_anthropic.requests[3].body)
+    assert len(sent) == 3 and all(len(r) > 4000 for r in sent)
