@@ -40,7 +40,7 @@ class NoParams(Params):
 
 
 class LatencyParams(Params):
-    latency_ms: int = Field(default=200, ge=1, le=60_000, description="Added to every reply.")
+    latency_ms: int = Field(default=100, ge=1, le=60_000, description="Added to every reply.")
     jitter_ms: int = Field(default=0, ge=0, le=60_000)
 
 
@@ -227,7 +227,7 @@ class Faults:
         ahead = now + p.ahead_seconds * 1_000_000
         added = await self._write(COUNTER_DRIFT, key, [ahead + i for i in range(p.entries)])
         return ActionResult(ok=True, message=f"wrote {added} entries dated {p.ahead_seconds} s "
-                            f"ahead into key {key!r}'s log")
+                            f"ahead into the log of key {key!r}")
 
     async def _bypass(self, key: str, p: BypassParams) -> ActionResult:
         now = await self._redis_data().now_us()
@@ -235,8 +235,8 @@ class Faults:
         count = limit.limit + p.over
         # Dated just before now, one microsecond apart: all inside the window, none ahead.
         added = await self._write(BYPASS_LIMIT, key, [now - i for i in range(count)])
-        return ActionResult(ok=True, message=f"wrote {added} admissions into key {key!r}'s "
-                            f"log around the check script (its limit is {limit.limit} per "
+        return ActionResult(ok=True, message=f"wrote {added} admissions into the log of key "
+                            f"{key!r} around the check script (its limit is {limit.limit} per "
                             f"{limit.window_ms} ms)")
 
     async def _unwrite(self, fault: str, key: str) -> ActionResult:
@@ -249,7 +249,7 @@ class Faults:
         except (RedisError, OSError) as err:
             raise truth.error(f"the log of {key!r} (reverting {fault})", err) from err
         return ActionResult(ok=True, message=f"removed {removed} entries {fault} had written "
-                            f"into key {key!r}'s log")
+                            f"into the log of key {key!r}")
 
     async def _ghost(self, key: str, p: GhostParams) -> ActionResult:
         truth = self._redis_data()
@@ -267,7 +267,7 @@ class Faults:
             await truth.redis.hset(field_, key, value)
         except (RedisError, OSError) as err:
             raise truth.error(f"the limits (writing {GHOST_LIMIT})", err) from err
-        return ActionResult(ok=True, message=f"stored key {key!r}'s limit as JSON "
+        return ActionResult(ok=True, message=f"stored the limit of key {key!r} as JSON "
                             f"({p.limit} per {p.window_ms} ms), which the check script skips")
 
     async def _unghost(self, key: str) -> ActionResult:
@@ -277,12 +277,12 @@ class Faults:
             raw = await truth.redis.hget(field_, key)
             doc = _ours(None if raw is None else as_text(raw))
             if doc is None:
-                return ActionResult(ok=True, message=f"key {key!r}'s limit is not the one "
+                return ActionResult(ok=True, message=f"the limit of key {key!r} is not the one "
                                     f"{GHOST_LIMIT} wrote: left as it is")
             previous = doc.get("previous")
             if isinstance(previous, str):
                 await truth.redis.hset(field_, key, previous)
-                message = f"key {key!r}'s limit is {previous!r} again"
+                message = f"the limit of key {key!r} is {previous!r} again"
             else:
                 await truth.redis.hdel(field_, key)
                 message = f"key {key!r} has no per-key limit again"

@@ -12,7 +12,7 @@ from datetime import timedelta
 from typing import Any
 
 from aiops.subjects.contract import Invariant, MemberState, Observation, Severity, Violation
-from ratelimiter_subject.observation import DRIFT, GHOST, OVER, P99, REDIS_OK
+from ratelimiter_subject.observation import DRIFT, GHOST, LATENCY_MASKED, OVER, P99, REDIS_OK
 
 NODE_DOWN = "node_down"
 REDIS_DISCONNECTED = "redis_disconnected"
@@ -46,7 +46,8 @@ INVARIANTS: tuple[Invariant, ...] = (
         name=HIGH_LATENCY,
         description="Each node's p99 time to answer a check (Prometheus, per node_id, over "
         "the config's latencyWindow) stays under the threshold, in seconds. Not judged for "
-        "a node that reports Redis down (its failing checks are that outage's symptom).",
+        "a node that reports Redis down, nor for two latency windows after it did: its "
+        "failing checks are that outage's symptom, reported by redis_disconnected.",
         severity=Severity.WARNING,
         threshold=0.05,
         hold=timedelta(seconds=15),
@@ -130,10 +131,11 @@ def redis_disconnected(obs: Observation, inv: Invariant) -> list[Violation]:
 def high_latency(obs: Observation, inv: Invariant) -> list[Violation]:
     limit = _threshold(inv, 0.05)
     redis_ok = obs.metrics.get(REDIS_OK, {})
+    masked = obs.metrics.get(LATENCY_MASKED, {})
     up = {m.name for m in obs.members if m.state is MemberState.UP}
     judged = {
         n: v for n, v in obs.metrics.get(P99, {}).items()
-        if n in up and redis_ok.get(n) != 0.0
+        if n in up and redis_ok.get(n) != 0.0 and n not in masked
     }
     slow = {n: v for n, v in sorted(judged.items()) if v > limit}
     if not slow:
@@ -183,7 +185,7 @@ def _drift_summary(key: str, f: dict[str, Any]) -> str:
     future = (f" ({f['future_entries']} entries dated up to {f.get('newest_ahead_s', 0):.0f} s "
               f"after Redis's clock, which no check can have written)"
               if f.get("future_entries") else "")
-    return (f"the API reports {f.get('api_count', '?')} requests in key {key!r}'s window, its "
+    return (f"the API reports {f.get('api_count', '?')} requests in the window of key {key!r}, its "
             f"log in Redis holds {f.get('admitted', '?')} admissions in that window{future}")
 
 

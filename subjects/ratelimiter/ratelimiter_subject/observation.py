@@ -29,6 +29,7 @@ from ratelimiter_subject.redis_truth import LogCounts, LogQuery, RedisTruth
 # Metric names in Observation.metrics.
 NODE_UP = "node_up"  # per node: 1 serving, 0 not
 REDIS_OK = "redis_ok"  # per node that answered: 1 reaches Redis, 0 reports it unreachable
+LATENCY_MASKED = "latency_masked"  # per node: seconds since it last reported Redis down
 P99 = "check_p99_seconds"  # per node_id
 DRIFT = "counter_drift"  # per key: API count minus the admissions in Redis
 OVER = "over_limit"  # per key: admissions in the window minus the limit in force
@@ -58,10 +59,14 @@ class Memory:
       unreadable (Redis down), and a dead node stays listed.
     - limits: per key, the limit seen in force and since when. Admissions made before a limit
       came into force are not held against it: lowering a limit is not the limiter leaking.
+    - redis_down_at: when each node last reported Redis unreachable. Its checks failed
+      slowly meanwhile, and the latency window goes on holding them after Redis is back:
+      high_latency waits for that window to pass instead of reporting the outage twice.
     """
 
     registry: dict[str, str] = field(default_factory=dict)
     limits: dict[str, KeyLimit] = field(default_factory=dict)
+    redis_down_at: dict[str, float] = field(default_factory=dict)  # node -> loop time
 
 
 @dataclass(frozen=True)
@@ -76,6 +81,7 @@ class NodeReads:
 class Reads:
     nodes: NodeReads
     p99: list[Sample] | None
+    latency_masked: dict[str, float]  # node -> seconds since it last reported Redis down
     counters: list[CounterView] | None
     counts: dict[str, LogCounts]
     recorded: dict[str, tuple[str, limits.Spec | None]]  # key -> raw value the script skips
@@ -94,6 +100,8 @@ async def _settle(tasks: Sequence[asyncio.Future[Any]]) -> None:
         for t in tasks:
             if not t.done():
                 t.cancel()
+            elif not t.cancelled():
+                t.exception()  # retrieved: a failure the caller never asks about is not logged
 
 
 async def _p99(prometheus: Prometheus, query: str) -> list[Sample]:
@@ -103,6 +111,11 @@ async def _p99(prometheus: Prometheus, query: str) -> list[Sample]:
         raise PluginError(
             f"cannot read the check latency from Prometheus: {redact(str(err))}"
         ) from err
+
+
+def window_seconds(window: str) -> float:
+    """A PromQL range of the config's form (`30s`, `5m`) in seconds."""
+    return float(window[:-1]) * (60 if window.endswith("m") else 1)
 
 
 def latency_query(cfg: RateLimiterConfig) -> str:
@@ -146,7 +159,7 @@ class Observer:
         finally:
             await _settle(list(probes.values()))
         if registry is None:
-            addresses = known
+            addresses = known or await self._discover()
         else:
             # The registry is the truth about who exists; forgotten nodes drop out.
             self.memory.registry = {
@@ -165,6 +178,13 @@ class Observer:
             )
         return NodeReads(registry, registry_problem, health, addresses)
 
+    async def _discover(self) -> dict[str, str]:
+        """With no registry and no node known yet (Redis down at the first look), the admin
+        URLs are asked who they are: each node's /health names it."""
+        found = await asyncio.gather(*(self._probe(b) for b in self.cfg.admin_bases()))
+        return {h.node_id: b for b, h in zip(self.cfg.admin_bases(), found, strict=True)
+                if h.node_id}
+
     async def members(self) -> list[Member]:
         """The nodes as they are now (for preconditions)."""
         return _members(await self.nodes())
@@ -181,6 +201,15 @@ class Observer:
         finally:
             await _settle(others)
         redis_fine = any(h.redis_ok for h in nodes.health.values())
+        now = asyncio.get_running_loop().time()
+        for name, h in nodes.health.items():
+            if h.redis_ok is False:
+                self.memory.redis_down_at[name] = now
+        masked = {
+            name: round(now - at, 1) for name, at in self.memory.redis_down_at.items()
+            if now - at < 2 * window_seconds(self.cfg.latency_window)
+        }
+        self.memory.redis_down_at = {n: self.memory.redis_down_at[n] for n in masked}
         if nodes.registry is None and redis_fine:
             # Nodes reach Redis, so the API should answer: its failing is a problem to show.
             raise PluginError(f"cannot read the node registry: {nodes.registry_problem}")
@@ -202,6 +231,7 @@ class Observer:
         return Reads(
             nodes=nodes,
             p99=p99,
+            latency_masked=masked,
             counters=counters,
             counts=counts,
             recorded=recorded,
@@ -364,6 +394,7 @@ def build(reads: Reads, now: datetime) -> Observation:
         facts["prometheus"] = "not configured: high_latency is not judged"
     else:
         facts["prometheus"] = "ok"
+        metrics[LATENCY_MASKED] = dict(reads.latency_masked)
         metrics[P99] = {}
         for labels, value in reads.p99:
             node = labels.get("node_id")

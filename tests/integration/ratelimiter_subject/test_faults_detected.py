@@ -1,0 +1,206 @@
+"""Every rate limiter invariant fires when its fault is really caused, and clears when the fault
+is gone: one Incident per fault, with the right invariant, entity and severity.
+
+The faults are caused here by hand, the way the world causes them (a program stopped through
+supervisord, a toxic in toxiproxy, entries written into Redis), not through the plugin's own
+chaos faults: what is shown is that the subject loop catches the real thing.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import httpx
+import redis
+
+from ratelimiter.localstack.toxiproxy import Toxiproxy
+from tests.integration.ratelimiter_subject.conftest import RateLimiterEnv, repair, wait_for
+
+DETECT_S = 30  # hold + interval + scrape, with room for a loaded 2-core machine
+CLEAR_S = 30
+
+
+def redis_now_us(r: redis.Redis) -> int:
+    seconds, micros = r.time()
+    return int(seconds) * 1_000_000 + int(micros)
+
+
+@contextmanager
+def traffic(env: RateLimiterEnv, key: str, per_second: float = 20) -> Iterator[dict[str, int]]:
+    """Checks for `key` at a steady rate, round robin over the nodes, until the block ends."""
+    stop = threading.Event()
+    answers: dict[str, int] = {}
+    urls = list(env.stack.urls.nodes.values())
+
+    def run() -> None:
+        with httpx.Client(timeout=2) as http:
+            i = 0
+            while not stop.wait(1 / per_second):
+                try:
+                    status = http.post(f"{urls[i % len(urls)]}/check", json={"key": key})
+                    answers[str(status.status_code)] = answers.get(str(status.status_code), 0) + 1
+                except httpx.HTTPError as err:
+                    answers[type(err).__name__] = answers.get(type(err).__name__, 0) + 1
+                i += 1
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    try:
+        yield answers
+    finally:
+        stop.set()
+        thread.join(5)
+
+
+def caught(
+    env: RateLimiterEnv,
+    cause: Callable[[], Any],
+    undo: Callable[[], Any],
+    invariant: str,
+    entity: str,
+    severity: str,
+) -> dict[str, Any]:
+    """Cause a fault, see exactly one new Incident for it, undo it, see the breach clear and
+    the Subject Healthy again, and no second Incident on the way. Undo runs whatever happens."""
+    before = set(env.incidents())
+    caused_at = time.monotonic()
+    try:
+        cause()
+        inc = env.new_incident(before, timeout=DETECT_S)
+        detected_in = time.monotonic() - caused_at
+        spec = inc["spec"]
+        assert (spec["invariant"], spec.get("entity"), spec["severity"]) == (
+            invariant, entity, severity), spec
+        assert inc["status"]["phase"] == "Open"  # nothing else moves it here: see conftest
+        assert inc["status"]["faultAt"] and inc["status"]["detectedAt"]
+        # Held a moment longer: still that one Incident, seen again, none beside it.
+        name = inc["metadata"]["name"]
+        wait_for("the Incident to be seen again", lambda: (
+            env.incidents()[name]["status"].get("count") or 0) >= 2, timeout=15)
+        assert set(env.incidents()) - before == {name}
+    finally:
+        undo()
+    wait_for(f"{invariant} on {entity} to clear", lambda: env.cleared(name), timeout=CLEAR_S)
+    wait_for("the Subject Healthy again", env.healthy, timeout=CLEAR_S)
+    assert set(env.incidents()) - before == {name}, "the recovery opened another Incident"
+    return {"incident": inc, "detected_in": detected_in}
+
+
+def test_a_stopped_node_is_node_down(rl_env: RateLimiterEnv) -> None:
+    stack = rl_env.stack
+    try:
+        got = caught(
+            rl_env,
+            lambda: stack.stop_program("rl-node-2"),
+            lambda: stack.start_program("rl-node-2"),
+            "node_down", "rl-node-2", "critical",
+        )
+        summary = got["incident"]["spec"]["summary"]
+        assert "rl-node-2" in summary and "stopped" in summary  # the registry says why
+        members = {m["name"]: m["state"] for m in rl_env.subject()["status"]["members"]}
+        assert members == {"rl-node-1": "Up", "rl-node-2": "Up", "rl-node-3": "Up"}
+    finally:
+        repair(stack)
+
+
+def test_redis_latency_through_toxiproxy_is_high_latency_on_every_node(
+    rl_env: RateLimiterEnv,
+) -> None:
+    toxiproxy = Toxiproxy(rl_env.stack.urls.toxiproxy)
+    try:
+        got = caught(
+            rl_env,
+            lambda: toxiproxy.add_latency(100, name="test-latency"),
+            lambda: toxiproxy.remove_toxic("test-latency"),
+            # Every node slow at once: one Incident for the cause they share, not three.
+            "high_latency", "all-nodes", "warning",
+        )
+        assert "p99" in got["incident"]["spec"]["summary"]
+    finally:
+        repair(rl_env.stack)
+
+
+def test_entries_dated_ahead_of_redis_are_counter_drift(rl_env: RateLimiterEnv) -> None:
+    key = f"drift-{uuid.uuid4().hex[:6]}"
+    r = redis.Redis.from_url(rl_env.stack.urls.redis, decode_responses=True)
+    log = f"rl:w:{key}"
+    forged = {f"test-drift-{i}": 0 for i in range(12)}
+
+    def cause() -> None:
+        # What a Redis whose clock stepped back leaves: entries no check could have written.
+        ahead = redis_now_us(r) + 3_600_000_000
+        r.zadd(log, {m: ahead + i for i, m in enumerate(forged)})
+
+    try:
+        got = caught(rl_env, cause, lambda: r.zrem(log, *forged),
+                     "counter_drift", key, "warning")
+        summary = got["incident"]["spec"]["summary"]
+        assert "reports 12 requests" in summary and "holds 0 admissions" in summary
+    finally:
+        r.zrem(log, *forged)
+        r.close()
+
+
+def test_admissions_written_around_the_script_are_over_limit(rl_env: RateLimiterEnv) -> None:
+    key = f"bypass-{uuid.uuid4().hex[:6]}"
+    node = rl_env.stack.urls.nodes["rl-node-1"]
+    r = redis.Redis.from_url(rl_env.stack.urls.redis, decode_responses=True)
+    log = f"rl:w:{key}"
+    forged = [f"test-bypass-{i}" for i in range(8)]
+    httpx.put(f"{node}/admin/limits/{key}", json={"limit": 5, "window_ms": 60_000},
+              timeout=5).raise_for_status()
+
+    def cause() -> None:
+        now = redis_now_us(r)
+        r.zadd(log, {m: now - i for i, m in enumerate(forged)})
+
+    try:
+        got = caught(rl_env, cause, lambda: r.zrem(log, *forged),
+                     "over_limit", key, "critical")
+        assert "holds 8 admissions" in got["incident"]["spec"]["summary"]
+    finally:
+        r.zrem(log, *forged)
+        httpx.delete(f"{node}/admin/limits/{key}", timeout=5)
+        r.close()
+
+
+def test_a_limit_the_script_cannot_read_is_ghost_allowing(rl_env: RateLimiterEnv) -> None:
+    key = f"ghost-{uuid.uuid4().hex[:6]}"
+    r = redis.Redis.from_url(rl_env.stack.urls.redis, decode_responses=True)
+    try:
+        with traffic(rl_env, key) as answers:
+            # The key is busy and within the default limit (100 per second) before the fault.
+            wait_for("traffic on the key", lambda: answers.get("200", 0) >= 20, timeout=15)
+            got = caught(
+                rl_env,
+                # 5 per minute on record, in a form the check script skips: not enforced.
+                lambda: r.hset("rl:limits", key, '{"limit": 5, "window_ms": 60000}'),
+                lambda: r.hdel("rl:limits", key),
+                "ghost_allowing", key, "critical",
+            )
+            assert answers.get("429", 0) == 0  # it was never refused: that is the fault
+        assert "5 per 60000 ms" in got["incident"]["spec"]["summary"]
+    finally:
+        r.hdel("rl:limits", key)
+        r.close()
+
+
+def test_a_stopped_redis_is_one_redis_disconnected_for_redis(rl_env: RateLimiterEnv) -> None:
+    # Last: a restarted Redis comes back empty (the stack keeps no data), as in the field.
+    stack = rl_env.stack
+    try:
+        got = caught(
+            rl_env,
+            lambda: stack.stop_program("redis"),
+            lambda: stack.start_program("redis"),
+            # Every node reports it: one Incident for Redis, not one per node.
+            "redis_disconnected", "redis", "critical",
+        )
+        assert "every node" in got["incident"]["spec"]["summary"]
+    finally:
+        repair(stack)
