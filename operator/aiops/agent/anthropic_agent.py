@@ -106,8 +106,10 @@ class _Decision(BaseModel):
 
 
 class AnthropicAgent:
-    """Claude through the official SDK. Give `api_key` (and `base_url` for a stand-in), or a
-    `client_factory` called once per investigation (the agent closes what it returns)."""
+    """Claude through the official SDK. Give `api_key` (and `base_url` for a stand-in): the
+    agent makes a client per investigation and closes it. Or give `client_factory`, called
+    once per investigation: its clients are the caller's (they may be shared), never closed
+    here; the agent uses a copy with the SDK's retries off."""
 
     name = "anthropic"
 
@@ -135,16 +137,16 @@ class AnthropicAgent:
             self.redactor.register(api_key)
         self._sleep = sleep
 
-    def _client(self) -> anthropic.AsyncAnthropic:
+    def _client(self) -> tuple[anthropic.AsyncAnthropic, bool]:
+        """(client, whether this investigation owns it and must close it)."""
         if self._client_factory is not None:
-            client = self._client_factory()
-        else:
-            client = anthropic.AsyncAnthropic(
-                api_key=self._api_key, base_url=self._base_url,
-                timeout=self.defaults.request_timeout,
-            )  # fmt: skip
-        # Retries are ours, so that each attempt is audited and the time budget respected.
-        return client.with_options(max_retries=0)
+            # Retries are ours, so that each attempt is audited and the time budget kept.
+            return self._client_factory().with_options(max_retries=0), False
+        client = anthropic.AsyncAnthropic(
+            api_key=self._api_key, base_url=self._base_url, max_retries=0,
+            timeout=self.defaults.request_timeout,
+        )  # fmt: skip
+        return client, True
 
     async def investigate(self, inv: Investigation) -> AgentResult:
         settings = settings_for(inv.subject.spec.agent, self.defaults)
@@ -183,12 +185,13 @@ class _Session:
     async def run(self) -> AgentResult:
         await self._start()
         await self._restore()
-        client = self.agent._client()
+        client, owned = self.agent._client()
         try:
             return await self._loop(client)
         finally:
-            with contextlib.suppress(Exception):
-                await client.close()
+            if owned:
+                with contextlib.suppress(Exception):
+                    await client.close()
 
     async def _start(self) -> None:
         s = self.settings

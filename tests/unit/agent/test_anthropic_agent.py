@@ -7,6 +7,7 @@ import asyncio
 import time
 from typing import Any
 
+import anthropic
 import pytest
 
 from aiops.agent.anthropic_agent import AgentDefaults, AnthropicAgent
@@ -517,3 +518,25 @@ async def test_a_checkpoint_is_kept_small_by_clipping_old_tool_results(
     # The model itself is always sent the whole conversation.
     sent = results(scripted_anthropic.requests[3].body)
     assert len(sent) == 3 and all(len(r) > 4000 for r in sent)
+
+
+async def test_a_shared_client_from_a_factory_is_kept_open_and_never_retries_itself(
+    scripted_anthropic: ScriptedAnthropic,
+) -> None:
+    shared = anthropic.AsyncAnthropic(
+        api_key=FAKE_KEY, base_url=scripted_anthropic.base_url, max_retries=5
+    )
+    agent = AnthropicAgent(
+        client_factory=lambda: shared,
+        retry=RetryPolicy(attempts=2, base_delay=0.01, max_delay=0.05, jitter=0.0),
+    )
+    scripted_anthropic.script([overloaded() for _ in range(6)])
+    failed = await agent.investigate(harness().investigation(AGENT_SPEC))
+    # Two attempts, each one request: the SDK's own five retries were turned off.
+    assert failed.escalation_reason == "Anthropic API overloaded (529) after 2 attempts"
+    assert len(scripted_anthropic.requests) == 2
+
+    scripted_anthropic.script([resolve()])
+    again = await agent.investigate(harness().investigation(AGENT_SPEC))
+    assert again.outcome == "plan"  # the shared client still works
+    await shared.close()
