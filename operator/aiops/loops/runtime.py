@@ -29,6 +29,7 @@ from aiops.kube import CustomResources, is_not_found
 from aiops.loops.checkpoint import FileCheckpoint
 from aiops.loops.incident_driver import LoopSettings, Runtime
 from aiops.policy.gate import GateSettings
+from aiops.redact import Redactor
 
 SWITCH = "aiops-switch"
 
@@ -54,7 +55,10 @@ def build_runtime(api: CustomResources) -> Runtime:
     from aiops.audit import AuditLog  # the audit package is the only writer of logs
 
     root = audit_dir()
-    log = AuditLog(root)
+    # One redactor for the audit log; every API key the operator loads is registered in it,
+    # so a key of any shape is masked wherever it would be written.
+    redactor = Redactor()
+    log = AuditLog(root, redactor)
     core = k8s.CoreV1Api(api.api_client)
     operator_ns = os.environ.get("AIOPS_OPERATOR_NAMESPACE", "aiops-system")
 
@@ -71,14 +75,19 @@ def build_runtime(api: CustomResources) -> Runtime:
     async def api_key_for(subject: Subject) -> str | None:
         ref = subject.spec.agent.api_key_secret_ref if subject.spec.agent else None
         if ref is None:
-            return os.environ.get("ANTHROPIC_API_KEY") or None
+            key = os.environ.get("ANTHROPIC_API_KEY") or None
+            if key:
+                redactor.register(key)
+            return key
         secret = await asyncio.to_thread(
             core.read_namespaced_secret, ref.name, subject.metadata.namespace or "default"
         )
         raw = (secret.data or {}).get(ref.key)
         if raw is None:
             raise ValueError(f"Secret {ref.name} has no key {ref.key}")
-        return base64.b64decode(raw).decode().strip()
+        key = base64.b64decode(raw).decode().strip()
+        redactor.register(key)
+        return key
 
     async def agent_for(subject: Subject) -> Any:
         backend = subject.spec.agent.backend if subject.spec.agent else "auto"

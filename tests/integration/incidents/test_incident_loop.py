@@ -1,0 +1,109 @@
+"""Full loops on the running rate limiter: counter drift → diagnosis → reset_counter →
+verified → Resolved under `execute`; the same waiting for a person's Approval under `propose`;
+and under `observe`, nothing mutates. The audit log of each incident verifies."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+from tests.integration.incidents.conftest import Drift, LoopEnv, one_incident, settle
+
+
+def aiops(env: LoopEnv, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "aiops.cli.main", *args],
+        capture_output=True, text=True, timeout=60, check=False,
+        env={**env.ns.cluster.env, "AIOPS_AUDIT_DIR": str(env.audit_dir)},
+    )
+
+
+def phases(incident: dict) -> list[str]:  # type: ignore[type-arg]
+    return [t["phase"] for t in incident["status"]["timeline"] if t.get("phase")]
+
+
+def test_execute_resets_the_drifted_counter_and_resolves(loop_env: LoopEnv) -> None:
+    subject = loop_env.subject("rl-exec", "execute")
+    drift = Drift(loop_env.stack)
+    try:
+        drift.cause()
+        name = one_incident(loop_env, subject, "counter_drift")
+        inc = loop_env.wait_phase(name, "Resolved", "Escalated", timeout=90)
+        assert inc["status"]["phase"] == "Resolved", inc["status"].get("escalationReason")
+        assert drift.remaining() == 0  # the forged entries are gone: the reset really ran
+        st = inc["status"]
+        assert phases(inc) == ["Open", "Investigating", "Remediating", "Verifying", "Resolved"]
+        assert st["diagnosis"]["summary"]
+        assert [(p["action"], p["params"], p["decision"]) for p in st["proposedActions"]] == [
+            ("reset_counter", {"key": drift.key}, "run")]
+        [done] = st["executedActions"]
+        assert done["result"] == "Succeeded" and done["idempotencyKey"]
+        assert st["resolvedAt"] >= st["detectedAt"] >= st["faultAt"]
+        assert st["agent"]["backend"] == "runbook"
+    finally:
+        drift.undo()
+        loop_env.delete_subject(subject)
+    shown = aiops(loop_env, "audit", "show", name, "-n", loop_env.ns.namespace)
+    assert shown.returncode == 0, shown.stderr
+    for kind in ("phase", "policy.decision", "action.started", "action.finished"):
+        assert kind in shown.stdout
+    verified = aiops(loop_env, "audit", "verify", name, "-n", loop_env.ns.namespace)
+    assert verified.returncode == 0, verified.stdout + verified.stderr
+    events = loop_env.ns.kubectl(
+        "get", "events", f"--field-selector=involvedObject.name={name}",
+        "-o", "jsonpath={.items[*].reason}",
+    ).stdout.split()
+    assert {"Investigating", "Remediating", "Verifying", "Resolved"} <= set(events)
+
+
+def test_propose_waits_for_a_persons_approval(loop_env: LoopEnv) -> None:
+    subject = loop_env.subject("rl-propose", "propose")
+    drift = Drift(loop_env.stack)
+    try:
+        drift.cause()
+        name = one_incident(loop_env, subject, "counter_drift")
+        inc = loop_env.wait_phase(name, "AwaitingApproval", "Escalated", "Resolved")
+        assert inc["status"]["phase"] == "AwaitingApproval", inc["status"]
+        [proposed] = inc["status"]["proposedActions"]
+        assert proposed["decision"] == "await-approval" and proposed["risk"] == "low"
+        settle(3)  # waiting means waiting: nothing runs without the Approval
+        assert drift.remaining() == len(drift.members)
+        assert loop_env.phase(name) == "AwaitingApproval"
+
+        # `aiops approve` as bob: the Approval names bob, who asked (the API server refuses
+        # any other name; tests/integration/api shows that refusal).
+        approved = aiops(loop_env, "approve", name, "-n", loop_env.ns.namespace, "--as", "bob")
+        assert approved.returncode == 0, approved.stderr
+        assert "as bob" in approved.stdout
+        approvals = loop_env.ns.kubectl(
+            "get", "approvals", "-o", "jsonpath={.items[*].spec.approvedBy}").stdout.split()
+        assert approvals == ["bob"]
+        inc = loop_env.wait_phase(name, "Resolved", "Escalated", timeout=60)
+        assert inc["status"]["phase"] == "Resolved", inc["status"].get("escalationReason")
+        assert drift.remaining() == 0
+        assert inc["status"]["proposedActions"][0]["reason"] == "approved by bob"
+        ap = loop_env.ns.kubectl("get", "approvals", "-o",
+                                 "jsonpath={.items[0].status.phase}").stdout
+        assert ap == "Applied"
+    finally:
+        drift.undo()
+        loop_env.delete_subject(subject)
+
+
+def test_observe_mutates_nothing(loop_env: LoopEnv) -> None:
+    subject = loop_env.subject("rl-observe", "observe")
+    drift = Drift(loop_env.stack)
+    try:
+        drift.cause()
+        name = one_incident(loop_env, subject, "counter_drift")
+        inc = loop_env.wait_phase(name, "Escalated", "Resolved", timeout=60)
+        st = inc["status"]
+        assert st["phase"] == "Escalated"
+        assert "refused" in st["escalationReason"] and "observe" in st["escalationReason"]
+        assert st.get("executedActions", []) == []
+        assert [p["decision"] for p in st["proposedActions"]] == ["refused"]
+        settle(2)
+        assert drift.remaining() == len(drift.members)  # nothing touched the subject
+    finally:
+        drift.undo()
+        loop_env.delete_subject(subject)
