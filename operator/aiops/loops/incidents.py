@@ -30,7 +30,7 @@ async def drive_incident(
     assert namespace is not None  # Incidents are namespaced
 
     def post(body: dict[str, Any], type_: str, reason: str, message: str) -> None:
-        kopf.event(kopf.Body(body), type=type_, reason=reason, message=message)
+        kopf.event(kopf.Body(body), type=type_, reason=reason, message=message)  # type: ignore[arg-type]
 
     driver = IncidentDriver(memo.runtime, namespace, name, post)
     try:
