@@ -110,7 +110,9 @@ async def get_counter(request: Request) -> Response:
 
 async def reset_counter(request: Request) -> Response:
     key = path_key(request)
-    dropped = await service_of(request).limiter.reset(key)
+    service = service_of(request)
+    dropped = await service.limiter.reset(key)
+    service.metrics.admin_changes["reset_counter"].inc()
     return _json(ResetResult(key=key, dropped=dropped))
 
 
@@ -159,6 +161,7 @@ async def put_limit(request: Request) -> Response:
     key = path_key(request)
     body = await parse_body(request, LimitBody, service.settings.max_body_bytes)
     await service.limiter.put_override(key, LimitSpec(body.limit, body.window_ms))
+    service.metrics.admin_changes["put_limit"].inc()
     return _json(
         EffectiveLimit(
             key=key, limit=body.limit, window_ms=body.window_ms, source=LimitSource.OVERRIDE
@@ -168,8 +171,10 @@ async def put_limit(request: Request) -> Response:
 
 async def delete_limit(request: Request) -> Response:
     key = path_key(request)
-    if not await service_of(request).limiter.delete_override(key):
+    service = service_of(request)
+    if not await service.limiter.delete_override(key):
         raise ApiError(404, "not_found", f"no per-key limit for {key!r}")
+    service.metrics.admin_changes["delete_limit"].inc()
     return JSONResponse({"key": key, "deleted": True})
 
 
@@ -181,11 +186,14 @@ async def put_default(request: Request) -> Response:
     service = service_of(request)
     body = await parse_body(request, LimitBody, service.settings.max_body_bytes)
     await service.limiter.put_shared_default(LimitSpec(body.limit, body.window_ms))
+    service.metrics.admin_changes["put_default"].inc()
     return _json(await _default(request))
 
 
 async def delete_default(request: Request) -> Response:
-    await service_of(request).limiter.delete_shared_default()
+    service = service_of(request)
+    await service.limiter.delete_shared_default()
+    service.metrics.admin_changes["delete_default"].inc()
     return _json(await _default(request))
 
 

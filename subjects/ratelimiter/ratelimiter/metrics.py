@@ -67,6 +67,9 @@ class _PeerCollector(Collector):
         yield seen
 
 
+ADMIN_CHANGES = ("reset_counter", "put_limit", "delete_limit", "put_default", "delete_default")
+
+
 class Metrics:
     """One node's metrics in a registry of their own (tests run several nodes per process)."""
 
@@ -96,6 +99,14 @@ class Metrics:
             registry=self.registry,
         )
         self.redis_errors = {op: errors.labels(node_id, op) for op in OPERATIONS}
+        changes = Counter(
+            "ratelimiter_admin_changes",
+            "Changes made through the admin API (counter resets, limit updates), by operation: "
+            "what an operator did to this limiter, counted where it happened",
+            [*labels, "operation"],
+            registry=self.registry,
+        )
+        self.admin_changes = {op: changes.labels(node_id, op) for op in ADMIN_CHANGES}
         self.active_keys = Gauge(
             "ratelimiter_active_keys",
             "Keys with a live sliding-window log (all nodes; read at the last heartbeat)",
