@@ -28,6 +28,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from ratelimiter import idempotency
 from ratelimiter.bodies import parse_body, parse_query, path_key
 from ratelimiter.errors import ApiError
 from ratelimiter.limiter import CounterState, LimitSource, LimitSpec
@@ -111,9 +112,19 @@ async def get_counter(request: Request) -> Response:
 async def reset_counter(request: Request) -> Response:
     key = path_key(request)
     service = service_of(request)
-    dropped = await service.limiter.reset(key)
+    limiter = service.limiter
+    idem = idempotency.key_of(request)
+    if idem is not None:
+        earlier = await idempotency.recall(limiter.redis, limiter.keys.prefix, idem)
+        if earlier is not None:  # done before: answer as then, change nothing
+            return Response(earlier, media_type="application/json",
+                            headers={idempotency.REPLAYED: "true"})
+    dropped = await limiter.reset(key)
     service.metrics.admin_changes["reset_counter"].inc()
-    return _json(ResetResult(key=key, dropped=dropped))
+    answer = ResetResult(key=key, dropped=dropped).model_dump_json()
+    if idem is not None:
+        await idempotency.remember(limiter.redis, limiter.keys.prefix, idem, answer)
+    return Response(answer, media_type="application/json")
 
 
 async def _default(request: Request) -> EffectiveLimit:

@@ -161,7 +161,7 @@ class Runner:
         if done is not None:
             return done.model_copy(update={"detail": {**done.detail, "replayed": True}})
         if action == RESET_COUNTER and isinstance(params, KeyParams):
-            dropped = await self.api.reset(params.key)
+            dropped = await self.api.reset(params.key, idempotency_key=key)
             result = ActionResult(ok=True, message=f"reset key {params.key!r}: {dropped} "
                                   f"request(s) forgotten", detail={"dropped": dropped})
         elif action == UPDATE_LIMIT and isinstance(params, LimitParams):

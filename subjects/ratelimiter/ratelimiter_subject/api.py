@@ -96,7 +96,7 @@ class RateLimiterApi:
 
     async def _call(
         self, method: str, path: str, body: dict[str, Any] | None = None,
-        allow_404: bool = False,
+        allow_404: bool = False, headers: dict[str, str] | None = None,
     ) -> Any:
         writing = method != "GET"
         problems: list[str] = []
@@ -104,7 +104,7 @@ class RateLimiterApi:
             shown = redact(base) + path
             try:
                 resp = await self.http.request(
-                    method, base + path, json=body, timeout=self.timeout
+                    method, base + path, json=body, timeout=self.timeout, headers=headers
                 )
             except httpx.HTTPError as err:
                 problems.append(f"{method} {shown}: unreachable ({describe(err)})")
@@ -164,8 +164,10 @@ class RateLimiterApi:
 
     # -- writes ----------------------------------------------------------------------------
 
-    async def reset(self, key: str) -> int:
-        raw = await self._call("DELETE", f"/admin/counters/{key_path(key)}")
+    async def reset(self, key: str, idempotency_key: str | None = None) -> int:
+        """The limiter remembers `idempotency_key`: sent again, the reset happens once."""
+        headers = {"Idempotency-Key": idempotency_key} if idempotency_key else None
+        raw = await self._call("DELETE", f"/admin/counters/{key_path(key)}", headers=headers)
         return int(raw.get("dropped", 0)) if isinstance(raw, dict) else 0
 
     async def put_limit(self, key: str, limit: int, window_ms: int) -> None:

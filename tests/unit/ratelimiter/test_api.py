@@ -241,3 +241,24 @@ async def test_metrics_carry_node_id_and_record_latency(
         assert 'ratelimiter_check_duration_seconds_count{node_id="api-test"} 3.0' in text
         assert 'ratelimiter_redis_up{node_id="api-test"} 1.0' in text
         assert 'ratelimiter_peer_up{node_id="api-test",peer="api-test"} 1.0' in text
+
+
+async def test_a_reset_sent_twice_with_one_idempotency_key_happens_once(
+    rl_redis: RedisProcess, rl_prefix: str
+) -> None:
+    async with api(rl_redis.url, rl_prefix, default_limit=5, default_window_ms=60_000) as client:
+        for _ in range(2):
+            await client.post("/check", json={"key": "k"})
+        first = await client.delete("/admin/counters/k", headers={"Idempotency-Key": "inc-a1"})
+        assert first.json() == {"key": "k", "dropped": 2}
+        assert "idempotent-replayed" not in first.headers
+        await client.post("/check", json={"key": "k"})  # counted after the reset
+        again = await client.delete("/admin/counters/k", headers={"Idempotency-Key": "inc-a1"})
+        assert again.headers["idempotent-replayed"] == "true"
+        assert again.json() == {"key": "k", "dropped": 2}  # the first answer, replayed
+        assert await count(client, "k") == 1  # the replay forgot nothing
+        metrics = (await client.get("/metrics")).text
+        assert 'ratelimiter_admin_changes_total{node_id="api-test",operation="reset_counter"} 1.0' \
+            in metrics
+        bad = await client.delete("/admin/counters/k", headers={"Idempotency-Key": "a b"})
+        assert bad.status_code == 400 and bad.json()["error"] == "bad_idempotency_key"
