@@ -28,7 +28,7 @@ Member = Annotated[
 # Both end up inside PromQL, between double quotes or as a range: anything else is refused
 # rather than escaped.
 LabelValue = Annotated[str, StringConstraints(pattern=r"^[-a-zA-Z0-9_.:/]+$", max_length=128)]
-RangeWindow = Annotated[str, StringConstraints(pattern=r"^[1-9][0-9]*(s|m)$", max_length=8)]
+RangeWindow = Annotated[str, StringConstraints(pattern=r"^[1-9][0-9]*(s|m)$", max_length=32)]
 KeyPrefix = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.-]{1,64}$")]
 
 

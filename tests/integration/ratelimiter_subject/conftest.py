@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import httpx
 import pytest
@@ -85,16 +85,17 @@ class RateLimiterEnv:
     custom: k8s.CustomObjectsApi
 
     def subject(self, name: str = SUBJECT) -> dict[str, Any]:
-        obj: dict[str, Any] = self.custom.get_namespaced_custom_object(
+        obj = self.custom.get_namespaced_custom_object(
             GROUP, VERSION, self.ns.namespace, "subjects", name
         )
-        return obj
+        return cast(dict[str, Any], obj)
 
     def incidents(self, subject: str = SUBJECT) -> dict[str, dict[str, Any]]:
-        items = self.custom.list_namespaced_custom_object(
+        listed = self.custom.list_namespaced_custom_object(
             GROUP, VERSION, self.ns.namespace, "incidents",
             label_selector=f"aiops.dev/subject={subject}",
-        )["items"]
+        )
+        items: list[dict[str, Any]] = cast(dict[str, Any], listed)["items"]
         return {i["metadata"]["name"]: i for i in items}
 
     def apply(self, *manifests: dict[str, Any]) -> None:

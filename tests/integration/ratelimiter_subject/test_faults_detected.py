@@ -16,6 +16,7 @@ from contextlib import contextmanager
 from typing import Any
 
 import httpx
+import pytest
 import redis
 
 from ratelimiter.localstack.toxiproxy import Toxiproxy
@@ -23,6 +24,8 @@ from tests.integration.ratelimiter_subject.conftest import RateLimiterEnv, repai
 
 DETECT_S = 30  # hold + interval + scrape, with room for a loaded 2-core machine
 CLEAR_S = 30
+
+pytestmark = pytest.mark.cluster
 
 
 def redis_now_us(r: redis.Redis) -> int:
