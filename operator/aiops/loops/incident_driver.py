@@ -242,6 +242,7 @@ class IncidentDriver:
                                                  **d.as_dict()})
             proposed.append(_proposed(f"a{i}", s.action, s.params, s.rationale, d))
         await w.patch(diagnosis=diagnosis, agent=usage, proposedActions=proposed)
+        crashpoint("after-plan-recorded")
         await self.rt.checkpoint_for(self.namespace, self.name).clear()
         verdicts = [p["decision"] for p in proposed]
         if not proposed:
@@ -311,9 +312,7 @@ class IncidentDriver:
     async def _remediate(self, incident: Incident, w: StatusWriter) -> float:
         executed = incident.status.executed_actions
         if any(a.result == "Running" for a in executed):
-            # Started before a restart, outcome unknown: verification decides, nothing reruns.
-            await w.enter("Verifying", "resumed: checking an unfinished action against live state")
-            return 0
+            return await self._resume_unfinished(incident, w)
         done = {a.id for a in executed if a.result == "Succeeded"}
         nxt = next((p for p in incident.status.proposed_actions
                     if p.decision == "run" and p.id not in done), None)
@@ -355,6 +354,42 @@ class IncidentDriver:
             await self._escalate(w, f"{nxt.id} {nxt.action} failed: {result.message}")
             return 0
         await w.enter("Verifying", f"{nxt.id} {nxt.action} ran: verifying")
+        return 0
+
+    async def _resume_unfinished(self, incident: Incident, w: StatusWriter) -> float:
+        """An action recorded as started, then the operator died: did it run? Never guess.
+        A retry-safe action is sent again under the same idempotency key (the subject makes
+        the second one a no-op); any other goes to verification, which decides on live state."""
+        executed = w.executed()
+        last = executed[-1]
+        subject = await self._subject(incident)
+        if subject is None:
+            await self._escalate(w, f"Subject {incident.spec.subject} disappeared")
+            return 0
+        bound = await self._plugin(subject)
+        spec = find_action(bound.plugin, last["action"])
+        if spec is None or not spec.retry_safe:
+            await w.enter("Verifying", f"resumed: {last['id']} {last['action']} may have run; "
+                          "verifying on live state, not repeating it")
+            return 0
+        d = await decide(last["action"], last.get("params", {}),
+                         await self._gate_input(incident, subject, bound, None))
+        if d.params is None:
+            await self._escalate(w, f"cannot resume {last['id']}: {d.reason}")
+            return 0
+        await self.audit("action.resumed", {"id": last["id"], "idempotencyKey":
+                                            last["idempotencyKey"]})
+        result = await self._execute(bound, last["action"], d, last["idempotencyKey"])
+        last.update(finishedAt=utcnow().isoformat(),
+                    result="Succeeded" if result.ok else "Failed",
+                    message=f"resumed after a restart under the same idempotency key: "
+                    f"{result.message}"[:4000])
+        await w.patch(executedActions=executed)
+        await self.audit("action.finished", last)
+        if not result.ok:
+            await self._escalate(w, f"{last['id']} {last['action']} failed: {result.message}")
+            return 0
+        await w.enter("Verifying", f"{last['id']} {last['action']} finished: verifying")
         return 0
 
     async def _execute(self, bound: Bound, action: str, d: Decision, key: str) -> ActionResult:

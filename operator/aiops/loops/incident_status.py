@@ -10,6 +10,7 @@ from typing import Any
 
 from aiops.api import Incident
 from aiops.api.incident import TIMELINE_MAX
+from aiops.crashpoints import crashpoint
 from aiops.kube import CustomResources
 from aiops.subjects.contract import utcnow
 
@@ -51,6 +52,8 @@ class StatusWriter:
         timeline = [*self.status.get("timeline", []), entry][-TIMELINE_MAX:]
         previous = self.status.get("phase") or "Open"
         await self.audit("phase", {"from": previous, "to": phase, "message": message, **fields})
+        crashpoint(f"enter-{phase}")
         await self.patch(phase=phase, timeline=timeline, **fields)
+        crashpoint(f"entered-{phase}")
         kind = "Warning" if phase in WARNING_PHASES else "Normal"
         self.post_event(self.obj, kind, phase, message[:1000])

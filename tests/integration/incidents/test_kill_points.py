@@ -1,0 +1,142 @@
+"""The operator is SIGKILLed at 10 points of a remediation: every incident still ends
+Resolved, and no action ran twice — counted on the subject's side, by the rate limiter's own
+`ratelimiter_admin_changes_total` (a reset replayed under its idempotency key is not a change).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from kubernetes import client as k8s
+
+from ratelimiter.localstack import LocalStack
+from tests.fixtures.aiops_api import api_namespace
+from tests.fixtures.cluster import ClusterHandle
+from tests.integration.incidents.conftest import Drift, LoopEnv, one_incident
+from tests.integration.ratelimiter_subject.conftest import repair
+
+POINTS = [
+    "entered-Investigating",
+    "after-plan-recorded",
+    "enter-Remediating",
+    "entered-Remediating",
+    "before-action-recorded",
+    "after-action-recorded",
+    "after-action-executed",
+    "after-action-finished",
+    "entered-Verifying",
+    "enter-Resolved",
+]
+RESETS = re.compile(r'ratelimiter_admin_changes_total\{[^}]*operation="reset_counter"[^}]*\} (\S+)')
+
+
+def resets(stack: LocalStack) -> int:
+    total = 0.0
+    for url in stack.urls.nodes.values():
+        text = httpx.get(f"{url}/metrics", timeout=5).text
+        total += sum(float(v) for v in RESETS.findall(text))
+    return int(total)
+
+
+class OperatorProcess:
+    """`aiops operator run -n NS` as a real process, so it can really be SIGKILLed."""
+
+    def __init__(self, env: LoopEnv, workdir: Path) -> None:
+        self.env = env
+        self.workdir = workdir
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self, crashpoint: str = "") -> None:
+        environ = {
+            **self.env.ns.cluster.env,
+            "AIOPS_AUDIT_DIR": str(self.env.audit_dir),
+            "AIOPS_VERIFY_TIMEOUT": "30",
+            "AIOPS_CRASHPOINTS": crashpoint,
+            "AIOPS_CRASHPOINTS_DIR": str(self.workdir),
+        }
+        environ.pop("ANTHROPIC_API_KEY", None)
+        log = (self.workdir / "operator.log").open("ab")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "aiops.cli.main", "operator", "run",
+             "-n", self.env.ns.namespace],
+            env=environ, stdout=log, stderr=subprocess.STDOUT,
+        )
+
+    def wait_killed(self, timeout: float) -> int:
+        assert self.proc is not None
+        return self.proc.wait(timeout=timeout)
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.proc = None
+
+
+@pytest.fixture(scope="module")
+def kill_env(
+    aiops_api: ClusterHandle, rl_stack: LocalStack, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[LoopEnv]:
+    repair(rl_stack)
+    audit_dir = tmp_path_factory.mktemp("kill-audit")
+    for ns in api_namespace(aiops_api, "kill"):
+        yield LoopEnv(ns, rl_stack, k8s.CustomObjectsApi(aiops_api.api_client()), audit_dir)
+    repair(rl_stack)
+
+
+def test_sigkill_at_ten_points_resolves_every_incident_and_runs_no_action_twice(
+    kill_env: LoopEnv, tmp_path: Path
+) -> None:
+    op = OperatorProcess(kill_env, tmp_path)
+    op.start()
+    try:
+        subject = kill_env.subject("rl-kill", "execute")
+        op.stop()
+        outcomes: dict[str, str] = {}
+        for point in POINTS:
+            drift = Drift(kill_env.stack)
+            before = resets(kill_env.stack)
+            try:
+                op.start(crashpoint=point)
+                drift.cause()
+                code = op.wait_killed(timeout=90)
+                assert code == -signal.SIGKILL, f"{point}: operator exited {code}, not killed"
+                assert (tmp_path / f"crashed-at-{point}").exists()
+                op.start()  # a fresh operator, as after a crash
+                name = one_incident(kill_env, subject, "counter_drift", timeout=60)
+                inc = kill_env.wait_phase(name, "Resolved", "Escalated", timeout=90)
+                outcomes[point] = inc["status"]["phase"]
+                assert inc["status"]["phase"] == "Resolved", (
+                    point, inc["status"].get("escalationReason"))
+                assert drift.remaining() == 0
+                ran = [a for a in inc["status"]["executedActions"] if a["result"] == "Succeeded"]
+                assert [a["action"] for a in ran] == ["reset_counter"], point
+                assert resets(kill_env.stack) - before == 1, f"{point}: the reset ran twice"
+                op.stop()
+                kill_env.ns.kubectl("delete", "incident", name)
+            finally:
+                drift.undo()
+        assert outcomes == dict.fromkeys(POINTS, "Resolved")
+        verified = subprocess.run(
+            [sys.executable, "-m", "aiops.cli.main", "audit", "verify",
+             "--audit-dir", str(kill_env.audit_dir)],
+            capture_output=True, text=True, timeout=60, check=False,
+        )
+        assert verified.returncode == 0, verified.stdout + verified.stderr
+    finally:
+        op.stop()
+        log = tmp_path / "operator.log"
+        if log.exists() and os.environ.get("AIOPS_TEST_SHOW_LOGS"):
+            print(log.read_text()[-5000:])
