@@ -252,7 +252,7 @@ def run_uvloop(coro: Coroutine[Any, Any, T]) -> T:
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("--concurrency", type=int, default=32)
-    p.add_argument("--requests", type=int, default=20_000, help="per closed-loop run")
+    p.add_argument("--requests", type=int, default=10_000, help="per closed-loop run")
     p.add_argument("--rounds", type=int, default=3, help="library runs: best of")
     p.add_argument("--keys", type=int, default=1000)
     p.add_argument("--limit", type=int, default=100)
@@ -316,6 +316,12 @@ def main() -> int:
             out["http_closed"] = [asdict(r) | {"rate": r.rate} for r in closed]
             out["http_ratio"] = ratio
             out["http_open"] = [asdict(r) | {"rate": r.rate, "max_ms": m} for r, m in opened]
+    # The machine is shared: say how busy it was, so numbers can be read in context.
+    load = "load average (1, 5, 15 min) at the end: " + ", ".join(
+        f"{x:.2f}" for x in os.getloadavg()
+    )
+    lines.append(load)
+    out["loadavg_end"] = os.getloadavg()
     print(json.dumps(out, indent=2) if args.json else "\n".join(lines))
     return 0
 
