@@ -100,12 +100,12 @@ def build_runtime(api: CustomResources) -> Runtime:
             return RunbookAgent()
         from aiops.agent.factory import anthropic_agent
 
-        return anthropic_agent(subject, key)
+        return anthropic_agent(subject, key, redactor)
 
     def tools_for(**kwargs: Any) -> Any:
         from aiops.agent.factory import toolbox
 
-        return toolbox(api=api, **kwargs)
+        return toolbox(api=api, redactor=redactor, **kwargs)
 
     def checkpoint_for(namespace: str, name: str) -> FileCheckpoint:
         return FileCheckpoint(root / namespace / f"{name}.checkpoint.json")

@@ -50,7 +50,9 @@ class Prometheus:
     ) -> list[tuple[dict[str, str], list[tuple[float, float]]]]:
         try:
             raw = await asyncio.to_thread(
-                self._client.custom_query_range, promql, start, end, f"{step.total_seconds()}s"
+                # Whole seconds: Prometheus answers "60.0s" with a 400.
+                self._client.custom_query_range, promql, start, end,
+                f"{max(1, int(step.total_seconds()))}s",
             )
         except Exception as err:
             raise MetricsError(f"Prometheus range query {promql!r} failed: {err}") from err

@@ -146,11 +146,6 @@ async def test_promql_without_prometheus_is_a_tool_error() -> None:
         await harness().tools.promql("up")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="aiops.subjects.metrics.Prometheus.query_range sends step as '60.0s', which "
-    "Prometheus rejects (400 bad_data); remove this mark when it is fixed",
-)
 async def test_promql_range_against_a_real_prometheus(prometheus_url: str) -> None:
     ranged = await harness(prometheus_url).tools.promql_range("vector(1)", 5, 60)
     assert ranged["series"] == 1 and len(ranged["result"][0]["values"]) >= 5
