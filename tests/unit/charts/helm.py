@@ -75,12 +75,12 @@ def helm_bin() -> Path:
 def helm(
     *args: str, values: dict[str, Any] | None = None, timeout: float = 60
 ) -> subprocess.CompletedProcess[str]:
-    """Run helm with `values` (if any) as a values file."""
+    """Run helm, with `values` (if any) as a values file."""
     with tempfile.NamedTemporaryFile("w", suffix=".yaml") as f:
         yaml.safe_dump(values or {}, f)
         f.flush()
         return subprocess.run(
-            [str(helm_bin()), *args, "--values", f.name],
+            [str(helm_bin()), *args, *(["--values", f.name] if values is not None else [])],
             capture_output=True, text=True, timeout=timeout, check=False,
         )
 
