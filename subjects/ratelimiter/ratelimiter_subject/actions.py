@@ -10,6 +10,8 @@ Safety rules kept here, not left to callers:
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import re
 from typing import Annotated, TypeVar
 
 from pydantic import BaseModel, Field, StringConstraints
@@ -102,6 +104,18 @@ def _remember(memo: dict[tuple[str, str], _V], key: tuple[str, str], value: _V) 
         del memo[next(iter(memo))]
 
 
+# The shape the service takes in its Idempotency-Key header.
+_SERVICE_KEY = re.compile(r"^[A-Za-z0-9][-A-Za-z0-9_.:]{0,127}$")
+
+
+def service_key(key: str) -> str:
+    """The core's idempotency key as the service accepts it: as it is when it fits, else a
+    digest of it (the same key always maps to the same digest, which is all that matters)."""
+    if _SERVICE_KEY.match(key):
+        return key
+    return "aiops-" + hashlib.sha256(key.encode()).hexdigest()[:40]
+
+
 class Runner:
     """Preconditions and execution against one rate limiter."""
 
@@ -161,7 +175,7 @@ class Runner:
         if done is not None:
             return done.model_copy(update={"detail": {**done.detail, "replayed": True}})
         if action == RESET_COUNTER and isinstance(params, KeyParams):
-            dropped = await self.api.reset(params.key, idempotency_key=key)
+            dropped = await self.api.reset(params.key, idempotency_key=service_key(key))
             result = ActionResult(ok=True, message=f"reset key {params.key!r}: {dropped} "
                                   f"request(s) forgotten", detail={"dropped": dropped})
         elif action == UPDATE_LIMIT and isinstance(params, LimitParams):
