@@ -37,6 +37,13 @@ class KubectlParams(BaseModel):
                                  "Subject's namespace, as the operator")
         if argv[0] in ("exec", "attach", "port-forward", "proxy", "cp", "debug", "run"):
             raise ValueError(f"kubectl {argv[0]} is not allowed")
+        # The same argument-vector rules the agent's kubectl tool applies (many objects at
+        # once, Secrets, local files): checked here again, since the gate trusts no caller.
+        from aiops.agent.kubectl_argv import mutation_problems  # (it imports READ_VERBS)
+
+        problems = mutation_problems(argv)
+        if problems:
+            raise ValueError("; ".join(problems))
         return argv
 
 
