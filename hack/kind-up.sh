@@ -78,8 +78,24 @@ build_image() {
   id="${id#sha256:}"
   tag="dev-${id:0:12}"
   docker tag "$name:dev" "$name:$tag" >&2
-  "$kind" load docker-image --name "$cluster" "$name:$tag" >&2
+  load_image "$name:$tag"
   echo "$tag"
+}
+# load_image REF: into every kind node. With Docker's containerd image store, `kind load
+# docker-image` can fail with "content digest ... not found" (kind issue 3795); then a
+# single-platform archive goes in instead.
+load_image() {
+  local ref="$1" archive arch
+  "$kind" load docker-image --name "$cluster" "$ref" >&2 && return 0
+  say "kind load docker-image $ref failed: loading a single-platform archive instead"
+  arch="$(docker version --format '{{.Server.Arch}}')"
+  archive="$(mktemp "${TMPDIR:-/tmp}/aiops-image.XXXXXX")"
+  if ! docker image save --platform "linux/$arch" --output "$archive" "$ref" >&2 ||
+    ! "$kind" load image-archive --name "$cluster" "$archive" >&2; then
+    rm -f "$archive"
+    die "could not load $ref into kind cluster $cluster (see above)"
+  fi
+  rm -f "$archive"
 }
 operator_tag="$(build_image aiops-operator operator/Dockerfile .)"
 ratelimiter_tag="$(build_image aiops/ratelimiter subjects/ratelimiter/Dockerfile subjects/ratelimiter)"
