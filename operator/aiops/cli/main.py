@@ -2,7 +2,7 @@
 
 import typer
 
-from aiops.cli import approvals, audit, cluster, crds, operator
+from aiops.cli import actions, approvals, audit, cluster, crds, operator
 
 app = typer.Typer(
     name="aiops",
@@ -16,6 +16,7 @@ app.add_typer(operator.app, name="operator")
 app.command("approve")(approvals.approve)
 app.command("reject")(approvals.reject)
 app.add_typer(audit.app, name="audit")
+app.add_typer(actions.app, name="actions")
 
 
 if __name__ == "__main__":

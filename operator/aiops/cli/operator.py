@@ -19,6 +19,10 @@ def run(
         str | None,
         typer.Option(help="kopf peering name, for several replicas (default: standalone)."),
     ] = None,
+    liveness: Annotated[
+        str | None,
+        typer.Option(help="Serve kopf's liveness probe here, e.g. http://0.0.0.0:8080/healthz."),
+    ] = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
 ) -> None:
     """Run the subject, incident and chaos loops until interrupted."""
@@ -35,4 +39,5 @@ def run(
         namespaces=namespace or [],
         standalone=peering is None,
         peering_name=peering,
+        liveness_endpoint=liveness,
     )

@@ -102,6 +102,7 @@ def loop_env(
         mp.delenv("ANTHROPIC_API_KEY", raising=False)  # the runbook investigates here
         for ns in api_namespace(aiops_api, "incloop"):
             env = LoopEnv(ns, rl_stack, k8s.CustomObjectsApi(aiops_api.api_client()), audit_dir)
+            mp.setenv("AIOPS_OPERATOR_NAMESPACE", ns.namespace)  # where the switch lives
             with running_operator(ns, mp):
                 yield env
     repair(rl_stack)

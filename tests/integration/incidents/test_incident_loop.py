@@ -107,3 +107,24 @@ def test_observe_mutates_nothing(loop_env: LoopEnv) -> None:
     finally:
         drift.undo()
         loop_env.delete_subject(subject)
+
+
+def test_the_global_switch_stops_every_action(loop_env: LoopEnv) -> None:
+    ns = loop_env.ns.namespace
+    stopped = aiops(loop_env, "actions", "stop", "-n", ns)
+    assert stopped.returncode == 0, stopped.stderr
+    subject = loop_env.subject("rl-switch", "execute")
+    drift = Drift(loop_env.stack)
+    try:
+        drift.cause()
+        name = one_incident(loop_env, subject, "counter_drift")
+        inc = loop_env.wait_phase(name, "Escalated", "Resolved", timeout=60)
+        assert inc["status"]["phase"] == "Escalated"
+        assert "global switch" in inc["status"]["escalationReason"]
+        assert drift.remaining() == len(drift.members)
+    finally:
+        drift.undo()
+        loop_env.delete_subject(subject)
+        resumed = aiops(loop_env, "actions", "resume", "-n", ns)
+    assert resumed.returncode == 0, resumed.stderr
+    assert aiops(loop_env, "actions", "status", "-n", ns).stdout.strip() == "actions running"
