@@ -97,14 +97,14 @@ class KindUp:
                           or REPO / ".work" / "kind" / f"{cluster}.kubeconfig")
         log = self.log_dir / "kind-up.log"
         with log.open("w") as out:
-            proc = subprocess.run(
+            up = subprocess.run(
                 [str(REPO / "hack" / "kind-up.sh")], stdout=out, stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL, timeout=2700, check=False,
                 env={**os.environ, "AIOPS_KIND_CLUSTER": cluster,
                      "AIOPS_KIND_KUBECONFIG": str(kubeconfig)},
             )
-        if proc.returncode != 0:
-            return (f"hack/kind-up.sh failed (exit {proc.returncode}); its last output:\n"
+        if up.returncode != 0:
+            return (f"hack/kind-up.sh failed (exit {up.returncode}); its last output:\n"
                     + log.read_text(errors="replace")[-4000:])
         return Kind(kubeconfig, tools_bin_dir(build=True, required=("kubectl",)) / "kubectl")
 
