@@ -55,6 +55,8 @@ class LimitSpec:
         limit, sep, window = raw.partition(":")
         if not sep or not limit.isdigit() or not window.isdigit():
             return None
+        if int(limit) < 1 or int(window) < 1:  # what the check script would skip too
+            return None
         return cls(int(limit), int(window))
 
 

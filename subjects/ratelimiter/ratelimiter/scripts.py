@@ -25,7 +25,8 @@ local function effective(limits_key, key, limit, window)
     local spec = specs[i]
     if spec then
       local l, w = string.match(spec, '^(%d+):(%d+)$')
-      if l then return tonumber(l), tonumber(w), i end
+      -- A hand-edited value that is not a valid limit is skipped, not obeyed.
+      if l and tonumber(l) >= 1 and tonumber(w) >= 1 then return tonumber(l), tonumber(w), i end
     end
   end
   return limit, window, 0

@@ -25,6 +25,7 @@ log = logging.getLogger("ratelimiter")
 
 
 def connect(settings: Settings) -> Redis:
+    """redis-py, for everything but checks (admin API, heartbeats, health)."""
     timeout = settings.redis_timeout_ms / 1000
     pool = BlockingConnectionPool.from_url(
         settings.redis_url,
@@ -36,8 +37,8 @@ def connect(settings: Settings) -> Redis:
         decode_responses=True,
         health_check_interval=0,
         # One immediate retry, on connection errors only: it hides the stale pooled
-        # connections a Redis restart leaves behind. Timeouts are not retried: the script
-        # may have run, and a retry would count the request twice and double the wait.
+        # connections a Redis restart leaves behind. Timeouts are not retried: a write may
+        # have happened, and a retry would double the wait.
         retry=Retry(NoBackoff(), 1, supported_errors=(RedisConnectionError,)),
     )
     return Redis(connection_pool=pool)

@@ -161,3 +161,15 @@ async def test_pipelined_checks_decide_exactly_like_single_ones(
         assert sum(d.allowed for d in decisions) == 10
         # Redis ran them one after another: allowed counts are 1..10 exactly once each.
         assert sorted(d.count for d in decisions if d.allowed) == list(range(1, 11))
+
+
+async def test_a_hand_edited_limit_that_is_not_valid_is_ignored(
+    rl_redis: RedisProcess, rl_prefix: str
+) -> None:
+    async with limiter(rl_redis, rl_prefix, limit=2, window_ms=10_000) as rl:
+        for bad in ("0:1000", "5:0", "lots", "-1:100"):
+            await rl.redis.hset(rl.keys.limits, "k", bad)
+            decision = await rl.check("k")
+            assert decision.source is LimitSource.NODE_DEFAULT, bad
+            assert decision.limit == 2
+            assert await rl.get_override("k") is None
