@@ -86,6 +86,7 @@ class Health:
     redis_ok: bool | None  # None: the answer did not say
     node_id: str | None
     problem: str  # empty when healthy
+    redis_ping_s: float | None = None  # the node's live PING to Redis, when it reached it
 
 
 class RateLimiterApi:
@@ -202,7 +203,9 @@ async def probe(http: httpx.AsyncClient, base: str, wait_s: float) -> Health:
     raw_redis = body.get("redis")
     redis: dict[str, Any] = raw_redis if isinstance(raw_redis, dict) else {}
     if resp.status_code == 200 and redis.get("ok") is True:
-        return Health(shown, True, True, node_id, "")
+        ping = redis.get("latency_ms")
+        ping_s = float(ping) / 1000 if isinstance(ping, int | float) else None
+        return Health(shown, True, True, node_id, "", ping_s)
     if redis.get("ok") is False:
         error = str(redis.get("error") or "no detail")[:300]
         return Health(shown, True, False, node_id, f"reports Redis unreachable: {error}")

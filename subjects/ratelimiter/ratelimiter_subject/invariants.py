@@ -12,7 +12,16 @@ from datetime import timedelta
 from typing import Any
 
 from aiops.subjects.contract import Invariant, MemberState, Observation, Severity, Violation
-from ratelimiter_subject.observation import DRIFT, GHOST, LATENCY_MASKED, OVER, P99, REDIS_OK
+from ratelimiter_subject.observation import (
+    DRIFT,
+    GHOST,
+    LATENCY_MASKED,
+    OVER,
+    P99,
+    P99_RECENT_MAX,
+    REDIS_OK,
+    REDIS_PING,
+)
 
 NODE_DOWN = "node_down"
 REDIS_DISCONNECTED = "redis_disconnected"
@@ -47,7 +56,9 @@ INVARIANTS: tuple[Invariant, ...] = (
         description="Each node's p99 time to answer a check (Prometheus, per node_id, over "
         "the config's latencyWindow) stays under the threshold, in seconds. Not judged for "
         "a node that reports Redis down, nor for two latency windows after it did: its "
-        "failing checks are that outage's symptom, reported by redis_disconnected.",
+        "failing checks are that outage's symptom, reported by redis_disconnected. Reported "
+        "once for all nodes when every node is slow, or when Redis answers every node's "
+        "live PING (their /health) slower than the threshold.",
         severity=Severity.WARNING,
         threshold=0.05,
         hold=timedelta(seconds=15),
@@ -143,13 +154,24 @@ def high_latency(obs: Observation, inv: Invariant) -> list[Violation]:
     shown = ", ".join(f"{n} {v * 1000:.0f} ms" for n, v in slow.items())
     evidence = [f"ratelimiter_check_duration_seconds p99 for {n}: {v:.4f} s"
                 for n, v in slow.items()]
-    if len(judged) >= 2 and len(slow) == len(judged):
+    # Redis answering every node's live PING slowly is the shared cause, seen now; the p99
+    # of the other nodes may lag it by a scrape. Without it, all nodes slow says the same.
+    ping = obs.metrics.get(REDIS_PING, {})
+    pings_slow = len(ping) >= 2 and set(ping) >= set(judged) and min(ping.values()) > limit
+    # Every node slow within the last two windows: the ones still slow are that episode's tail
+    # (nodes are scraped apart, so they recover apart), not each a slowness of its own.
+    recent = obs.metrics.get(P99_RECENT_MAX, {})
+    all_were_slow = all(recent.get(n, 0.0) > limit for n in judged)
+    if len(judged) >= 2 and (len(slow) == len(judged) or pings_slow or all_were_slow):
+        pinged = (f"; Redis answers every node's PING in {min(ping.values()) * 1000:.0f} ms or "
+                  f"more" if pings_slow else "")
         return [Violation(
             invariant=inv.name, entity=ALL_NODES, severity=inv.severity,
             value=max(slow.values()),
             summary=f"every node answers checks slowly, p99 {shown} (threshold "
-            f"{limit * 1000:.0f} ms): a cause they share, such as a slow Redis",
-            evidence=evidence,
+            f"{limit * 1000:.0f} ms){pinged}: a cause they share, such as a slow Redis",
+            evidence=evidence + [f"Redis PING from {n}: {v * 1000:.1f} ms"
+                                 for n, v in sorted(ping.items())],
         )]
     return [
         Violation(

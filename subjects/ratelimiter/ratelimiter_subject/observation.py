@@ -30,6 +30,8 @@ from ratelimiter_subject.redis_truth import LogCounts, LogQuery, RedisTruth
 NODE_UP = "node_up"  # per node: 1 serving, 0 not
 REDIS_OK = "redis_ok"  # per node that answered: 1 reaches Redis, 0 reports it unreachable
 LATENCY_MASKED = "latency_masked"  # per node: seconds since it last reported Redis down
+REDIS_PING = "redis_ping_seconds"  # per node that reached Redis: its live PING, from /health
+P99_RECENT_MAX = "check_p99_recent_max_seconds"  # per node: highest p99, last two windows
 P99 = "check_p99_seconds"  # per node_id
 DRIFT = "counter_drift"  # per key: API count minus the admissions in Redis
 OVER = "over_limit"  # per key: admissions in the window minus the limit in force
@@ -62,11 +64,15 @@ class Memory:
     - redis_down_at: when each node last reported Redis unreachable. Its checks failed
       slowly meanwhile, and the latency window goes on holding them after Redis is back:
       high_latency waits for that window to pass instead of reporting the outage twice.
+    - p99_seen: each node's p99 over the last two latency windows. When every node was slow
+      in them, they recover a scrape apart; the last ones slow are the tail of that shared
+      episode, not a new slowness of their own.
     """
 
     registry: dict[str, str] = field(default_factory=dict)
     limits: dict[str, KeyLimit] = field(default_factory=dict)
     redis_down_at: dict[str, float] = field(default_factory=dict)  # node -> loop time
+    p99_seen: dict[str, list[tuple[float, float]]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -80,8 +86,9 @@ class NodeReads:
 @dataclass(frozen=True)
 class Reads:
     nodes: NodeReads
-    p99: list[Sample] | None
+    p99: dict[str, float] | None  # node -> p99 seconds
     latency_masked: dict[str, float]  # node -> seconds since it last reported Redis down
+    p99_recent_max: dict[str, float]  # node -> highest p99 over the last two latency windows
     counters: list[CounterView] | None
     counts: dict[str, LogCounts]
     recorded: dict[str, tuple[str, limits.Spec | None]]  # key -> raw value the script skips
@@ -111,6 +118,15 @@ async def _p99(prometheus: Prometheus, query: str) -> list[Sample]:
         raise PluginError(
             f"cannot read the check latency from Prometheus: {redact(str(err))}"
         ) from err
+
+
+def per_node(samples: list[Sample]) -> dict[str, float]:
+    out: dict[str, float] = {}
+    for labels, value in samples:
+        node = labels.get("node_id")
+        if node:
+            out[node] = min(value, LATENCY_CAP_SECONDS) if math.isinf(value) else value
+    return out
 
 
 def window_seconds(window: str) -> float:
@@ -201,20 +217,12 @@ class Observer:
         finally:
             await _settle(others)
         redis_fine = any(h.redis_ok for h in nodes.health.values())
-        now = asyncio.get_running_loop().time()
-        for name, h in nodes.health.items():
-            if h.redis_ok is False:
-                self.memory.redis_down_at[name] = now
-        masked = {
-            name: round(now - at, 1) for name, at in self.memory.redis_down_at.items()
-            if now - at < 2 * window_seconds(self.cfg.latency_window)
-        }
-        self.memory.redis_down_at = {n: self.memory.redis_down_at[n] for n in masked}
         if nodes.registry is None and redis_fine:
             # Nodes reach Redis, so the API should answer: its failing is a problem to show.
             raise PluginError(f"cannot read the node registry: {nodes.registry_problem}")
 
-        p99 = p99_task.result() if p99_task is not None else None  # raises PluginError
+        p99 = per_node(p99_task.result()) if p99_task is not None else None  # or raises
+        masked, recent = self._latency_memory(nodes, p99)
 
         counters: list[CounterView] | None = None
         counts: dict[str, LogCounts] = {}
@@ -232,12 +240,38 @@ class Observer:
             nodes=nodes,
             p99=p99,
             latency_masked=masked,
+            p99_recent_max=recent,
             counters=counters,
             counts=counts,
             recorded=recorded,
             shared_raw=shared_raw,
             counters_problem=counters_problem,
         )
+
+    def _latency_memory(
+        self, nodes: NodeReads, p99: dict[str, float] | None
+    ) -> tuple[dict[str, float], dict[str, float]]:
+        """(nodes whose latency is not judged: seconds since they reported Redis down;
+        each node's highest p99 over the last two latency windows: a rate() window holds
+        samples for one window after they were scraped, so a p99 trails by up to that)."""
+        now = asyncio.get_running_loop().time()
+        window = window_seconds(self.cfg.latency_window)
+        memory = self.memory
+        for name, h in nodes.health.items():
+            if h.redis_ok is False:
+                memory.redis_down_at[name] = now
+        memory.redis_down_at = {
+            n: at for n, at in memory.redis_down_at.items() if now - at < 2 * window
+        }
+        masked = {n: round(now - at, 1) for n, at in memory.redis_down_at.items()}
+        for name, value in (p99 or {}).items():
+            memory.p99_seen.setdefault(name, []).append((now, value))
+        memory.p99_seen = {
+            n: kept for n, seen in memory.p99_seen.items()
+            if (kept := [(t, v) for t, v in seen if now - t <= 2 * window])
+        }
+        recent = {n: max(v for _, v in seen) for n, seen in memory.p99_seen.items()}
+        return masked, recent
 
     async def _probe(self, base: str) -> Health:
         return await probe(self.http, base, self.cfg.request_timeout_seconds)
@@ -377,12 +411,14 @@ def _members(nodes: NodeReads) -> list[Member]:
 
 def build(reads: Reads, now: datetime) -> Observation:
     members = _members(reads.nodes)
-    metrics: dict[str, dict[str, float]] = {NODE_UP: {}, REDIS_OK: {}}
+    metrics: dict[str, dict[str, float]] = {NODE_UP: {}, REDIS_OK: {}, REDIS_PING: {}}
     for m in members:
         metrics[NODE_UP][m.name] = 1.0 if m.state is MemberState.UP else 0.0
         h = reads.nodes.health.get(m.name)
         if m.state is MemberState.UP and h is not None and h.redis_ok is not None:
             metrics[REDIS_OK][m.name] = 1.0 if h.redis_ok else 0.0
+            if h.redis_ping_s is not None:
+                metrics[REDIS_PING][m.name] = h.redis_ping_s
     facts: dict[str, Any] = {
         "registry": "ok" if reads.nodes.registry is not None
         else f"unavailable: {reads.nodes.registry_problem}",
@@ -395,11 +431,8 @@ def build(reads: Reads, now: datetime) -> Observation:
     else:
         facts["prometheus"] = "ok"
         metrics[LATENCY_MASKED] = dict(reads.latency_masked)
-        metrics[P99] = {}
-        for labels, value in reads.p99:
-            node = labels.get("node_id")
-            if node:
-                metrics[P99][node] = min(value, LATENCY_CAP_SECONDS) if math.isinf(value) else value
+        metrics[P99] = dict(reads.p99)
+        metrics[P99_RECENT_MAX] = dict(reads.p99_recent_max)
     if reads.counters is None:
         facts["counters"] = f"not judged: {reads.counters_problem}"
     else:

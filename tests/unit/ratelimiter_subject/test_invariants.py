@@ -18,7 +18,9 @@ from ratelimiter_subject.observation import (
     NODE_UP,
     OVER,
     P99,
+    P99_RECENT_MAX,
     REDIS_OK,
+    REDIS_PING,
 )
 from ratelimiter_subject.plugin import RateLimiterPlugin
 
@@ -95,6 +97,26 @@ def test_one_slow_node_is_high_latency_for_that_node() -> None:
 def test_every_node_slow_is_one_breach() -> None:
     assert found(obs(p99={n: 0.25 for n in NODES})) == [
         ("high_latency", "all-nodes", "warning")]
+
+
+def test_one_node_slow_while_redis_answers_every_node_slowly_is_one_breach() -> None:
+    # The other nodes' p99 lags a scrape behind; their PING to Redis, read now, does not.
+    slowly = {REDIS_PING: {n: 0.1 for n in NODES}}
+    p99 = {"rl-node-1": 0.25, "rl-node-2": 0.004, "rl-node-3": 0.004}
+    (v,) = evaluate(obs(p99=p99, metrics=slowly), ALL)
+    assert (v.invariant, v.entity) == ("high_latency", "all-nodes")
+    assert "PING in 100 ms" in v.summary
+    quick = {REDIS_PING: {n: 0.001 for n in NODES}}
+    assert found(obs(p99=p99, metrics=quick)) == [("high_latency", "rl-node-1", "warning")]
+
+
+def test_the_last_node_still_slow_after_a_shared_episode_is_its_tail() -> None:
+    # Nodes are scraped apart, so they recover apart: within the window, all were slow.
+    p99 = {"rl-node-1": 0.004, "rl-node-2": 0.09, "rl-node-3": 0.004}
+    all_were = {P99_RECENT_MAX: {n: 0.25 for n in NODES}}
+    assert found(obs(p99=p99, metrics=all_were)) == [("high_latency", "all-nodes", "warning")]
+    only_it = {P99_RECENT_MAX: {"rl-node-1": 0.004, "rl-node-2": 0.09, "rl-node-3": 0.004}}
+    assert found(obs(p99=p99, metrics=only_it)) == [("high_latency", "rl-node-2", "warning")]
 
 
 def test_latency_is_not_judged_while_or_just_after_a_node_reports_redis_down() -> None:
