@@ -47,7 +47,9 @@ def operator_role() -> dict[str, Any]:
             _rule([GROUP], [f"{k.PLURAL}/status" for k in KINDS], ["get", "patch", "update"]),
             # Read-only: approving is a person's job (see approval_policy()).
             _rule([GROUP], [Approval.PLURAL], READ),
-            _rule(["", "events.k8s.io"], ["events"], ["create", "patch"]),
+            _rule(["", "events.k8s.io"], ["events"], [*READ, "create", "patch"]),
+            # The agent's read-only tools (never secrets: see aiops.agent.tools).
+            _rule([""], ["services", "configmaps"], READ),
             # Observation of pods workloads, pod-kill faults and restart actions.
             _rule([""], ["pods"], [*READ, "delete"]),
             _rule([""], ["pods/log"], ["get"]),
