@@ -124,10 +124,17 @@ def free_port() -> int:
 def api_server(kubectl: Path) -> Iterator[Path]:
     """KUBECONFIG's cluster when it answers, else a local one of our own for the run."""
     existing = os.environ.get("KUBECONFIG")
-    if existing and Path(existing).is_file() and subprocess.run(
-        [str(kubectl), "--kubeconfig", existing, "get", "--raw", "/readyz"],
-        capture_output=True, timeout=10, check=False,
-    ).returncode == 0:
+    if (
+        existing
+        and Path(existing).is_file()
+        and subprocess.run(
+            [str(kubectl), "--kubeconfig", existing, "get", "--raw", "/readyz"],
+            capture_output=True,
+            timeout=10,
+            check=False,
+        ).returncode
+        == 0
+    ):
         yield Path(existing)
         return
     state = Path(tempfile.mkdtemp(prefix="aiops-ttd-"))
@@ -142,8 +149,14 @@ def api_server(kubectl: Path) -> Iterator[Path]:
 
 
 def kubectl_run(kubectl: Path, kubeconfig: Path, *args: str, stdin: str | None = None) -> None:
-    subprocess.run([str(kubectl), "--kubeconfig", str(kubeconfig), *args], input=stdin,
-                   text=True, capture_output=True, check=True, timeout=120)
+    subprocess.run(
+        [str(kubectl), "--kubeconfig", str(kubeconfig), *args],
+        input=stdin,
+        text=True,
+        capture_output=True,
+        check=True,
+        timeout=120,
+    )
 
 
 @contextlib.contextmanager
@@ -164,11 +177,26 @@ def stack_up() -> Iterator[LocalStack]:
 def subject_loop(kubeconfig: Path, namespace: str, log_path: Path) -> Iterator[None]:
     """The operator's subject loop as a process of its own (the incident loop stays off: it
     would move each Incident on while we only time its opening)."""
-    argv = [sys.executable, "-m", "kopf", "run", "--standalone", "--namespace", namespace,
-            "-m", "aiops.loops.startup", "-m", "aiops.loops.subjects"]
+    argv = [
+        sys.executable,
+        "-m",
+        "kopf",
+        "run",
+        "--standalone",
+        "--namespace",
+        namespace,
+        "-m",
+        "aiops.loops.startup",
+        "-m",
+        "aiops.loops.subjects",
+    ]
     with log_path.open("w") as out:
-        proc = subprocess.Popen(argv, env={**os.environ, "KUBECONFIG": str(kubeconfig)},
-                                stdout=out, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(
+            argv,
+            env={**os.environ, "KUBECONFIG": str(kubeconfig)},
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
     try:
         yield
     finally:
@@ -214,8 +242,11 @@ def holds(latency_zero: bool) -> list[dict[str, str]]:
     """Every hold 0 s, so detection is what is timed. high_latency keeps its default hold
     except while its own fault is timed: with no hold, a loaded machine's p99 noise above
     50 ms would open Incidents in the other runs."""
-    return [{"name": f.invariant, "for": "0s"} for f in FAULTS
-            if latency_zero or f.invariant != "high_latency"]
+    return [
+        {"name": f.invariant, "for": "0s"}
+        for f in FAULTS
+        if latency_zero or f.invariant != "high_latency"
+    ]
 
 
 def subject_manifest(stack: LocalStack) -> dict[str, Any]:
@@ -259,28 +290,39 @@ class Bench:
 
     def incidents(self) -> dict[str, dict[str, Any]]:
         listed: Any = self.custom.list_namespaced_custom_object(
-            GROUP, VERSION, self.namespace, "incidents",
+            GROUP,
+            VERSION,
+            self.namespace,
+            "incidents",
             label_selector=f"aiops.dev/subject={SUBJECT}",
         )
         return {i["metadata"]["name"]: i for i in listed["items"]}
 
     def healthy(self) -> bool:
         obj: Any = self.custom.get_namespaced_custom_object(
-            GROUP, VERSION, self.namespace, "subjects", SUBJECT)
+            GROUP, VERSION, self.namespace, "subjects", SUBJECT
+        )
         return bool((obj.get("status") or {}).get("health") == "Healthy")
 
     def use_holds(self, latency_zero: bool) -> None:
         self.custom.patch_namespaced_custom_object(
-            GROUP, VERSION, self.namespace, "subjects", SUBJECT,
+            GROUP,
+            VERSION,
+            self.namespace,
+            "subjects",
+            SUBJECT,
             {"spec": {"invariants": holds(latency_zero)}},
         )
 
         def current() -> bool:
             obj: Any = self.custom.get_namespaced_custom_object(
-                GROUP, VERSION, self.namespace, "subjects", SUBJECT)
+                GROUP, VERSION, self.namespace, "subjects", SUBJECT
+            )
             status = obj.get("status") or {}
-            return bool(status.get("observedGeneration") == obj["metadata"]["generation"]
-                        and status.get("health") == "Healthy")
+            return bool(
+                status.get("observedGeneration") == obj["metadata"]["generation"]
+                and status.get("health") == "Healthy"
+            )
 
         wait("the Subject to take its new holds", current, timeout=90, every=0.5)
 
@@ -294,8 +336,11 @@ class Bench:
     def prepare(self, f: Fault) -> None:
         if f.name == "bypass_limit":  # a limit whose window outlasts the run
             node = self.stack.urls.nodes["rl-node-1"]
-            httpx.put(f"{node}/admin/limits/{BYPASS_KEY}",
-                      json={"limit": 5, "window_ms": 600_000}, timeout=5).raise_for_status()
+            httpx.put(
+                f"{node}/admin/limits/{BYPASS_KEY}",
+                json={"limit": 5, "window_ms": 600_000},
+                timeout=5,
+            ).raise_for_status()
 
     def run_once(self, f: Fault) -> tuple[float, str, int]:
         """(time to detect in s, the first new Incident's entity, Incidents opened)."""
@@ -305,11 +350,17 @@ class Bench:
         self.fault(f, inject=True)
         caused = datetime.now(UTC)
         try:
-            new = wait(f"an Incident of {f.invariant} for {f.name}", lambda: [
-                i for n, i in self.incidents().items()
-                if n not in before and (i.get("status") or {}).get("detectedAt")
-                and i["spec"]["invariant"] == f.invariant
-            ], timeout=60)
+            new = wait(
+                f"an Incident of {f.invariant} for {f.name}",
+                lambda: [
+                    i
+                    for n, i in self.incidents().items()
+                    if n not in before
+                    and (i.get("status") or {}).get("detectedAt")
+                    and i["spec"]["invariant"] == f.invariant
+                ],
+                timeout=60,
+            )
         finally:
             self.fault(f, inject=False)
         first = min(new, key=lambda i: i["status"]["detectedAt"])
@@ -325,16 +376,25 @@ class Bench:
         opened = {n: i for n, i in self.incidents().items() if n not in before}
         for n, i in opened.items():
             if n != name:
-                log(f"  also opened: {i['spec']['invariant']} on {i['spec'].get('entity')}: "
-                    f"{i['spec']['summary'][:200]}")
+                log(
+                    f"  also opened: {i['spec']['invariant']} on {i['spec'].get('entity')}: "
+                    f"{i['spec']['summary'][:200]}"
+                )
             # Closed, as the incident loop or a person would: the next run's breach is a new
             # episode, which opens a new Incident (an open one would be reused).
             self.custom.patch_namespaced_custom_object_status(
-                GROUP, VERSION, self.namespace, "incidents", n,
+                GROUP,
+                VERSION,
+                self.namespace,
+                "incidents",
+                n,
                 {"status": {"phase": "Resolved", "resolvedAt": datetime.now(UTC).isoformat()}},
             )
-        return (detected - caused).total_seconds(), str(first["spec"].get("entity", "")), \
-            len(opened)
+        return (
+            (detected - caused).total_seconds(),
+            str(first["spec"].get("entity", "")),
+            len(opened),
+        )
 
 
 def measure(bench: Bench, faults: list[Fault], runs: int) -> list[Row]:
@@ -348,17 +408,34 @@ def measure(bench: Bench, faults: list[Fault], runs: int) -> list[Row]:
             times.append(ttd)
             other += entity != f.entity
             extra += opened - 1
-            log(f"{f.name} run {i + 1}/{runs}: {ttd:.2f} s ({f.invariant} on {entity}"
-                + (f", {opened} Incidents" if opened != 1 else "") + ")")
+            log(
+                f"{f.name} run {i + 1}/{runs}: {ttd:.2f} s ({f.invariant} on {entity}"
+                + (f", {opened} Incidents" if opened != 1 else "")
+                + ")"
+            )
         goal = INTERVAL_S + 1 + (SCRAPE_S if f.source == "metrics" else 0)
-        rows.append(Row(f.name, f.invariant, f.source, runs, statistics.median(times),
-                        min(times), max(times), goal, other, extra))
+        rows.append(
+            Row(
+                f.name,
+                f.invariant,
+                f.source,
+                runs,
+                statistics.median(times),
+                min(times),
+                max(times),
+                goal,
+                other,
+                extra,
+            )
+        )
     return rows
 
 
 def table(rows: list[Row]) -> str:
-    head = ("| fault | invariant | source | runs | median TTD | min | max | goal | "
-            "other entity | extra Incidents |")
+    head = (
+        "| fault | invariant | source | runs | median TTD | min | max | goal | "
+        "other entity | extra Incidents |"
+    )
     lines = [head, "|" + "---|" * 10]
     for r in rows:
         lines.append(
@@ -372,32 +449,51 @@ def table(rows: list[Row]) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else "")
     parser.add_argument("--runs", type=int, default=10, help="runs per fault (default 10)")
-    parser.add_argument("--faults", default=",".join(f.name for f in FAULTS),
-                        help="comma-separated chaos faults to time (default: all)")
+    parser.add_argument(
+        "--faults",
+        default=",".join(f.name for f in FAULTS),
+        help="comma-separated chaos faults to time (default: all)",
+    )
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
     args = parser.parse_args()
     wanted = args.faults.split(",")
     faults = [f for f in FAULTS if f.name in wanted]
     if len(faults) != len(wanted):
-        raise SystemExit(f"ttd: unknown fault in {args.faults!r}; known: "
-                         f"{', '.join(f.name for f in FAULTS)}")
+        raise SystemExit(
+            f"ttd: unknown fault in {args.faults!r}; known: {', '.join(f.name for f in FAULTS)}"
+        )
     kubectl = tools_bin_dir(build=True) / "kubectl"
     namespace = f"ttd-{uuid.uuid4().hex[:6]}"
-    with api_server(kubectl) as kubeconfig, stack_up() as stack, \
-            tempfile.TemporaryDirectory(prefix="aiops-ttd-log-") as logs:
+    with (
+        api_server(kubectl) as kubeconfig,
+        stack_up() as stack,
+        tempfile.TemporaryDirectory(prefix="aiops-ttd-log-") as logs,
+    ):
         for path in (REPO / "crds", REPO / "crds" / "rbac"):
-            kubectl_run(kubectl, kubeconfig, "apply", "--server-side", "--force-conflicts",
-                        "-f", str(path))
+            kubectl_run(
+                kubectl, kubeconfig, "apply", "--server-side", "--force-conflicts", "-f", str(path)
+            )
         kubectl_run(kubectl, kubeconfig, "create", "namespace", namespace)
         try:
-            kubectl_run(kubectl, kubeconfig, "-n", namespace, "apply", "-f", "-",
-                        stdin=yaml.safe_dump(subject_manifest(stack)))
+            kubectl_run(
+                kubectl,
+                kubeconfig,
+                "-n",
+                namespace,
+                "apply",
+                "-f",
+                "-",
+                stdin=yaml.safe_dump(subject_manifest(stack)),
+            )
             custom = k8s.CustomObjectsApi(
-                k8s_config.new_client_from_config(config_file=str(kubeconfig)))
+                k8s_config.new_client_from_config(config_file=str(kubeconfig))
+            )
             bench = Bench(custom, namespace, stack)
             try:
-                with subject_loop(kubeconfig, namespace, Path(logs) / "operator.log"), \
-                        traffic(stack.urls.nodes["rl-node-3"], GHOST_KEY):
+                with (
+                    subject_loop(kubeconfig, namespace, Path(logs) / "operator.log"),
+                    traffic(stack.urls.nodes["rl-node-3"], GHOST_KEY),
+                ):
                     rows = measure(bench, faults, args.runs)
             finally:
                 bench.close()

@@ -37,7 +37,11 @@ def enforced(raw: str | None) -> Spec | None:
     if raw is None:
         return None
     m = _ENFORCED.fullmatch(raw)
-    return Spec(int(m.group(1)), int(m.group(2))) if m else None
+    if not m:
+        return None
+    spec = Spec(int(m.group(1)), int(m.group(2)))
+    # The script skips a limit or window below 1 (it runs on the default then).
+    return spec if spec.limit >= 1 and spec.window_ms >= 1 else None
 
 
 def recorded(raw: str) -> Spec | None:
