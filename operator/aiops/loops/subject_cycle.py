@@ -278,8 +278,8 @@ class SubjectCycle:
         except Exception:
             return
         incident = Incident.from_k8s(obj)
-        if incident.status.phase in TERMINAL_PHASES:
-            return
+        # In every phase: whoever holds the incident learns the breach is gone (a Resolved
+        # one too: the subject loop's word beside the verification's).
         conditions = set_condition(
             incident.status.conditions, "Breached", False, "InvariantHolds",
             f"{p.invariant} holds again for {p.entity or 'the subject'}", now,
