@@ -31,6 +31,7 @@ log = logging.getLogger(__name__)
 
 TERMINAL = ("Resolved", "Escalated")
 IDLE = 2.0
+MAX_ATTEMPTS = 3  # of a failing action that says a retry is safe
 
 
 @dataclass(frozen=True)
@@ -333,7 +334,10 @@ class IncidentDriver:
         if d.verdict != "run" or d.spec is None or d.params is None:
             await self._escalate(w, f"{nxt.id} {nxt.action} refused at run time: {d.reason}")
             return 0
+        attempt = sum(1 for a in executed if a.id == nxt.id) + 1
         key = f"{(incident.metadata.uid or self.name)[:8]}-{nxt.id}"
+        if attempt > 1:
+            key = f"{key}-{attempt}"  # retry-safe by its own word; each attempt on record
         crashpoint("before-action-recorded")
         started = {
             "id": nxt.id, "action": nxt.action, "params": dict(nxt.params),
@@ -351,6 +355,12 @@ class IncidentDriver:
         await self.audit("action.finished", finished)
         crashpoint("after-action-finished")
         if not result.ok:
+            failures = sum(1 for a in w.executed() if a["id"] == nxt.id and a["result"] == "Failed")
+            if d.spec.retry_safe and failures < MAX_ATTEMPTS:
+                delay = min(2.0 ** failures, 30.0)
+                await self.audit("note", {"retry": nxt.id, "after_seconds": delay,
+                                          "attempt": failures + 1})
+                return delay  # the same step comes up again: it has not Succeeded
             await self._escalate(w, f"{nxt.id} {nxt.action} failed: {result.message}")
             return 0
         await w.enter("Verifying", f"{nxt.id} {nxt.action} ran: verifying")
