@@ -4,6 +4,7 @@ reads run and mutations never do, Secrets stay unread."""
 from __future__ import annotations
 
 import json
+import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -37,6 +38,12 @@ def namespaces(cluster: ClusterHandle) -> Iterator[Namespaces]:
           "--from-literal=password=hunter2", check=True)  # fmt: skip
         k("-n", ns.mine, "create", "secret", "generic", "db", "--from-literal=pw=s3cret",
           check=True)  # fmt: skip
+        # A pod needs the namespace's default ServiceAccount, which the controller-manager
+        # creates a moment after the namespace: wait for it instead of racing it.
+        deadline = time.monotonic() + 30
+        while k("-n", ns.mine, "get", "serviceaccount", "default").returncode != 0:
+            assert time.monotonic() < deadline, "no default ServiceAccount after 30 s"
+            time.sleep(0.2)
         k("-n", ns.mine, "run", "web-0", "--image=example.invalid/web:1", "--restart=Never",
           check=True)  # fmt: skip
         k("-n", ns.other, "create", "configmap", "elsewhere", "--from-literal=a=b", check=True)
