@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import re
-from typing import Annotated, TypeVar
+from typing import Annotated
 
 from pydantic import BaseModel, Field, StringConstraints
 
@@ -25,6 +25,7 @@ from aiops.subjects.contract import (
     PluginError,
     Risk,
 )
+from aiops.subjects.memo import BoundedMemo, replayed
 from ratelimiter_subject.api import RateLimiterApi, probe
 from ratelimiter_subject.config import RateLimiterConfig
 from ratelimiter_subject.observation import Observer
@@ -90,18 +91,8 @@ ACTIONS: tuple[ActionSpec, ...] = (
 # Process-wide, keyed by (limiter, idempotency key): successful results, so a retried call
 # answers from here instead of acting twice, and the limits update_limit replaced, for undo.
 # Both are lost when the operator restarts; undo then says so instead of guessing.
-_DONE: dict[tuple[str, str], ActionResult] = {}
-_REPLACED: dict[tuple[str, str], tuple[int, int] | None] = {}
-_MEMO_LIMIT = 1000
-
-
-_V = TypeVar("_V")
-
-
-def _remember(memo: dict[tuple[str, str], _V], key: tuple[str, str], value: _V) -> None:
-    memo[key] = value
-    while len(memo) > _MEMO_LIMIT:  # oldest first: dicts keep insertion order
-        del memo[next(iter(memo))]
+_DONE: BoundedMemo[ActionResult] = BoundedMemo()
+_REPLACED: BoundedMemo[tuple[int, int] | None] = BoundedMemo()
 
 
 # The shape the service takes in its Idempotency-Key header.
@@ -173,7 +164,7 @@ class Runner:
     async def execute(self, action: str, params: BaseModel, key: str) -> ActionResult:
         done = _DONE.get((self.limiter, key))
         if done is not None:
-            return done.model_copy(update={"detail": {**done.detail, "replayed": True}})
+            return replayed(done)
         if action == RESET_COUNTER and isinstance(params, KeyParams):
             dropped = await self.api.reset(params.key, idempotency_key=service_key(key))
             result = ActionResult(ok=True, message=f"reset key {params.key!r}: {dropped} "
@@ -186,7 +177,7 @@ class Runner:
             raise PluginError(f"ratelimiter has no action {action!r} taking "
                               f"{type(params).__name__}")
         if result.ok:
-            _remember(_DONE, (self.limiter, key), result)
+            _DONE.remember((self.limiter, key), result)
         return result
 
     async def _update_limit(self, p: LimitParams, key: str) -> ActionResult:
@@ -194,7 +185,7 @@ class Runner:
         replaced = (before.limit, before.window_ms) if before.source == "override" else None
         # Remembered before the write: if the write lands and its answer is lost, undo still
         # knows what to put back.
-        _remember(_REPLACED, (self.limiter, key), replaced)
+        _REPLACED.remember((self.limiter, key), replaced)
         await self.api.put_limit(p.key, p.limit, p.window_ms)
         was = (f"{replaced[0]} per {replaced[1]} ms" if replaced
                else f"no per-key limit ({before.limit} per {before.window_ms} ms, {before.source})")
@@ -248,6 +239,6 @@ class Runner:
         else:
             await self.api.put_limit(params.key, *replaced)
             message = f"key {params.key!r} limited to {replaced[0]} per {replaced[1]} ms again"
-        _REPLACED.pop(memo, None)
-        _DONE.pop(memo, None)  # the action may run again after its undo
+        _REPLACED.pop(memo)
+        _DONE.pop(memo)  # the action may run again after its undo
         return ActionResult(ok=True, message=message)

@@ -28,6 +28,7 @@ from aiops.subjects.contract import (
     Risk,
     utcnow,
 )
+from aiops.subjects.memo import BoundedMemo, replayed
 from tikv_subject.config import TikvConfig
 from tikv_subject.ledger import LEDGER
 from tikv_subject.pd import REGION_CHECKS, PdClient
@@ -99,8 +100,7 @@ ACTIONS: tuple[ActionSpec, ...] = (
 
 # Successful results by (cluster, idempotency key): a retried call answers from here instead
 # of acting twice. Process-wide, like the eviction ledger.
-_DONE: dict[tuple[str, str], ActionResult] = {}
-_DONE_LIMIT = 1000
+_DONE: BoundedMemo[ActionResult] = BoundedMemo()
 
 
 class _NotDone(Exception):
@@ -294,7 +294,7 @@ class Runner:
     async def execute(self, action: str, params: BaseModel, key: str) -> ActionResult:
         done = _DONE.get((self.cluster, key))
         if done is not None:
-            return done.model_copy(update={"detail": {**done.detail, "replayed": True}})
+            return replayed(done)
         if action == EVICT_LEADER and isinstance(params, EvictLeaderParams):
             result = await self.evict_leader(params, key)
         elif action == REMOVE_EVICT_LEADER and isinstance(params, StoreParams):
@@ -306,9 +306,7 @@ class Runner:
         else:
             raise PluginError(f"tikv has no action {action!r} taking {type(params).__name__}")
         if result.ok:
-            _DONE[(self.cluster, key)] = result
-            while len(_DONE) > _DONE_LIMIT:  # oldest first: dicts keep insertion order
-                del _DONE[next(iter(_DONE))]
+            _DONE.remember((self.cluster, key), result)
         return result
 
     async def evict_leader(self, p: EvictLeaderParams, key: str) -> ActionResult:
