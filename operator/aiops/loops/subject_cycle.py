@@ -146,7 +146,7 @@ class SubjectCycle:
             # Persist the breach before the incident exists: a restart recomputes its name.
             await self._write_status(
                 subject, health="Unknown", conditions=conditions, detection=detection,
-                failing_since=since,
+                failing_since=since, count_open=False,
             )
             pending.incident = await self._ensure_incident(subject, v, pending, now)
         await self._write_status(
@@ -174,7 +174,7 @@ class SubjectCycle:
         result = step(previous, violations, bound.invariants, now)
         # Persist held breaches first, so incident names survive a crash between the steps.
         await self._write_status(subject, health=None, conditions=status.conditions,
-                                 detection=result.state, failing_since=None)
+                                 detection=result.state, failing_since=None, count_open=False)
         for v, pending in result.due:
             pending.incident = await self._ensure_incident(subject, v, pending, now)
         for p in [*result.cleared, *recovered]:
@@ -302,7 +302,10 @@ class SubjectCycle:
         failing_since: datetime | bool | None = False,
         members: Observation | None = None,
         observed_at: datetime | None = None,
+        count_open: bool = True,
     ) -> None:
+        """`count_open=False` for the early write of a cycle (the breaches, before incidents
+        are opened): the cycle's last write counts them, once."""
         patch: dict[str, Any] = {
             "conditions": [c.model_dump(mode="json", by_alias=True, exclude_none=True)
                            for c in conditions],
@@ -331,7 +334,8 @@ class SubjectCycle:
             ]
         if observed_at is not None:
             patch["lastObservationTime"] = observed_at.isoformat()
-        patch["openIncidents"] = await self._count_open()
+        if count_open:
+            patch["openIncidents"] = await self._count_open()
         await self.api.patch_status(Subject.PLURAL, self.namespace, self.name, patch)
 
     async def _count_open(self) -> int:
