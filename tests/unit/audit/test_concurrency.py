@@ -2,7 +2,8 @@
 
 import itertools
 import multiprocessing
-from multiprocessing.synchronize import Event
+import time
+from multiprocessing.synchronize import Barrier
 from pathlib import Path
 
 from aiops.audit import AuditLog, verify
@@ -11,22 +12,24 @@ WRITERS = 4
 EACH = 40
 
 
-def _append_many(root: str, writer: int, start: Event) -> None:
+def _append_many(root: str, writer: int, ready: Barrier) -> None:
     log = AuditLog(Path(root))
-    start.wait()
+    # Every writer waits for the others: spawned interpreters start seconds apart on a busy
+    # machine, and a writer that finished before the next began would prove nothing.
+    ready.wait(timeout=60)
     for i in range(EACH):
         log.append("ns", "inc", "tool.call", {"writer": writer, "i": i})
+        time.sleep(0.001)  # a writer between two records, as in an operator
 
 
 def test_processes_appending_at_once_make_one_valid_chain(tmp_path: Path) -> None:
     context = multiprocessing.get_context("spawn")
-    start = context.Event()
+    ready = context.Barrier(WRITERS)
     workers = [
-        context.Process(target=_append_many, args=(str(tmp_path), w, start)) for w in range(WRITERS)
+        context.Process(target=_append_many, args=(str(tmp_path), w, ready)) for w in range(WRITERS)
     ]
     for worker in workers:
         worker.start()
-    start.set()  # all at once, after the slow interpreter starts
     for worker in workers:
         worker.join(timeout=60)
     assert [w.exitcode for w in workers] == [0] * WRITERS
