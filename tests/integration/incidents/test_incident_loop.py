@@ -8,6 +8,7 @@ import subprocess
 import sys
 
 from tests.integration.incidents.conftest import Drift, LoopEnv, one_incident, settle
+from tests.integration.ratelimiter_subject.conftest import wait_for
 
 
 def aiops(env: LoopEnv, *args: str) -> subprocess.CompletedProcess[str]:
@@ -49,11 +50,17 @@ def test_execute_resets_the_drifted_counter_and_resolves(loop_env: LoopEnv) -> N
         assert kind in shown.stdout
     verified = aiops(loop_env, "audit", "verify", name, "-n", loop_env.ns.namespace)
     assert verified.returncode == 0, verified.stdout + verified.stderr
-    events = loop_env.ns.kubectl(
-        "get", "events", f"--field-selector=involvedObject.name={name}",
-        "-o", "jsonpath={.items[*].reason}",
-    ).stdout.split()
-    assert {"Investigating", "Remediating", "Verifying", "Resolved"} <= set(events)
+    wanted = {"Investigating", "Remediating", "Verifying", "Resolved"}
+
+    def reasons() -> set[str]:
+        return set(loop_env.ns.kubectl(
+            "get", "events", f"--field-selector=involvedObject.name={name}",
+            "-o", "jsonpath={.items[*].reason}",
+        ).stdout.split())
+
+    # kopf posts Events from a queue of its own, so the last one may land a moment after the
+    # status write that the wait above saw.
+    wait_for(f"Events {sorted(wanted)} on {name}", lambda: wanted <= reasons(), 15)
 
 
 def test_propose_waits_for_a_persons_approval(loop_env: LoopEnv) -> None:
