@@ -108,5 +108,11 @@ Hold = Annotated[Duration, DurationBounds("0s", "24h")]
 TimeBudget = Annotated[Duration, DurationBounds("1s", "1h")]
 """Wall-clock budget for one piece of work: between 1s and 1h."""
 
+Cooldown = Annotated[Duration, DurationBounds("0s", "1h")]
+"""Quiet time after an action before the next one: between 0s and 1h."""
+
+ApprovalTimeout = Annotated[Duration, DurationBounds("10s", "168h")]
+"""How long a proposal waits for a person: between 10s and a week."""
+
 FaultDuration = Annotated[Duration, DurationBounds("1s", "24h")]
 """How long an injected fault lasts before it is reverted: between 1s and 24h."""

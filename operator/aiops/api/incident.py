@@ -132,6 +132,12 @@ class ExecutedAction(ApiModel):
     undone: bool = Field(
         default=False, description="true once the action was reverted after failed verification."
     )
+    broken_before: list[ShortText] | None = Field(
+        default=None,
+        max_length=50,
+        description="The subject's broken invariants (invariant/entity) when the action started. "
+        "A step that is not the plan's last is verified when it has broken none besides these.",
+    )
 
 
 class TimelineEntry(ApiModel):

@@ -23,7 +23,14 @@ from aiops.api.common import (
     Url,
     immutable,
 )
-from aiops.api.durations import GracePeriod, Hold, Interval, TimeBudget
+from aiops.api.durations import (
+    ApprovalTimeout,
+    Cooldown,
+    GracePeriod,
+    Hold,
+    Interval,
+    TimeBudget,
+)
 
 Autonomy = Literal["observe", "propose", "execute"]
 
@@ -188,6 +195,18 @@ class SubjectSpec(ApiModel):
         default="30s",
         description="How long observation may fail before the subject turns Unknown and an "
         "Incident opens: a failed observation is never counted as healthy.",
+    )
+    cooldown: Cooldown = Field(
+        default="30s",
+        description="Quiet time after an action on this subject finishes before another "
+        "incident's action may start (0s to 1h), so that two incidents never pile remediations "
+        "onto a subject that is still settling. Steps of one incident's plan are paced by "
+        "verification instead.",
+    )
+    approval_timeout: ApprovalTimeout | None = Field(
+        default=None,
+        description="How long an incident waits for an Approval before it escalates (10s to "
+        "168h); unset: the operator's default (AIOPS_APPROVAL_TIMEOUT, 30m).",
     )
 
 

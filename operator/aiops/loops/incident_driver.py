@@ -15,11 +15,12 @@ import logging
 import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from aiops.agent.base import AgentResult, Investigation
 from aiops.api import Approval, Incident, Subject
+from aiops.api.durations import format_duration, to_timedelta
 from aiops.crashpoints import crashpoint
 from aiops.kube import CustomResources, is_not_found
 from aiops.loops.incident_status import StatusWriter
@@ -69,6 +70,7 @@ class IncidentDriver:
     post_event: Callable[[dict[str, Any], str, str, str], None] = lambda *_: None
     _bound: Bound | None = None
     _bound_for: tuple[str, int] | None = None
+    _cooling_for: str | None = None
 
     # -- plumbing -------------------------------------------------------------------------
 
@@ -114,24 +116,50 @@ class IncidentDriver:
             observation=obs,
             actions_stopped=await self.rt.actions_stopped(),
             executed_in_incident=len(executed),
-            disruptive_running=await self._disruptive_running(subject, bound),
+            disruptive_running=[
+                f"{other}/{a.get('id')}"
+                for other, a in await self._others_actions(subject)
+                if a.get("result") == "Running"
+                and (spec := find_action(bound.plugin, a.get("action", ""))) is not None
+                and spec.disrupts_member
+            ],
         )
 
-    async def _disruptive_running(self, subject: Subject, bound: Bound) -> list[str]:
-        """Disruptive actions running now in the subject's other incidents (live state)."""
+    async def _others_actions(self, subject: Subject) -> list[tuple[str, dict[str, Any]]]:
+        """(incident, executed action) of the subject's other incidents, from live state."""
         items = await self.rt.api.list(
             Incident.PLURAL, self.namespace,
             field_selector=f"spec.subject={subject.metadata.name}",
         )
-        running = []
-        for obj in items:
-            if obj["metadata"]["name"] == self.name:
+        return [
+            (obj["metadata"]["name"], a)
+            for obj in items if obj["metadata"]["name"] != self.name
+            for a in (obj.get("status") or {}).get("executedActions", [])
+        ]
+
+    async def _cooldown_left(self, subject: Subject) -> tuple[float, str]:
+        """Seconds until the subject's cooldown after another incident's action ends, and
+        which action it follows. A running action keeps the subject cooling until it ends."""
+        cooldown = to_timedelta(subject.spec.cooldown)
+        if not cooldown:
+            return 0.0, ""
+        now = utcnow()
+        left, after = 0.0, ""
+        for other, a in await self._others_actions(subject):
+            ended = _timestamp(a.get("finishedAt")) if a.get("result") != "Running" else now
+            if ended is None:
                 continue
-            for a in (obj.get("status") or {}).get("executedActions", []):
-                spec = find_action(bound.plugin, a.get("action", ""))
-                if a.get("result") == "Running" and spec is not None and spec.disrupts_member:
-                    running.append(f"{obj['metadata']['name']}/{a.get('id')}")
-        return running
+            wait = (ended + cooldown - now).total_seconds()
+            if wait > left:
+                left, after = wait, f"{other}/{a.get('id')} {a.get('action')}"
+        return left, after
+
+    def _broken(self, bound: Bound, obs: Observation) -> list[str] | None:
+        try:
+            return sorted({f"{v.invariant}/{v.entity}"
+                           for v in bound.plugin.evaluate(obs, bound.invariants)})
+        except Exception:
+            return None
 
     # -- the state machine ----------------------------------------------------------------
 
@@ -302,13 +330,17 @@ class IncidentDriver:
                 await self._escalate(w, "every proposed action was rejected or refused")
             return 0
         since = w.entered_at("AwaitingApproval") or utcnow()
-        if utcnow() - since > self.rt.settings.approval_timeout:
+        subject = await self._subject(incident)
+        timeout = self.rt.settings.approval_timeout
+        if subject is not None and subject.spec.approval_timeout:
+            timeout = to_timedelta(subject.spec.approval_timeout)
+        if utcnow() - since > timeout:
             await self._escalate(
                 w, f"no approval for {', '.join(sorted(waiting))} within "
-                f"{self.rt.settings.approval_timeout}"
+                f"{format_duration(timeout)}"
             )
             return 0
-        return IDLE
+        return min(IDLE, max((since + timeout - utcnow()).total_seconds(), 0.1))
 
     async def _remediate(self, incident: Incident, w: StatusWriter) -> float:
         executed = incident.status.executed_actions
@@ -324,6 +356,13 @@ class IncidentDriver:
         if subject is None:
             await self._escalate(w, f"Subject {incident.spec.subject} disappeared")
             return 0
+        cooling, after = await self._cooldown_left(subject)
+        if cooling > 0:
+            if self._cooling_for != nxt.id:  # one note per wait, not one per poll
+                self._cooling_for = nxt.id
+                await w.note(f"{nxt.id} {nxt.action} waits {cooling:.0f}s: the Subject's "
+                             f"cooldown after {after}")
+            return min(cooling, 10.0)
         bound = await self._plugin(subject)
         obs = await self._observe(bound)
         facts = await self._gate_input(incident, subject, bound, obs)
@@ -343,6 +382,9 @@ class IncidentDriver:
             "id": nxt.id, "action": nxt.action, "params": dict(nxt.params),
             "idempotencyKey": key, "startedAt": utcnow().isoformat(), "result": "Running",
         }
+        broken = self._broken(bound, obs) if obs is not None else None
+        if broken is not None:
+            started["brokenBefore"] = broken[:50]
         await w.patch(executedActions=[*w.executed(), started])
         await self.audit("action.started", started)
         crashpoint("after-action-recorded")
@@ -425,27 +467,47 @@ class IncidentDriver:
             return 0
         bound = await self._plugin(subject)
         obs = await self._observe(bound)
-        holds = obs is not None and self._holds(incident, bound, obs)
         executed = w.executed()
         last = executed[-1] if executed else None
+        remaining = [p for p in incident.status.proposed_actions
+                     if p.decision == "run" and p.id not in {a["id"] for a in executed}]
+        # A step before the plan's last need not fix the incident (it may only prepare the
+        # fix); it is verified when the subject has settled: nothing broken that was not
+        # broken before it ran. The last step is verified when the incident's invariant holds.
+        step = remaining and last is not None
+        if obs is None:
+            holds, broken_now = False, []
+        elif step:
+            assert last is not None
+            broken_now = self._newly_broken(incident, bound, obs, last)
+            holds = not broken_now
+        else:
+            holds, broken_now = self._holds(incident, bound, obs), []
         if holds:
-            await self.audit("verify", {"holds": True})
+            await self.audit("verify", {"holds": True, "step": bool(step),
+                                        **({"id": last["id"]} if last else {})})
             if last is not None and last.get("result") == "Running":
                 last.update(result="Succeeded", finishedAt=utcnow().isoformat(),
                             message="finished before an operator restart; verified by observation")
                 await w.patch(executedActions=executed)
-            remaining = [p for p in incident.status.proposed_actions
-                         if p.decision == "run" and p.id not in {a["id"] for a in executed}]
             if remaining:
-                await w.enter("Remediating", "verified: next action")
+                await w.enter("Remediating", f"verified {last['id'] if last else 'the plan'}: "
+                              "next action")
             else:
                 await self._resolve(w, "verified: the invariant holds again")
             return 0
         since = w.entered_at("Verifying") or utcnow()
-        if utcnow() - since < self.rt.settings.verify_timeout:
+        timeout = self.rt.settings.verify_timeout
+        if utcnow() - since < timeout:
             return self.rt.settings.verify_interval
-        what = incident.spec.invariant or "the reported symptom"
-        reason = f"verification failed: {what} still broken after {self.rt.settings.verify_timeout}"
+        if step:
+            assert last is not None
+            reason = (f"verification failed: after {last['id']} {last['action']}, "
+                      f"{', '.join(broken_now) or 'observation'} still broken after "
+                      f"{format_duration(timeout)}; the rest of the plan did not run")
+        else:
+            what = incident.spec.invariant or "the reported symptom"
+            reason = f"verification failed: {what} still broken after {format_duration(timeout)}"
         if last is not None and last.get("result") == "Running":
             last.update(result="Unknown", finishedAt=utcnow().isoformat(),
                         message="interrupted by an operator restart and not verified; not repeated")
@@ -474,6 +536,19 @@ class IncidentDriver:
                                            "message": result.message})
         return result
 
+    def _newly_broken(
+        self, incident: Incident, bound: Bound, obs: Observation, last: dict[str, Any]
+    ) -> list[str]:
+        """What is broken now and was not when `last` started (the incident's own invariant
+        counts as broken before, when no baseline was recorded)."""
+        now = self._broken(bound, obs)
+        if now is None:
+            return ["evaluation"]
+        before = set(last.get("brokenBefore") or [])
+        if last.get("brokenBefore") is None and incident.spec.invariant:
+            before.add(f"{incident.spec.invariant}/{incident.spec.entity or ''}")
+        return [b for b in now if b not in before]
+
     def _holds(self, incident: Incident, bound: Bound, obs: Observation) -> bool:
         try:
             violations = bound.plugin.evaluate(obs, bound.invariants)
@@ -487,6 +562,15 @@ class IncidentDriver:
 
     async def _resolve(self, w: StatusWriter, message: str) -> None:
         await w.enter("Resolved", message, resolvedAt=utcnow().isoformat())
+
+
+def _timestamp(value: Any) -> datetime | None:
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        return datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
 
 
 def _proposed(id_: str, action: str, params: Any, rationale: str, d: Decision) -> dict[str, Any]:

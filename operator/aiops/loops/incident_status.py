@@ -46,6 +46,12 @@ class StatusWriter:
                 return datetime.fromisoformat(entry["time"].replace("Z", "+00:00"))
         return None
 
+    async def note(self, message: str) -> None:
+        """A timeline entry that changes no phase (a wait a person would want to see)."""
+        entry = {"time": utcnow().isoformat(), "message": message[:4000]}
+        await self.audit("note", {"timeline": message})
+        await self.patch(timeline=[*self.status.get("timeline", []), entry][-TIMELINE_MAX:])
+
     async def enter(self, phase: str, message: str, **fields: Any) -> None:
         now = utcnow().isoformat()
         entry = {"time": now, "phase": phase, "message": message[:4000]}

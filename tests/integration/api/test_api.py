@@ -295,6 +295,7 @@ def test_server_defaults_match_the_model(api_ns: ApiNamespace) -> None:
         "autonomy": "propose",
         "paused": False,
         "observationGracePeriod": "30s",
+        "cooldown": "30s",
     }
     assert Subject.from_k8s(stored).spec == SubjectSpec(type="ratelimiter")
 

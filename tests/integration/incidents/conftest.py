@@ -56,8 +56,8 @@ class LoopEnv:
         wait_for(f"{name} in {phases}", lambda: self.phase(name) in phases, timeout)
         return self.get("incidents", name)
 
-    def subject(self, name: str, autonomy: str) -> str:
-        self.apply(subject_manifest(name, self.stack, autonomy=autonomy))
+    def subject(self, name: str, autonomy: str, **spec: Any) -> str:
+        self.apply(subject_manifest(name, self.stack, autonomy=autonomy, **spec))
         wait_for(f"Subject {name} Healthy", lambda: (
             self.get("subjects", name).get("status") or {}).get("health") == "Healthy", 60)
         return name

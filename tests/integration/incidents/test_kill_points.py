@@ -102,7 +102,8 @@ def test_sigkill_at_ten_points_resolves_every_incident_and_runs_no_action_twice(
     op = OperatorProcess(kill_env, tmp_path)
     op.start()
     try:
-        subject = kill_env.subject("rl-kill", "execute")
+        # Ten incidents in a row on one Subject: no cooldown between them, or the test waits.
+        subject = kill_env.subject("rl-kill", "execute", cooldown="0s")
         op.stop()
         outcomes: dict[str, str] = {}
         for point in POINTS:
