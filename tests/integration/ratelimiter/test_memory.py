@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 
+import httpx
 import redis
 
 from ratelimiter.loadgen import LoadConfig, run_load
@@ -30,7 +31,14 @@ def test_redis_memory_stays_flat_over_a_run_of_ever_new_keys(
         for i in range(3)
     ]
     r = redis.Redis(port=own.port, decode_responses=True)
-    time.sleep(1.0)  # every node registered, first housekeeping done
+    # Every node registered (seen Up by the others), then its first housekeeping done.
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        seen = httpx.get(f"{nodes[0].url}/admin/nodes", timeout=5).json()
+        if sum(n["state"] == "Up" for n in seen) == len(nodes):
+            break
+        time.sleep(0.1)
+    time.sleep(1.0)
     base_keys = r.dbsize()
     base_memory = r.info("memory")["used_memory"]
     after: list[tuple[int, int]] = []
@@ -48,7 +56,12 @@ def test_redis_memory_stays_flat_over_a_run_of_ever_new_keys(
         report = asyncio.run(run_load(config))
         assert report.errors == {}, report
         total += report.sent
-        time.sleep(3 * WINDOW_MS / 1000 + 0.5)  # windows over, a heartbeat trimmed the index
+        # The windows end and a heartbeat trims the index: wait for the keys to go (a fixed
+        # sleep would race a loaded machine), then take the round's numbers.
+        time.sleep(3 * WINDOW_MS / 1000)
+        deadline = time.monotonic() + 10
+        while r.dbsize() > base_keys + 2 and time.monotonic() < deadline:
+            time.sleep(0.2)
         after.append((r.dbsize(), r.info("memory")["used_memory"]))
     assert total > ROUNDS * 500  # the run wrote thousands of distinct keys
     # Every round's keys are gone again: only the registry, limits and heartbeats remain.

@@ -29,6 +29,19 @@ def wait_state(url: str, node_id: str, state: str, timeout: float) -> float:
     raise AssertionError(f"{node_id} not {state} after {timeout} s: {nodes_seen_by(url)}")
 
 
+def wait_metrics(url: str, line: str, timeout: float) -> str:
+    """The node's metrics page, once it has `line` (metrics follow the registry at the next
+    heartbeat)."""
+    deadline = time.monotonic() + timeout
+    text = ""
+    while time.monotonic() < deadline:
+        text = httpx.get(f"{url}/metrics", timeout=5).text
+        if line in text:
+            return text
+        time.sleep(0.1)
+    raise AssertionError(f"no {line!r} in {url}/metrics after {timeout} s:\n{text}")
+
+
 def test_a_killed_node_shows_down_within_its_ttl_with_last_seen(
     rl_redis: RedisProcess, rl_prefix: str, rl_nodes: NodeFactory
 ) -> None:
@@ -39,17 +52,18 @@ def test_a_killed_node_shows_down_within_its_ttl_with_last_seen(
     wait_state(survivor.url, "victim", "Up", 5)
     victim.kill()
     killed_at_ms = time.time() * 1000
-    took = wait_state(survivor.url, "victim", "Down", TTL_S + 2)
-    assert took <= TTL_S + BEAT_S + 0.5
+    took = wait_state(survivor.url, "victim", "Down", TTL_S + 4)
+    # Down once the TTL runs out, at the survivor's next heartbeat; the slack beyond that is
+    # this test's polling and a loaded 2-core machine, not the registry.
+    assert took <= TTL_S + 2 * BEAT_S + 1.0, took
     record = nodes_seen_by(survivor.url)["victim"]
     assert record["down_reason"] == "heartbeat expired"
     assert record["address"] == victim.url
     # Last seen is the last heartbeat before the kill (Redis time, same host clock here).
     assert killed_at_ms - 1000 * (BEAT_S + 0.5) <= record["last_seen_ms"] <= killed_at_ms + 50  # type: ignore[operator]
     # The survivor's metrics say so too, per peer.
-    time.sleep(BEAT_S * 2)
-    metrics = httpx.get(f"{survivor.url}/metrics").text
-    assert 'ratelimiter_peer_up{node_id="keeper",peer="victim"} 0.0' in metrics
+    metrics = wait_metrics(
+        survivor.url, 'ratelimiter_peer_up{node_id="keeper",peer="victim"} 0.0', timeout=5)
     assert 'ratelimiter_peer_up{node_id="keeper",peer="keeper"} 1.0' in metrics
     # It comes back Up when it restarts under the same id.
     victim.start()

@@ -53,14 +53,16 @@ def test_object_created_watched_and_deleted(
 ) -> None:
     api = client.CustomObjectsApi(cluster.api_client())
     seen: list[tuple[str, str]] = []
-    started = threading.Event()
+    # Watch from the list's resourceVersion: every change after it is delivered, however late
+    # the watch request reaches the server (no sleep racing the create).
+    since = api.list_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL)["metadata"][
+        "resourceVersion"]
 
     def watch_widgets() -> None:
         w = watch.Watch()
-        started.set()
         for event in w.stream(
             api.list_namespaced_custom_object, GROUP, VERSION, namespace, PLURAL,
-            timeout_seconds=30,
+            resource_version=since, timeout_seconds=30,
         ):
             seen.append((event["type"], event["object"]["metadata"]["name"]))
             if event["type"] == "DELETED":
@@ -68,8 +70,6 @@ def test_object_created_watched_and_deleted(
 
     watcher = threading.Thread(target=watch_widgets, daemon=True)
     watcher.start()
-    started.wait()
-    time.sleep(0.5)  # let the watch reach the server before the object exists
     api.create_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, widget("w1", 3))
     got = api.get_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, "w1")
     assert got["spec"] == {"size": 3}
