@@ -173,7 +173,8 @@ def test_a_killed_node_is_down_within_its_ttl_and_a_restart_over_rpc_brings_it_b
     psutil.Process(pid).kill()
     killed = time.monotonic()
     eventually("Down", lambda: node_state(healthy, "rl-node-1", "rl-node-3") == "Down", 10)
-    assert time.monotonic() - killed <= healthy.spec.node_ttl_s + 1.5
+    # Within the TTL, plus a heartbeat and the slack of a loaded machine.
+    assert time.monotonic() - killed <= healthy.spec.node_ttl_s + 3
     # supervisord does not restart it (autorestart off): remediation is someone's decision.
     assert healthy.status()["rl-node-3"]["statename"] == "EXITED"
     eventually("Prometheus target down", lambda: promql(healthy, "up == 0") == {"rl-node-3": 0.0})

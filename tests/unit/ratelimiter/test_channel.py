@@ -84,7 +84,9 @@ async def test_a_silent_redis_times_out_every_waiting_caller_in_about_the_timeou
         )
         took = time.monotonic() - started
         assert all(isinstance(r, RedisTimeoutError) for r in results), results
-        assert 0.2 <= took < 0.6
+        # About the timeout, not ten of them one after another (2.0 s) nor a hang; the slack
+        # is a loaded 2-core machine.
+        assert 0.2 <= took < 1.5, took
     finally:
         await channel.aclose()
         server.close()
