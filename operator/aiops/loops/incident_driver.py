@@ -60,6 +60,13 @@ class Runtime:
     checkpoint_for: Callable[[str, str], Any]
     actions_stopped: Callable[[], Awaitable[bool]]
     settings: LoopSettings = field(default_factory=LoopSettings)
+    # One per Subject (namespace/name). An incident checks the Subject's cooldown and blast
+    # radius and records its action as Running under it, so two incidents of one Subject
+    # never both pass those checks before either has recorded its action.
+    subject_locks: dict[str, asyncio.Lock] = field(default_factory=dict)
+
+    def subject_lock(self, namespace: str, subject: str) -> asyncio.Lock:
+        return self.subject_locks.setdefault(f"{namespace}/{subject}", asyncio.Lock())
 
 
 @dataclass
@@ -356,36 +363,40 @@ class IncidentDriver:
         if subject is None:
             await self._escalate(w, f"Subject {incident.spec.subject} disappeared")
             return 0
-        cooling, after = await self._cooldown_left(subject)
-        if cooling > 0:
-            if self._cooling_for != nxt.id:  # one note per wait, not one per poll
-                self._cooling_for = nxt.id
-                await w.note(f"{nxt.id} {nxt.action} waits {cooling:.0f}s: the Subject's "
-                             f"cooldown after {after}")
-            return min(cooling, 10.0)
-        bound = await self._plugin(subject)
-        obs = await self._observe(bound)
-        facts = await self._gate_input(incident, subject, bound, obs)
-        facts.approved = (nxt.reason or "").startswith("approved by")
-        d = await decide(nxt.action, dict(nxt.params), facts, self.rt.settings.gate)
-        await self.audit("policy.decision", {"phase": "run", "id": nxt.id, "action": nxt.action,
-                                             **d.as_dict()})
-        if d.verdict != "run" or d.spec is None or d.params is None:
-            await self._escalate(w, f"{nxt.id} {nxt.action} refused at run time: {d.reason}")
-            return 0
-        attempt = sum(1 for a in executed if a.id == nxt.id) + 1
-        key = f"{(incident.metadata.uid or self.name)[:8]}-{nxt.id}"
-        if attempt > 1:
-            key = f"{key}-{attempt}"  # retry-safe by its own word; each attempt on record
-        crashpoint("before-action-recorded")
-        started = {
-            "id": nxt.id, "action": nxt.action, "params": dict(nxt.params),
-            "idempotencyKey": key, "startedAt": utcnow().isoformat(), "result": "Running",
-        }
-        broken = self._broken(bound, obs) if obs is not None else None
-        if broken is not None:
-            started["brokenBefore"] = broken[:50]
-        await w.patch(executedActions=[*w.executed(), started])
+        # Checked and recorded under the Subject's lock: another incident's action that
+        # passed the same checks a moment ago is on record (Running) before we look.
+        async with self.rt.subject_lock(self.namespace, incident.spec.subject):
+            cooling, after = await self._cooldown_left(subject)
+            if cooling > 0:
+                if self._cooling_for != nxt.id:  # one note per wait, not one per poll
+                    self._cooling_for = nxt.id
+                    await w.note(f"{nxt.id} {nxt.action} waits {cooling:.0f}s: the Subject's "
+                                 f"cooldown after {after}")
+                return min(cooling, 10.0)
+            bound = await self._plugin(subject)
+            obs = await self._observe(bound)
+            facts = await self._gate_input(incident, subject, bound, obs)
+            facts.approved = (nxt.reason or "").startswith("approved by")
+            d = await decide(nxt.action, dict(nxt.params), facts, self.rt.settings.gate)
+            await self.audit("policy.decision", {"phase": "run", "id": nxt.id,
+                                                 "action": nxt.action, **d.as_dict()})
+            if d.verdict != "run" or d.spec is None or d.params is None:
+                await self._escalate(w, f"{nxt.id} {nxt.action} refused at run time: "
+                                     f"{d.reason}")
+                return 0
+            attempt = sum(1 for a in executed if a.id == nxt.id) + 1
+            key = f"{(incident.metadata.uid or self.name)[:8]}-{nxt.id}"
+            if attempt > 1:
+                key = f"{key}-{attempt}"  # retry-safe by its own word; each attempt on record
+            crashpoint("before-action-recorded")
+            started = {
+                "id": nxt.id, "action": nxt.action, "params": dict(nxt.params),
+                "idempotencyKey": key, "startedAt": utcnow().isoformat(), "result": "Running",
+            }
+            broken = self._broken(bound, obs) if obs is not None else None
+            if broken is not None:
+                started["brokenBefore"] = broken[:50]
+            await w.patch(executedActions=[*w.executed(), started])
         await self.audit("action.started", started)
         crashpoint("after-action-recorded")
         result = await self._execute(bound, nxt.action, d, key)
