@@ -113,7 +113,7 @@ def test_examples_apply_and_kubectl_get_aiops_lists_them(api_ns: ApiNamespace) -
     for kind in KINDS:
         assert f"{kind.SINGULAR}.{GROUP}/{example(kind)['metadata']['name']}" in proc.stdout
     row = next(line for line in proc.stdout.splitlines() if line.startswith("incident."))
-    assert row.split()[1:4] == ["ratelimiter", "node-down", "critical"]
+    assert row.split()[1:4] == ["ratelimiter", "node_down", "critical"]
 
 
 def test_short_names_reach_each_kind(api_ns: ApiNamespace) -> None:

@@ -78,7 +78,7 @@ def test_unset_fields_stay_out_of_the_manifest() -> None:
     manifest = Incident.from_k8s(example(Incident)).to_k8s(status=False)
     assert "status" not in manifest
     # Empty metadata lists would be read as "no finalizers" by an apply.
-    assert manifest["metadata"] == {"name": "ratelimiter-node-down-node-2"}
+    assert manifest["metadata"] == {"name": "ratelimiter-node-down-rl-node-2"}
 
 
 def test_unknown_fields_are_ignored_like_the_api_server_prunes_them() -> None:

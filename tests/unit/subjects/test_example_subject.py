@@ -36,3 +36,15 @@ def test_the_example_subject_points_at_the_demo_stack(tmp_path: Path) -> None:
     assert spec["config"]["redisUrl"] == urls.redis
     assert spec["prometheus"]["url"] == urls.prometheus
     assert spec["workload"]["supervisor"]["url"] == f"{urls.supervisor}/RPC2"
+
+
+def test_the_example_incident_and_chaos_name_what_the_plugin_has() -> None:
+    from ratelimiter_subject.plugin import RateLimiterPlugin
+
+    examples = EXAMPLE.parent
+    incident = yaml.safe_load((examples / "incident.yaml").read_text())["spec"]
+    chaos = yaml.safe_load((examples / "chaos.yaml").read_text())["spec"]
+    assert RateLimiterPlugin.invariant(incident["invariant"]).name == "node_down"
+    assert RateLimiterPlugin.fault(chaos["fault"]).name == "kill_node"
+    members = LocalStack(Path("unused"), 24100).spec.node_names()
+    assert incident["entity"] in members and chaos["target"]["member"] in members
