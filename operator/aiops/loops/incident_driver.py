@@ -221,11 +221,12 @@ class IncidentDriver:
 
         async def preview(action: str, params: dict[str, Any]) -> dict[str, Any]:
             obs = await self._observe(bound)
-            d = await decide(action, params, await self._gate_input(incident, subject, bound, obs),
-                             self.rt.settings.gate)
+            d, dry = await self._judge(action, params,
+                                       await self._gate_input(incident, subject, bound, obs))
             await self.audit("policy.decision", {"phase": "preview", "action": action,
-                                                 "params": params, **d.as_dict()})
-            return d.as_dict()
+                                                 "params": params, **d.as_dict(),
+                                                 **({"dryRun": dry} if dry else {})})
+            return {**d.as_dict(), **({"dryRun": dry} if dry else {})}
 
         now_obs = await self._observe(bound)
         violations = []
@@ -272,11 +273,11 @@ class IncidentDriver:
         facts = await self._gate_input(incident, subject, bound, obs)
         proposed = []
         for i, s in enumerate(result.steps[:20], start=1):
-            d = await decide(s.action, s.params, facts, self.rt.settings.gate)
+            d, dry = await self._judge(s.action, s.params, facts)
             await self.audit("policy.decision", {"phase": "plan", "id": f"a{i}",
                                                  "action": s.action, "params": s.params,
-                                                 **d.as_dict()})
-            proposed.append(_proposed(f"a{i}", s.action, s.params, s.rationale, d))
+                                                 **d.as_dict(), **({"dryRun": dry} if dry else {})})
+            proposed.append(_proposed(f"a{i}", s.action, s.params, s.rationale, d, dry))
         await w.patch(diagnosis=diagnosis, agent=usage, proposedActions=proposed)
         crashpoint("after-plan-recorded")
         await self.rt.checkpoint_for(self.namespace, self.name).clear()
@@ -292,6 +293,22 @@ class IncidentDriver:
             reasons = "; ".join(f"{p['id']} {p['action']}: {p['reason']}" for p in proposed)
             await self._escalate(w, f"every proposed action was refused ({reasons})")
         return 0
+
+    async def _judge(
+        self, action: str, params: Any, facts: GateInput
+    ) -> tuple[Decision, dict[str, Any] | None]:
+        """The gate's decision on a proposed step and, for a Kubernetes mutation the gate
+        would let through, the API server's dry run of it (a refusal there refuses the step)."""
+        d = await decide(action, params, facts, self.rt.settings.gate)
+        if action != "kubectl" or d.verdict == "refused" or d.params is None:
+            return d, None
+        from aiops.policy.kubectl import dry_run_kubectl  # only this action needs kubectl
+
+        dry = await dry_run_kubectl(list(getattr(d.params, "argv", [])), self.namespace)
+        report = {"ok": dry.ok, "message": dry.message[:4000]}
+        if not dry.ok:
+            return Decision("refused", dry.message, d.spec, d.params), report
+        return d, report
 
     async def _await_approval(self, incident: Incident, w: StatusWriter) -> float:
         proposed = [p.model_dump(mode="json", by_alias=True, exclude_none=True)
@@ -584,14 +601,19 @@ def _timestamp(value: Any) -> datetime | None:
         return None
 
 
-def _proposed(id_: str, action: str, params: Any, rationale: str, d: Decision) -> dict[str, Any]:
+def _proposed(
+    id_: str, action: str, params: Any, rationale: str, d: Decision,
+    dry_run: dict[str, Any] | None = None,
+) -> dict[str, Any]:
     params_obj = params if isinstance(params, dict) else {"value": params}
     out = {
         "id": id_,
         "action": action if _is_identifier(action) else "invalid-action",
         "params": params_obj,
         "risk": d.spec.risk.value if d.spec is not None else "high",
-        "dryRun": {"ok": d.verdict != "refused", "message": d.reason[:4000]},
+        # A real dry run where the subject's API has one (Kubernetes mutations); otherwise
+        # the gate's checks on live state are the closest thing to it.
+        "dryRun": dry_run or {"ok": d.verdict != "refused", "message": d.reason[:4000]},
         "decision": d.verdict,
         "reason": d.reason[:4000],
     }

@@ -108,6 +108,26 @@ def loop_env(
     repair(rl_stack)
 
 
+def operator_with_model(
+    aiops_api: ClusterHandle, rl_stack: LocalStack, audit_dir: Path, prefix: str,
+    base_url: str, api_key: str, **env: str,
+) -> Iterator[LoopEnv]:
+    """An operator of its own in a fresh namespace, investigating with Claude as reached at
+    `base_url` (the scripted server), its audit log in `audit_dir`; `env` adds settings."""
+    repair(rl_stack)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("AIOPS_AUDIT_DIR", str(audit_dir))
+        mp.setenv("ANTHROPIC_API_KEY", api_key)
+        mp.setenv("ANTHROPIC_BASE_URL", base_url)
+        for key, value in env.items():
+            mp.setenv(key, value)
+        for ns in api_namespace(aiops_api, prefix):
+            with running_operator(ns, mp):
+                yield LoopEnv(ns, rl_stack, k8s.CustomObjectsApi(aiops_api.api_client()),
+                              audit_dir)
+    repair(rl_stack)
+
+
 def one_incident(env: LoopEnv, subject: str, invariant: str, timeout: float = 30) -> str:
     found = wait_for(f"an incident {invariant} of {subject}", lambda: [
         i for i in env.incidents(subject) if i["spec"].get("invariant") == invariant

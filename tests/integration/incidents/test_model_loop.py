@@ -11,15 +11,11 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from kubernetes import client as k8s
 
 from ratelimiter.localstack import LocalStack
-from tests.fixtures.aiops_api import api_namespace
 from tests.fixtures.cluster import ClusterHandle
 from tests.fixtures.scripted_anthropic import ScriptedAnthropic, overloaded, reply, tool_use
-from tests.integration.incidents.conftest import Drift, LoopEnv, one_incident
-from tests.integration.ratelimiter_subject.conftest import repair
-from tests.integration.subjects.conftest import running_operator
+from tests.integration.incidents.conftest import Drift, LoopEnv, one_incident, operator_with_model
 
 FAKE_KEY = "sk-ant-api03-FAKEFAKEFAKEFAKEFAKEFAKEFAKEFAKE-test"
 
@@ -29,18 +25,12 @@ def model_env(
     aiops_api: ClusterHandle, rl_stack: LocalStack, tmp_path_factory: pytest.TempPathFactory,
     _scripted_anthropic_server: ScriptedAnthropic,
 ) -> Iterator[tuple[LoopEnv, ScriptedAnthropic]]:
-    repair(rl_stack)
-    audit_dir = tmp_path_factory.mktemp("model-audit")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("AIOPS_AUDIT_DIR", str(audit_dir))
-        mp.setenv("AIOPS_VERIFY_TIMEOUT", "10")
-        mp.setenv("ANTHROPIC_API_KEY", FAKE_KEY)
-        mp.setenv("ANTHROPIC_BASE_URL", _scripted_anthropic_server.base_url)
-        for ns in api_namespace(aiops_api, "model"):
-            env = LoopEnv(ns, rl_stack, k8s.CustomObjectsApi(aiops_api.api_client()), audit_dir)
-            with running_operator(ns, mp):
-                yield env, _scripted_anthropic_server
-    repair(rl_stack)
+    server = _scripted_anthropic_server
+    for env in operator_with_model(
+        aiops_api, rl_stack, tmp_path_factory.mktemp("model-audit"), "model", server.base_url,
+        FAKE_KEY, AIOPS_VERIFY_TIMEOUT="10",
+    ):
+        yield env, server
 
 
 def audit_text(env: LoopEnv, name: str) -> str:

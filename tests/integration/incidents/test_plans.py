@@ -2,7 +2,8 @@
 API server: a two-step plan whose first step restarts a node and is verified before the second
 runs; a step that does not fix the incident, undone when verification fails; a proposal nobody
 approves, escalated when the Subject's approval timeout runs out; the core `kubectl` action on
-a live ConfigMap, and one its server-side dry run refuses; and the Subject's cooldown between
+a live ConfigMap; one its server-side dry run refuses when it is proposed, and one whose
+object went away between the approval and the run; and the Subject's cooldown between
 two incidents' actions.
 
 The model is the scripted Anthropic server, reached by the real SDK; the runbook investigates
@@ -20,15 +21,12 @@ from typing import Any
 import httpx
 import psutil
 import pytest
-from kubernetes import client as k8s
 
 from ratelimiter.localstack import LocalStack
-from tests.fixtures.aiops_api import api_namespace
 from tests.fixtures.cluster import ClusterHandle
 from tests.fixtures.scripted_anthropic import ScriptedAnthropic, reply, tool_use
-from tests.integration.incidents.conftest import Drift, LoopEnv, one_incident
+from tests.integration.incidents.conftest import Drift, LoopEnv, one_incident, operator_with_model
 from tests.integration.ratelimiter_subject.conftest import repair, wait_for
-from tests.integration.subjects.conftest import running_operator
 
 FAKE_KEY = "sk-ant-api03-FAKEFAKEFAKEFAKEFAKEFAKEFAKEFAKE-plans"
 VERIFY_TIMEOUT = 8  # seconds a step has to show it worked (AIOPS_VERIFY_TIMEOUT)
@@ -42,21 +40,14 @@ def plan_env(
     aiops_api: ClusterHandle, rl_stack: LocalStack, tmp_path_factory: pytest.TempPathFactory,
     _scripted_anthropic_server: ScriptedAnthropic,
 ) -> Iterator[PlanEnv]:
-    repair(rl_stack)
-    audit_dir = tmp_path_factory.mktemp("plans-audit")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("AIOPS_AUDIT_DIR", str(audit_dir))
-        mp.setenv("AIOPS_VERIFY_TIMEOUT", str(VERIFY_TIMEOUT))
-        mp.setenv("AIOPS_APPROVAL_TIMEOUT", "120")
-        mp.setenv("AIOPS_KUBECTL", str(aiops_api.kubectl_bin))  # the cluster's own version
-        mp.setenv("ANTHROPIC_API_KEY", FAKE_KEY)
-        mp.setenv("ANTHROPIC_BASE_URL", _scripted_anthropic_server.base_url)
-        for ns in api_namespace(aiops_api, "plans"):
-            env = LoopEnv(ns, rl_stack, k8s.CustomObjectsApi(aiops_api.api_client()), audit_dir)
-            with running_operator(ns, mp):
-                yield env, _scripted_anthropic_server
-    _scripted_anthropic_server.script([])
-    repair(rl_stack)
+    server = _scripted_anthropic_server
+    for env in operator_with_model(
+        aiops_api, rl_stack, tmp_path_factory.mktemp("plans-audit"), "plans", server.base_url,
+        FAKE_KEY, AIOPS_VERIFY_TIMEOUT=str(VERIFY_TIMEOUT), AIOPS_APPROVAL_TIMEOUT="120",
+        AIOPS_KUBECTL=str(aiops_api.kubectl_bin),  # the cluster's own version
+    ):
+        yield env, server
+    server.script([])
 
 
 # -- helpers ------------------------------------------------------------------------------------
@@ -274,6 +265,15 @@ def configmap(env: LoopEnv, name: str) -> dict[str, Any]:
     return obj
 
 
+def kubectl_then_reset(argv: list[str], drift: Drift) -> list[Any]:
+    """The model's plan: the kubectl command, then the reset that really fixes the drift."""
+    return [
+        reply(propose("kubectl", {"argv": argv}, "the config first"),
+              propose("reset_counter", {"key": drift.key}, "entries dated ahead of Redis")),
+        resolve(f"Key {drift.key} holds entries dated ahead of Redis's clock."),
+    ]
+
+
 def test_kubectl_annotates_a_live_configmap_then_the_plan_resolves(plan_env: PlanEnv) -> None:
     env, server = plan_env
     drift = Drift(env.stack)
@@ -281,11 +281,7 @@ def test_kubectl_annotates_a_live_configmap_then_the_plan_resolves(plan_env: Pla
     created = env.ns.kubectl("create", "configmap", target, "--from-literal=mode=normal")
     assert created.returncode == 0, created.stderr
     argv = ["annotate", "configmap", target, "aiops.dev/drained=true"]
-    server.script([
-        reply(propose("kubectl", {"argv": argv}, "mark the config as drained"),
-              propose("reset_counter", {"key": drift.key}, "entries dated ahead of Redis")),
-        resolve(f"Key {drift.key} holds entries dated ahead of Redis's clock."),
-    ])  # fmt: skip
+    server.script(kubectl_then_reset(argv, drift))
     subject = env.subject("rl-kubectl", "propose")
     try:
         drift.cause()
@@ -311,26 +307,67 @@ def test_kubectl_annotates_a_live_configmap_then_the_plan_resolves(plan_env: Pla
         env.delete_subject(subject)
 
 
-def test_kubectl_refused_by_the_server_side_dry_run_fails_and_escalates(
+def test_kubectl_the_dry_run_refuses_goes_back_to_the_model_and_never_into_the_plan(
     plan_env: PlanEnv,
 ) -> None:
     env, server = plan_env
     drift = Drift(env.stack)
-    bystander = "plan-bystander"
-    created = env.ns.kubectl("create", "configmap", bystander, "--from-literal=mode=normal")
-    assert created.returncode == 0, created.stderr
-    before = configmap(env, bystander)["metadata"]["resourceVersion"]
     server.script([
         reply(propose("kubectl", {"argv": ["delete", "configmap", "does-not-exist"]},
-                      "a stale config"),
-              propose("reset_counter", {"key": drift.key}, "entries dated ahead of Redis")),
+                      "a stale config")),
+        reply(propose("reset_counter", {"key": drift.key}, "entries dated ahead of Redis")),
         resolve(f"Key {drift.key} holds entries dated ahead of Redis's clock."),
     ])  # fmt: skip
-    subject = env.subject("rl-kubectl-refused", "propose")
+    subject = env.subject("rl-kubectl-dry", "propose")
     try:
         drift.cause()
         name = one_incident(env, subject, "counter_drift")
-        awaiting(env, name)
+        inc = awaiting(env, name)
+        # The API server's verdict reached the model as the answer to its proposal...
+        answers = [json.dumps(b.get("content")) for req in server.requests
+                   for m in req.body.get("messages", []) if isinstance(m.get("content"), list)
+                   for b in m["content"] if b.get("type") == "tool_result"]
+        refusal = next(a for a in answers if "server-side dry run refused it" in a)
+        assert "does-not-exist" in refusal and "not found" in refusal
+        # ...and the step never entered the plan: only what the server would admit waits.
+        assert [(p["action"], p["decision"]) for p in inc["status"]["proposedActions"]] == [
+            ("reset_counter", "await-approval")]
+        refused = [r["data"] for r in audit(env, name) if r.get("kind") == "policy.decision"
+                   and r["data"].get("action") == "kubectl"]
+        assert refused and refused[0]["decision"] == "refused"
+        assert refused[0]["dryRun"]["ok"] is False
+        approve(env, name)
+        inc = env.wait_phase(name, "Resolved", "Escalated", timeout=60)
+        st = inc["status"]
+        assert st["phase"] == "Resolved", st.get("escalationReason")
+        assert [a["action"] for a in st["executedActions"]] == ["reset_counter"]
+    finally:
+        drift.undo()
+        env.delete_subject(subject)
+
+
+def test_kubectl_whose_object_went_away_after_approval_fails_its_dry_run_and_escalates(
+    plan_env: PlanEnv,
+) -> None:
+    env, server = plan_env
+    drift = Drift(env.stack)
+    doomed, bystander = "plan-doomed", "plan-bystander"
+    for cm in (doomed, bystander):
+        created = env.ns.kubectl("create", "configmap", cm, "--from-literal=mode=normal")
+        assert created.returncode == 0, created.stderr
+    before = configmap(env, bystander)["metadata"]["resourceVersion"]
+    server.script(kubectl_then_reset(["delete", "configmap", doomed], drift))
+    subject = env.subject("rl-kubectl-gone", "propose")
+    try:
+        drift.cause()
+        name = one_incident(env, subject, "counter_drift")
+        inc = awaiting(env, name)
+        a1 = inc["status"]["proposedActions"][0]
+        assert (a1["decision"], a1["dryRun"]["ok"]) == ("await-approval", True), a1
+        # The world moves on between the proposal and the approval: the dry run just before
+        # the step runs is the one that counts.
+        gone = env.ns.kubectl("delete", "configmap", doomed)
+        assert gone.returncode == 0, gone.stderr
         approve(env, name)
         inc = env.wait_phase(name, "Escalated", "Resolved", timeout=60)
         st = inc["status"]
@@ -338,14 +375,14 @@ def test_kubectl_refused_by_the_server_side_dry_run_fails_and_escalates(
         [failed] = st["executedActions"]  # a2 never ran
         assert (failed["action"], failed["result"]) == ("kubectl", "Failed")
         assert "server-side dry run refused it" in failed["message"]
-        assert "does-not-exist" in failed["message"] and "not found" in failed["message"]
+        assert doomed in failed["message"] and "not found" in failed["message"]
         assert "a1 kubectl failed: server-side dry run refused it" in st["escalationReason"]
         # Nothing else changed: the drift is there, the other ConfigMap untouched.
         assert drift.remaining() == len(drift.members)
         assert configmap(env, bystander)["metadata"]["resourceVersion"] == before
     finally:
         drift.undo()
-        env.ns.kubectl("delete", "configmap", bystander, "--ignore-not-found")
+        env.ns.kubectl("delete", "configmap", doomed, bystander, "--ignore-not-found")
         env.delete_subject(subject)
 
 
