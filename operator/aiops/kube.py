@@ -7,14 +7,18 @@ Every method takes and returns plain dicts (the API's models convert at the edge
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
 from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 
 from aiops.api import GROUP, VERSION
+
+log = logging.getLogger(__name__)
 
 
 def load_api_client() -> client.ApiClient:
@@ -68,6 +72,37 @@ class CustomResources:
             self.custom.create_namespaced_custom_object, GROUP, VERSION, namespace, plural, body
         )
         return result
+
+    async def post_event(self, obj: dict[str, Any], type_: str, reason: str, message: str) -> None:
+        """An Event on `obj`, posted now and awaited (not queued), so that it exists once the
+        caller goes on. Events are auxiliary: a failure is logged, never raised."""
+        meta = obj["metadata"]
+        now = datetime.now(UTC).isoformat()
+        body = {
+            "metadata": {"generateName": f"{meta['name'][:200]}.", "namespace": meta["namespace"]},
+            "involvedObject": {
+                "apiVersion": obj.get("apiVersion", f"{GROUP}/{VERSION}"),
+                "kind": obj.get("kind", ""),
+                "name": meta["name"],
+                "namespace": meta["namespace"],
+                "uid": meta.get("uid"),
+                "resourceVersion": meta.get("resourceVersion"),
+            },
+            "type": type_,
+            "reason": reason,
+            "message": message[:1024],
+            "source": {"component": "aiops"},
+            "reportingComponent": "aiops",
+            "reportingInstance": os.environ.get("HOSTNAME", "aiops"),
+            "firstTimestamp": now,
+            "lastTimestamp": now,
+            "count": 1,
+        }
+        try:
+            await _call(self.core.create_namespaced_event, meta["namespace"], body)
+        except Exception as err:
+            log.warning("could not post Event %s on %s/%s: %s", reason, meta["namespace"],
+                        meta["name"], err)
 
     async def patch_status(
         self, plural: str, namespace: str, name: str, status: dict[str, Any]

@@ -74,7 +74,6 @@ class IncidentDriver:
     rt: Runtime
     namespace: str
     name: str
-    post_event: Callable[[dict[str, Any], str, str, str], None] = lambda *_: None
     _bound: Bound | None = None
     _bound_for: tuple[str, int] | None = None
     _cooling_for: str | None = None
@@ -179,7 +178,7 @@ class IncidentDriver:
                 return None
             raise
         incident = Incident.from_k8s(obj)
-        writer = StatusWriter(self.rt.api, obj, self.audit, self.post_event)
+        writer = StatusWriter(self.rt.api, obj, self.audit)
         if incident.status.phase is None and incident.spec.source == "subject-loop":
             # The subject loop writes the first status (phase Open, faultAt, detectedAt) just
             # after creating it; starting before that would race it for the same fields.

@@ -23,13 +23,11 @@ class StatusWriter:
         api: CustomResources,
         obj: dict[str, Any],
         audit: Callable[[str, dict[str, Any]], Awaitable[None]],
-        post_event: Callable[[dict[str, Any], str, str, str], None],
     ) -> None:
         self.api = api
         self.obj = obj
         self.status: dict[str, Any] = dict(obj.get("status") or {})
         self.audit = audit
-        self.post_event = post_event
         meta = obj["metadata"]
         self.namespace, self.name = meta["namespace"], meta["name"]
 
@@ -62,4 +60,5 @@ class StatusWriter:
         await self.patch(phase=phase, timeline=timeline, **fields)
         crashpoint(f"entered-{phase}")
         kind = "Warning" if phase in WARNING_PHASES else "Normal"
-        self.post_event(self.obj, kind, phase, message[:1000])
+        # Posted and awaited here, not queued: the Event exists once the phase is written.
+        await self.api.post_event(self.obj, kind, phase, message[:1000])

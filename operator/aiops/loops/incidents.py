@@ -28,11 +28,7 @@ async def drive_incident(
     **_: Any,
 ) -> None:
     assert namespace is not None  # Incidents are namespaced
-
-    def post(body: dict[str, Any], type_: str, reason: str, message: str) -> None:
-        kopf.event(kopf.Body(body), type=type_, reason=reason, message=message)  # type: ignore[arg-type]
-
-    driver = IncidentDriver(memo.runtime, namespace, name, post)
+    driver = IncidentDriver(memo.runtime, namespace, name)
     try:
         while not stopped:
             try:

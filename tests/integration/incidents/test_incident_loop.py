@@ -58,9 +58,18 @@ def test_execute_resets_the_drifted_counter_and_resolves(loop_env: LoopEnv) -> N
             "-o", "jsonpath={.items[*].reason}",
         ).stdout.split())
 
-    # kopf posts Events from a queue of its own, so the last one may land a moment after the
-    # status write that the wait above saw.
-    wait_for(f"Events {sorted(wanted)} on {name}", lambda: wanted <= reasons(), 15)
+    # The loop posts each phase's Event right after writing the phase, so the last one may
+    # land a moment after the status write that the wait above saw.
+    seen: set[str] = set()
+
+    def complete() -> bool:
+        seen.update(reasons())
+        return wanted <= seen
+
+    try:
+        wait_for(f"Events {sorted(wanted)} on {name}", complete, 15)
+    except AssertionError as err:
+        raise AssertionError(f"{err}; Events seen: {sorted(seen)}") from None
 
 
 def test_propose_waits_for_a_persons_approval(loop_env: LoopEnv) -> None:
