@@ -113,8 +113,13 @@ class IncidentDriver:
             return None
 
     async def _gate_input(
-        self, incident: Incident, subject: Subject, bound: Bound, obs: Observation | None
+        self, incident: Incident, subject: Subject, bound: Bound, obs: Observation | None,
+        others: list[tuple[str, dict[str, Any]]] | None = None,
     ) -> GateInput:
+        """`others`: the subject's other incidents' actions, when the caller has just read
+        them (listed here otherwise)."""
+        if others is None:
+            others = await self._others_actions(subject)
         executed = [a for a in incident.status.executed_actions if a.result != "Failed"]
         return GateInput(
             subject=subject,
@@ -124,7 +129,7 @@ class IncidentDriver:
             executed_in_incident=len(executed),
             disruptive_running=[
                 f"{other}/{a.get('id')}"
-                for other, a in await self._others_actions(subject)
+                for other, a in others
                 if a.get("result") == "Running"
                 and (spec := find_action(bound.plugin, a.get("action", ""))) is not None
                 and spec.disrupts_member
@@ -143,15 +148,17 @@ class IncidentDriver:
             for a in (obj.get("status") or {}).get("executedActions", [])
         ]
 
-    async def _cooldown_left(self, subject: Subject) -> tuple[float, str]:
-        """Seconds until the subject's cooldown after another incident's action ends, and
-        which action it follows. A running action keeps the subject cooling until it ends."""
+    def _cooldown_left(
+        self, subject: Subject, others: list[tuple[str, dict[str, Any]]]
+    ) -> tuple[float, str]:
+        """Seconds until the subject's cooldown after another incident's action (`others`)
+        ends, and which action it follows. A running action keeps the subject cooling."""
         cooldown = to_timedelta(subject.spec.cooldown)
         if not cooldown:
             return 0.0, ""
         now = utcnow()
         left, after = 0.0, ""
-        for other, a in await self._others_actions(subject):
+        for other, a in others:
             ended = _timestamp(a.get("finishedAt")) if a.get("result") != "Running" else now
             if ended is None:
                 continue
@@ -382,7 +389,8 @@ class IncidentDriver:
         # Checked and recorded under the Subject's lock: another incident's action that
         # passed the same checks a moment ago is on record (Running) before we look.
         async with self.rt.subject_lock(self.namespace, incident.spec.subject):
-            cooling, after = await self._cooldown_left(subject)
+            others = await self._others_actions(subject)  # one read for both checks
+            cooling, after = self._cooldown_left(subject, others)
             if cooling > 0:
                 if self._cooling_for != nxt.id:  # one note per wait, not one per poll
                     self._cooling_for = nxt.id
@@ -391,7 +399,7 @@ class IncidentDriver:
                 return min(cooling, 10.0)
             bound = await self._plugin(subject)
             obs = await self._observe(bound)
-            facts = await self._gate_input(incident, subject, bound, obs)
+            facts = await self._gate_input(incident, subject, bound, obs, others)
             facts.approved = (nxt.reason or "").startswith("approved by")
             d = await decide(nxt.action, dict(nxt.params), facts, self.rt.settings.gate)
             await self.audit("policy.decision", {"phase": "run", "id": nxt.id,
