@@ -12,7 +12,6 @@ seconds a test should not pay again. Tests that break the stack repair it before
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -26,6 +25,7 @@ from kubernetes import client as k8s
 
 from ratelimiter.localstack import LocalStack
 from ratelimiter.localstack.toxiproxy import Toxiproxy
+from tests.fixtures import polling
 from tests.fixtures.aiops_api import ApiNamespace, api_namespace
 from tests.fixtures.cluster import ClusterHandle
 
@@ -61,14 +61,8 @@ def subject_manifest(
 
 
 def wait_for(what: str, probe: Callable[[], Any], timeout: float = 30) -> Any:
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while time.monotonic() < deadline:
-        last = probe()
-        if last:
-            return last
-        time.sleep(0.3)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}; last: {last!r}")
+    """Polls `probe` until it returns something truthy; returns that."""
+    return polling.wait_for(what, probe, timeout, every=0.3)
 
 
 def condition(obj: dict[str, Any], type_: str) -> dict[str, Any]:

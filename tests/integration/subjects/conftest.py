@@ -3,7 +3,6 @@ namespace of the test's own."""
 
 import json
 import socket
-import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -11,6 +10,7 @@ from typing import Any
 import pytest
 from kopf.testing import KopfRunner
 
+from tests.fixtures import polling
 from tests.fixtures.aiops_api import ApiNamespace, api_namespace
 from tests.fixtures.cluster import ClusterHandle
 
@@ -46,14 +46,7 @@ def get_json(env: ApiNamespace, *args: str) -> Any:
 
 def wait_for(what: str, probe: Callable[[], Any], timeout: float = 60) -> Any:
     """Polls `probe` until it returns something truthy; returns that."""
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while time.monotonic() < deadline:
-        last = probe()
-        if last:
-            return last
-        time.sleep(0.25)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}; last: {last!r}")
+    return polling.wait_for(what, probe, timeout, every=0.25)
 
 
 def condition(obj: dict[str, Any], type_: str) -> dict[str, Any] | None:
