@@ -135,14 +135,34 @@ class RunbookEntry(Frozen):
     steps: list[RunbookStep] = []
 
 
+class FaultTarget(StrEnum):
+    """What a Chaos' target names for a fault: a member of the subject (resolved against the
+    observation's members, or a selector), a key of the subject's data (a rate-limit key),
+    or nothing (the fault hits the subject as a whole, e.g. its Redis)."""
+
+    MEMBER = "member"
+    KEY = "key"
+    SUBJECT = "subject"
+
+
 class FaultSpec(Frozen):
-    """A fault the plugin can inject for a Chaos resource, and undo."""
+    """A fault the plugin can inject for a Chaos resource, and undo.
+
+    `inject` returns `ActionResult(detail={INSTANT: True})` when the fault was over as soon
+    as it was made (a pod deleted, which its controller recreates): the Chaos records the
+    time and recovers at once. Otherwise the fault holds until `revert`, which must be
+    idempotent (reverting what is not there is a no-op that says so)."""
 
     model_config = ConfigDict(frozen=True, extra="forbid", arbitrary_types_allowed=True)
 
     name: str
     description: str
     params: type[BaseModel]
+    target: FaultTarget = FaultTarget.MEMBER
+
+
+# ActionResult.detail key set by `inject` when the fault recovered by itself at once.
+INSTANT = "instant"
 
 
 class PluginError(Exception):

@@ -17,7 +17,7 @@ from pydantic import Field
 from redis.exceptions import RedisError
 
 from aiops.subjects.context import PluginContext
-from aiops.subjects.contract import ActionResult, FaultSpec, PluginError
+from aiops.subjects.contract import ActionResult, FaultSpec, FaultTarget, PluginError
 from ratelimiter_subject.actions import Params
 from ratelimiter_subject.api import RateLimiterApi, describe, snippet
 from ratelimiter_subject.config import RateLimiterConfig
@@ -75,12 +75,14 @@ FAULTS: tuple[FaultSpec, ...] = (
         description="Stop Redis through the workload (the config's redisMember); revert "
         "starts it. Its data is whatever Redis keeps across a restart (nothing, locally).",
         params=NoParams,
+        target=FaultTarget.SUBJECT,
     ),
     FaultSpec(
         name=REDIS_LATENCY,
         description="Delay every reply from Redis to the nodes by a latency toxic in "
         "toxiproxy (the config's toxiproxyUrl); revert removes the toxic.",
         params=LatencyParams,
+        target=FaultTarget.SUBJECT,
     ),
     FaultSpec(
         name=COUNTER_DRIFT,
@@ -88,12 +90,14 @@ FAULTS: tuple[FaultSpec, ...] = (
         "as a Redis whose clock stepped back (a failover to a replica running behind) leaves "
         "them: the key is counted, and refused, for requests nobody made.",
         params=DriftParams,
+        target=FaultTarget.KEY,
     ),
     FaultSpec(
         name=BYPASS_LIMIT,
         description="Write admissions dated now into the target key's log, past its limit in "
         "force, as a writer that skips the check script (an old client, a merged log) does.",
         params=BypassParams,
+        target=FaultTarget.KEY,
     ),
     FaultSpec(
         name=GHOST_LIMIT,
@@ -101,6 +105,7 @@ FAULTS: tuple[FaultSpec, ...] = (
         "skips: the limit is on record but the key runs on the default (the original "
         "system's per-key limits that were stored and never enforced).",
         params=GhostParams,
+        target=FaultTarget.KEY,
     ),
 )
 
