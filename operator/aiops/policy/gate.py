@@ -5,11 +5,14 @@ Order of checks (the first that fails decides, with its reason):
 2. the action exists (the plugin's or the core's) and its parameters validate — unknown
    parameters are refused, not ignored;
 3. autonomy `observe` never mutates;
-4. the actions-per-incident budget;
-5. blast radius: an action that disrupts a member waits for no other member to be down and no
+4. the actions-per-incident budget (not for an undo: it takes an action back);
+5. no observation, no risk: without a fresh observation the gate refuses an action that
+   disrupts a member and every plugin action (each has preconditions, which need one);
+6. blast radius: an action that disrupts a member waits for no other member to be down and no
    other disruptive action to be running on the subject;
-6. the plugin's preconditions, against a fresh observation;
-7. autonomy by risk: `execute` runs low-risk actions now; everything else waits for an Approval
+7. the plugin's preconditions, against a fresh observation (not for an undo: they describe
+   the action, not its reversal);
+8. autonomy by risk: `execute` runs low-risk actions now; everything else waits for an Approval
    (or runs, when one approving this action exists).
 A model's words never reach this code except as the action name and parameters, which are
 validated like any other input.
@@ -27,6 +30,11 @@ from aiops.policy.core_actions import CORE_ACTIONS
 from aiops.subjects.contract import ActionSpec, Observation, PluginError, Risk, SubjectPlugin
 
 Verdict = Literal["run", "await-approval", "refused"]
+Check = Literal[
+    "switch", "paused", "action", "params", "autonomy", "budget", "observation",
+    "blast-radius", "precondition", "approval",
+]
+"""The check that decided: the one that refused, or `approval`/`autonomy` for a yes or a wait."""
 
 
 @dataclass(frozen=True)
@@ -35,6 +43,7 @@ class Decision:
     reason: str
     spec: ActionSpec | None = None
     params: BaseModel | None = None
+    check: Check | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return {"decision": self.verdict, "reason": self.reason}
@@ -55,7 +64,8 @@ class GateInput:
     actions_stopped: bool = False  # the global switch
     executed_in_incident: int = 0
     disruptive_running: list[str] = field(default_factory=list)  # "incident/action" elsewhere
-    approved: bool = False
+    approved: bool = False  # a live Approval approves this very step (the loop checks it)
+    undo: bool = False  # judging the reversal of an action that ran, not the action
 
 
 def find_action(plugin: SubjectPlugin, name: str) -> ActionSpec | None:
@@ -95,28 +105,38 @@ async def decide(
     settings = settings or GateSettings()
     subject = facts.subject
     if facts.actions_stopped:
-        return Decision("refused", "actions are stopped operator-wide (the global switch)")
+        return Decision("refused", "actions are stopped operator-wide (the global switch)",
+                        check="switch")
     if subject.spec.paused:
-        return Decision("refused", f"Subject {subject.metadata.name} is paused")
+        return Decision("refused", f"Subject {subject.metadata.name} is paused", check="paused")
     spec = find_action(facts.plugin, action)
     if spec is None:
         known = [a.name for a in type(facts.plugin).actions] + list(CORE_ACTIONS)
         return Decision(
             "refused", f"unknown action {action!r} for a {subject.spec.type} subject "
-            f"(known: {', '.join(known)})"
+            f"(known: {', '.join(known)})", check="action",
         )
     try:
         params = validate_params(spec, raw_params)
     except ValueError as err:
-        return Decision("refused", str(err), spec)
+        return Decision("refused", str(err), spec, check="params")
     if subject.spec.autonomy == "observe":
         return Decision("refused", "autonomy is observe: the operator proposes nothing it runs",
-                        spec, params)
-    if facts.executed_in_incident >= settings.actions_per_incident:
+                        spec, params, "autonomy")
+    if not facts.undo and facts.executed_in_incident >= settings.actions_per_incident:
         return Decision(
             "refused",
             f"the budget of {settings.actions_per_incident} actions per incident is spent",
-            spec, params,
+            spec, params, "budget",
+        )
+    has_preconditions = spec.name not in CORE_ACTIONS and not facts.undo
+    if facts.observation is None and (spec.disrupts_member or has_preconditions):
+        needs = ("it disrupts a member, and the blast radius cannot be checked"
+                 if spec.disrupts_member else "its preconditions cannot be checked")
+        return Decision(
+            "refused", f"no observation of the subject: {spec.name} does not run blind ({needs}); "
+            "it can be proposed again once the subject can be observed",
+            spec, params, "observation",
         )
     if spec.disrupts_member:
         if facts.disruptive_running:
@@ -124,32 +144,35 @@ async def decide(
                 "refused",
                 "blast radius: another disruptive action is running on this subject "
                 f"({', '.join(facts.disruptive_running)})",
-                spec, params,
+                spec, params, "blast-radius",
             )
-        if facts.observation is not None:
-            down = [m.name for m in facts.observation.down_members()]
-            target = getattr(params, "member", None) or getattr(params, "node", None)
-            others = [m for m in down if m != target]
-            if others:
-                return Decision(
-                    "refused",
-                    f"blast radius: member(s) {', '.join(others)} already down; one member "
-                    "disrupted at a time",
-                    spec, params,
-                )
-    if facts.observation is not None and spec.name not in CORE_ACTIONS:
+        assert facts.observation is not None  # refused above
+        down = [m.name for m in facts.observation.down_members()]
+        target = getattr(params, "member", None) or getattr(params, "node", None)
+        others = [m for m in down if m != target]
+        if others:
+            return Decision(
+                "refused",
+                f"blast radius: member(s) {', '.join(others)} already down; one member "
+                "disrupted at a time",
+                spec, params, "blast-radius",
+            )
+    if has_preconditions:
+        assert facts.observation is not None  # refused above
         try:
             reasons = await facts.plugin.preconditions(spec.name, params, facts.observation)
         except Exception as err:  # cannot check = cannot run
             reasons = [f"preconditions could not be checked: {err}"]
         if reasons:
-            return Decision("refused", "precondition: " + "; ".join(reasons), spec, params)
+            return Decision("refused", "precondition: " + "; ".join(reasons), spec, params,
+                            "precondition")
     if facts.approved:
-        return Decision("run", "approved by a person", spec, params)
+        return Decision("run", "approved by a person", spec, params, "approval")
     if subject.spec.autonomy == "execute" and spec.risk is Risk.LOW:
-        return Decision("run", "autonomy execute allows low-risk actions", spec, params)
+        return Decision("run", "autonomy execute allows low-risk actions", spec, params,
+                        "autonomy")
     return Decision(
         "await-approval",
         f"{spec.risk.value}-risk action under autonomy {subject.spec.autonomy}: needs an Approval",
-        spec, params,
+        spec, params, "approval",
     )

@@ -69,8 +69,8 @@ def facts(autonomy: str = "execute", **kw: Any) -> GateInput:
     })
     members = [Member(name=n, state=s) for n, s in kw.pop("members", {}).items()]
     plugin = Toy(ToyConfig(), PluginContext(subject="ns/toy", prometheus=None, workload=None))
-    return GateInput(subject=subject, plugin=plugin, observation=Observation(members=members),
-                     **kw)
+    observation = kw.pop("observation", Observation(members=members))
+    return GateInput(subject=subject, plugin=plugin, observation=observation, **kw)
 
 
 @pytest.mark.parametrize(
@@ -131,3 +131,40 @@ async def test_switches_budget_and_blast_radius() -> None:
     d = await decide("restart", {"node": "n1"},
                      facts(approved=True, disruptive_running=["inc-1/a1"]))
     assert d.verdict == "refused" and "inc-1/a1" in d.reason
+
+
+@pytest.mark.parametrize(
+    ("action", "params", "why"),
+    [
+        ("restart", {"node": "n1"}, "it disrupts a member"),
+        ("reset", {"key": "k"}, "its preconditions cannot be checked"),
+        ("tune", {"key": "k"}, "its preconditions cannot be checked"),
+        ("kubectl", {"argv": ["annotate", "configmap", "c", "a=b"]}, "it disrupts a member"),
+    ],
+)
+async def test_without_an_observation_nothing_risky_runs(
+    action: str, params: dict[str, Any], why: str
+) -> None:
+    # No observation (the plugin's observe failed or timed out) must not mean "no objection":
+    # an approved, low-risk action under execute is still refused, saying why.
+    for approved in (False, True):
+        d = await decide(action, params, facts("execute", observation=None, approved=approved))
+        assert (d.verdict, d.check) == ("refused", "observation"), d.reason
+        assert "no observation of the subject" in d.reason and why in d.reason
+
+
+async def test_an_undo_skips_the_actions_preconditions_and_budget_but_not_the_rest() -> None:
+    # The preconditions describe the action, not its reversal; an undo spends no budget.
+    d = await decide("tune", {"key": "missing"},
+                     facts("propose", approved=True, undo=True, executed_in_incident=9))
+    assert d.verdict == "run", d.reason
+    d = await decide("tune", {"key": "k"}, facts(spec={"paused": True}, approved=True, undo=True))
+    assert (d.verdict, d.check) == ("refused", "paused")
+    d = await decide("tune", {"key": "k"}, facts("observe", approved=True, undo=True))
+    assert (d.verdict, d.check) == ("refused", "autonomy")
+    down = {"n1": MemberState.UP, "n2": MemberState.DOWN}
+    d = await decide("restart", {"node": "n1"},
+                     facts(approved=True, undo=True, members=down))
+    assert (d.verdict, d.check) == ("refused", "blast-radius")
+    d = await decide("tune", {"key": "k"}, facts("propose", undo=True))
+    assert d.verdict == "await-approval"  # undoing a medium-risk action needs its Approval
