@@ -27,7 +27,14 @@ from pydantic import BaseModel, ValidationError
 
 from aiops.api import Subject
 from aiops.policy.core_actions import CORE_ACTIONS
-from aiops.subjects.contract import ActionSpec, Observation, PluginError, Risk, SubjectPlugin
+from aiops.subjects.contract import (
+    ActionSpec,
+    FaultSpec,
+    Observation,
+    PluginError,
+    Risk,
+    SubjectPlugin,
+)
 
 Verdict = Literal["run", "await-approval", "refused"]
 Check = Literal[
@@ -77,8 +84,9 @@ def find_action(plugin: SubjectPlugin, name: str) -> ActionSpec | None:
         return None
 
 
-def validate_params(spec: ActionSpec, raw: Any) -> BaseModel:
-    """Validates strictly: a parameter the action does not define is an error."""
+def validate_params(spec: ActionSpec | FaultSpec, raw: Any) -> BaseModel:
+    """Validates strictly: a parameter the action (or the Chaos fault) does not define is an
+    error."""
     if not isinstance(raw, dict):
         raise ValueError(f"parameters of {spec.name} must be an object, got {type(raw).__name__}")
     known = set(spec.params.model_fields) | {
