@@ -5,15 +5,25 @@ Two kinds, chosen by `Subject.spec.workload.kind`:
   makes a new one). Used in a real cluster (kind).
 - `supervisor`: members are programs of a supervisord (XML-RPC); restart = stop then start.
   Used on a workstation and in the local tests, where pods are only simulated.
+
+Both also carry the member faults a Chaos injects (kill, pause, partition, disk fill, a command
+run in the member), each undone by its pair (start, resume, heal, unfill) from the member's
+name alone, and saying so plainly where a kind cannot do one (no NetworkPolicy between local
+processes; no SIGSTOP for a container's main process from inside its pod).
 """
 
 from __future__ import annotations
 
 import asyncio
 import xmlrpc.client
+from pathlib import Path
 from typing import Any, Protocol
 
-from aiops.subjects.contract import ActionResult, PluginError
+from aiops.subjects.contract import INSTANT, ActionResult, PluginError
+from aiops.subjects.faults import diskfill
+from aiops.subjects.faults.diskfill import FillParams
+from aiops.subjects.faults.netpolicy import Direction, Partitions
+from aiops.subjects.faults.podexec import ExecResult, PodExec
 
 
 class Workload(Protocol):
@@ -21,6 +31,30 @@ class Workload(Protocol):
     async def stop(self, member: str) -> ActionResult: ...
     async def start(self, member: str) -> ActionResult: ...
     async def running(self, member: str) -> bool: ...
+
+    # Faults. kill's result carries detail INSTANT where the member comes back by itself.
+    async def kill(self, member: str) -> ActionResult: ...
+    async def pause(self, member: str) -> ActionResult: ...
+    async def resume(self, member: str) -> ActionResult: ...
+    async def partition(self, member: str, name: str, direction: Direction) -> ActionResult: ...
+    async def heal(self, member: str, name: str) -> ActionResult: ...
+    async def fill_disk(self, member: str, directory: str, params: FillParams,
+                        container: str | None = None) -> ActionResult: ...
+    async def unfill_disk(self, member: str, directory: str,
+                          container: str | None = None) -> ActionResult: ...
+    async def exec(self, member: str, argv: list[str],
+                   container: str | None = None) -> ExecResult: ...
+
+
+def _proc_state(pid: int) -> str | None:
+    """The kernel's state letter of a local process (T: stopped by a signal); None when it
+    cannot be read. supervisord is always local, so its programs' pids are ours to read."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    rest = stat.rpartition(")")[2].split()
+    return rest[0] if rest else None
 
 
 class SupervisorWorkload:
@@ -69,6 +103,69 @@ class SupervisorWorkload:
         await self.start(member)
         return ActionResult(ok=True, message=f"program {self._program(member)} restarted")
 
+    # -- faults ----------------------------------------------------------------------------
+
+    async def kill(self, member: str) -> ActionResult:
+        # Nothing brings a stopped program back here: it holds until `start`.
+        return await self.stop(member)
+
+    async def _paused(self, member: str) -> tuple[dict[str, Any], str | None]:
+        info = await self._call("getProcessInfo", self._program(member))
+        pid = int(info.get("pid") or 0)
+        return info, (_proc_state(pid) if pid else None)
+
+    async def pause(self, member: str) -> ActionResult:
+        program = self._program(member)
+        info, state = await self._paused(member)
+        if info.get("statename") != "RUNNING":
+            raise PluginError(f"program {program} is {info.get('statename')}: only a running "
+                              "program can be paused")
+        if state != "T":
+            await self._call("signalProcess", program, "STOP")
+        for _ in range(20):  # the kernel stops it at once; the check is only to say so
+            _, state = await self._paused(member)
+            if state in ("T", None):
+                break
+            await asyncio.sleep(0.05)
+        return ActionResult(ok=True, message=f"program {program} (pid {info.get('pid')}) "
+                            "stopped by SIGSTOP: it keeps its sockets and answers nothing")
+
+    async def resume(self, member: str) -> ActionResult:
+        program = self._program(member)
+        info, state = await self._paused(member)
+        if info.get("statename") != "RUNNING":
+            return ActionResult(ok=True, message=f"program {program} is "
+                                f"{info.get('statename')}: nothing to resume")
+        if state not in ("T", "t", None):
+            return ActionResult(ok=True, message=f"program {program} was not paused")
+        await self._call("signalProcess", program, "CONT")
+        return ActionResult(ok=True, message=f"program {program} resumed by SIGCONT")
+
+    async def partition(self, member: str, name: str, direction: Direction) -> ActionResult:
+        raise PluginError(
+            f"{member} is a local process under supervisord: a partition is a NetworkPolicy "
+            "between pods and needs a pods workload (cut a path through toxiproxy instead)"
+        )
+
+    async def heal(self, member: str, name: str) -> ActionResult:
+        return ActionResult(ok=True, message=f"{member} runs under supervisord, where there "
+                            "is no partition to heal")
+
+    async def fill_disk(self, member: str, directory: str, params: FillParams,
+                        container: str | None = None) -> ActionResult:
+        await self._call("getProcessInfo", self._program(member))  # a member of ours at all
+        return await diskfill.fill_local(directory, params)
+
+    async def unfill_disk(self, member: str, directory: str,
+                          container: str | None = None) -> ActionResult:
+        # No supervisord call: the file is local, and removing it must work without it.
+        return await diskfill.unfill_local(directory)
+
+    async def exec(self, member: str, argv: list[str],
+                   container: str | None = None) -> ExecResult:
+        raise PluginError(f"{member} is a local process under supervisord: there is no "
+                          "container to run a command in (this fault needs a pods workload)")
+
 
 class PodsWorkload:
     """Pods by label selector in one namespace; a member is a pod name."""
@@ -77,6 +174,8 @@ class PodsWorkload:
         self.namespace = namespace
         self.selector = ",".join(f"{k}={v}" for k, v in sorted(selector.items()))
         self.core_v1 = core_v1
+        self.partitions = Partitions(core_v1.api_client, namespace)
+        self.podexec = PodExec(core_v1.api_client.configuration)
 
     async def _pod_names(self) -> list[str]:
         pods = await asyncio.to_thread(
@@ -87,11 +186,14 @@ class PodsWorkload:
     async def running(self, member: str) -> bool:
         return member in await self._pod_names()
 
-    async def restart(self, member: str) -> ActionResult:
+    async def _ours(self, member: str) -> None:
         if member not in await self._pod_names():
             raise PluginError(
                 f"no pod {member!r} matches {self.selector} in namespace {self.namespace}"
             )
+
+    async def restart(self, member: str) -> ActionResult:
+        await self._ours(member)
         await asyncio.to_thread(self.core_v1.delete_namespaced_pod, member, self.namespace)
         return ActionResult(ok=True, message=f"pod {self.namespace}/{member} deleted")
 
@@ -101,3 +203,73 @@ class PodsWorkload:
 
     async def start(self, member: str) -> ActionResult:
         return ActionResult(ok=True, message=f"pod {member} is managed by its controller")
+
+    # -- faults ----------------------------------------------------------------------------
+
+    async def kill(self, member: str) -> ActionResult:
+        # Over as soon as made: the controller makes a new pod, and nothing is left to revert.
+        done = await self.restart(member)
+        return ActionResult(ok=True, message=f"{done.message}; its controller replaces it",
+                            detail={INSTANT: True})
+
+    async def pause(self, member: str) -> ActionResult:
+        raise PluginError(
+            f"pausing pod {member} is not supported: a container's main process is the init "
+            "of its PID namespace, which ignores SIGSTOP sent from inside the pod (exec or an "
+            "ephemeral container); it takes an agent on the node. Use the kill fault instead"
+        )
+
+    async def resume(self, member: str) -> ActionResult:
+        return ActionResult(ok=True, message=f"pod {member}: pods are never paused, nothing "
+                            "to resume")
+
+    async def partition(self, member: str, name: str, direction: Direction) -> ActionResult:
+        await self._ours(member)
+        return await self.partitions.isolate(member, name, direction)
+
+    async def heal(self, member: str, name: str) -> ActionResult:
+        # No selector check: the pod may be gone or relabelled; the policy goes regardless.
+        return await self.partitions.heal(member, name)
+
+    async def exec(self, member: str, argv: list[str],
+                   container: str | None = None) -> ExecResult:
+        return await self.podexec.run(self.namespace, member, argv, container)
+
+    async def _sh(self, member: str, argv: list[str], container: str | None) -> str:
+        done = await self.exec(member, argv, container)
+        if done.rc != 0:
+            raise PluginError(f"{argv[0]} in pod {self.namespace}/{member} failed (exit "
+                              f"{done.rc}): {done.why()}")
+        return done.stdout
+
+    async def fill_disk(self, member: str, directory: str, params: FillParams,
+                        container: str | None = None) -> ActionResult:
+        await self._ours(member)
+        await self._sh(member, diskfill.clear_argv(directory), container)
+        usage = diskfill.parse_df(await self._sh(member, diskfill.df_argv(directory),
+                                                 container))
+        if params.capacity_bytes is not None:
+            held = diskfill.parse_du(await self._sh(member, diskfill.du_argv(directory),
+                                                    container))
+            usage = diskfill.Usage(used=held, size=params.capacity_bytes,
+                                   available=usage.available)
+        where = f"{directory} in pod {self.namespace}/{member}"
+        nbytes = diskfill.plan(usage, params, where)
+        if nbytes == 0:
+            return ActionResult(ok=True, message=f"{where} is {usage.percent():.0f}% full "
+                                f"already, at or over the {params.percent}% asked: nothing "
+                                "written")
+        await self._sh(member, diskfill.fill_argv(directory, nbytes), container)
+        return ActionResult(ok=True, message=f"wrote {directory}/{diskfill.FILL_FILE} "
+                            f"({diskfill.human(nbytes)}) in pod {self.namespace}/{member}: "
+                            f"{params.percent}% full (was {usage.percent():.0f}%)")
+
+    async def unfill_disk(self, member: str, directory: str,
+                          container: str | None = None) -> ActionResult:
+        # The file is on the pod's volume, which outlives the pod: a pod that is not there
+        # fails the revert, which is retried until it is back.
+        out = await self._sh(member, diskfill.clear_argv(directory), container)
+        path = f"{directory}/{diskfill.FILL_FILE}"
+        return ActionResult(ok=True, message=f"removed {path} in pod {self.namespace}/{member}"
+                            if out.strip() == "removed" else
+                            f"no {path} in pod {self.namespace}/{member}: nothing to remove")

@@ -20,6 +20,8 @@ from pydantic import (
 )
 from pydantic.alias_generators import to_camel
 
+from aiops.subjects.faults.diskfill import DataDir
+
 # A node id as the service allows it (RL_NODE_ID), and a member name as the API allows it.
 NodeId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.:-]{1,128}$")]
 Member = Annotated[
@@ -101,6 +103,11 @@ class RateLimiterConfig(BaseModel):
     )
     toxiproxy_proxy: LabelValue = Field(
         default="redis", description="The toxiproxy proxy the nodes reach Redis through."
+    )
+    redis_data_dir: DataDir | None = Field(
+        default=None,
+        description="Redis's data directory, for the fill_redis_disk fault: a local path "
+        "(supervisor workloads) or a path inside the Redis pod (pods workloads).",
     )
 
     @model_validator(mode="after")

@@ -1,10 +1,13 @@
-"""Faults for Chaos resources, each the real thing: a node's process stopped, Redis stopped, a
-latency toxic in toxiproxy, and three ways Redis's data goes wrong in the field.
+"""Faults for Chaos resources, each the real thing: a node's process stopped or paused, a node
+cut off from its peers (pods), Redis stopped, its data directory filled, the nodes' path to
+Redis slowed, jittered, throttled, stalled or cut by toxics in toxiproxy, and three ways
+Redis's data goes wrong in the field.
 
-`revert` is the exact inverse of `inject`, and safe to repeat: what a fault writes into Redis
-is namespaced (log members `aiops-chaos-<fault>-<n>`, a limit value that carries the value it
-replaced), so revert removes exactly that and nothing the service wrote, even after an
-operator restart lost every memory of the injection.
+`revert` is the exact inverse of `inject`, and safe to repeat: what a fault makes is named for
+it (a toxic `aiops-chaos-<fault>`, a file `aiops-chaos-fill`, a NetworkPolicy
+`aiops-chaos-<fault>-<node>`, log members `aiops-chaos-<fault>-<n>`, a limit value that
+carries the value it replaced), so revert removes exactly that and nothing the service or a
+person made, even after an operator restart lost every memory of the injection.
 """
 
 from __future__ import annotations
@@ -12,36 +15,73 @@ from __future__ import annotations
 import json
 from typing import Any
 
-import httpx
-from pydantic import Field
+from pydantic import BaseModel, Field
 from redis.exceptions import RedisError
 
 from aiops.subjects.context import PluginContext
 from aiops.subjects.contract import ActionResult, FaultSpec, FaultTarget, PluginError
+from aiops.subjects.faults import netpolicy
+from aiops.subjects.faults.delay import DelayParams
+from aiops.subjects.faults.diskfill import FillParams
+from aiops.subjects.faults.toxics import Toxic, ToxiproxyApi, toxic_name
+from aiops.subjects.workload import Workload
 from ratelimiter_subject.actions import Params
-from ratelimiter_subject.api import RateLimiterApi, describe, snippet
+from ratelimiter_subject.api import RateLimiterApi
 from ratelimiter_subject.config import RateLimiterConfig
 from ratelimiter_subject.observation import Observer
 from ratelimiter_subject.redis_truth import RedisTruth, as_text
 
 KILL_NODE = "kill_node"
+PAUSE_NODE = "pause_node"
+PARTITION_NODE = "partition_node"
 REDIS_OUTAGE = "redis_outage"
+FILL_REDIS_DISK = "fill_redis_disk"
 REDIS_LATENCY = "redis_latency"
+REDIS_JITTER = "redis_jitter"
+REDIS_BANDWIDTH = "redis_bandwidth"
+REDIS_TIMEOUT = "redis_timeout"
+REDIS_CUT = "redis_cut"
 COUNTER_DRIFT = "counter_drift"
 BYPASS_LIMIT = "bypass_limit"
 GHOST_LIMIT = "ghost_limit"
 
-LATENCY_TOXIC = "aiops-chaos-latency"
 GHOST_MARK = "aiops-chaos-ghost_limit"
+TOXIC_FAULTS = (REDIS_LATENCY, REDIS_JITTER, REDIS_BANDWIDTH, REDIS_TIMEOUT, REDIS_CUT)
 
 
 class NoParams(Params):
     """The fault takes its target only."""
 
 
-class LatencyParams(Params):
-    latency_ms: int = Field(default=100, ge=1, le=60_000, description="Added to every reply.")
-    jitter_ms: int = Field(default=0, ge=0, le=60_000)
+class LatencyParams(DelayParams):
+    """Every reply from Redis to the nodes is delayed by latency_ms (± jitter_ms)."""
+
+
+class JitterParams(DelayParams):
+    latency_ms: int = Field(default=100, ge=1, le=60_000, description="The mean delay, in ms.")
+    jitter_ms: int = Field(default=50, ge=1, le=60_000,
+                           description="Each delay is latency_ms ± up to this, in ms.")
+
+
+class BandwidthParams(Params):
+    kilobytes_per_second: int = Field(
+        default=16, ge=1, le=10_000_000,
+        description="What Redis's replies to the nodes may carry, in KB/s (toxiproxy's rate).",
+    )
+
+
+class TimeoutParams(Params):
+    timeout_ms: int = Field(
+        default=0, ge=0, le=600_000,
+        description="No data passes either way; each connection is closed after this many "
+        "ms (0: held open, silent, until the revert).",
+    )
+
+
+class PartitionParams(Params):
+    direction: netpolicy.Direction = Field(
+        default="both", description="Traffic cut: both, ingress (to the node) or egress."
+    )
 
 
 class DriftParams(Params):
@@ -66,9 +106,23 @@ class GhostParams(Params):
 FAULTS: tuple[FaultSpec, ...] = (
     FaultSpec(
         name=KILL_NODE,
-        description="Stop the target node's process through the workload (pods: the "
-        "controller brings it back; supervisord: it stays down until revert).",
+        description="Stop the target node's process through the workload (pods: the pod is "
+        "deleted and its controller makes another, an instant fault; supervisord: it stays "
+        "down until revert starts it).",
         params=NoParams,
+    ),
+    FaultSpec(
+        name=PAUSE_NODE,
+        description="Freeze the target node's process with SIGSTOP (supervisord): it keeps "
+        "its port, so requests to it hang instead of being refused; revert sends SIGCONT. "
+        "Pods workloads refuse it (see the kill fault).",
+        params=NoParams,
+    ),
+    FaultSpec(
+        name=PARTITION_NODE,
+        description="Cut the target node's pod off from every other pod by a NetworkPolicy "
+        "(pods workloads only); revert deletes the policy.",
+        params=PartitionParams,
     ),
     FaultSpec(
         name=REDIS_OUTAGE,
@@ -78,10 +132,47 @@ FAULTS: tuple[FaultSpec, ...] = (
         target=FaultTarget.SUBJECT,
     ),
     FaultSpec(
+        name=FILL_REDIS_DISK,
+        description="Fill Redis's data directory (the config's redisDataDir) to a percentage "
+        "with one file, aiops-chaos-fill; revert removes it.",
+        params=FillParams,
+        target=FaultTarget.SUBJECT,
+    ),
+    FaultSpec(
         name=REDIS_LATENCY,
         description="Delay every reply from Redis to the nodes by a latency toxic in "
         "toxiproxy (the config's toxiproxyUrl); revert removes the toxic.",
         params=LatencyParams,
+        target=FaultTarget.SUBJECT,
+    ),
+    FaultSpec(
+        name=REDIS_JITTER,
+        description="Delay each reply from Redis to the nodes by a different amount, "
+        "latency_ms ± jitter_ms (a latency toxic with jitter); revert removes the toxic.",
+        params=JitterParams,
+        target=FaultTarget.SUBJECT,
+    ),
+    FaultSpec(
+        name=REDIS_BANDWIDTH,
+        description="Throttle what Redis sends the nodes to a rate (a bandwidth toxic); "
+        "revert removes the toxic.",
+        params=BandwidthParams,
+        target=FaultTarget.SUBJECT,
+    ),
+    FaultSpec(
+        name=REDIS_TIMEOUT,
+        description="Let nothing through between the nodes and Redis, connections staying "
+        "open (or closed after timeout_ms): every Redis call of the nodes times out (a "
+        "timeout toxic); revert removes the toxic.",
+        params=TimeoutParams,
+        target=FaultTarget.SUBJECT,
+    ),
+    FaultSpec(
+        name=REDIS_CUT,
+        description="Cut the nodes off Redis: every connection is reset as soon as it "
+        "carries a command, so each Redis call fails at once (a reset_peer toxic); revert "
+        "removes the toxic.",
+        params=NoParams,
         target=FaultTarget.SUBJECT,
     ),
     FaultSpec(
@@ -125,13 +216,24 @@ class Faults:
         self.observer = observer
         self.truth = truth
 
-    async def inject(self, fault: str, params: Params, target: str) -> ActionResult:
+    async def inject(self, fault: str, params: BaseModel, target: str) -> ActionResult:
         if fault == KILL_NODE:
-            return await self._node(target, stop=True)
+            return await self._workload("stop a node").kill(await self._known_node(target))
+        if fault == PAUSE_NODE:
+            return await self._workload("pause a node").pause(await self._known_node(target))
+        if fault == PARTITION_NODE and isinstance(params, PartitionParams):
+            node = await self._known_node(target)
+            return await self._workload("cut a node off").partition(
+                node, netpolicy.policy_name(fault, node), params.direction)
         if fault == REDIS_OUTAGE:
-            return await self._redis(stop=True)
-        if fault == REDIS_LATENCY and isinstance(params, LatencyParams):
-            return await self._add_latency(params)
+            return await self._workload("stop Redis").stop(self.cfg.redis_member)
+        if fault == FILL_REDIS_DISK and isinstance(params, FillParams):
+            return await self._workload("fill Redis's disk").fill_disk(
+                self.cfg.redis_member, self._redis_dir(), params)
+        if fault in TOXIC_FAULTS:
+            toxic = _toxic(fault, params)
+            done = await self._toxiproxy().add(toxic)
+            return ActionResult(ok=True, message=f"{done}: {_TOXIC_SAYS[toxic.type]}")
         if fault == COUNTER_DRIFT and isinstance(params, DriftParams):
             return await self._drift(target, params)
         if fault == BYPASS_LIMIT and isinstance(params, BypassParams):
@@ -140,13 +242,24 @@ class Faults:
             return await self._ghost(target, params)
         raise PluginError(f"ratelimiter has no fault {fault!r} taking {type(params).__name__}")
 
-    async def revert(self, fault: str, params: Params, target: str) -> ActionResult:
+    async def revert(self, fault: str, params: BaseModel, target: str) -> ActionResult:
+        # No check that the target is a known node here: reverting must work whatever the
+        # registry says now (Redis may be the thing that is down).
         if fault == KILL_NODE:
-            return await self._node(target, stop=False)
+            return await self._workload("start a node").start(target)
+        if fault == PAUSE_NODE:
+            return await self._workload("resume a node").resume(target)
+        if fault == PARTITION_NODE:
+            return await self._workload("heal a node").heal(
+                target, netpolicy.policy_name(fault, target))
         if fault == REDIS_OUTAGE:
-            return await self._redis(stop=False)
-        if fault == REDIS_LATENCY:
-            return await self._remove_latency()
+            return await self._workload("start Redis").start(self.cfg.redis_member)
+        if fault == FILL_REDIS_DISK:
+            return await self._workload("empty Redis's disk").unfill_disk(
+                self.cfg.redis_member, self._redis_dir())
+        if fault in TOXIC_FAULTS:
+            done = await self._toxiproxy().remove(toxic_name(fault))
+            return ActionResult(ok=True, message=done)
         if fault in (COUNTER_DRIFT, BYPASS_LIMIT):
             return await self._unwrite(fault, target)
         if fault == GHOST_LIMIT:
@@ -155,62 +268,30 @@ class Faults:
 
     # -- through the workload --------------------------------------------------------------
 
-    async def _node(self, node: str, stop: bool) -> ActionResult:
-        workload = self.ctx.workload
-        if workload is None:
-            raise PluginError("the Subject has no workload (spec.workload): cannot stop a node")
+    def _workload(self, to: str) -> Workload:
+        if self.ctx.workload is None:
+            raise PluginError(f"the Subject has no workload (spec.workload): cannot {to}")
+        return self.ctx.workload
+
+    async def _known_node(self, node: str) -> str:
         known = (await self.observer.nodes()).addresses
         if node not in known:
             raise PluginError(f"{node} is not a node of this rate limiter (known: "
                               f"{', '.join(sorted(known)) or 'none'})")
-        return await (workload.stop(node) if stop else workload.start(node))
+        return node
 
-    async def _redis(self, stop: bool) -> ActionResult:
-        workload = self.ctx.workload
-        if workload is None:
-            raise PluginError("the Subject has no workload (spec.workload): cannot stop Redis")
-        member = self.cfg.redis_member
-        return await (workload.stop(member) if stop else workload.start(member))
+    def _redis_dir(self) -> str:
+        if self.cfg.redis_data_dir is None:
+            raise PluginError("no redisDataDir in the config: cannot fill Redis's disk")
+        return self.cfg.redis_data_dir
 
     # -- toxiproxy -------------------------------------------------------------------------
 
-    async def _toxiproxy(self, method: str, path: str, body: dict[str, Any] | None = None,
-                         ) -> httpx.Response:
+    def _toxiproxy(self) -> ToxiproxyApi:
         if self.cfg.toxiproxy_url is None:
-            raise PluginError("no toxiproxyUrl in the config: cannot add latency")
-        url = str(self.cfg.toxiproxy_url).rstrip("/") + path
-        try:
-            return await self.ctx.http.request(
-                method, url, json=body, timeout=self.cfg.request_timeout_seconds + 4
-            )
-        except httpx.HTTPError as err:
-            raise PluginError(f"{method} {url}: toxiproxy unreachable ({describe(err)})") from err
-
-    async def _add_latency(self, p: LatencyParams) -> ActionResult:
-        path = f"/proxies/{self.cfg.toxiproxy_proxy}/toxics"
-        resp = await self._toxiproxy("POST", path, {
-            "name": LATENCY_TOXIC, "type": "latency", "stream": "downstream", "toxicity": 1.0,
-            "attributes": {"latency": p.latency_ms, "jitter": p.jitter_ms},
-        })
-        if resp.status_code == 409:  # already there: make it the latency asked for
-            resp = await self._toxiproxy("POST", f"{path}/{LATENCY_TOXIC}", {
-                "attributes": {"latency": p.latency_ms, "jitter": p.jitter_ms},
-            })
-        if resp.status_code >= 300:
-            raise PluginError(f"toxiproxy refused the latency toxic: HTTP {resp.status_code} "
-                              f"{snippet(resp.text)}")
-        return ActionResult(ok=True, message=f"every Redis reply to the nodes now takes "
-                            f"{p.latency_ms} ms more (toxic {LATENCY_TOXIC})")
-
-    async def _remove_latency(self) -> ActionResult:
-        path = f"/proxies/{self.cfg.toxiproxy_proxy}/toxics/{LATENCY_TOXIC}"
-        resp = await self._toxiproxy("DELETE", path)
-        if resp.status_code == 404:
-            return ActionResult(ok=True, message=f"toxic {LATENCY_TOXIC} was already gone")
-        if resp.status_code >= 300:
-            raise PluginError(f"toxiproxy refused to remove {LATENCY_TOXIC}: HTTP "
-                              f"{resp.status_code} {snippet(resp.text)}")
-        return ActionResult(ok=True, message=f"toxic {LATENCY_TOXIC} removed")
+            raise PluginError("no toxiproxyUrl in the config: cannot act on the path to Redis")
+        return ToxiproxyApi(self.ctx.http, str(self.cfg.toxiproxy_url),
+                            self.cfg.toxiproxy_proxy, self.cfg.request_timeout_seconds + 4)
 
     # -- Redis data ------------------------------------------------------------------------
 
@@ -303,3 +384,29 @@ def _ours(value: str | None) -> dict[str, Any] | None:
     except ValueError:
         return None
     return doc if isinstance(doc, dict) and doc.get("written_by") == GHOST_MARK else None
+
+
+_TOXIC_SAYS = {
+    "latency": "Redis's replies to the nodes are delayed",
+    "bandwidth": "Redis's replies to the nodes are throttled",
+    "timeout": "nothing passes between the nodes and Redis; their calls time out",
+    "reset_peer": "every connection from the nodes to Redis is reset as it carries a command",
+}
+
+
+def _toxic(fault: str, params: BaseModel) -> Toxic:
+    """The toxic a network fault adds, named for the fault."""
+    name = toxic_name(fault)
+    if isinstance(params, DelayParams):  # redis_latency, redis_jitter
+        return Toxic(name=name, type="latency", stream="downstream",
+                     attributes={"latency": params.latency_ms, "jitter": params.jitter_ms})
+    if isinstance(params, BandwidthParams):
+        return Toxic(name=name, type="bandwidth", stream="downstream",
+                     attributes={"rate": params.kilobytes_per_second})
+    if isinstance(params, TimeoutParams):
+        return Toxic(name=name, type="timeout", stream="upstream",
+                     attributes={"timeout": params.timeout_ms})
+    if fault == REDIS_CUT:
+        # Upstream: the reset comes as soon as a node sends anything, a new connection too.
+        return Toxic(name=name, type="reset_peer", stream="upstream", attributes={"timeout": 0})
+    raise PluginError(f"fault {fault!r} does not take {type(params).__name__}")

@@ -12,6 +12,9 @@ from typing import Annotated
 from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, StringConstraints, field_validator
 from pydantic.alias_generators import to_camel
 
+from aiops.subjects.faults.diskfill import DATA_DIR_PATTERN
+from aiops.subjects.faults.netem import DEVICE_PATTERN
+
 GRPC_PORT = 20160
 STATUS_PORT = 20180
 
@@ -89,6 +92,41 @@ class TikvConfig(BaseModel):
         "member; the default takes the first DNS label (tikv-0 of "
         "tikv-0.tikv-peer.ns.svc:20160), which is the pod of a StatefulSet.",
     )
+
+    data_dir: str = Field(
+        default="/var/lib/tikv",
+        max_length=512,
+        description="A store's data directory, for the fill_store_disk fault: a path inside "
+        "the store's pod (tidb-operator's default is /var/lib/tikv), or for supervisor "
+        "workloads a local path, where {member} stands for the store's member name.",
+    )
+    store_container: Annotated[
+        str, StringConstraints(pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$", max_length=63)
+    ] | None = Field(
+        default=None,
+        description="The container of a store's pod that faults run commands in (disk fill, "
+        "latency); unset: the pod's only container.",
+    )
+    network_device: Annotated[str, StringConstraints(pattern=DEVICE_PATTERN)] = Field(
+        default="eth0",
+        description="The store pod's network device the store_latency fault delays.",
+    )
+
+    @field_validator("data_dir")
+    @classmethod
+    def _plain_absolute_path(cls, path: str) -> str:
+        if not re.match(DATA_DIR_PATTERN, path.replace("{member}", "member")):
+            raise ValueError(
+                "an absolute path of plain names (letters, digits, _ . + @ -; no '..'), "
+                "optionally with {member}"
+            )
+        return path
+
+    def data_dir_of(self, member: str) -> str | None:
+        """The member's data directory; None when the member's name would not make a plain
+        path of it (a name is never trusted to be one)."""
+        path = self.data_dir.replace("{member}", member)
+        return path if re.match(DATA_DIR_PATTERN, path) else None
 
     @field_validator("status_port")
     @classmethod

@@ -67,7 +67,7 @@ class TikvPlugin(SubjectPlugin):
         return await self.runner.undo(action, params)
 
     async def inject(self, fault: str, params: BaseModel, target: str) -> ActionResult:
-        return await faults.inject(self.runner, self.ctx, fault, target)
+        return await faults.inject(self.runner, self.ctx, fault, params, target)
 
     async def revert(self, fault: str, params: BaseModel, target: str) -> ActionResult:
-        return await faults.revert(self.runner, self.ctx, fault, target)
+        return await faults.revert(self.runner, self.ctx, fault, params, target)

@@ -5,7 +5,8 @@
   schedulers, region leaders, a store's start time after a restart).
 - `StubPrometheus`: Prometheus's `/api/v1/query` on a real 127.0.0.1 socket (the core's
   client speaks `requests`, so it needs one), answering from per-test series.
-- `FakeWorkload`: the pods API's `restart`, which tells FakePd that the store restarted.
+- `FakeWorkload`: the pods API's `restart`, which tells FakePd that the store restarted, and
+  the member faults, recorded; `exec` answers `tc` as a pod's iproute2 would.
 """
 
 from __future__ import annotations
@@ -23,7 +24,9 @@ from urllib.parse import parse_qs, urlsplit
 
 import httpx
 
-from aiops.subjects.contract import ActionResult
+from aiops.subjects.contract import INSTANT, ActionResult
+from aiops.subjects.faults.diskfill import FillParams
+from aiops.subjects.faults.podexec import ExecResult
 
 FIXTURES = Path(__file__).parent / "fixtures" / "pd"
 API = "/pd/api/v1"
@@ -155,6 +158,13 @@ class FakeWorkload:
         self.restarted: list[str] = []
         self.stopped: list[str] = []
         self.error: Exception | None = None
+        self.killed: list[str] = []
+        self.paused: set[str] = set()
+        self.policies: dict[str, tuple[str, str]] = {}  # policy name -> (pod, direction)
+        # member -> (directory, params, container)
+        self.fills: dict[str, tuple[str, FillParams, str | None]] = {}
+        self.qdisc: dict[str, str] = {}  # member -> its root qdisc line, when not the default
+        self.execs: list[tuple[str, list[str], str | None]] = []
 
     async def restart(self, member: str) -> ActionResult:
         if self.error is not None:
@@ -173,6 +183,59 @@ class FakeWorkload:
 
     async def running(self, member: str) -> bool:
         return member not in self.stopped
+
+    # -- faults (recorded; `exec` plays tc) --------------------------------------------------
+
+    async def kill(self, member: str) -> ActionResult:
+        self.killed.append(member)
+        return ActionResult(ok=True, message=f"pod {member} deleted", detail={INSTANT: True})
+
+    async def pause(self, member: str) -> ActionResult:
+        self.paused.add(member)
+        return ActionResult(ok=True, message=f"{member} paused")
+
+    async def resume(self, member: str) -> ActionResult:
+        was = member in self.paused
+        self.paused.discard(member)
+        return ActionResult(ok=True, message=f"{member} " + ("resumed" if was else "not paused"))
+
+    async def partition(self, member: str, name: str, direction: str) -> ActionResult:
+        self.policies[name] = (member, direction)
+        return ActionResult(ok=True, message=f"{member} cut off by {name}")
+
+    async def heal(self, member: str, name: str) -> ActionResult:
+        gone = self.policies.pop(name, None) is None
+        return ActionResult(ok=True, message=f"{name} " + ("was already gone" if gone else
+                                                           "deleted"))
+
+    async def fill_disk(self, member: str, directory: str, params: FillParams,
+                        container: str | None = None) -> ActionResult:
+        self.fills[member] = (directory, params, container)
+        return ActionResult(ok=True, message=f"filled {directory}")
+
+    async def unfill_disk(self, member: str, directory: str,
+                          container: str | None = None) -> ActionResult:
+        gone = self.fills.pop(member, None) is None
+        return ActionResult(ok=True, message="nothing to remove" if gone else "removed")
+
+    async def exec(self, member: str, argv: list[str],
+                   container: str | None = None) -> ExecResult:
+        """`tc qdisc replace|show|del dev D root ...` as a pod's iproute2 answers them."""
+        self.execs.append((member, argv, container))
+        if argv[:3] != ["tc", "qdisc", argv[2]] or argv[2] not in ("replace", "show", "del"):
+            return ExecResult(127, "", f"sh: {argv[0]}: not found")
+        if argv[2] == "replace":
+            handle = argv[argv.index("handle") + 1]
+            self.qdisc[member] = (f"qdisc {argv[argv.index('handle') + 2]} {handle} root "
+                                  f"refcnt 2 limit 1000 {' '.join(argv[argv.index('delay'):])}")
+            return ExecResult(0, "", "")
+        if argv[2] == "show":
+            return ExecResult(0, self.qdisc.get(member, "qdisc noqueue 0: root refcnt 2") + "\n",
+                              "")
+        if member not in self.qdisc:
+            return ExecResult(2, "", "Error: Cannot delete qdisc with handle of zero.")
+        del self.qdisc[member]
+        return ExecResult(0, "", "")
 
 
 Answer = Callable[[str], tuple[int, str, bytes]]

@@ -339,6 +339,6 @@ async def test_kill_store_fault_stops_the_member(make_plugin: MakePlugin) -> Non
     plugin = make_plugin(pd, workload=workload)
     no = plugin.fault("kill_store").params()
     assert (await plugin.inject("kill_store", no, "store-3")).ok
-    assert workload.stopped == ["tikv-2"]
+    assert workload.killed == ["tikv-2"]
     with pytest.raises(PluginError, match="not a store"):
         await plugin.inject("kill_store", no, "tikv-2")
