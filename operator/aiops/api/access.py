@@ -50,9 +50,16 @@ def operator_role() -> dict[str, Any]:
             _rule(["", "events.k8s.io"], ["events"], [*READ, "create", "patch"]),
             # The agent's read-only tools (never secrets: see aiops.agent.tools).
             _rule([""], ["services", "configmaps"], READ),
-            # Observation of pods workloads, pod-kill faults and restart actions.
-            _rule([""], ["pods"], [*READ, "delete"]),
+            # Observation of pods workloads, pod-kill faults and restart actions; patch: the
+            # label a partition fault puts on its pod (and takes off at the revert).
+            _rule([""], ["pods"], [*READ, "delete", "patch"]),
             _rule([""], ["pods/log"], ["get"]),
+            # Faults run inside a member's pod (a disk filled, netem delay). exec reaches every
+            # pod the role is bound for: bind it in the subjects' namespaces only.
+            _rule([""], ["pods/exec"], ["get", "create"]),
+            # The partition fault: a NetworkPolicy it creates and its revert deletes.
+            _rule(["networking.k8s.io"], ["networkpolicies"],
+                  ["get", "create", "update", "delete"]),
             _rule(["apps"], ["statefulsets", "deployments"], READ),
             # spec.agent.apiKeySecretRef; bind this role per namespace to narrow it.
             _rule([""], ["secrets"], ["get"]),

@@ -179,6 +179,11 @@ class IncidentStatus(ApiModel):
     fault_at: Timestamp | None = Field(
         default=None, description="When the fault began, when known (e.g. from a Chaos)."
     )
+    chaos: Name | None = Field(
+        default=None,
+        description="The Chaos (same namespace) whose fault this Incident is; faultAt is then "
+        "its injectedAt.",
+    )
     detected_at: Timestamp | None = Field(
         default=None, description="When the broken invariant was first seen."
     )

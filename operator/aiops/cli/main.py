@@ -2,7 +2,7 @@
 
 import typer
 
-from aiops.cli import actions, approvals, audit, cluster, crds, operator
+from aiops.cli import actions, approvals, audit, chaos, cluster, crds, operator
 
 app = typer.Typer(
     name="aiops",
@@ -17,6 +17,7 @@ app.command("approve")(approvals.approve)
 app.command("reject")(approvals.reject)
 app.add_typer(audit.app, name="audit")
 app.add_typer(actions.app, name="actions")
+app.add_typer(chaos.app, name="chaos")
 
 
 if __name__ == "__main__":

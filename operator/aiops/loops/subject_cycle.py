@@ -15,10 +15,11 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from aiops.api import Incident, Subject, to_timedelta
+from aiops.api import Chaos, Incident, Subject, to_timedelta
 from aiops.api.subject import Member as StatusMember
 from aiops.conditions import set_condition
 from aiops.kube import CustomResources, is_conflict
+from aiops.loops.chaos_link import LABEL_CHAOS, linked_chaos
 from aiops.subjects.binding import Bound, SubjectProblem, bind
 from aiops.subjects.contract import (
     Observation,
@@ -203,6 +204,8 @@ class SubjectCycle:
         name = pending.incident or await self._open_incident_for(v) or incident_name(
             self.name, v.invariant, v.entity, pending.since
         )
+        # A new episode may be a Chaos' doing: then it counts from the real injection.
+        chaos = None if pending.incident else await self._chaos_for(subject, v, pending, now)
         body = {
             "apiVersion": Incident.API_VERSION,
             "kind": Incident.KIND,
@@ -212,6 +215,7 @@ class SubjectCycle:
                     LABEL_SUBJECT: self.name,
                     LABEL_INVARIANT: v.invariant.replace("_", "-"),
                     LABEL_ENTITY: entity_hash(v.entity),
+                    **({LABEL_CHAOS: chaos.metadata.name} if chaos else {}),
                 },
             },
             "spec": {
@@ -242,14 +246,22 @@ class SubjectCycle:
             return ""
         if created or not status.get("phase"):
             self.events("Warning", "IncidentOpened", f"{name}: {v.summary}"[:1000])
+            fault_at = pending.since
+            opened = f"opened by the subject loop: {v.summary}"
+            link: dict[str, Any] = {}
+            if chaos is not None and chaos.status.injected_at is not None:
+                fault_at = chaos.status.injected_at
+                link = {"chaos": chaos.metadata.name}
+                opened = f"{opened} (during Chaos {chaos.metadata.name})"
             await self.api.patch_status(Incident.PLURAL, self.namespace, name, {
                 "phase": "Open",
-                "faultAt": pending.since.isoformat(),
+                "faultAt": fault_at.isoformat(),
+                **link,
                 "detectedAt": now.isoformat(),
                 "lastSeenAt": now.isoformat(),
                 "count": 1,
                 "timeline": [{"time": now.isoformat(), "phase": "Open",
-                              "message": f"opened by the subject loop: {v.summary}"[:1000]}],
+                              "message": opened[:1000]}],
             })
         else:
             # Still broken: tell whoever holds the incident (an Escalated one included).
@@ -258,6 +270,23 @@ class SubjectCycle:
                 "count": int(status.get("count") or 0) + 1,
             })
         return name
+
+    async def _chaos_for(
+        self, subject: Subject, v: Violation, pending: Pending, now: datetime
+    ) -> Chaos | None:
+        """The Chaos behind this breach, if any (see aiops.loops.chaos_link); a failure to
+        tell never stops the Incident from opening."""
+        invariant = self.bound.invariants.get(v.invariant) if self.bound else None
+        try:
+            return await linked_chaos(
+                self.api, self.namespace, self.name, pending.since, now,
+                invariant.hold if invariant else timedelta(0),
+                to_timedelta(subject.spec.interval),
+            )
+        except Exception as err:
+            log.warning("%s/%s: cannot look for a Chaos behind %s: %s",
+                        self.namespace, self.name, v.invariant, err)
+            return None
 
     async def _open_incident_for(self, v: Violation) -> str:
         """An open incident of this (invariant, entity) from an earlier episode or a lost

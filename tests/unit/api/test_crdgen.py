@@ -84,7 +84,7 @@ def test_short_names_are_unique() -> None:
     [
         ("incident", ["Subject", "Invariant", "Severity", "Phase", "Age"]),
         ("subject", ["Type", "Health", "Open Incidents", "Autonomy", "Age"]),
-        ("chaos", ["Subject", "Fault", "Phase", "Age"]),
+        ("chaos", ["Subject", "Fault", "Target", "Phase", "Time Left", "Age"]),
         ("approval", ["Incident", "Decision", "By", "Age"]),
     ],
 )

@@ -1,0 +1,109 @@
+"""kopf handlers of the Chaos loop: one daemon per unfinished Chaos, stepping it through
+Pending → Injected → Recovered | Failed and then watching the Subject recover; and a delete
+handler that reverts first (its finalizer stays until the revert succeeded).
+
+kopf restarts the daemons of unfinished Chaos when an operator starts, so a fault injected by
+a killed operator is reverted on time by the next one: everything needed is in the object.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import kopf
+
+from aiops.api import GROUP, VERSION, Chaos
+from aiops.loops.chaos_driver import (
+    SUBJECT_RECOVERED,
+    ChaosDriver,
+    ChaosRuntime,
+    ChaosSettings,
+)
+from aiops.loops.chaos_targets import ACTIVE_STATES
+
+RETRY_AFTER_ERROR = 5.0
+
+
+@kopf.on.startup()
+async def chaos_settings(memo: kopf.Memo, **_: Any) -> None:
+    """Bad settings stop the operator at start, with the variable named, not at the first
+    Chaos."""
+    try:
+        memo.chaos_settings = ChaosSettings.from_env()
+    except ValueError as err:
+        raise kopf.PermanentError(str(err)) from err
+
+
+def runtime(memo: kopf.Memo) -> ChaosRuntime:
+    """Built on first use: the startup handlers have run by then (memo.api, memo.runtime)."""
+    rt: ChaosRuntime | None = getattr(memo, "chaos", None)
+    if rt is None:
+        rt = memo.chaos = ChaosRuntime(
+            api=memo.api,
+            actions_stopped=memo.runtime.actions_stopped,
+            settings=getattr(memo, "chaos_settings", None) or ChaosSettings.from_env(),
+        )
+    return rt
+
+
+def unfinished(status: kopf.Status, **_: Any) -> bool:
+    """Anything left to do: to inject, to revert, or to watch the Subject recover."""
+    targets = status.get("targets") or []
+    if any(t.get("state") in ACTIVE_STATES for t in targets):
+        return True
+    phase = status.get("phase")
+    if phase in (None, "Pending", "Injected"):
+        return True
+    if phase == "Recovered":
+        return not any(c.get("type") == SUBJECT_RECOVERED and c.get("status") in ("True", "False")
+                       for c in status.get("conditions") or [])
+    return False
+
+
+# The daemon's own last status write flips `when` to false, and kopf then stops it: with a
+# backoff, the step in flight finishes (its Event included) instead of being cancelled mid-way.
+@kopf.daemon(GROUP, VERSION, Chaos.PLURAL, when=unfinished,
+             cancellation_backoff=30.0, cancellation_timeout=30.0)
+async def drive_chaos(
+    stopped: kopf.DaemonStopped,
+    name: str,
+    namespace: str | None,
+    memo: kopf.Memo,
+    logger: kopf.Logger,
+    **_: Any,
+) -> None:
+    assert namespace is not None  # Chaos is namespaced
+    rt = runtime(memo)
+    driver = ChaosDriver(rt, namespace, name)
+    try:
+        while not stopped:
+            try:
+                async with rt.lock(namespace, name):
+                    delay = await driver.step()
+            except Exception as err:  # the API server hiccuped, or a bug: retry, don't die
+                logger.exception(f"chaos {namespace}/{name}: step failed: {err}")
+                delay = RETRY_AFTER_ERROR
+            if delay is None:
+                return
+            if delay > 0:
+                await stopped.wait(delay)
+    finally:
+        await driver.close()
+
+
+@kopf.on.delete(GROUP, VERSION, Chaos.PLURAL)
+async def revert_on_delete(
+    name: str, namespace: str | None, memo: kopf.Memo, retry: int, **_: Any
+) -> None:
+    """Deleting a Chaos reverts it at once. A revert that fails keeps the finalizer: kopf
+    retries with backoff, and the Chaos' status and Events say why."""
+    assert namespace is not None
+    rt = runtime(memo)
+    driver = ChaosDriver(rt, namespace, name)
+    try:
+        async with rt.lock(namespace, name):
+            problem = await driver.revert_for_deletion()
+    finally:
+        await driver.close()
+    if problem:
+        raise kopf.TemporaryError(problem, delay=rt.backoff(retry + 1))
