@@ -9,8 +9,8 @@ Two ways to say what the percentage is of:
   without writing most of a shared disk.
 
 Either way the file is capped by `max_bytes` (1 GiB unless raised): a fill that would need
-more is refused before anything is written, never silently cut short, and never one that
-would leave the filesystem with less than `RESERVE` free. Blocks are allocated for real
+more is refused before anything is written, never silently cut short, and with
+`capacity_bytes` never one that would leave the real filesystem with less than `RESERVE` free. Blocks are allocated for real
 (fallocate, else zeros written), so the disk is fuller, not only the file's length.
 
 Local directories (supervisor workloads) are filled here; for pods, `*_argv` build the
@@ -36,7 +36,7 @@ from aiops.subjects.faults import PREFIX
 FILL_FILE = f"{PREFIX}fill"
 MIB = 1 << 20
 GIB = 1 << 30
-RESERVE = 64 * MIB  # never leave a filesystem with less than this free
+RESERVE = 64 * MIB  # a capacity fill never leaves the real filesystem less than this
 _CHUNK = 4 * MIB
 
 # A data directory as a config names it: an absolute path of plain names (no "..", no
@@ -90,10 +90,13 @@ def plan(usage: Usage, p: FillParams, where: str) -> int:
             f"({human(p.max_bytes)}): raise max_bytes, or set capacity_bytes to fill a "
             "smaller volume"
         )
-    if need > usage.available - RESERVE:
+    # Of a filesystem, the percentage (99 at most) is what bounds the fill; of a capacity,
+    # the real filesystem under it keeps a reserve.
+    reserve = 0 if p.capacity_bytes is None else RESERVE
+    if need > usage.available - reserve:
         raise PluginError(
             f"filling {where} to {p.percent}% needs {human(need)} but the filesystem has "
-            f"{human(usage.available)} free, and {human(RESERVE)} of it is never filled"
+            f"{human(usage.available)} free, and {human(reserve)} of it is never filled"
         )
     return need
 
