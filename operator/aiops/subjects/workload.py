@@ -57,6 +57,9 @@ def _proc_state(pid: int) -> str | None:
     return rest[0] if rest else None
 
 
+_ALIVE = ("RUNNING", "STARTING", "BACKOFF")
+
+
 class SupervisorWorkload:
     """A supervisord reached over XML-RPC; `programs` maps member names to program names
     (a member not in the map is its own program name)."""
@@ -68,7 +71,9 @@ class SupervisorWorkload:
     def _program(self, member: str) -> str:
         return self.programs.get(member, member)
 
-    async def _call(self, method: str, *args: Any) -> Any:
+    async def _call(self, method: str, *args: Any, tolerate: str = "") -> Any:
+        """`tolerate`: a fault (ALREADY_STARTED, NOT_RUNNING) that means it is done already."""
+
         def call() -> Any:
             # A proxy per call: ServerProxy is not thread-safe and calls are rare.
             proxy = xmlrpc.client.ServerProxy(self.url)
@@ -77,6 +82,8 @@ class SupervisorWorkload:
         try:
             return await asyncio.wait_for(asyncio.to_thread(call), timeout=30)
         except xmlrpc.client.Fault as fault:
+            if tolerate and fault.faultString.startswith(tolerate):
+                return None
             raise PluginError(f"supervisord {method}({', '.join(map(str, args))}): "
                               f"{fault.faultString}") from fault
         except (OSError, TimeoutError) as err:
@@ -86,16 +93,26 @@ class SupervisorWorkload:
         info = await self._call("getProcessInfo", self._program(member))
         return bool(info.get("statename") == "RUNNING")
 
+    async def _state(self, member: str) -> str:
+        info = await self._call("getProcessInfo", self._program(member))
+        return str(info.get("statename"))
+
     async def stop(self, member: str) -> ActionResult:
         program = self._program(member)
-        if await self.running(member):
-            await self._call("stopProcess", program, True)
+        state = await self._state(member)
+        # A program still STARTING (or in BACKOFF) is stopped too: "not RUNNING yet" is not
+        # "stopped", and a start right after must not find it half-up.
+        if state not in _ALIVE:
+            return ActionResult(ok=True, message=f"program {program} was {state}: not running")
+        await self._call("stopProcess", program, True, tolerate="NOT_RUNNING")
         return ActionResult(ok=True, message=f"program {program} stopped")
 
     async def start(self, member: str) -> ActionResult:
         program = self._program(member)
-        if not await self.running(member):
-            await self._call("startProcess", program, True)
+        if await self._state(member) == "RUNNING":
+            return ActionResult(ok=True, message=f"program {program} was running already")
+        # STARTING already: startProcess waits for nothing and says ALREADY_STARTED.
+        await self._call("startProcess", program, True, tolerate="ALREADY_STARTED")
         return ActionResult(ok=True, message=f"program {program} started")
 
     async def restart(self, member: str) -> ActionResult:

@@ -10,8 +10,9 @@ Two ways to say what the percentage is of:
 
 Either way the file is capped by `max_bytes` (1 GiB unless raised): a fill that would need
 more is refused before anything is written, never silently cut short, and with
-`capacity_bytes` never one that would leave the real filesystem with less than `RESERVE` free. Blocks are allocated for real
-(fallocate, else zeros written), so the disk is fuller, not only the file's length.
+`capacity_bytes` never one that would leave the real filesystem with less than `RESERVE`
+free. Blocks are allocated for real (fallocate, else zeros written), so the disk is fuller,
+not only the file's length.
 
 Local directories (supervisor workloads) are filled here; for pods, `*_argv` build the
 commands run in the member's container and `parse_*` read their output.
