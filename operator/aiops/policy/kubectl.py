@@ -1,29 +1,61 @@
 """Runs the core `kubectl` action: a server-side dry run, then the command, in the Subject's
-namespace, as the operator, with the argument vector as given (no shell)."""
+namespace, as the operator, with no shell.
+
+What runs is never the model's argument vector as written: `mutation_command` checks it
+against the allowlist of verbs, kinds and flags (`aiops.agent.kubectl_argv`) and rewrites it
+into one unambiguous form, `kubectl --namespace=NS VERB [--dry-run=server] KIND.V.G/NAME
+[PAIRS] --flag=value...`. The dry-run flag sits right after the verb, so no flag the model
+left without its value can take it as one, and a refused command runs neither way. kubectl
+gets only the environment it needs to reach the API server (`kubectl_env`).
+"""
 
 from __future__ import annotations
 
 import asyncio
 import os
 
+from aiops.agent.kubectl_argv import KubectlRefused, mutation_command
 from aiops.subjects.contract import ActionResult
 
+KUBECTL_TIMEOUT = 60.0
+MAX_OUTPUT = 4000
 
-async def _run(argv: list[str]) -> tuple[int, str]:
+# What kubectl needs to find the API server and nothing else: not the model's API key, not
+# any other secret the operator's environment holds.
+_KUBECTL_ENV = frozenset(
+    {"PATH", "HOME", "KUBECONFIG", "KUBERNETES_SERVICE_HOST", "KUBERNETES_SERVICE_PORT",
+     "LANG", "TMPDIR"}
+)  # fmt: skip
+
+
+def kubectl_env() -> dict[str, str]:
+    """The environment a kubectl subprocess gets: the allowlisted variables of ours, and
+    `KUBERC=off`, so no preferences file can add flags or aliases to the command we built."""
+    env = {k: v for k, v in os.environ.items() if k in _KUBECTL_ENV}
+    env["KUBERC"] = "off"
+    return env
+
+
+def kubectl_command(argv: list[str], namespace: str, *, dry_run: bool) -> list[str]:
+    """The command line to run; `KubectlRefused` (saying why) if `argv` is not an allowed
+    change."""
+    command = mutation_command(argv)
+    binary = os.environ.get("AIOPS_KUBECTL") or "kubectl"
+    return [binary, f"--namespace={namespace}", *command.argv(dry_run=dry_run)]
+
+
+async def _run(command: list[str]) -> tuple[int, str]:
     proc = await asyncio.create_subprocess_exec(
-        *argv, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT
-    )
+        *command, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT, env=kubectl_env(),
+    )  # fmt: skip
     try:
-        out, _ = await asyncio.wait_for(proc.communicate(), timeout=60)
-    except TimeoutError:
+        out, _ = await asyncio.wait_for(proc.communicate(), timeout=KUBECTL_TIMEOUT)
+    except (TimeoutError, asyncio.CancelledError):
         proc.kill()  # ours, by its pid: a hung kubectl is not left behind
         await proc.wait()
         raise
-    return proc.returncode or 0, out.decode(errors="replace")[-4000:]
-
-
-def _base(argv: list[str], namespace: str) -> list[str]:
-    return [os.environ.get("AIOPS_KUBECTL", "kubectl"), "--namespace", namespace, *argv]
+    return proc.returncode or 0, out.decode(errors="replace")[-MAX_OUTPUT:]
 
 
 async def dry_run_kubectl(argv: list[str], namespace: str) -> ActionResult:
@@ -31,7 +63,11 @@ async def dry_run_kubectl(argv: list[str], namespace: str) -> ActionResult:
     with nothing persisted: asked when the step is proposed, so a person approving sees it,
     and again just before it runs, since the object may have changed since."""
     try:
-        code, out = await _run([*_base(argv, namespace), "--dry-run=server"])
+        command = kubectl_command(argv, namespace, dry_run=True)
+    except KubectlRefused as err:
+        return ActionResult(ok=False, message=f"refused, nothing ran: {err}")
+    try:
+        code, out = await _run(command)
     except (OSError, TimeoutError) as err:
         return ActionResult(ok=False, message=f"server-side dry run could not run: {err}")
     if code != 0:
@@ -43,5 +79,5 @@ async def run_kubectl(argv: list[str], namespace: str) -> ActionResult:
     dry = await dry_run_kubectl(argv, namespace)
     if not dry.ok:
         return dry
-    code, out = await _run(_base(argv, namespace))
+    code, out = await _run(kubectl_command(argv, namespace, dry_run=False))
     return ActionResult(ok=code == 0, message=out.strip() or f"exit {code}")
