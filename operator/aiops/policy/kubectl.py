@@ -21,10 +21,11 @@ KUBECTL_TIMEOUT = 60.0
 MAX_OUTPUT = 4000
 
 # What kubectl needs to find the API server and nothing else: not the model's API key, not
-# any other secret the operator's environment holds.
+# any other secret the operator's environment holds. KUBECACHEDIR: where kubectl keeps its
+# discovery cache ($HOME/.kube/cache unless the operator points it at its state directory).
 _KUBECTL_ENV = frozenset(
     {"PATH", "HOME", "KUBECONFIG", "KUBERNETES_SERVICE_HOST", "KUBERNETES_SERVICE_PORT",
-     "LANG", "TMPDIR"}
+     "LANG", "TMPDIR", "KUBECACHEDIR"}
 )  # fmt: skip
 
 

@@ -67,7 +67,8 @@ async def test_kubectl_gets_only_the_environment_it_needs(calls: Path) -> None:
         assert env["KUBECONFIG"] == "/nonexistent/kubeconfig"  # how it finds the API server
         assert env["KUBERC"] == "off"  # no preferences file adds flags or aliases
         assert set(env) <= {"PATH", "HOME", "KUBECONFIG", "KUBERNETES_SERVICE_HOST",
-                            "KUBERNETES_SERVICE_PORT", "LANG", "TMPDIR", "KUBERC"}
+                            "KUBERNETES_SERVICE_PORT", "LANG", "TMPDIR", "KUBECACHEDIR",
+                            "KUBERC"}
 
 
 async def test_a_refused_dry_run_means_the_command_never_runs(calls: Path) -> None:
