@@ -2,7 +2,9 @@
 ServiceAccount (so its role is what allows them): a pod kill deletes the pod and its controller
 makes another on a simulated node; a partition is a NetworkPolicy selecting exactly the target
 pod, which the revert deletes, as often as it is asked. Then the same through the TiKV plugin's
-contract (PD is the unit tests' stand-in; the StatefulSet and its pods are real objects)."""
+contract (PD is the unit tests' stand-in; the StatefulSet and its pods are real objects), where
+the exec-based faults meet simulated nodes that run no containers and fail with the API
+server's reason."""
 
 from __future__ import annotations
 
@@ -191,6 +193,16 @@ async def test_tikv_store_faults_through_the_plugin_contract(env: ApiNamespace) 
 
         with pytest.raises(PluginError, match="pausing pod tikv-0 is not supported"):
             await plugin.inject("pause_store", plugin.fault("pause_store").params(), "store-1")
+
+        # Disk fill and latency run commands in the store's pod through the exec API. The
+        # simulated nodes run no containers, so the API server answers that exec cannot run,
+        # and the fault fails with its words (a real cluster runs them: see the unit tests).
+        fill = plugin.fault("fill_store_disk").params()
+        with pytest.raises(PluginError, match=r"^sh in pod .*/tikv-0 failed \(exit -1\): .+"):
+            await plugin.inject("fill_store_disk", fill, "store-1")
+        delay = plugin.fault("store_latency").params()
+        with pytest.raises(PluginError, match=r"^tc qdisc replace in tikv-0 failed \(exit -1\)"):
+            await plugin.inject("store_latency", delay, "store-1")
     finally:
         await plugin.close()
         await ctx.aclose()

@@ -75,18 +75,19 @@ def test_delay_params_refused_precisely(params: dict[str, int], message: str) ->
 
 
 @pytest.mark.parametrize(
-    ("channel", "rc"),
+    ("channel", "status"),
     [
-        ("", 0),
-        ('{"metadata":{},"status":"Success"}', 0),
+        ("", (0, "")),
+        ('{"metadata":{},"status":"Success"}', (0, "")),
         ('{"metadata":{},"status":"Failure","message":"command terminated with non-zero exit '
          'code: error executing command [sh -c exit 3], exit code 3","reason":"NonZeroExitCode",'
-         '"details":{"causes":[{"reason":"ExitCode","message":"3"}]}}', 3),
-        ('{"status":"Failure","message":"container not found (\\"tikv\\")"}', -1),
+         '"details":{"causes":[{"reason":"ExitCode","message":"3"}]}}', (3, "")),
+        ('{"status":"Failure","message":"container not found (\\"tikv\\")"}',
+         (-1, 'container not found ("tikv")')),
     ],
 )
-def test_exit_code_from_the_error_channel(channel: str, rc: int) -> None:
-    assert podexec.exit_code(channel) == rc
+def test_exit_status_from_the_error_channel(channel: str, status: tuple[int, str]) -> None:
+    assert podexec.exit_status(channel) == status
 
 
 # -- toxics -------------------------------------------------------------------------------------

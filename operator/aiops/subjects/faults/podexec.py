@@ -33,25 +33,26 @@ class ExecResult:
         return text[:300]
 
 
-def exit_code(error_channel: str) -> int:
-    """The exit status from the exec API's error channel (a metav1.Status as YAML/JSON):
-    0 on Success, the NonZeroExitCode cause's code otherwise, -1 when it names none
-    (the container was not found, the command could not start)."""
+def exit_status(error_channel: str) -> tuple[int, str]:
+    """The exit status from the exec API's error channel (a metav1.Status as YAML/JSON), and
+    the API server's words when the command did not run: (0, "") on Success, the
+    NonZeroExitCode cause's code otherwise, -1 with the Status message when it names none
+    (no such container, no exec on the node, the command could not start)."""
     if not error_channel.strip():
-        return 0
+        return 0, ""
     try:
         status = yaml.safe_load(error_channel)
     except yaml.YAMLError:
-        return -1
+        return -1, error_channel.strip()[:300]
     if not isinstance(status, dict) or status.get("status") == "Success":
-        return 0
+        return 0, ""
     for cause in (status.get("details") or {}).get("causes") or []:
         if cause.get("reason") == "ExitCode":
             try:
-                return int(cause.get("message", "-1"))
+                return int(cause.get("message", "-1")), ""
             except ValueError:
-                return -1
-    return -1
+                break
+    return -1, str(status.get("message") or status.get("reason") or "exec failed")[:300]
 
 
 class PodExec:
@@ -87,10 +88,10 @@ class PodExec:
                     err_.append(resp.read_stderr())
             out.append(resp.read_stdout() if resp.peek_stdout() else "")
             err_.append(resp.read_stderr() if resp.peek_stderr() else "")
-            rc = exit_code(resp.read_channel(3))
+            rc, why = exit_status(resp.read_channel(3))
         finally:
             resp.close()
-        return ExecResult(rc, "".join(out), "".join(err_))
+        return ExecResult(rc, "".join(out), "".join(err_) or why)
 
     async def run(self, namespace: str, pod: str, argv: list[str],
                   container: str | None = None, limit_s: float = EXEC_TIMEOUT_S) -> ExecResult:
