@@ -127,7 +127,8 @@ FAULTS: tuple[FaultSpec, ...] = (
     FaultSpec(
         name=REDIS_OUTAGE,
         description="Stop Redis through the workload (the config's redisMember); revert "
-        "starts it. Its data is whatever Redis keeps across a restart (nothing, locally).",
+        "starts it (pods: the pod is deleted, an instant fault). Its data is whatever Redis "
+        "keeps across a restart (nothing, locally).",
         params=NoParams,
         target=FaultTarget.SUBJECT,
     ),
@@ -226,7 +227,8 @@ class Faults:
             return await self._workload("cut a node off").partition(
                 node, netpolicy.policy_name(fault, node), params.direction)
         if fault == REDIS_OUTAGE:
-            return await self._workload("stop Redis").stop(self.cfg.redis_member)
+            # kill: under supervisord it holds until revert; a pod comes back by itself.
+            return await self._workload("stop Redis").kill(self.cfg.redis_member)
         if fault == FILL_REDIS_DISK and isinstance(params, FillParams):
             return await self._workload("fill Redis's disk").fill_disk(
                 self.cfg.redis_member, self._redis_dir(), params)
