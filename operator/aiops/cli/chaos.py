@@ -141,13 +141,13 @@ def follow(api: Api, name: str, limit: float) -> int:
         while time.monotonic() < deadline:
             obj = api.get(Chaos.PLURAL, name)
             if obj is None:
-                console.print(f"chaos {name} was deleted")
+                typer.echo(f"chaos {name} was deleted")
                 return EXIT_FAILED
             line = progress_line(api, obj)
             if live is not None:
                 live.update(line, refresh=True)
             elif line != last:
-                console.print(line, highlight=False)
+                typer.echo(line)  # not a terminal: one plain line per change, never wrapped
             last = line
             code = settled(obj)
             if code is not None:
@@ -159,9 +159,9 @@ def follow(api: Api, name: str, limit: float) -> int:
         if live is not None:
             live.stop()
     if obj is not None:
-        console.print(summary(api, obj), highlight=False)
+        typer.echo(summary(api, obj))
     if code == EXIT_TIMEOUT:
-        console.print(f"timed out after {limit:.0f} s; the Chaos goes on "
+        typer.echo(f"timed out after {limit:.0f} s; the Chaos goes on "
                       f"(`aiops chaos stop {name}` ends it now)")
     return code
 

@@ -636,8 +636,8 @@ def _credit(
     chaos: Chaos, status: ChaosStatus, incidents: list[Incident], healthy: datetime,
 ) -> tuple[str, str | None] | None:
     """What brought the subject back at `healthy`: ("operator", incident) when an action of
-    a linked Incident succeeded before it, ("revert", None) when the fault was reverted
-    first, else ("self", None). None while a linked action is still running."""
+    a linked Incident succeeded before it, ("revert", None) when the revert was due first,
+    else ("self", None). None while a linked action is still running."""
     injected = status.injected_at or healthy
     for inc in sorted(incidents, key=lambda i: i.metadata.name or ""):
         for a in inc.status.executed_actions:
@@ -648,7 +648,10 @@ def _credit(
             if a.result == "Succeeded" and a.finished_at is not None and a.finished_at <= healthy:
                 return "operator", inc.metadata.name
     held = any(not t.instant for t in status.targets)
-    if held and status.recovered_at is not None and healthy >= status.recovered_at:
+    # From the moment the revert is due: a process started by it serves (and is seen healthy)
+    # before the call that started it returns.
+    reverted = status.ends_at or status.recovered_at
+    if held and status.recovered_at is not None and reverted and healthy >= reverted:
         return "revert", None
     return "self", None
 

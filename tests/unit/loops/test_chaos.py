@@ -127,8 +127,9 @@ def test_credit_waits_while_a_linked_action_runs() -> None:
 
 
 def test_credit_revert_or_self_by_when_the_fault_ended() -> None:
-    c = chaos("a", phase="Recovered", injectedAt=at(0), recoveredAt=at(10),
+    c = chaos("a", phase="Recovered", injectedAt=at(0), endsAt=at(10), recoveredAt=at(12),
               targets=[target("n1", "Reverted")])
+    # Healthy while the revert's call was still returning: the revert did it.
     assert _credit(c, c.status, [], T0 + timedelta(seconds=11)) == ("revert", None)
     assert _credit(c, c.status, [], T0 + timedelta(seconds=9)) == ("self", None)
     # An action from before the fault is not what healed it.

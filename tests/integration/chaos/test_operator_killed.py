@@ -1,0 +1,64 @@
+"""An operator SIGKILLed while a fault is injected: the next one reverts it on time, from what
+the Chaos' status and spec hold (nothing was in the dead process's memory only)."""
+
+from __future__ import annotations
+
+import time
+from datetime import timedelta
+from pathlib import Path
+
+from kubernetes import client as k8s
+
+from aiops.subjects.contract import utcnow
+from ratelimiter.localstack import LocalStack
+from tests.fixtures.aiops_api import api_namespace
+from tests.fixtures.cluster import ClusterHandle
+from tests.integration.chaos.conftest import (
+    SUBJECT,
+    ChaosEnv,
+    OperatorProcess,
+    chaos_manifest,
+    ts,
+    wait_for,
+)
+from tests.integration.ratelimiter_subject.conftest import repair, subject_manifest
+
+
+def test_a_killed_operator_is_replaced_and_the_fault_reverted_on_time(
+    aiops_api: ClusterHandle, rl_stack: LocalStack, tmp_path: Path,
+) -> None:
+    repair(rl_stack)
+    for ns in api_namespace(aiops_api, "chaoskill"):
+        env = ChaosEnv(ns, rl_stack, k8s.CustomObjectsApi(aiops_api.api_client()), tmp_path)
+        op = OperatorProcess(ns, tmp_path, tmp_path / "operator.log")
+        op.start()
+        try:
+            env.apply(subject_manifest(SUBJECT, rl_stack, autonomy="observe"))
+            wait_for("Subject rl Healthy", env.healthy, timeout=90)
+            env.apply(chaos_manifest("kill-3", "kill_node", {"member": "rl-node-3"},
+                                     duration="25s"))
+            st = env.wait_phase("kill-3", "Injected", timeout=30)
+            ends = ts(st["endsAt"])
+            assert env.program("rl-node-3") == "STOPPED"
+
+            op.kill()  # SIGKILL mid-duration: no shutdown handler runs
+            op.start()  # a fresh operator, knowing nothing but what the API server holds
+            # Not reverted early by the restart...
+            while utcnow() < ends - timedelta(seconds=2):
+                assert env.program("rl-node-3") == "STOPPED"
+                assert env.status("kill-3")["phase"] == "Injected"
+                time.sleep(0.5)
+            # ...and reverted on time: within one tick (1 s) of the end, plus the start of
+            # the program, with room for a loaded machine.
+            st = env.wait_phase("kill-3", "Recovered", timeout=60)
+            late = (ts(st["recoveredAt"]) - ends).total_seconds()
+            assert 0 <= late < 6, late
+            assert env.program("rl-node-3") == "RUNNING"
+            assert [t["state"] for t in st["targets"]] == ["Reverted"]
+        finally:
+            ns.kubectl("delete", "chaos", "--all", "--timeout=60s")
+            op.stop()
+            log = tmp_path / "operator.log"
+            if log.exists():
+                print(log.read_text()[-3000:])
+    repair(rl_stack)
