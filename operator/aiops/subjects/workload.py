@@ -99,11 +99,16 @@ class SupervisorWorkload:
 
     async def stop(self, member: str) -> ActionResult:
         program = self._program(member)
-        state = await self._state(member)
+        info, proc = await self._paused(member)
+        state = str(info.get("statename"))
         # A program still STARTING (or in BACKOFF) is stopped too: "not RUNNING yet" is not
         # "stopped", and a start right after must not find it half-up.
         if state not in _ALIVE:
             return ActionResult(ok=True, message=f"program {program} was {state}: not running")
+        if proc == "T":
+            # Paused by a fault: supervisord's SIGTERM would wait, pending, for stopwaitsecs
+            # and end in SIGKILL. Thawed first, it shuts down as usual.
+            await self._call("signalProcess", program, "CONT", tolerate="NOT_RUNNING")
         await self._call("stopProcess", program, True, tolerate="NOT_RUNNING")
         return ActionResult(ok=True, message=f"program {program} stopped")
 
@@ -134,7 +139,8 @@ class SupervisorWorkload:
     async def pause(self, member: str) -> ActionResult:
         program = self._program(member)
         info, state = await self._paused(member)
-        if info.get("statename") != "RUNNING":
+        # STARTING counts: the process is up (supervisord calls it RUNNING after startsecs).
+        if info.get("statename") not in ("RUNNING", "STARTING") or not info.get("pid"):
             raise PluginError(f"program {program} is {info.get('statename')}: only a running "
                               "program can be paused")
         if state != "T":
@@ -150,7 +156,7 @@ class SupervisorWorkload:
     async def resume(self, member: str) -> ActionResult:
         program = self._program(member)
         info, state = await self._paused(member)
-        if info.get("statename") != "RUNNING":
+        if info.get("statename") not in _ALIVE or not info.get("pid"):
             return ActionResult(ok=True, message=f"program {program} is "
                                 f"{info.get('statename')}: nothing to resume")
         if state not in ("T", "t", None):

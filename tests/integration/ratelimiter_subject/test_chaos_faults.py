@@ -276,6 +276,30 @@ async def test_a_paused_node_times_out_and_is_observed_down(
     assert again.ok and "was not paused" in again.message
 
 
+async def test_a_paused_node_is_thawed_before_it_is_stopped(
+    plugin: RateLimiterPlugin, rl_stack: LocalStack
+) -> None:
+    """supervisord's SIGTERM to a frozen process would wait its 10 s stopwaitsecs and end in
+    SIGKILL; a kill (or a restart_node action) on a paused node stops it as usual."""
+    no = plugin.fault("pause_node").params()
+    log = rl_stack.directory / "logs" / "rl-node-1.log"
+    await plugin.inject("pause_node", no, "rl-node-1")
+    try:
+        seen = log.stat().st_size
+        started = time.monotonic()
+        await plugin.inject("kill_node", no, "rl-node-1")
+        took = time.monotonic() - started
+        assert rl_stack.status()["rl-node-1"]["statename"] == "STOPPED"
+        assert took < 8, f"stopping a paused node took {took:.1f} s"
+        with log.open() as f:  # it ran its shutdown (a SIGKILL leaves no such line)
+            f.seek(seen)
+            assert "Shutting down" in f.read()
+    finally:
+        await plugin.revert("kill_node", no, "rl-node-1")
+    assert "was not paused" in (await plugin.revert("pause_node", no, "rl-node-1")).message
+    wait_for("every node healthy", lambda: stack_healthy(rl_stack), timeout=30)
+
+
 async def test_pause_of_a_stopped_node_is_refused(
     plugin: RateLimiterPlugin, rl_stack: LocalStack
 ) -> None:
