@@ -41,6 +41,10 @@ async def plugin(rl_stack: LocalStack) -> AsyncIterator[RateLimiterPlugin]:
         "toxiproxyUrl": urls.toxiproxy,
         "redisDataDir": str(rl_stack.directory / "redis"),
     })
+    # A stack just up answers /health before supervisord calls its programs RUNNING (after
+    # startsecs): the snapshots compare program states, so start from settled ones.
+    wait_for("every program RUNNING", lambda: all(
+        i["statename"] == "RUNNING" for n, i in rl_stack.status().items() if n != "loadgen"))
     workload = SupervisorWorkload(f"{urls.supervisor}/RPC2")
     ctx = PluginContext("test/rl", None, workload)
     p = RateLimiterPlugin(cfg, ctx)
