@@ -75,8 +75,23 @@ def workload_of(subject: Subject, api_client: Any) -> Workload | None:
         return SupervisorWorkload(w.supervisor.url, dict(w.supervisor.programs))
     if w.kind == "pods" and w.selector is not None:
         return PodsWorkload(
-            w.namespace or subject.metadata.namespace or "default",
-            dict(w.selector.match_labels),
-            k8s.CoreV1Api(api_client),
+            pods_namespace(subject), dict(w.selector.match_labels), k8s.CoreV1Api(api_client)
         )
     return None
+
+
+def pods_namespace(subject: Subject) -> str:
+    """The namespace of a pods workload: the Subject's own. Whoever may create a Subject in
+    one namespace must not get the operator to delete pods in another (the operator's role
+    reaches every namespace it watches), so `spec.workload.namespace` may only repeat it;
+    CEL cannot see an object's namespace, so this is checked here, when the Subject binds."""
+    own = subject.metadata.namespace or "default"
+    w = subject.spec.workload
+    if w is not None and w.namespace not in (None, own):
+        raise SubjectProblem(
+            "WorkloadNamespace",
+            f"spec.workload.namespace is {w.namespace}, not the Subject's own namespace {own}: "
+            f"a Subject acts only on pods in its own namespace; create the Subject in "
+            f"{w.namespace} instead",
+        )
+    return own
