@@ -2,7 +2,7 @@
 
 from typing import Annotated, Literal
 
-from pydantic import Field
+from pydantic import Field, StringConstraints
 
 from aiops.api.common import (
     AGE,
@@ -19,6 +19,7 @@ from aiops.api.common import (
     ShortText,
     Text,
     Timestamp,
+    Username,
     immutable,
 )
 
@@ -27,6 +28,11 @@ Phase = Literal[
 ]
 TIMELINE_MAX = 50
 """The timeline is bounded so the object stays small; the audit log keeps everything."""
+
+Sha256 = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$", min_length=64, max_length=64)]
+"""A sha256 digest as 64 lowercase hex digits."""
+Uid = Annotated[str, StringConstraints(min_length=1, max_length=128)]
+"""A Kubernetes object uid (`metadata.uid`)."""
 
 
 class Evidence(ApiModel):
@@ -112,6 +118,24 @@ class ProposedAction(ApiModel):
         description="The safety policy's decision: run now, wait for an Approval, or refuse.",
     )
     reason: Text | None = Field(default=None, description="Why the policy decided so.")
+    proposed_at: Timestamp | None = Field(
+        default=None,
+        description="When the step was proposed: an Approval created before it is Stale.",
+    )
+    digest: Sha256 | None = Field(
+        default=None,
+        description="sha256 of (incident uid, id, action, params), the value an Approval "
+        "carries in spec.digests. For reading only: the operator recomputes it from the step "
+        "as it is when it runs, and `aiops approve` from the step it shows.",
+    )
+    approval_uid: Uid | None = Field(
+        default=None,
+        description="The uid of the Approval that approved this step. The step runs only while "
+        "that Approval exists and still matches it.",
+    )
+    approved_by: Username | None = Field(
+        default=None, description="Who approved this step, from the Approval's spec.approvedBy."
+    )
 
 
 class ExecutedAction(ApiModel):
@@ -129,6 +153,12 @@ class ExecutedAction(ApiModel):
         description="Running, Succeeded, Failed, or Unknown when the outcome could not be told."
     )
     message: Text | None = Field(default=None, description="What the action reported.")
+    approval_uid: Uid | None = Field(
+        default=None, description="The uid of the Approval it ran under, if it needed one."
+    )
+    approved_by: Username | None = Field(
+        default=None, description="Who approved it, from that Approval."
+    )
     undone: bool = Field(
         default=False, description="true once the action was reverted after failed verification."
     )
@@ -146,6 +176,13 @@ class TimelineEntry(ApiModel):
     time: Timestamp = Field(description="When it happened.")
     phase: Phase | None = Field(default=None, description="The phase entered, if any.")
     message: Text = Field(description="What happened.")
+
+
+class AuditHead(ApiModel):
+    """The last audit record of this incident as of the last phase change."""
+
+    seq: int = Field(ge=0, description="Its seq.")
+    hash: Sha256 = Field(description="Its hash (the record's `hash` field).")
 
 
 class AgentUsage(ApiModel):
@@ -203,6 +240,11 @@ class IncidentStatus(ApiModel):
         description=f"The last {TIMELINE_MAX} steps, oldest first; the audit log has all.",
     )
     agent: AgentUsage | None = Field(default=None, description="What the investigation cost.")
+    audit_head: AuditHead | None = Field(
+        default=None,
+        description="The incident's audit log as of the last phase change: `aiops audit verify` "
+        "compares the log with it, so records cut from the end of the log are found.",
+    )
     conditions: Conditions = Field(default_factory=list, description="Standard conditions.")
     observed_generation: int | None = Field(
         default=None, ge=0, description="The .metadata.generation this status reflects."

@@ -1,9 +1,14 @@
 """`aiops approve INCIDENT [ACTION…]` and `aiops reject INCIDENT [ACTION…]`: an Approval as
 the current kubectl user. The API server checks `approvedBy` against who is asking (the
-ValidatingAdmissionPolicy), so these commands cannot approve for someone else."""
+ValidatingAdmissionPolicy), so these commands cannot approve for someone else.
+
+`approve` prints each step it approves (action, params, risk, dry run, the policy's reason)
+and writes, per step, the digest of exactly that step into the Approval, computed here from
+what it printed: the operator runs a step only while it still matches the digest."""
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from typing import Annotated, Any
@@ -12,7 +17,8 @@ import typer
 from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 
-from aiops.api import GROUP, VERSION, Approval, Incident
+from aiops.api import GROUP, VERSION, Approval, Incident, ProposedAction
+from aiops.api.approval import step_digest
 
 NamespaceOpt = Annotated[str, typer.Option("--namespace", "-n", help="The incident's namespace.")]
 AsOpt = Annotated[
@@ -60,6 +66,13 @@ def _decide(
         typer.secho(f"aiops: nothing of {incident} waits for approval "
                     f"(phase {inc.status.phase})", err=True)
         raise typer.Exit(1)
+    uid = inc.metadata.uid or ""
+    steps = {p.id: p for p in inc.status.proposed_actions}
+    digests = {}
+    for step_id in chosen:
+        step = steps[step_id]
+        digests[step_id] = step_digest(uid, step.id, step.action, step.params)
+        typer.echo(f"{_describe(step)}\n    digest:  {digests[step_id]}")
     user = _whoami(api)
     body = {
         "apiVersion": Approval.API_VERSION,
@@ -67,9 +80,11 @@ def _decide(
         "metadata": {"name": f"{incident}-{decision}-{int(time.time())}"[:253]},
         "spec": {
             "incident": incident,
+            "incidentUid": uid,
             "actions": chosen,
             "decision": decision,
             "approvedBy": user,
+            **({"digests": digests} if decision == "approve" else {}),
             **({"reason": reason} if reason else {}),
         },
     }
@@ -81,6 +96,20 @@ def _decide(
         raise typer.Exit(1) from err
     typer.echo(f"{decision}d {', '.join(chosen) or 'every proposed action'} of {incident} "
                f"as {user}")
+
+
+def _describe(step: ProposedAction) -> str:
+    """What a person approves: the step as the Incident's status says it now."""
+    lines = [f"{step.id}  {step.action}  risk {step.risk}",
+             f"    params:  {json.dumps(step.params, sort_keys=True)}"]
+    if step.dry_run is not None:
+        said = f": {step.dry_run.message}" if step.dry_run.message else ""
+        lines.append(f"    dry run: {'ok' if step.dry_run.ok else 'REFUSED'}{said}")
+    if step.decision is not None:
+        lines.append(f"    policy:  {step.decision}{': ' + step.reason if step.reason else ''}")
+    if step.rationale:
+        lines.append(f"    why:     {step.rationale}")
+    return "\n".join(lines)
 
 
 def approve(

@@ -6,6 +6,10 @@ outcome into its status, and says how long to wait before the next. All progress
 status (and the audit log), so an operator killed at any point resumes where it was: an action
 is recorded as started *before* it runs, and a started-but-unfinished action found on resume is
 checked against live state, never blindly repeated.
+
+The status is a record, never an authority: a step runs only when the policy gate says so on
+live state at that moment, and a step that needs a person's approval runs only under a live
+Approval that matches it (`loops/approvals.py`), whatever the status says.
 """
 
 from __future__ import annotations
@@ -18,13 +22,19 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from pydantic import TypeAdapter, ValidationError
+
 from aiops.agent.base import AgentResult, Investigation
-from aiops.api import Approval, Incident, Subject
+from aiops.api import Approval, ApprovalStatus, Incident, Subject
+from aiops.api.approval import step_digest
+from aiops.api.common import ShortText
 from aiops.api.durations import format_duration, to_timedelta
 from aiops.crashpoints import crashpoint
 from aiops.kube import CustomResources, is_not_found
-from aiops.loops.incident_status import StatusWriter
+from aiops.loops.approvals import mismatch
+from aiops.loops.incident_status import StatusWriteError, StatusWriter, fit
 from aiops.policy.gate import Decision, GateInput, GateSettings, decide, find_action
+from aiops.redact import Redactor
 from aiops.subjects.binding import Bound, SubjectProblem, bind
 from aiops.subjects.contract import ActionResult, Observation, utcnow
 
@@ -33,6 +43,8 @@ log = logging.getLogger(__name__)
 TERMINAL = ("Resolved", "Escalated")
 IDLE = 2.0
 MAX_ATTEMPTS = 3  # of a failing action that says a retry is safe
+UNWRITABLE_RETRY = 60.0  # when not even the escalation of an unwritable status can be written
+_SHORT_TEXT: TypeAdapter[str] = TypeAdapter(ShortText)
 
 
 @dataclass(frozen=True)
@@ -60,6 +72,9 @@ class Runtime:
     checkpoint_for: Callable[[str, str], Any]
     actions_stopped: Callable[[], Awaitable[bool]]
     settings: LoopSettings = field(default_factory=LoopSettings)
+    # The operator's one redactor (its API keys registered): every string written into an
+    # Incident's status or an Event goes through it.
+    redactor: Redactor = field(default_factory=Redactor)
     # One per Subject (namespace/name). An incident checks the Subject's cooldown and blast
     # radius and records its action as Running under it, so two incidents of one Subject
     # never both pass those checks before either has recorded its action.
@@ -80,8 +95,9 @@ class IncidentDriver:
 
     # -- plumbing -------------------------------------------------------------------------
 
-    async def audit(self, kind: str, data: dict[str, Any]) -> None:
-        await self.rt.audit(self.namespace, self.name, kind, data)
+    async def audit(self, kind: str, data: dict[str, Any]) -> Any:
+        """Appends a record; returns it (its seq and hash become the Incident's audit head)."""
+        return await self.rt.audit(self.namespace, self.name, kind, data)
 
     async def _subject(self, incident: Incident) -> Subject | None:
         try:
@@ -168,11 +184,17 @@ class IncidentDriver:
         return left, after
 
     def _broken(self, bound: Bound, obs: Observation) -> list[str] | None:
+        """The subject's broken invariants as `invariant/entity`, in the form the status
+        records them (redacted, clipped), so that they compare with `brokenBefore`."""
         try:
-            return sorted({f"{v.invariant}/{v.entity}"
-                           for v in bound.plugin.evaluate(obs, bound.invariants)})
+            violations = bound.plugin.evaluate(obs, bound.invariants)
         except Exception:
             return None
+        return sorted({self._as_recorded(f"{v.invariant}/{v.entity}") for v in violations})
+
+    def _as_recorded(self, entry: str) -> str:
+        recorded: str = fit(_SHORT_TEXT, self.rt.redactor.redact_text(entry))
+        return recorded
 
     # -- the state machine ----------------------------------------------------------------
 
@@ -185,7 +207,7 @@ class IncidentDriver:
                 return None
             raise
         incident = Incident.from_k8s(obj)
-        writer = StatusWriter(self.rt.api, obj, self.audit)
+        writer = StatusWriter(self.rt.api, obj, self.audit, self.rt.redactor)
         if incident.status.phase is None and incident.spec.source == "subject-loop":
             # The subject loop writes the first status (phase Open, faultAt, detectedAt) just
             # after creating it; starting before that would race it for the same fields.
@@ -200,7 +222,23 @@ class IncidentDriver:
             "Remediating": self._remediate,
             "Verifying": self._verify,
         }[phase]
-        return await handler(incident, writer)
+        try:
+            return await handler(incident, writer)
+        except StatusWriteError as err:
+            return await self._unwritable(writer, err)
+
+    async def _unwritable(self, w: StatusWriter, err: StatusWriteError) -> float | None:
+        """A status write that can never succeed: escalate with the reason, rather than fail
+        the same step again and again."""
+        reason = f"the Incident's status could not be written: {err}"
+        await self.audit("note", {"status_write_failed": str(err)})
+        try:
+            await self._escalate(w, reason)
+        except StatusWriteError as again:
+            log.error("incident %s/%s: %s; escalating failed too: %s", self.namespace,
+                      self.name, reason, again)
+            return UNWRITABLE_RETRY
+        return 0
 
     async def _open(self, incident: Incident, w: StatusWriter) -> float:
         patch: dict[str, Any] = {}
@@ -211,7 +249,7 @@ class IncidentDriver:
 
     async def _escalate(self, w: StatusWriter, reason: str) -> None:
         await self.rt.checkpoint_for(self.namespace, self.name).clear()
-        await w.enter("Escalated", f"escalated: {reason}", escalationReason=reason[:4000])
+        await w.enter("Escalated", f"escalated: {reason}", escalationReason=reason)
 
     async def _investigate(self, incident: Incident, w: StatusWriter) -> float:
         subject = await self._subject(incident)
@@ -263,10 +301,11 @@ class IncidentDriver:
             "costUSD": result.usage.cost_usd,
             **({"model": result.usage.model} if result.usage.model else {}),
         }
+        # Clipped to the model's bounds and redacted by the writer, like every status field.
         diagnosis = {
-            "summary": result.diagnosis.summary[:4000] or "(none)",
-            "alternatives": [a[:1000] for a in result.diagnosis.alternatives[:10]],
-            **({"rootCause": result.diagnosis.root_cause[:4000]}
+            "summary": result.diagnosis.summary or "(none)",
+            "alternatives": list(result.diagnosis.alternatives),
+            **({"rootCause": result.diagnosis.root_cause}
                if result.diagnosis.root_cause else {}),
             **({"confidence": result.diagnosis.confidence}
                if result.diagnosis.confidence is not None else {}),
@@ -278,12 +317,13 @@ class IncidentDriver:
         obs = await self._observe(bound)
         facts = await self._gate_input(incident, subject, bound, obs)
         proposed = []
+        uid = incident.metadata.uid or ""
         for i, s in enumerate(result.steps[:20], start=1):
             d, dry = await self._judge(s.action, s.params, facts)
             await self.audit("policy.decision", {"phase": "plan", "id": f"a{i}",
                                                  "action": s.action, "params": s.params,
                                                  **d.as_dict(), **({"dryRun": dry} if dry else {})})
-            proposed.append(_proposed(f"a{i}", s.action, s.params, s.rationale, d, dry))
+            proposed.append(_proposed(f"a{i}", s.action, s.params, s.rationale, d, dry, uid))
         await w.patch(diagnosis=diagnosis, agent=usage, proposedActions=proposed)
         crashpoint("after-plan-recorded")
         await self.rt.checkpoint_for(self.namespace, self.name).clear()
@@ -305,18 +345,30 @@ class IncidentDriver:
     ) -> tuple[Decision, dict[str, Any] | None]:
         """The gate's decision on a proposed step and, for a Kubernetes mutation the gate
         would let through, the API server's dry run of it (a refusal there refuses the step)."""
+        if self.rt.redactor.redact(params) != params:
+            # What runs is what the record says; a secret is never recorded, so never run.
+            return Decision(
+                "refused", "its parameters hold what looks like a secret: the operator records "
+                "every step it runs, and never a secret; propose a step that refers to the "
+                "secret (a Secret's name) instead of carrying it", check="params",
+            ), None
         d = await decide(action, params, facts, self.rt.settings.gate)
         if action != "kubectl" or d.verdict == "refused" or d.params is None:
             return d, None
         from aiops.policy.kubectl import dry_run_kubectl  # only this action needs kubectl
 
         dry = await dry_run_kubectl(list(getattr(d.params, "argv", [])), self.namespace)
-        report = {"ok": dry.ok, "message": dry.message[:4000]}
+        report = {"ok": dry.ok, "message": dry.message}
         if not dry.ok:
-            return Decision("refused", dry.message, d.spec, d.params), report
+            return Decision("refused", dry.message, d.spec, d.params, "precondition"), report
         return d, report
 
     async def _await_approval(self, incident: Incident, w: StatusWriter) -> float:
+        subject = await self._subject(incident)
+        if subject is None:
+            await self._escalate(w, f"Subject {incident.spec.subject} was deleted while the "
+                                 "incident awaited approval")
+            return 0
         proposed = [p.model_dump(mode="json", by_alias=True, exclude_none=True)
                     for p in incident.status.proposed_actions]
         waiting = {p["id"] for p in proposed if p.get("decision") == "await-approval"}
@@ -328,29 +380,10 @@ class IncidentDriver:
         for obj in approvals:
             if (obj.get("status") or {}).get("phase") in ("Applied", "Stale"):
                 continue
-            ap = Approval.from_k8s(obj)
-            ids = set(ap.spec.actions) or (waiting if ap.spec.decision == "reject" else set())
-            hits = ids & waiting
-            for p in proposed:
-                if p["id"] in hits:
-                    who = ap.spec.approved_by
-                    if ap.spec.decision == "approve":
-                        p["decision"], p["reason"] = "run", f"approved by {who}"
-                    else:
-                        why = f": {ap.spec.reason}" if ap.spec.reason else ""
-                        p["decision"], p["reason"] = "refused", f"rejected by {who}{why}"
+            hits, stale = self._apply_approval(incident, obj, proposed, waiting)
             waiting -= hits
-            await self.audit("approval", {"approval": ap.metadata.name, "by": ap.spec.approved_by,
-                                          "decision": ap.spec.decision,
-                                          "actions": sorted(ids), "applied": sorted(hits)})
-            ap_name = ap.metadata.name or ""
-            await self.rt.api.patch_status(Approval.PLURAL, self.namespace, ap_name, {
-                "phase": "Applied" if hits else "Stale",
-                "message": (f"applied to {', '.join(sorted(hits))}" if hits
-                            else "names no action waiting for approval"),
-                "appliedAt": utcnow().isoformat(),
-            })
-            changed = True
+            changed = changed or bool(hits)
+            await self._mark_approval(obj, hits, stale)
         if changed:
             await w.patch(proposedActions=proposed)
         if not waiting:
@@ -360,9 +393,8 @@ class IncidentDriver:
                 await self._escalate(w, "every proposed action was rejected or refused")
             return 0
         since = w.entered_at("AwaitingApproval") or utcnow()
-        subject = await self._subject(incident)
         timeout = self.rt.settings.approval_timeout
-        if subject is not None and subject.spec.approval_timeout:
+        if subject.spec.approval_timeout:
             timeout = to_timedelta(subject.spec.approval_timeout)
         if utcnow() - since > timeout:
             await self._escalate(
@@ -371,6 +403,80 @@ class IncidentDriver:
             )
             return 0
         return min(IDLE, max((since + timeout - utcnow()).total_seconds(), 0.1))
+
+    def _apply_approval(
+        self, incident: Incident, obj: dict[str, Any], proposed: list[dict[str, Any]],
+        waiting: set[str],
+    ) -> tuple[set[str], str]:
+        """Applies one Approval to the `proposed` steps (in place): the ids it decided, or
+        none and why it is Stale. An Approval is applied whole or not at all."""
+        try:
+            ap = Approval.from_k8s(obj)
+        except ValidationError as err:
+            return set(), f"not a valid Approval: {err.errors()[0]['msg']}"
+        uid = incident.metadata.uid or ""
+        ids = set(ap.spec.actions) or (waiting if ap.spec.decision == "reject" else set())
+        hits = ids & waiting
+        if not hits:
+            return set(), "names no action waiting for approval"
+        steps = [p for p in proposed if p["id"] in hits]
+        problems = [
+            f"{p['id']}: {why}" for p in steps
+            if (why := mismatch(ap, uid, p["id"], p["action"], p.get("params", {}),
+                                _timestamp(p.get("proposedAt")))) is not None
+        ]
+        if problems:
+            return set(), "; ".join(problems)
+        who = ap.spec.approved_by
+        for p in steps:
+            if ap.spec.decision == "approve":
+                p.update(decision="run", reason=f"approved by {who}",
+                         approvalUid=ap.metadata.uid, approvedBy=who)
+            else:
+                why = f": {ap.spec.reason}" if ap.spec.reason else ""
+                p.update(decision="refused", reason=f"rejected by {who}{why}")
+        return hits, ""
+
+    async def _mark_approval(self, obj: dict[str, Any], hits: set[str], stale: str) -> None:
+        name = obj["metadata"]["name"]
+        spec = obj.get("spec") or {}
+        await self.audit("approval", {
+            "approval": name, "uid": obj["metadata"].get("uid"), "by": spec.get("approvedBy"),
+            "decision": spec.get("decision"), "actions": spec.get("actions", []),
+            "applied": sorted(hits), **({"stale": stale} if stale else {}),
+        })
+        status = fit(ApprovalStatus, self.rt.redactor.redact({
+            "phase": "Applied" if hits else "Stale",
+            "message": f"applied to {', '.join(sorted(hits))}" if hits else stale,
+            "appliedAt": utcnow().isoformat(),
+        }))
+        await self.rt.api.patch_status(Approval.PLURAL, self.namespace, name, status)
+
+    async def _live_approval(
+        self, incident: Incident, step_id: str, action: str, params: dict[str, Any],
+        approval_uid: str | None,
+    ) -> tuple[Approval | None, str]:
+        """The live Approval that approves this step as it is now, or None and why not."""
+        if not approval_uid:
+            return None, "no Approval is recorded for it"
+        items = await self.rt.api.list(
+            Approval.PLURAL, self.namespace, field_selector=f"spec.incident={self.name}"
+        )
+        obj = next((o for o in items if o["metadata"].get("uid") == approval_uid), None)
+        if obj is None:
+            return None, f"its Approval (uid {approval_uid}) no longer exists"
+        try:
+            ap = Approval.from_k8s(obj)
+        except ValidationError as err:
+            return None, f"its Approval is not valid: {err.errors()[0]['msg']}"
+        step = next((p for p in incident.status.proposed_actions if p.id == step_id), None)
+        why = ("it does not approve it" if ap.spec.decision != "approve"
+               or step_id not in ap.spec.actions
+               else mismatch(ap, incident.metadata.uid or "", step_id, action, params,
+                             step.proposed_at if step is not None else None))
+        if why is not None:
+            return None, f"its Approval {ap.metadata.name} does not match: {why}"
+        return ap, ""
 
     async def _remediate(self, incident: Incident, w: StatusWriter) -> float:
         executed = incident.status.executed_actions
@@ -386,6 +492,7 @@ class IncidentDriver:
         if subject is None:
             await self._escalate(w, f"Subject {incident.spec.subject} disappeared")
             return 0
+        params = dict(nxt.params)
         # Checked and recorded under the Subject's lock: another incident's action that
         # passed the same checks a moment ago is on record (Running) before we look.
         async with self.rt.subject_lock(self.namespace, incident.spec.subject):
@@ -400,8 +507,8 @@ class IncidentDriver:
             bound = await self._plugin(subject)
             obs = await self._observe(bound)
             facts = await self._gate_input(incident, subject, bound, obs, others)
-            facts.approved = (nxt.reason or "").startswith("approved by")
-            d = await decide(nxt.action, dict(nxt.params), facts, self.rt.settings.gate)
+            d, ap = await self._decide_approved(incident, facts, nxt.id, nxt.action, params,
+                                                nxt.approval_uid)
             await self.audit("policy.decision", {"phase": "run", "id": nxt.id,
                                                  "action": nxt.action, **d.as_dict()})
             if d.verdict != "run" or d.spec is None or d.params is None:
@@ -413,10 +520,12 @@ class IncidentDriver:
             if attempt > 1:
                 key = f"{key}-{attempt}"  # retry-safe by its own word; each attempt on record
             crashpoint("before-action-recorded")
-            started = {
-                "id": nxt.id, "action": nxt.action, "params": dict(nxt.params),
+            started: dict[str, Any] = {
+                "id": nxt.id, "action": nxt.action, "params": params,
                 "idempotencyKey": key, "startedAt": utcnow().isoformat(), "result": "Running",
             }
+            if ap is not None:
+                started.update(approvalUid=ap.metadata.uid, approvedBy=ap.spec.approved_by)
             broken = self._broken(bound, obs) if obs is not None else None
             if broken is not None:
                 started["brokenBefore"] = broken[:50]
@@ -425,11 +534,12 @@ class IncidentDriver:
         crashpoint("after-action-recorded")
         result = await self._execute(bound, nxt.action, d, key)
         crashpoint("after-action-executed")
-        finished = {**started, "finishedAt": utcnow().isoformat(),
-                    "result": "Succeeded" if result.ok else "Failed",
-                    "message": result.message[:4000]}
-        await w.patch(executedActions=[*w.executed()[:-1], finished])
+        finished = {**w.executed()[-1], "finishedAt": utcnow().isoformat(),
+                    "result": "Succeeded" if result.ok else "Failed", "message": result.message}
+        # Audited before the status write: if the write is refused, the log still says what
+        # the action did, and the incident escalates with the reason.
         await self.audit("action.finished", finished)
+        await w.patch(executedActions=[*w.executed()[:-1], finished])
         crashpoint("after-action-finished")
         if not result.ok:
             failures = sum(1 for a in w.executed() if a["id"] == nxt.id and a["result"] == "Failed")
@@ -443,10 +553,25 @@ class IncidentDriver:
         await w.enter("Verifying", f"{nxt.id} {nxt.action} ran: verifying")
         return 0
 
+    async def _decide_approved(
+        self, incident: Incident, facts: GateInput, step_id: str, action: str,
+        params: dict[str, Any], approval_uid: str | None,
+    ) -> tuple[Decision, Approval | None]:
+        """The gate's decision on a step about to run (or be resumed, or undone), with the
+        live Approval that approves it, if one does; a step that needs one and has none is
+        refused, saying why."""
+        ap, missing = await self._live_approval(incident, step_id, action, params, approval_uid)
+        facts.approved = ap is not None
+        d = await decide(action, params, facts, self.rt.settings.gate)
+        if d.verdict == "await-approval":
+            d = Decision("refused", f"{d.reason}, and {missing}", d.spec, d.params, d.check)
+        return d, (ap if d.verdict == "run" and d.check == "approval" else None)
+
     async def _resume_unfinished(self, incident: Incident, w: StatusWriter) -> float:
         """An action recorded as started, then the operator died: did it run? Never guess.
         A retry-safe action is sent again under the same idempotency key (the subject makes
-        the second one a no-op); any other goes to verification, which decides on live state."""
+        the second one a no-op), if the gate, on live state and with its Approval still live,
+        lets it run now; any other goes to verification, which decides on live state."""
         executed = w.executed()
         last = executed[-1]
         subject = await self._subject(incident)
@@ -459,10 +584,24 @@ class IncidentDriver:
             await w.enter("Verifying", f"resumed: {last['id']} {last['action']} may have run; "
                           "verifying on live state, not repeating it")
             return 0
-        d = await decide(last["action"], last.get("params", {}),
-                         await self._gate_input(incident, subject, bound, None))
-        if d.params is None:
-            await self._escalate(w, f"cannot resume {last['id']}: {d.reason}")
+        obs = await self._observe(bound)
+        facts = await self._gate_input(incident, subject, bound, obs)
+        facts.executed_in_incident -= 1  # the action resumed is counted already
+        d, _ = await self._decide_approved(incident, facts, last["id"], last["action"],
+                                           last.get("params", {}), last.get("approvalUid"))
+        await self.audit("policy.decision", {"phase": "resume", "id": last["id"],
+                                             "action": last["action"], **d.as_dict()})
+        if d.verdict != "run" or d.params is None:
+            if d.check == "precondition":
+                # Expected when the first send did its work before the restart.
+                await w.enter("Verifying", f"resumed: {last['id']} {last['action']} is not sent "
+                              f"again ({d.reason}); it may have run: verifying on live state")
+                return 0
+            last.update(result="Unknown", finishedAt=utcnow().isoformat(),
+                        message=f"interrupted by an operator restart; not sent again: {d.reason}")
+            await w.patch(executedActions=executed)
+            await self._escalate(w, f"{last['id']} {last['action']} was interrupted by an "
+                                 f"operator restart and is not sent again: {d.reason}")
             return 0
         await self.audit("action.resumed", {"id": last["id"], "idempotencyKey":
                                             last["idempotencyKey"]})
@@ -470,9 +609,9 @@ class IncidentDriver:
         last.update(finishedAt=utcnow().isoformat(),
                     result="Succeeded" if result.ok else "Failed",
                     message=f"resumed after a restart under the same idempotency key: "
-                    f"{result.message}"[:4000])
-        await w.patch(executedActions=executed)
+                    f"{result.message}")
         await self.audit("action.finished", last)
+        await w.patch(executedActions=executed)
         if not result.ok:
             await self._escalate(w, f"{last['id']} {last['action']} failed: {result.message}")
             return 0
@@ -551,25 +690,36 @@ class IncidentDriver:
         elif last is not None and last.get("result") == "Succeeded":
             spec = find_action(bound.plugin, last["action"])
             if spec is not None and spec.reversible and not last.get("undone"):
-                d = await decide(last["action"], last.get("params", {}),
-                                 await self._gate_input(incident, subject, bound, obs))
-                undo = await self._undo(bound, last, d)
-                last.update(undone=undo.ok)
-                await w.patch(executedActions=executed)
-                reason += f"; undid {last['id']} {last['action']}: {undo.message}"
+                reason += "; " + await self._undo(incident, subject, bound, obs, w, last)
         await self._escalate(w, reason)
         return 0
 
-    async def _undo(self, bound: Bound, last: dict[str, Any], d: Decision) -> ActionResult:
-        if d.params is None:
-            return ActionResult(ok=False, message=f"cannot undo: {d.reason}")
+    async def _undo(
+        self, incident: Incident, subject: Subject, bound: Bound, obs: Observation | None,
+        w: StatusWriter, last: dict[str, Any],
+    ) -> str:
+        """Reverts `last` if the gate lets it (as it would the action itself, bar the
+        action's own preconditions and the budget); says what happened."""
+        facts = await self._gate_input(incident, subject, bound, obs)
+        facts.undo = True
+        d, _ = await self._decide_approved(incident, facts, last["id"], last["action"],
+                                           last.get("params", {}), last.get("approvalUid"))
+        await self.audit("policy.decision", {"phase": "undo", "id": last["id"],
+                                             "action": last["action"], **d.as_dict()})
+        if d.verdict != "run" or d.params is None:
+            return f"did not undo {last['id']} {last['action']}: {d.reason}"
         try:
             result = await bound.plugin.undo(last["action"], d.params, last["idempotencyKey"])
         except Exception as err:
             result = ActionResult(ok=False, message=f"{type(err).__name__}: {err}")
         await self.audit("action.undone", {"id": last["id"], "ok": result.ok,
                                            "message": result.message})
-        return result
+        executed = w.executed()
+        executed[-1]["undone"] = result.ok
+        await w.patch(executedActions=executed)
+        if not result.ok:
+            return f"could not undo {last['id']} {last['action']}: {result.message}"
+        return f"undid {last['id']} {last['action']}: {result.message}"
 
     def _newly_broken(
         self, incident: Incident, bound: Bound, obs: Observation, last: dict[str, Any]
@@ -581,7 +731,7 @@ class IncidentDriver:
             return ["evaluation"]
         before = set(last.get("brokenBefore") or [])
         if last.get("brokenBefore") is None and incident.spec.invariant:
-            before.add(f"{incident.spec.invariant}/{incident.spec.entity or ''}")
+            before.add(self._as_recorded(f"{incident.spec.invariant}/{incident.spec.entity or ''}"))
         return [b for b in now if b not in before]
 
     def _holds(self, incident: Incident, bound: Bound, obs: Observation) -> bool:
@@ -610,22 +760,27 @@ def _timestamp(value: Any) -> datetime | None:
 
 def _proposed(
     id_: str, action: str, params: Any, rationale: str, d: Decision,
-    dry_run: dict[str, Any] | None = None,
+    dry_run: dict[str, Any] | None, incident_uid: str,
 ) -> dict[str, Any]:
+    """A proposed step as the status records it (the writer redacts and clips it)."""
     params_obj = params if isinstance(params, dict) else {"value": params}
+    action = action if _is_identifier(action) else "invalid-action"
     out = {
         "id": id_,
-        "action": action if _is_identifier(action) else "invalid-action",
+        "action": action,
         "params": params_obj,
         "risk": d.spec.risk.value if d.spec is not None else "high",
         # A real dry run where the subject's API has one (Kubernetes mutations); otherwise
         # the gate's checks on live state are the closest thing to it.
-        "dryRun": dry_run or {"ok": d.verdict != "refused", "message": d.reason[:4000]},
+        "dryRun": dry_run or {"ok": d.verdict != "refused", "message": d.reason},
         "decision": d.verdict,
-        "reason": d.reason[:4000],
+        "reason": d.reason,
+        # An Approval created before this moment cannot have approved this step.
+        "proposedAt": utcnow().isoformat(),
+        "digest": step_digest(incident_uid, id_, action, params_obj),
     }
     if rationale:
-        out["rationale"] = rationale[:4000]
+        out["rationale"] = rationale
     return out
 
 

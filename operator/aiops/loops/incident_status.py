@@ -1,6 +1,13 @@
 """Writes an Incident's status: phase changes with a bounded timeline, an Event and an audit
 record each; and plain patches. Reads the status it was built from (the driver builds one per
-step from the object it just read)."""
+step from the object it just read).
+
+Every write goes through the API models first (`fit`): redacted, then clipped to the bounds
+the CRD declares, then validated, so no write the operator makes can be refused by the API
+server for a bound (a long key, a 100 KB message) and leave the incident stuck. What cannot be
+made valid, and what the API server refuses anyway, raises `StatusWriteError`, and the driver
+escalates the incident with that reason instead of retrying the same write forever.
+"""
 
 from __future__ import annotations
 
@@ -8,13 +15,69 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any
 
-from aiops.api import Incident
+from kubernetes.client.exceptions import ApiException
+from pydantic import BaseModel, TypeAdapter, ValidationError
+
+from aiops.api import Incident, IncidentStatus
 from aiops.api.incident import TIMELINE_MAX
 from aiops.crashpoints import crashpoint
 from aiops.kube import CustomResources
+from aiops.redact import Redactor, truncate
 from aiops.subjects.contract import utcnow
 
 WARNING_PHASES = ("Escalated", "AwaitingApproval")
+EVENT_MESSAGE_MAX = 1000
+_FIT_ROUNDS = 8  # each round fixes every error pydantic reported; nesting needs a few
+# API errors that no retry of the same write can fix: the object as written is refused.
+_PERMANENT = (400, 413, 422)
+
+
+class StatusWriteError(Exception):
+    """A status write that cannot succeed as it is; the message says what and why."""
+
+
+def fit(model: type[BaseModel] | TypeAdapter[Any], data: Any) -> Any:
+    """`data` (wire form) clipped to the bounds `model` declares, validated, and dumped back
+    to wire form (only the fields `data` sets). A string over its maxLength keeps its head and
+    tail and says how much was cut; a list over its maxItems keeps its first items. Anything
+    else invalid raises ValueError naming the field."""
+    adapter = model if isinstance(model, TypeAdapter) else TypeAdapter(model)
+    for _ in range(_FIT_ROUNDS):
+        try:
+            valid = adapter.validate_python(data)
+        except ValidationError as err:
+            data = _clip(data, err)
+            continue
+        return adapter.dump_python(valid, mode="json", by_alias=True, exclude_unset=True)
+    raise ValueError(f"still invalid after clipping {_FIT_ROUNDS} times")
+
+
+def _clip(data: Any, err: ValidationError) -> Any:
+    for e in err.errors():
+        loc, limit = e["loc"], (e.get("ctx") or {}).get("max_length")
+        where = ".".join(map(str, loc)) or "value"
+        if e["type"] not in ("string_too_long", "too_long") or not isinstance(limit, int):
+            raise ValueError(f"{where}: {e['msg']}")
+        if not loc:
+            data = _shorten(data, limit)
+            continue
+        parent = data
+        for part in loc[:-1]:
+            parent = parent[part]
+        parent[loc[-1]] = _shorten(parent[loc[-1]], limit)
+    return data
+
+
+def _shorten(value: Any, limit: int) -> Any:
+    if isinstance(value, str):
+        return truncate(value, limit)
+    return list(value)[:limit]
+
+
+def field_adapter(model: type[BaseModel], name: str) -> TypeAdapter[Any]:
+    """An adapter for one field of `model`, with the field's own bounds."""
+    info = model.model_fields[name]
+    return TypeAdapter(info.rebuild_annotation())
 
 
 class StatusWriter:
@@ -22,18 +85,40 @@ class StatusWriter:
         self,
         api: CustomResources,
         obj: dict[str, Any],
-        audit: Callable[[str, dict[str, Any]], Awaitable[None]],
+        audit: Callable[[str, dict[str, Any]], Awaitable[Any]],
+        redactor: Redactor | None = None,
     ) -> None:
         self.api = api
         self.obj = obj
         self.status: dict[str, Any] = dict(obj.get("status") or {})
         self.audit = audit
+        self.redactor = redactor or Redactor()
         meta = obj["metadata"]
         self.namespace, self.name = meta["namespace"], meta["name"]
 
+    def clean(self, fields: dict[str, Any]) -> dict[str, Any]:
+        """What a patch of `fields` writes: redacted, clipped to the CRD's bounds, valid.
+        Raises StatusWriteError when it cannot be made valid."""
+        redacted = self.redactor.redact(fields)
+        try:
+            fitted: dict[str, Any] = fit(IncidentStatus, redacted)
+        except ValueError as err:
+            raise StatusWriteError(f"status fields {', '.join(sorted(fields))} are invalid: "
+                                   f"{err}") from err
+        return fitted
+
     async def patch(self, **fields: Any) -> None:
-        self.status.update(fields)
-        await self.api.patch_status(Incident.PLURAL, self.namespace, self.name, fields)
+        clean = self.clean(fields)
+        try:
+            await self.api.patch_status(Incident.PLURAL, self.namespace, self.name, clean)
+        except ApiException as err:
+            if err.status not in _PERMANENT:
+                raise  # the API server or the network: the same write may succeed later
+            raise StatusWriteError(
+                f"the API server refused the status write ({', '.join(sorted(clean))}): "
+                f"{err.status} {_api_message(err)}"
+            ) from err
+        self.status.update(clean)
 
     def executed(self) -> list[dict[str, Any]]:
         return [dict(a) for a in self.status.get("executedActions", [])]
@@ -46,19 +131,36 @@ class StatusWriter:
 
     async def note(self, message: str) -> None:
         """A timeline entry that changes no phase (a wait a person would want to see)."""
-        entry = {"time": utcnow().isoformat(), "message": message[:4000]}
+        entry = {"time": utcnow().isoformat(), "message": message}
         await self.audit("note", {"timeline": message})
         await self.patch(timeline=[*self.status.get("timeline", []), entry][-TIMELINE_MAX:])
 
     async def enter(self, phase: str, message: str, **fields: Any) -> None:
         now = utcnow().isoformat()
-        entry = {"time": now, "phase": phase, "message": message[:4000]}
+        entry = {"time": now, "phase": phase, "message": message}
         timeline = [*self.status.get("timeline", []), entry][-TIMELINE_MAX:]
         previous = self.status.get("phase") or "Open"
-        await self.audit("phase", {"from": previous, "to": phase, "message": message, **fields})
+        record = await self.audit("phase", {"from": previous, "to": phase, "message": message,
+                                            **fields})
+        # The log's head as of this phase change: `aiops audit verify` compares the log with
+        # it, so records cut from the end of the log (which leave a valid chain) are caught.
+        if record is not None and hasattr(record, "seq") and hasattr(record, "hash"):
+            fields["auditHead"] = {"seq": record.seq, "hash": record.hash}
         crashpoint(f"enter-{phase}")
         await self.patch(phase=phase, timeline=timeline, **fields)
         crashpoint(f"entered-{phase}")
         kind = "Warning" if phase in WARNING_PHASES else "Normal"
         # Posted and awaited here, not queued: the Event exists once the phase is written.
-        await self.api.post_event(self.obj, kind, phase, message[:1000])
+        text = truncate(self.redactor.redact_text(message), EVENT_MESSAGE_MAX)
+        await self.api.post_event(self.obj, kind, phase, text)
+
+
+def _api_message(err: ApiException) -> str:
+    """The API server's own message from an error body (a Status object), else its reason."""
+    import json
+
+    try:
+        body = json.loads(err.body or "")
+    except (TypeError, ValueError):
+        return str(err.reason)
+    return str(body.get("message") or err.reason) if isinstance(body, dict) else str(err.reason)

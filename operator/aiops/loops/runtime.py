@@ -55,15 +55,16 @@ def build_runtime(api: CustomResources) -> Runtime:
     from aiops.audit import AuditLog  # the audit package is the only writer of logs
 
     root = audit_dir()
-    # One redactor for the audit log; every API key the operator loads is registered in it,
-    # so a key of any shape is masked wherever it would be written.
+    # One redactor for the audit log, Incident status and Events; every API key the operator
+    # loads is registered in it, so a key of any shape is masked wherever it would be written.
     redactor = Redactor()
+    redactor.register(os.environ.get("ANTHROPIC_API_KEY", ""))  # before anything is written
     log = AuditLog(root, redactor)
     core = k8s.CoreV1Api(api.api_client)
     operator_ns = os.environ.get("AIOPS_OPERATOR_NAMESPACE", "aiops-system")
 
-    async def audit(namespace: str, name: str, kind: str, data: dict[str, Any]) -> None:
-        await log.aappend(namespace, name, kind, data)
+    async def audit(namespace: str, name: str, kind: str, data: dict[str, Any]) -> Any:
+        return await log.aappend(namespace, name, kind, data)
 
     async def actions_stopped() -> bool:
         try:
@@ -118,4 +119,5 @@ def build_runtime(api: CustomResources) -> Runtime:
         checkpoint_for=checkpoint_for,
         actions_stopped=actions_stopped,
         settings=settings_from_env(),
+        redactor=redactor,
     )

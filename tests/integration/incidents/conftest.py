@@ -4,6 +4,9 @@ in-process, with its audit log in a directory of the module's own."""
 
 from __future__ import annotations
 
+import signal
+import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -70,8 +73,8 @@ class Drift:
     """Counter drift, caused for real: entries dated an hour ahead of Redis's clock in a
     key's log, as a Redis whose clock stepped back leaves them."""
 
-    def __init__(self, stack: LocalStack) -> None:
-        self.key = f"drift-{uuid.uuid4().hex[:6]}"
+    def __init__(self, stack: LocalStack, key: str | None = None) -> None:
+        self.key = key or f"drift-{uuid.uuid4().hex[:6]}"
         self.redis = redis.Redis.from_url(stack.urls.redis, decode_responses=True)
         self.log = f"rl:w:{self.key}"
         self.members = [f"test-drift-{i}" for i in range(12)]
@@ -128,6 +131,24 @@ def operator_with_model(
     repair(rl_stack)
 
 
+def operator_free_env(
+    aiops_api: ClusterHandle, rl_stack: LocalStack, audit_dir: Path, prefix: str
+) -> Iterator[LoopEnv]:
+    """A fresh namespace with no operator in this process: the tests run their own, as a
+    real process (`OperatorProcess`) that they can kill and start again."""
+    repair(rl_stack)
+    for ns in api_namespace(aiops_api, prefix):
+        yield LoopEnv(ns, rl_stack, k8s.CustomObjectsApi(aiops_api.api_client()), audit_dir)
+    repair(rl_stack)
+
+
+def awaiting(env: LoopEnv, name: str) -> dict[str, Any]:
+    """The incident, once it waits for an Approval (it must not have ended instead)."""
+    inc = env.wait_phase(name, "AwaitingApproval", "Escalated", "Resolved", timeout=60)
+    assert inc["status"]["phase"] == "AwaitingApproval", inc["status"]
+    return inc
+
+
 def one_incident(env: LoopEnv, subject: str, invariant: str, timeout: float = 30) -> str:
     found = wait_for(f"an incident {invariant} of {subject}", lambda: [
         i for i in env.incidents(subject) if i["spec"].get("invariant") == invariant
@@ -136,5 +157,57 @@ def one_incident(env: LoopEnv, subject: str, invariant: str, timeout: float = 30
     return str(found[0]["metadata"]["name"])
 
 
+def incident_of(env: LoopEnv, subject: str, key: str, timeout: float = 30) -> str:
+    """The one counter_drift Incident of `subject` for `key`."""
+    found = wait_for(f"an incident counter_drift/{key} of {subject}", lambda: [
+        i for i in env.incidents(subject)
+        if i["spec"].get("invariant") == "counter_drift" and i["spec"].get("entity") == key
+    ], timeout)  # fmt: skip
+    assert len(found) == 1, [i["metadata"]["name"] for i in found]
+    return str(found[0]["metadata"]["name"])
+
+
 def settle(seconds: float) -> None:
     time.sleep(seconds)
+
+
+class OperatorProcess:
+    """`aiops operator run -n NS` as a real process, so it can really be SIGKILLed (at a
+    crash point, `AIOPS_CRASHPOINTS`) and started again, as after a crash."""
+
+    def __init__(self, env: LoopEnv, workdir: Path, **environ: str) -> None:
+        self.env = env
+        self.workdir = workdir
+        self.environ = environ
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self, crashpoint: str = "") -> None:
+        environ = {
+            **self.env.ns.cluster.env,
+            "AIOPS_AUDIT_DIR": str(self.env.audit_dir),
+            "AIOPS_VERIFY_TIMEOUT": "30",
+            "AIOPS_CRASHPOINTS": crashpoint,
+            "AIOPS_CRASHPOINTS_DIR": str(self.workdir),
+            **self.environ,
+        }
+        environ.pop("ANTHROPIC_API_KEY", None)
+        log = (self.workdir / "operator.log").open("ab")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "aiops.cli.main", "operator", "run",
+             "-n", self.env.ns.namespace],
+            env=environ, stdout=log, stderr=subprocess.STDOUT,
+        )
+
+    def wait_killed(self, timeout: float) -> int:
+        assert self.proc is not None
+        return self.proc.wait(timeout=timeout)
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.proc = None

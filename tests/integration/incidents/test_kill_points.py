@@ -15,13 +15,16 @@ from pathlib import Path
 
 import httpx
 import pytest
-from kubernetes import client as k8s
 
 from ratelimiter.localstack import LocalStack
-from tests.fixtures.aiops_api import api_namespace
 from tests.fixtures.cluster import ClusterHandle
-from tests.integration.incidents.conftest import Drift, LoopEnv, one_incident
-from tests.integration.ratelimiter_subject.conftest import repair
+from tests.integration.incidents.conftest import (
+    Drift,
+    LoopEnv,
+    OperatorProcess,
+    one_incident,
+    operator_free_env,
+)
 
 POINTS = [
     "entered-Investigating",
@@ -46,54 +49,12 @@ def resets(stack: LocalStack) -> int:
     return int(total)
 
 
-class OperatorProcess:
-    """`aiops operator run -n NS` as a real process, so it can really be SIGKILLed."""
-
-    def __init__(self, env: LoopEnv, workdir: Path) -> None:
-        self.env = env
-        self.workdir = workdir
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    def start(self, crashpoint: str = "") -> None:
-        environ = {
-            **self.env.ns.cluster.env,
-            "AIOPS_AUDIT_DIR": str(self.env.audit_dir),
-            "AIOPS_VERIFY_TIMEOUT": "30",
-            "AIOPS_CRASHPOINTS": crashpoint,
-            "AIOPS_CRASHPOINTS_DIR": str(self.workdir),
-        }
-        environ.pop("ANTHROPIC_API_KEY", None)
-        log = (self.workdir / "operator.log").open("ab")
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "aiops.cli.main", "operator", "run",
-             "-n", self.env.ns.namespace],
-            env=environ, stdout=log, stderr=subprocess.STDOUT,
-        )
-
-    def wait_killed(self, timeout: float) -> int:
-        assert self.proc is not None
-        return self.proc.wait(timeout=timeout)
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self.proc = None
-
-
 @pytest.fixture(scope="module")
 def kill_env(
     aiops_api: ClusterHandle, rl_stack: LocalStack, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[LoopEnv]:
-    repair(rl_stack)
-    audit_dir = tmp_path_factory.mktemp("kill-audit")
-    for ns in api_namespace(aiops_api, "kill"):
-        yield LoopEnv(ns, rl_stack, k8s.CustomObjectsApi(aiops_api.api_client()), audit_dir)
-    repair(rl_stack)
+    yield from operator_free_env(aiops_api, rl_stack, tmp_path_factory.mktemp("kill-audit"),
+                                 "kill")
 
 
 def test_sigkill_at_ten_points_resolves_every_incident_and_runs_no_action_twice(

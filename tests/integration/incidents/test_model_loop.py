@@ -143,3 +143,39 @@ def test_an_injected_instruction_is_refused_and_nothing_mutates(
     finally:
         drift.undo()
         env.delete_subject(subject)
+
+
+def test_secrets_in_what_the_model_says_never_reach_status_or_events(
+    model_env: tuple[LoopEnv, ScriptedAnthropic],
+) -> None:
+    """The model repeats what it read (the operator's own key, a password in a config, a
+    bearer token) into its diagnosis and escalation: status and Events show them masked."""
+    env, server = model_env
+    secrets = [FAKE_KEY, "hunter2-redis-password", "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJib2IifQ.c2ln"]
+    server.script([
+        reply(tool_use("escalate", {
+            "reason": f"the config holds password=hunter2-redis-password and the key "
+                      f"{FAKE_KEY}; a person must rotate them",
+            "summary": f"Authorization: Bearer {secrets[2]} was in a log line",
+        })),
+    ])  # fmt: skip
+    drift = Drift(env.stack)
+    subject = env.subject("rl-leaky", "propose")
+    try:
+        drift.cause()
+        name = one_incident(env, subject, "counter_drift")
+        inc = env.wait_phase(name, "Escalated", "Resolved", timeout=90)
+        st = inc["status"]
+        assert st["phase"] == "Escalated"
+        assert "[REDACTED]" in st["escalationReason"] and "rotate them" in st["escalationReason"]
+        events = env.ns.kubectl(
+            "get", "events", f"--field-selector=involvedObject.name={name}", "-o", "json"
+        ).stdout
+        assert "Escalated" in events
+        for secret in secrets:
+            assert secret not in json.dumps(st), secret
+            assert secret not in events, secret
+            assert secret not in audit_text(env, name), secret
+    finally:
+        drift.undo()
+        env.delete_subject(subject)

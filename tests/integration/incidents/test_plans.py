@@ -25,7 +25,14 @@ import pytest
 from ratelimiter.localstack import LocalStack
 from tests.fixtures.cluster import ClusterHandle
 from tests.fixtures.scripted_anthropic import ScriptedAnthropic, reply, tool_use
-from tests.integration.incidents.conftest import Drift, LoopEnv, one_incident, operator_with_model
+from tests.integration.incidents.conftest import (
+    Drift,
+    LoopEnv,
+    awaiting,
+    incident_of,
+    one_incident,
+    operator_with_model,
+)
 from tests.integration.ratelimiter_subject.conftest import repair, wait_for
 
 FAKE_KEY = "sk-ant-api03-FAKEFAKEFAKEFAKEFAKEFAKEFAKEFAKE-plans"
@@ -83,22 +90,6 @@ def phases(incident: dict[str, Any]) -> list[str]:
 
 def at(value: str) -> datetime:
     return datetime.fromisoformat(value.replace("Z", "+00:00"))
-
-
-def awaiting(env: LoopEnv, name: str) -> dict[str, Any]:
-    inc = env.wait_phase(name, "AwaitingApproval", "Escalated", "Resolved", timeout=60)
-    assert inc["status"]["phase"] == "AwaitingApproval", inc["status"]
-    return inc
-
-
-def incident_of(env: LoopEnv, subject: str, key: str, timeout: float = 30) -> str:
-    """The one counter_drift Incident of `subject` for `key`."""
-    found = wait_for(f"an incident counter_drift/{key} of {subject}", lambda: [
-        i for i in env.incidents(subject)
-        if i["spec"].get("invariant") == "counter_drift" and i["spec"].get("entity") == key
-    ], timeout)  # fmt: skip
-    assert len(found) == 1, [i["metadata"]["name"] for i in found]
-    return str(found[0]["metadata"]["name"])
 
 
 class Limits:
@@ -183,17 +174,22 @@ def test_a_two_step_plan_runs_in_order_each_step_verified_before_the_next(
 # -- 2. a step that does not fix it is undone -------------------------------------------------
 
 
+def bigger_limit(drift: Drift) -> list[Any]:
+    """The model's plan: a bigger limit for the drifted key, which does not fix the drift."""
+    return [
+        reply(propose("update_limit", {"key": drift.key, "limit": 5000, "window_ms": 60000},
+                      "a bigger limit lets the key's clients through")),
+        resolve(f"Key {drift.key} is refused early; a bigger limit will do."),
+    ]
+
+
 def test_a_step_that_does_not_fix_it_is_undone_and_the_incident_escalates(
     plan_env: PlanEnv,
 ) -> None:
     env, server = plan_env
     drift = Drift(env.stack)
     limits = Limits(env.stack, drift.key)
-    server.script([
-        reply(propose("update_limit", {"key": drift.key, "limit": 5000, "window_ms": 60000},
-                      "a bigger limit lets the key's clients through")),
-        resolve(f"Key {drift.key} is refused early; a bigger limit will do."),
-    ])  # fmt: skip
+    server.script(bigger_limit(drift))
     subject = env.subject("rl-undo", "propose")
     try:
         limits.put(1000, 60000)  # the limit in force before: what undo must put back
@@ -223,6 +219,38 @@ def test_a_step_that_does_not_fix_it_is_undone_and_the_incident_escalates(
         phase_times = {t["phase"]: at(t["time"]) for t in st["timeline"] if t.get("phase")}
         waited = phase_times["Escalated"] - phase_times["Verifying"]
         assert waited >= timedelta(seconds=VERIFY_TIMEOUT)
+    finally:
+        drift.undo()
+        limits.delete()
+        env.delete_subject(subject)
+
+
+def test_no_undo_once_the_subject_is_paused(plan_env: PlanEnv) -> None:
+    """The undo is an action too: the gate judges it on live state, and a Subject paused
+    while its step was being verified is left alone (the escalation says so)."""
+    env, server = plan_env
+    drift = Drift(env.stack)
+    limits = Limits(env.stack, drift.key)
+    server.script(bigger_limit(drift))
+    subject = env.subject("rl-undo-paused", "propose")
+    try:
+        limits.put(1000, 60000)
+        drift.cause()
+        name = one_incident(env, subject, "counter_drift")
+        awaiting(env, name)
+        approve(env, name)
+        wait_for("the new limit in force", lambda: limits.get()["limit"] == 5000, 30)
+        paused = env.ns.kubectl("patch", "subject", subject, "--type=merge",
+                                "-p", json.dumps({"spec": {"paused": True}}))
+        assert paused.returncode == 0, paused.stderr
+        inc = env.wait_phase(name, "Escalated", "Resolved", timeout=30 + VERIFY_TIMEOUT)
+        st = inc["status"]
+        assert st["phase"] == "Escalated"
+        reason = st["escalationReason"]
+        assert f"did not undo a1 update_limit: Subject {subject} is paused" in reason, reason
+        assert limits.get()["limit"] == 5000  # left as it is: nothing ran on a paused Subject
+        [done] = st["executedActions"]
+        assert done["result"] == "Succeeded" and done.get("undone") is not True
     finally:
         drift.undo()
         limits.delete()

@@ -141,6 +141,9 @@ def test_wrong_kind_is_refused() -> None:
         (Subject, {"invariants": [{"name": "x"}, {"name": "x"}]}, "duplicate name x"),
         (Incident, {"source": "subject-loop", "invariant": None}, "names its invariant"),
         (Approval, {"actions": []}, "names the action ids it approves"),
+        (Approval, {"actions": ["a1", "a2"]}, "carries the digest of each action it approves"),
+        (Approval, {"digests": {}}, "carries the digest of each action it approves"),
+        (Approval, {"digests": {"a1": "0" * 64, "a9": "0" * 64}}, "names only actions listed"),
     ],
 )
 def test_cel_rules_have_python_twins(
@@ -155,6 +158,7 @@ def test_cel_rules_have_python_twins(
 def test_a_rejection_may_cover_every_action() -> None:
     body = example(Approval)
     body["spec"].update(decision="reject", actions=[])
+    body["spec"].pop("digests")  # a rejection needs none: rejecting a changed step is safe
     assert Approval.from_k8s(body).spec.actions == []
 
 
