@@ -1,16 +1,23 @@
-"""`aiops audit show|verify`: read an incident's audit log, and check the hash chains."""
+"""`aiops audit show|verify`: read an incident's audit log, and check the hash chains.
+
+`verify` also checks the end of each log against the audit head its Incident's status
+recorded (`status.auditHead`), read from the API server when it can be reached (KUBECONFIG,
+like kubectl), or given with `--head SEQ:HASH`: a hash chain alone cannot show records cut
+from its end."""
 
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, cast
 
 import typer
 
 from aiops.audit import AuditError, AuditLog, default_dir, log_path, verify
 from aiops.audit.files import read_lines
 from aiops.audit.record import AuditRecord, parse_line
+from aiops.audit.verify import Head
 
 app = typer.Typer(help="Read and check incident audit logs.", no_args_is_help=True)
 
@@ -72,9 +79,30 @@ def verify_command(
     ] = None,
     namespace: Namespace = None,
     audit_dir: AuditDir = None,
+    head: Annotated[
+        str | None,
+        typer.Option("--head", help="SEQ:HASH the log must hold (the Incident's status.auditHead"
+                     "), for one incident; instead of reading it from the API server."),
+    ] = None,
+    cluster: Annotated[
+        bool,
+        typer.Option("--cluster/--no-cluster", help="Read each Incident's audit head from the "
+                     "API server (KUBECONFIG) to check the end of its log."),
+    ] = True,
 ) -> None:
-    """Check hash chains: exit 1, with a line per problem, when any log was altered."""
+    """Check hash chains, and each log's end against its Incident's audit head: exit 1, with a
+    line per problem, when any log was altered."""
     root = audit_dir or default_dir()
+    given = None
+    if head is not None:
+        if incident is None:
+            typer.echo("aiops: --head needs the INCIDENT it belongs to", err=True)
+            raise typer.Exit(2)
+        try:
+            given = Head.parse(head)
+        except ValueError as err:
+            typer.echo(f"aiops: --head: {err}", err=True)
+            raise typer.Exit(2) from err
     if incident is not None:
         ns, name = _target(incident, namespace)
         if not _path(root, ns, name).is_file():
@@ -85,9 +113,24 @@ def verify_command(
         targets = [t for t in AuditLog(root).incidents() if namespace in (None, t[0])]
     else:
         targets = []
+    heads: dict[tuple[str, str], Head | None] | None = None  # None: nothing to compare with
+    if given is not None:
+        heads = {targets[0]: given}
+    elif cluster and targets:
+        heads, why = _heads_from_cluster(targets)
+        if why:
+            typer.echo(f"note: the ends of the logs were not checked against their Incidents: "
+                       f"{why} (pass --head SEQ:HASH, or --no-cluster)")
     problems = records = 0
     for ns, name in targets:
-        result = verify(_path(root, ns, name), incident=f"{ns}/{name}")
+        known = heads.get((ns, name)) if heads is not None else None
+        result = verify(_path(root, ns, name), incident=f"{ns}/{name}", head=known)
+        if heads is not None and known is None:
+            result.notes.append(
+                "its Incident has recorded no audit head: the end of the log was not checked"
+                if (ns, name) in heads else
+                "no Incident of this name (deleted?): the end of the log was not checked"
+            )
         records += result.records
         problems += len(result.problems)
         for problem in result.problems:
@@ -98,6 +141,43 @@ def verify_command(
     typer.echo(f"verified {len(targets)} logs, {records} records under {root}: {verdict}")
     if problems:
         raise typer.Exit(1)
+
+
+def _heads_from_cluster(
+    targets: list[tuple[str, str]],
+) -> tuple[dict[tuple[str, str], Head | None] | None, str]:
+    """The audit head of each target's Incident (None where it has none yet; absent where
+    there is no such Incident), or why the API server could not tell."""
+    from kubernetes import client, config  # only this path talks to the API server
+    from kubernetes.client.exceptions import ApiException
+
+    from aiops.api import GROUP, VERSION, Incident
+
+    settings = client.Configuration()
+    try:
+        config.load_kube_config(config_file=os.environ.get("KUBECONFIG"),
+                                client_configuration=settings)
+    except Exception as err:  # no kubeconfig, or a broken one
+        return None, f"no API server configured ({err})"
+    settings.retries = 0  # an unreachable server is said at once, not after minutes
+    api = client.CustomObjectsApi(client.ApiClient(settings))
+    heads: dict[tuple[str, str], Head | None] = {}
+    for ns in sorted({ns for ns, _ in targets}):
+        try:
+            listed = cast(dict[str, Any], api.list_namespaced_custom_object(
+                GROUP, VERSION, ns, Incident.PLURAL, _request_timeout=10
+            ))
+        except ApiException as err:
+            return None, (f"the API server refused to list incidents in {ns}: {err.status} "
+                          f"{err.reason}")
+        except Exception as err:
+            return None, f"the API server could not be reached ({type(err).__name__}: {err})"
+        for obj in listed["items"]:
+            recorded = (obj.get("status") or {}).get("auditHead")
+            heads[(ns, obj["metadata"]["name"])] = (
+                Head.model_validate(recorded) if isinstance(recorded, dict) else None
+            )
+    return heads, ""
 
 
 def _target(incident: str, namespace: str | None) -> tuple[str, str]:

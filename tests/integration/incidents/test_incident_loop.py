@@ -4,6 +4,7 @@ and under `observe`, nothing mutates. The audit log of each incident verifies.""
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 
@@ -50,6 +51,18 @@ def test_execute_resets_the_drifted_counter_and_resolves(loop_env: LoopEnv) -> N
         assert kind in shown.stdout
     verified = aiops(loop_env, "audit", "verify", name, "-n", loop_env.ns.namespace)
     assert verified.returncode == 0, verified.stdout + verified.stderr
+    # The Incident records the log's head at each phase change; verify, reaching the API
+    # server, checks the log against it, so cutting records from the end is caught too.
+    path = loop_env.audit_dir / loop_env.ns.namespace / f"{name}.jsonl"
+    lines = path.read_bytes().splitlines(keepends=True)
+    head = st["auditHead"]
+    resolved = json.loads(lines[head["seq"]])
+    assert (resolved["kind"], resolved["data"]["to"], resolved["hash"]) == (
+        "phase", "Resolved", head["hash"])
+    path.write_bytes(b"".join(lines[: head["seq"]]))  # a chain still, one record short
+    cut = aiops(loop_env, "audit", "verify", name, "-n", loop_env.ns.namespace)
+    assert cut.returncode == 1, cut.stdout + cut.stderr
+    assert f"is not in the log, which ends at seq {head['seq'] - 1}: records were cut" in cut.stdout
     wanted = {"Investigating", "Remediating", "Verifying", "Resolved"}
 
     def reasons() -> set[str]:

@@ -8,6 +8,7 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from aiops.audit import AuditLog, verify
+from aiops.audit.verify import Head
 from tests.unit.audit.conftest import NAME, NAMESPACE, write_sample
 
 
@@ -134,3 +135,96 @@ def test_an_empty_log_verifies(tmp_path: Path) -> None:
     (tmp_path / "x.jsonl").write_bytes(b"")
     result = verify(tmp_path / "x.jsonl")
     assert (result.ok, result.records) == (True, 0)
+
+
+# -- the end of the log, against the audit head the Incident recorded ---------------------------
+
+
+def head_of(log: AuditLog, seq: int) -> Head:
+    record = log.read(NAMESPACE, NAME)[seq]
+    return Head(seq=record.seq, hash=record.hash)
+
+
+def test_a_log_that_holds_its_head_verifies(tmp_path: Path) -> None:
+    log = AuditLog(tmp_path)
+    write_sample(log)
+    path = log.path(NAMESPACE, NAME)
+    assert verify(path, head=head_of(log, 8)).problems == []
+    # Records written after the last phase change are fine: the head is a floor, not a cap.
+    assert verify(path, head=head_of(log, 5)).problems == []
+
+
+def test_records_cut_from_the_end_are_found_only_with_the_head(tmp_path: Path) -> None:
+    log = AuditLog(tmp_path)
+    write_sample(log)
+    path = log.path(NAMESPACE, NAME)
+    head = head_of(log, 8)
+    path.write_bytes(b"".join(path.read_bytes().splitlines(keepends=True)[:6]))
+    assert verify(path).problems == []  # the chain that is left is valid
+    assert verify(path, head=head).problems == [
+        f"the Incident's audit head (seq 8, hash {head.hash[:12]}…) is not in the log, which"
+        " ends at seq 5: records were cut from its end"
+    ]
+
+
+def test_a_rewritten_tail_is_found(tmp_path: Path) -> None:
+    log = AuditLog(tmp_path)
+    write_sample(log)
+    path = log.path(NAMESPACE, NAME)
+    head = head_of(log, 8)
+    # Cut the last record and write another in its place: a perfectly chained log again.
+    path.write_bytes(b"".join(path.read_bytes().splitlines(keepends=True)[:8]))
+    log.append(NAMESPACE, NAME, "phase", {"from": "Verifying", "to": "Resolved"})
+    assert verify(path).problems == []
+    [problem] = verify(path, head=head).problems
+    assert problem.startswith("line 9: seq 8 is not the Incident's audit head")
+    assert "rewritten" in problem
+
+
+def test_a_torn_head_is_reported_as_torn_not_as_an_interrupted_write(tmp_path: Path) -> None:
+    log = AuditLog(tmp_path)
+    write_sample(log)
+    path = log.path(NAMESPACE, NAME)
+    head = head_of(log, 8)
+    content = path.read_bytes()
+    path.write_bytes(content[:-20])  # the head record, cut short
+    problems = verify(path, head=head).problems
+    assert problems[0].startswith("line 9: incomplete: ")
+    assert problems[1].startswith("line 9: torn: the Incident's audit head (seq 8")
+    assert "cut after the fact" in problems[1]
+    # The next append moves the torn line aside and calls it an interrupted write; with the
+    # head, verify knows better: that record had been written whole.
+    log.append(NAMESPACE, NAME, "note", {})
+    result = verify(path, head=head)
+    assert any("interrupted write" in n for n in result.notes)
+    assert verify(path).problems == []
+    [problem] = result.problems
+    assert problem.startswith("line 9: seq 8 is not the Incident's audit head")
+    # Cut at the newline only: the whole record is moved aside, and verify says where it went.
+    log2 = AuditLog(tmp_path / "two")
+    write_sample(log2)
+    path2 = log2.path(NAMESPACE, NAME)
+    head2 = head_of(log2, 8)
+    path2.write_bytes(path2.read_bytes()[:-1])
+    log2.append(NAMESPACE, NAME, "note", {})
+    [problem] = verify(path2, head=head2).problems
+    assert f"was moved to {NAME}.jsonl.torn-1 as a torn line" in problem
+
+
+def test_the_cli_takes_a_head_and_refuses_a_malformed_one(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from aiops.cli.main import app
+
+    log = AuditLog(tmp_path)
+    write_sample(log)
+    head = head_of(log, 8)
+    path = log.path(NAMESPACE, NAME)
+    run = CliRunner().invoke
+    base = ["audit", "verify", f"{NAMESPACE}/{NAME}", "--audit-dir", str(tmp_path)]
+    assert run(app, [*base, "--head", f"8:{head.hash}"]).exit_code == 0
+    path.write_bytes(b"".join(path.read_bytes().splitlines(keepends=True)[:7]))
+    result = run(app, [*base, "--head", f"8:{head.hash}"])
+    assert result.exit_code == 1 and "records were cut from its end" in result.output
+    result = run(app, [*base, "--head", "8:nothex"])
+    assert result.exit_code == 2 and "is not SEQ:HASH" in result.output
