@@ -338,8 +338,9 @@ class ChaosDriver:
         if all(t.instant for t in records.values()):
             message = (f"{fault.name} made on {where} at {_at(first)}; it was over as soon as "
                        "made (nothing to revert); watching the subject")
+            over = max(t.reverted_at or now for t in records.values())
             status = updated(
-                status, phase="Recovered", injected_at=first, recovered_at=now, ends_at=None,
+                status, phase="Recovered", injected_at=first, recovered_at=over, ends_at=None,
                 time_left=None, message=message,
                 conditions=self._conditions(
                     status, now, AllInjected=(True, "Injected", message),

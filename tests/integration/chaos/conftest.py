@@ -138,6 +138,13 @@ def operator_env(ns: ApiNamespace, audit_dir: Path) -> dict[str, str]:
             "AIOPS_OPERATOR_NAMESPACE": ns.namespace}
 
 
+def clean_up(ns: ApiNamespace) -> None:
+    """While the operator still runs: every Chaos goes first (none may stay injected), then
+    what carries kopf's finalizer, so that the namespace can go once the operator is gone."""
+    ns.kubectl("delete", "chaos", "--all", "--timeout=60s")
+    ns.kubectl("delete", "incidents,subjects", "--all", "--timeout=60s")
+
+
 def operator_on_stack(
     aiops_api: ClusterHandle, rl_stack: LocalStack, audit_dir: Path, prefix: str,
     autonomy: str, **subject: Any,
@@ -154,8 +161,7 @@ def operator_on_stack(
             with running_operator(ns, mp):
                 wait_for("Subject rl Healthy", env.healthy, timeout=60)
                 yield env
-                # Every Chaos goes before the operator does: none may stay injected.
-                ns.kubectl("delete", "chaos", "--all", "--timeout=60s")
+                clean_up(ns)
     repair(rl_stack)
 
 

@@ -18,6 +18,7 @@ from tests.integration.chaos.conftest import (
     ChaosEnv,
     OperatorProcess,
     chaos_manifest,
+    clean_up,
     ts,
     wait_for,
 )
@@ -56,7 +57,9 @@ def test_a_killed_operator_is_replaced_and_the_fault_reverted_on_time(
             assert env.program("rl-node-3") == "RUNNING"
             assert [t["state"] for t in st["targets"]] == ["Reverted"]
         finally:
-            ns.kubectl("delete", "chaos", "--all", "--timeout=60s")
+            if op.proc is None:
+                op.start()
+            clean_up(ns)
             op.stop()
             log = tmp_path / "operator.log"
             if log.exists():
