@@ -82,11 +82,3 @@ class ToxiproxyApi:
             raise PluginError(f"toxiproxy refused to remove toxic {name}: HTTP "
                               f"{resp.status_code} {_text(resp)}")
         return f"toxic {name} removed"
-
-    async def toxics(self) -> list[dict[str, Any]]:
-        resp = await self._call("GET", "/toxics")
-        if resp.status_code >= 300:
-            raise PluginError(f"toxiproxy: cannot list the toxics of {self.proxy!r}: HTTP "
-                              f"{resp.status_code} {_text(resp)}")
-        listed: list[dict[str, Any]] = resp.json()
-        return listed
