@@ -2,7 +2,8 @@
 
 import typer
 
-from aiops.cli import actions, approvals, audit, chaos, cluster, crds, operator
+from aiops.cli import actions, approvals, audit, chaos, cluster, crds, operator, up
+from aiops.demo import cli as demo
 
 app = typer.Typer(
     name="aiops",
@@ -18,6 +19,10 @@ app.command("reject")(approvals.reject)
 app.add_typer(audit.app, name="audit")
 app.add_typer(actions.app, name="actions")
 app.add_typer(chaos.app, name="chaos")
+app.command("up")(up.up)
+app.command("down")(up.down)
+app.command("status")(up.status)
+app.add_typer(demo.app, name="demo")
 
 
 if __name__ == "__main__":

@@ -1,0 +1,110 @@
+"""Runs the story: on a terminal, the full screen (Rich Live on the alternate screen); else
+(a pipe, CI, a test) plain lines, one per chapter and per thing that happened."""
+
+from __future__ import annotations
+
+import sys
+import threading
+import time
+from pathlib import Path
+
+from kubernetes import client
+from rich.console import Console
+from rich.live import Live
+from rich.text import Text
+
+from aiops.demo.director import CHAPTERS, TITLES, Director, Settings
+from aiops.demo.sources import PLURALS, AuditTail, Sampler, Store, Watcher
+from aiops.demo.stories import Story
+from aiops.demo.terminal import keyboard
+from aiops.demo.view import Screen, timeline_text
+
+FRAME = 0.25  # the screen is redrawn at most this often, and at once after a key
+
+
+def start_sources(store: Store, api: client.ApiClient, settings: Settings, story: Story,
+                  audit_dir: Path | None, prometheus: str | None,
+                  incidents: object) -> threading.Event:
+    stop = threading.Event()
+    custom = client.CustomObjectsApi(api)
+    for plural in PLURALS:
+        Watcher(store, custom, settings.namespace, plural, stop).start()
+    tail = AuditTail(store, audit_dir, settings.namespace) if audit_dir else None
+    Sampler(store, prometheus, story.queries(), tail, incidents, stop).start()
+    return stop
+
+
+def wait_synced(store: Store, timeout: float = 15.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with store.lock:
+            if set(PLURALS) <= store.synced:
+                return True
+        time.sleep(0.05)
+    return False
+
+
+def summary_lines(director: Director) -> list[str]:
+    return [t.plain for t in Screen(director).summary_body([], []) if isinstance(t, Text)]
+
+
+def interactive(director: Director, console: Console) -> int:
+    screen = Screen(director)
+    with keyboard(sys.stdin.fileno()) as keys, \
+            Live(console=console, screen=True, auto_refresh=False, transient=True) as live:
+        seen, drawn = -1, 0.0
+        while director.exit_code is None:
+            pressed = keys.read(FRAME / 2)
+            director.tick(pressed)
+            now = time.monotonic()
+            if pressed or director.store.version != seen or now - drawn >= 1.0:
+                seen, drawn = director.store.version, now
+                width, height = console.size
+                live.update(screen.render(width, height), refresh=True)
+    return director.exit_code
+
+
+def plain(director: Director) -> int:
+    """One line per chapter entered, per note, per phase and per audit record."""
+    shown_chapter, notes, records, phases = -1, 0, 0, ""
+    skipped: set[str] = set()
+    with keyboard(None) as keys:
+        while director.exit_code is None:
+            director.tick(keys.read(0))
+            if director.index != shown_chapter:
+                shown_chapter = director.index
+                c = director.chapter
+                for name, why in director.skipped.items():
+                    if name not in skipped:
+                        skipped.add(name)
+                        print(f"-- {TITLES[name]} skipped: {why}", flush=True)
+                print(f"== {CHAPTERS.index(c) + 1}/{len(CHAPTERS)} {TITLES[c]}", flush=True)
+            all_notes = [n for c in CHAPTERS for n in director.notes.get(c, [])]
+            for n in all_notes[notes:]:
+                print(f"   {n}", flush=True)
+            notes = len(all_notes)
+            inc = director.incident()
+            if inc is not None:
+                phase = (inc.get("status") or {}).get("phase") or ""
+                if phase != phases:
+                    phases = phase
+                    print(f"   incident {inc['metadata']['name']}: {phase}", flush=True)
+                with director.store.lock:
+                    got = list(director.store.audit.get(inc["metadata"]["name"], []))
+                for r in got[records:]:
+                    print(f"   {timeline_text(r).plain}", flush=True)
+                records = len(got)
+            time.sleep(FRAME)
+    return director.exit_code
+
+
+def run(director: Director, console: Console) -> int:
+    if console.is_terminal and sys.stdin.isatty():
+        code = interactive(director, console)
+        # Back on the normal screen: what happened stays in the scrollback.
+        after = [f"  {n}" for n in director.notes.get("summary", [])]
+    else:
+        code, after = plain(director), []
+    for line in [*summary_lines(director), *after]:
+        print(line)
+    return code
