@@ -55,6 +55,17 @@ def test_operator_reads_approvals_and_runs_the_loops() -> None:
     assert allows(operator, "delete", "pods", group="")
 
 
+def test_operator_drives_chaos_and_its_fault_executors() -> None:
+    operator = role("aiops-operator")
+    assert allows(operator, "patch", "chaos")  # kopf's finalizer: the revert before deletion
+    assert allows(operator, "patch", "chaos/status")
+    assert not allows(operator, "delete", "chaos")  # people end a Chaos, not the operator
+    for verb in ("create", "delete"):
+        assert allows(operator, verb, "networkpolicies", group="networking.k8s.io")
+    assert allows(operator, "create", "pods/exec", group="")
+    assert allows(operator, "patch", "pods", group="")
+
+
 def test_people_approve_but_never_write_status() -> None:
     sre = role("aiops-sre")
     assert allows(sre, "create", Approval.PLURAL)
