@@ -172,11 +172,15 @@ def test_environment_the_operator_reads() -> None:
     }
     assert (e["AIOPS_APPROVAL_TIMEOUT"]["value"], e["AIOPS_VERIFY_TIMEOUT"]["value"],
             e["AIOPS_ACTIONS_PER_INCIDENT"]["value"]) == ("1800", "60", "5")
+    assert (e["AIOPS_CHAOS_MAX_DURATION"]["value"],
+            e["AIOPS_CHAOS_SETTLE_TIMEOUT"]["value"]) == ("1h", "5m")
     assert "ANTHROPIC_API_KEY" not in e and "ANTHROPIC_BASE_URL" not in e
-    e = env(render({"settings": {"approvalTimeoutSeconds": 600, "actionsPerIncident": 2},
+    e = env(render({"settings": {"approvalTimeoutSeconds": 600, "actionsPerIncident": 2,
+                                 "chaosMaxDuration": "10m"},
                     "anthropic": {"baseUrl": "http://127.0.0.1:9999"}}))
     assert (e["AIOPS_APPROVAL_TIMEOUT"]["value"], e["AIOPS_ACTIONS_PER_INCIDENT"]["value"]) == (
         "600", "2")
+    assert e["AIOPS_CHAOS_MAX_DURATION"]["value"] == "10m"
     assert e["ANTHROPIC_BASE_URL"]["value"] == "http://127.0.0.1:9999"
 
 
@@ -399,8 +403,10 @@ def test_sre_role_covering_the_operator_is_refused(sre: dict[str, list[str]]) ->
         ({"switch": {"actions": "paused"}}, ["switch/actions", "running", "stopped"]),
         ({"prometheus": {"enabled": "yes"}}, ["prometheus/enabled", "boolean"]),
         ({"replicas": 2}, ["replicas", "not allowed"]),
+        ({"settings": {"chaosMaxDuration": "an hour"}}, ["settings/chaosMaxDuration"]),
     ],
-    ids=["mode", "namespace-name", "misspelt-key", "size", "switch", "bool", "replicas"],
+    ids=["mode", "namespace-name", "misspelt-key", "size", "switch", "bool", "replicas",
+         "chaos-duration"],
 )
 def test_schema_refuses_bad_values_saying_where(values: dict[str, Any], says: list[str]) -> None:
     err = template_error(CHART, values)
