@@ -11,6 +11,9 @@ escalates the incident with that reason instead of retrying the same write forev
 
 from __future__ import annotations
 
+import copy
+import functools
+import json
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any
@@ -41,7 +44,8 @@ def fit(model: type[BaseModel] | TypeAdapter[Any], data: Any) -> Any:
     to wire form (only the fields `data` sets). A string over its maxLength keeps its head and
     tail and says how much was cut; a list over its maxItems keeps its first items. Anything
     else invalid raises ValueError naming the field."""
-    adapter = model if isinstance(model, TypeAdapter) else TypeAdapter(model)
+    adapter = model if isinstance(model, TypeAdapter) else _adapter(model)
+    data = copy.deepcopy(data)  # clipped in place below; the caller's data stays as it was
     for _ in range(_FIT_ROUNDS):
         try:
             valid = adapter.validate_python(data)
@@ -50,6 +54,11 @@ def fit(model: type[BaseModel] | TypeAdapter[Any], data: Any) -> Any:
             continue
         return adapter.dump_python(valid, mode="json", by_alias=True, exclude_unset=True)
     raise ValueError(f"still invalid after clipping {_FIT_ROUNDS} times")
+
+
+@functools.cache
+def _adapter(model: type[BaseModel]) -> TypeAdapter[Any]:
+    return TypeAdapter(model)
 
 
 def _clip(data: Any, err: ValidationError) -> Any:
@@ -72,12 +81,6 @@ def _shorten(value: Any, limit: int) -> Any:
     if isinstance(value, str):
         return truncate(value, limit)
     return list(value)[:limit]
-
-
-def field_adapter(model: type[BaseModel], name: str) -> TypeAdapter[Any]:
-    """An adapter for one field of `model`, with the field's own bounds."""
-    info = model.model_fields[name]
-    return TypeAdapter(info.rebuild_annotation())
 
 
 class StatusWriter:
@@ -157,8 +160,6 @@ class StatusWriter:
 
 def _api_message(err: ApiException) -> str:
     """The API server's own message from an error body (a Status object), else its reason."""
-    import json
-
     try:
         body = json.loads(err.body or "")
     except (TypeError, ValueError):
