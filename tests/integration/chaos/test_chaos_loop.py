@@ -286,3 +286,55 @@ def test_the_cli_runs_a_chaos_and_follows_it_to_the_end(
     assert stopped.returncode == 0, stopped.stdout + stopped.stderr
     assert "reverted and gone" in stopped.stdout
     assert httpx.get(f"{env.stack.urls.nodes['rl-node-1']}/health", timeout=5).status_code == 200
+
+
+def test_a_selector_picks_among_the_subjects_pods_one_at_random_or_all(
+    chaos_env: ChaosEnv,
+) -> None:
+    """A pods workload on the simulated nodes: pods named like the rate limiter's nodes (the
+    plugin's kill_node checks the name), a selector choosing among them, and the kill instant
+    (the pod deleted: its controller would replace it; nothing to revert)."""
+    env = chaos_env
+
+    def pod(name: str, app: str) -> dict[str, Any]:
+        return {"apiVersion": "v1", "kind": "Pod",
+                "metadata": {"name": name, "labels": {"app": app, "tier": "x"}},
+                "spec": {"containers": [{"name": "rl", "image": "example.invalid/rl:1"}]}}
+
+    def alive() -> set[str]:
+        out = env.ns.kubectl("get", "pods", "-o", "jsonpath={range .items[*]}"
+                             "{.metadata.name} {.metadata.deletionTimestamp}{'\\n'}{end}",
+                             check=True).stdout
+        return {ln.split()[0] for ln in out.splitlines() if len(ln.split()) == 1}
+
+    subject = "rl-pods"
+    mine = {"rl-node-1", "rl-node-2", "rl-node-3"}
+    env.apply(*(pod(n, "rlpods") for n in sorted(mine)), pod("stray", "other"))
+    env.apply(subject_manifest(subject, env.stack, autonomy="observe", workload={
+        "kind": "pods", "selector": {"matchLabels": {"app": "rlpods"}}}))
+    try:
+        wait_for("the pods listed", lambda: alive() >= {*mine, "stray"}, 30)
+        tier = {"selector": {"matchLabels": {"tier": "x"}}}
+        env.apply(chaos_manifest("one", "kill_node", {**tier, "mode": "one"}, subject=subject))
+        st = env.wait_phase("one", "Recovered", "Failed", timeout=30)
+        assert st["phase"] == "Recovered", st.get("message")
+        [target] = st["targets"]
+        assert target["name"] in mine and target["instant"] and target["state"] == "Reverted"
+        assert st["recoveredAt"] == st["injectedAt"]
+        wait_for(f"pod {target['name']} deleted", lambda: target["name"] not in alive(), 30)
+        assert alive() == {*mine, "stray"} - {target["name"]}
+
+        env.apply(chaos_manifest("all", "kill_node", {**tier, "mode": "all"}, subject=subject))
+        st = env.wait_phase("all", "Recovered", "Failed", timeout=30)
+        assert st["phase"] == "Recovered", st.get("message")
+        assert {t["name"] for t in st["targets"]} == mine - {target["name"]}
+        wait_for("the subject's pods deleted", lambda: alive() == {"stray"}, 30)
+
+        env.apply(chaos_manifest("none", "kill_node", tier, subject=subject))
+        st = env.wait_phase("none", "Failed", timeout=30)
+        assert "no pod of the subject matches app=rlpods,tier=x" in st["message"]
+        assert alive() == {"stray"}  # never the pods of another workload
+    finally:
+        env.ns.kubectl("delete", "chaos", "one", "all", "none", "--wait=true")
+        env.ns.kubectl("delete", "subject", subject, "--wait=true")
+        env.ns.kubectl("delete", "pods", "--all", "--wait=false")
