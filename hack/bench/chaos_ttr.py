@@ -46,7 +46,7 @@ from kubernetes import config as k8s_config
 from aiops.cluster.tools import tools_bin_dir
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from ttd import api_server, kubectl_run, stack_up, subject_config
+from ttd import api_server, kubectl_run, stack_up, subject_config, wait
 
 REPO = Path(__file__).resolve().parents[2]
 GROUP, VERSION = "aiops.dev", "v1alpha1"
@@ -81,17 +81,6 @@ class Row:
 
 def log(message: str) -> None:
     print(f"[chaos-ttr {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
-
-
-def wait(what: str, probe: Callable[[], Any], timeout: float, every: float = 0.2) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        got = probe()
-        if got:
-            return got
-        if time.monotonic() > deadline:
-            raise SystemExit(f"chaos-ttr: timed out after {timeout:.0f} s waiting for {what}")
-        time.sleep(every)
 
 
 def ts(value: str) -> datetime:

@@ -10,9 +10,6 @@ wrote it. Tests that break the stack repair it before they end.
 from __future__ import annotations
 
 import json
-import signal
-import subprocess
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
@@ -182,34 +179,3 @@ def fixing_env(
     """Subject `rl` under autonomy execute: the runbook fixes what it can."""
     yield from operator_on_stack(aiops_api, rl_stack, tmp_path_factory.mktemp("fix-audit"),
                                  "chaosfix", "execute", cooldown="0s")
-
-
-class OperatorProcess:
-    """`aiops operator run -n NS` as a real process, so that it can really be SIGKILLed."""
-
-    def __init__(self, ns: ApiNamespace, audit_dir: Path, log: Path) -> None:
-        self.ns, self.audit_dir, self.log = ns, audit_dir, log
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        environ = {**self.ns.cluster.env, **operator_env(self.ns, self.audit_dir)}
-        environ.pop("ANTHROPIC_API_KEY", None)
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "aiops.cli.main", "operator", "run", "-n", self.ns.namespace],
-            env=environ, stdout=self.log.open("ab"), stderr=subprocess.STDOUT)
-
-    def kill(self) -> None:
-        assert self.proc is not None
-        self.proc.send_signal(signal.SIGKILL)
-        self.proc.wait(timeout=10)
-        self.proc = None
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self.proc = None

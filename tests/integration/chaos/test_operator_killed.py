@@ -3,6 +3,7 @@ the Chaos' status and spec hold (nothing was in the dead process's memory only).
 
 from __future__ import annotations
 
+import signal
 import time
 from datetime import timedelta
 from pathlib import Path
@@ -16,12 +17,13 @@ from tests.fixtures.cluster import ClusterHandle
 from tests.integration.chaos.conftest import (
     SUBJECT,
     ChaosEnv,
-    OperatorProcess,
     chaos_manifest,
     clean_up,
+    operator_env,
     ts,
     wait_for,
 )
+from tests.integration.incidents.conftest import LoopEnv, OperatorProcess
 from tests.integration.ratelimiter_subject.conftest import repair, subject_manifest
 
 
@@ -30,8 +32,10 @@ def test_a_killed_operator_is_replaced_and_the_fault_reverted_on_time(
 ) -> None:
     repair(rl_stack)
     for ns in api_namespace(aiops_api, "chaoskill"):
-        env = ChaosEnv(ns, rl_stack, k8s.CustomObjectsApi(aiops_api.api_client()), tmp_path)
-        op = OperatorProcess(ns, tmp_path, tmp_path / "operator.log")
+        custom = k8s.CustomObjectsApi(aiops_api.api_client())
+        env = ChaosEnv(ns, rl_stack, custom, tmp_path)
+        op = OperatorProcess(LoopEnv(ns, rl_stack, custom, tmp_path), tmp_path,
+                             **operator_env(ns, tmp_path))
         op.start()
         try:
             env.apply(subject_manifest(SUBJECT, rl_stack, autonomy="observe"))
@@ -42,7 +46,9 @@ def test_a_killed_operator_is_replaced_and_the_fault_reverted_on_time(
             ends = ts(st["endsAt"])
             assert env.program("rl-node-3") == "STOPPED"
 
-            op.kill()  # SIGKILL mid-duration: no shutdown handler runs
+            assert op.proc is not None
+            op.proc.send_signal(signal.SIGKILL)  # mid-duration: no shutdown handler runs
+            assert op.wait_killed(timeout=10) == -signal.SIGKILL
             op.start()  # a fresh operator, knowing nothing but what the API server holds
             # Not reverted early by the restart...
             while utcnow() < ends - timedelta(seconds=2):
@@ -57,7 +63,7 @@ def test_a_killed_operator_is_replaced_and_the_fault_reverted_on_time(
             assert env.program("rl-node-3") == "RUNNING"
             assert [t["state"] for t in st["targets"]] == ["Reverted"]
         finally:
-            if op.proc is None:
+            if op.proc is None or op.proc.poll() is not None:
                 op.start()
             clean_up(ns)
             op.stop()
