@@ -6,8 +6,15 @@ The model never mutates anything. Its tools read (through the incident's `Toolbo
 wait for approval; a refused step is not added, and the refusal goes back to the model and into
 the audit log. The incident loop asks the gate again before each step runs.
 
-A session survives the operator: after every completed turn the conversation, the plan and the
-usage are saved to the incident's checkpoint, and `investigate` resumes from there.
+A model that keeps making calls that are refused or fail (proposals the gate refuses, tool
+inputs that are invalid, reads that are refused) is not left to loop until its turns run out:
+past `max_refused_per_turn` in one turn, or `max_refused_per_session` in the investigation,
+the agent escalates and says so. Tool results are redacted, and bounded first, in a worker
+thread before they go into the conversation, and so before any request to the model.
+
+A session survives the operator: after every completed turn the conversation, the plan, the
+usage and the refusal count are saved to the incident's checkpoint, and `investigate` resumes
+from there.
 """
 
 from __future__ import annotations
@@ -16,6 +23,7 @@ import asyncio
 import contextlib
 import dataclasses
 import json
+import os
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
@@ -59,7 +67,7 @@ from aiops.agent.tool_schemas import (
 from aiops.api import AgentSpec, to_timedelta
 from aiops.policy.core_actions import CORE_ACTIONS
 from aiops.policy.gate import validate_params
-from aiops.redact import Redactor, truncate
+from aiops.redact import Redactor, clip, truncate
 from aiops.subjects.contract import ActionSpec, PluginError
 
 DEFAULT_MODEL = "claude-sonnet-5-5"
@@ -67,7 +75,8 @@ DEFAULT_MODEL = "claude-sonnet-5-5"
 
 @dataclass(frozen=True)
 class AgentDefaults:
-    """The operator's defaults; `Subject.spec.agent` overrides the first four per subject."""
+    """The operator's defaults; `Subject.spec.agent` overrides the first four per subject.
+    `from_env` reads the refusal limits from the operator's environment."""
 
     model: str = DEFAULT_MODEL
     max_turns: int = 20
@@ -77,6 +86,41 @@ class AgentDefaults:
     max_plan_steps: int = 5
     tool_result_budget: int = 12_000  # characters of one tool result sent to the model
     checkpoint_budget: int = 600_000  # characters of conversation kept in a checkpoint
+    # Refused or failed tool calls (a refused proposal, invalid input, a refused read, a tool
+    # that failed) tolerated in one model turn, and in the whole investigation: at the limit
+    # the agent escalates instead of letting the model go on trying.
+    max_refused_per_turn: int = 8
+    max_refused_per_session: int = 12
+
+    def __post_init__(self) -> None:
+        for name in ("max_refused_per_turn", "max_refused_per_session"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or not 1 <= value <= 1000:
+                raise ValueError(f"{name} must be an integer from 1 to 1000, not {value!r}")
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> AgentDefaults:
+        """Defaults with AIOPS_AGENT_MAX_REFUSED_PER_TURN and
+        AIOPS_AGENT_MAX_REFUSED_PER_SESSION applied when set; ValueError names a bad one."""
+        env = os.environ if environ is None else environ
+        plain = cls()
+        return cls(
+            max_refused_per_turn=_limit(
+                env, "AIOPS_AGENT_MAX_REFUSED_PER_TURN", plain.max_refused_per_turn
+            ),
+            max_refused_per_session=_limit(
+                env, "AIOPS_AGENT_MAX_REFUSED_PER_SESSION", plain.max_refused_per_session
+            ),
+        )
+
+
+def _limit(env: Mapping[str, str], var: str, default: int) -> int:
+    raw = env.get(var, "").strip()
+    if not raw:
+        return default
+    if not (raw.isascii() and raw.isdigit() and len(raw) <= 4 and 1 <= int(raw) <= 1000):
+        raise ValueError(f"{var} must be an integer from 1 to 1000, not {raw!r}")
+    return int(raw)
 
 
 @dataclass(frozen=True)
@@ -109,7 +153,8 @@ class AnthropicAgent:
     """Claude through the official SDK. Give `api_key` (and `base_url` for a stand-in): the
     agent makes a client per investigation and closes it. Or give `client_factory`, called
     once per investigation: its clients are the caller's (they may be shared), never closed
-    here; the agent uses a copy with the SDK's retries off."""
+    here; the agent uses a copy with the SDK's retries off. Without `defaults`, the operator's
+    (`AgentDefaults.from_env`)."""
 
     name = "anthropic"
 
@@ -128,7 +173,7 @@ class AnthropicAgent:
         self._api_key = api_key
         self._base_url = base_url
         self._client_factory = client_factory
-        self.defaults = defaults or AgentDefaults()
+        self.defaults = defaults or AgentDefaults.from_env()
         self.retry = retry or RetryPolicy()
         self.prices = prices
         # Tool results go to a third party: mask secrets again, the API key above all.
@@ -178,6 +223,8 @@ class _Session:
     turns: int = 0
     elapsed_before: float = 0.0  # seconds spent by earlier operators on this session
     audited: int = 0  # messages already written to the audit log
+    refused_proposals: int = 0  # proposals the agent or the gate refused, this session
+    failed_calls: int = 0  # other tool calls that were refused or failed, this session
     started: float = field(default_factory=time.monotonic)
 
     # -- lifecycle -----------------------------------------------------------------------------
@@ -224,6 +271,8 @@ class _Session:
                 self.plan = saved.plan
                 self.tokens = saved.usage
                 self.turns = saved.turns
+                self.refused_proposals = saved.refused_proposals
+                self.failed_calls = saved.failed_calls
                 self.elapsed_before = saved.elapsed_s
                 self.audited = len(self.messages)  # audited by the operator that wrote it
                 await self.inv.audit("agent.resumed", {
@@ -233,11 +282,9 @@ class _Session:
                 })  # fmt: skip
                 return
         s = self.settings
-        self.messages = [{
-            "role": "user",
-            "content": first_message(self.inv, max_turns=s.max_turns,
-                                     time_budget_s=s.time_budget_s),
-        }]  # fmt: skip
+        # The incident's summary and evidence come from status and plugins: masked too.
+        text = first_message(self.inv, max_turns=s.max_turns, time_budget_s=s.time_budget_s)
+        self.messages = [{"role": "user", "content": self.agent.redactor.redact_text(text)}]
 
     def _elapsed(self) -> float:
         return self.elapsed_before + time.monotonic() - self.started
@@ -252,6 +299,7 @@ class _Session:
         state = SavedSession(
             messages=messages, plan=self.plan, usage=self.tokens, turns=self.turns,
             elapsed_s=self._elapsed(), model=self.settings.model,
+            refused_proposals=self.refused_proposals, failed_calls=self.failed_calls,
         )  # fmt: skip
         try:
             await self.inv.checkpoint.save(state.model_dump(mode="json"))
@@ -342,11 +390,12 @@ class _Session:
     async def _run_tools(self, turn: ModelTurn) -> tuple[list[dict[str, Any]], AgentResult | None]:
         results: list[dict[str, Any]] = []
         final: AgentResult | None = None
+        refused_this_turn = 0
         for call in turn.tool_calls:
             if final is not None:  # the investigation ended with an earlier call of this turn
                 await self.inv.audit("tool.call", {
                     "id": call.id, "name": call.name, "input": call.input,
-                    "skipped": "after resolve/escalate",
+                    "skipped": "after the investigation ended (resolve, escalate or a limit)",
                 })  # fmt: skip
                 continue
             await self.inv.audit("tool.call", {
@@ -354,8 +403,17 @@ class _Session:
             })  # fmt: skip
             output, is_error, final = await self._run_tool(call)
             text = output if isinstance(output, str) else json.dumps(output, default=str)
-            text = truncate(self.agent.redactor.redact_text(text),
-                            self.agent.defaults.tool_result_budget)
+            text = await asyncio.to_thread(self._clean, text)
+            if is_error:
+                refused_this_turn += 1
+                if call.name == "propose_action":
+                    self.refused_proposals += 1
+                else:
+                    self.failed_calls += 1
+                reason = self._refusal_limit(refused_this_turn)
+                if reason is not None and final is None:
+                    await self.inv.audit("agent.refusal_limit", {"reason": reason})
+                    final = self._escalated(reason)
             await self.inv.audit("tool.result", {
                 "id": call.id, "name": call.name, "is_error": is_error, "content": text,
             })  # fmt: skip
@@ -365,6 +423,29 @@ class _Session:
                 block["is_error"] = True
             results.append(block)
         return results, final
+
+    def _clean(self, text: str) -> str:
+        """A tool result as the model may see it: bounded, redacted, clipped to the budget.
+        (Bounded first: redacting costs time in proportion to the text.)"""
+        budget = self.agent.defaults.tool_result_budget
+        bounded = clip(text, max(16 * budget, 64 * 1024))
+        return truncate(self.agent.redactor.redact_text(bounded), budget)
+
+    def _refusal_limit(self, this_turn: int) -> str | None:
+        """Why the investigation must stop for the refused or failed calls, if it must."""
+        d = self.agent.defaults
+        total = self.refused_proposals + self.failed_calls
+        counts = (f"{self.refused_proposals} refused proposal(s), {self.failed_calls} "
+                  "refused or failed tool call(s) so far")  # fmt: skip
+        if this_turn >= d.max_refused_per_turn:
+            return (f"the model made {this_turn} refused or failed tool calls in one turn (the "
+                    f"limit is {d.max_refused_per_turn}; {counts}); escalating rather than "
+                    "letting it go on trying")  # fmt: skip
+        if total >= d.max_refused_per_session:
+            return (f"the model made {total} refused or failed tool calls in this investigation "
+                    f"(the limit is {d.max_refused_per_session}; {counts}); escalating rather "
+                    "than letting it go on trying")  # fmt: skip
+        return None
 
     async def _run_tool(self, call: ToolCall) -> tuple[Any, bool, AgentResult | None]:
         """(output, is_error, final result when the call ends the investigation)."""

@@ -41,6 +41,9 @@ class SavedSession(BaseModel):
     turns: int = Field(default=0, ge=0)
     elapsed_s: float = Field(default=0.0, ge=0)
     model: str | None = None
+    # Refused or failed tool calls so far: the limits hold across a restart.
+    refused_proposals: int = Field(default=0, ge=0)
+    failed_calls: int = Field(default=0, ge=0)
 
     @field_validator("messages")
     @classmethod

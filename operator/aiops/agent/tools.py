@@ -4,13 +4,20 @@ Everything here reads: the subject (through its plugin), PromQL, and Kubernetes 
 Subject's namespace only, through the operator's own client and identity. The one thing that
 looks like a write, `check_action`, only asks the policy gate what it *would* decide.
 
-Every output is redacted (registered secrets, secret-looking keys and shapes) and then clipped
-to a budget, in that order: a secret cut in half may no longer look like one.
+Every read is bounded first (pod logs and `kubectl logs` by bytes, kubectl's output by bytes,
+lists by items, PromQL by series, each string by characters), so that nothing a pod logs or a
+model asks for can make the operator hold or scan an unbounded amount of text; what was cut is
+said in the output. Then it is redacted (registered secrets, secret-looking keys and shapes),
+in a worker thread, and clipped to a budget, in that order: a secret cut in half may no longer
+look like one. kubectl may only print JSON, YAML or its tables: templates (`jsonpath`,
+`go-template`, `custom-columns`) print values without the key names that redaction relies on.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import itertools
 import json
 import os
 import re
@@ -40,6 +47,13 @@ MAX_SERIES = 50
 MAX_RANGE_POINTS = 600
 MAX_LOG_TAIL = 1000
 KUBECTL_TIMEOUT = 20.0
+MAX_LOG_BYTES = 256 * 1024  # of one container's log, asked of the API server
+MAX_LOG_CONTAINERS = 8
+MAX_KUBECTL_STDOUT = 1024 * 1024  # bytes read from kubectl; then it is stopped
+MAX_KUBECTL_STDERR = 64 * 1024
+# Characters of one string that are redacted at all (head and tail, cut at line breaks);
+# at least this, or 16 budgets' worth: the budget keeps the head and tail of what is left.
+MIN_CLIP = 64 * 1024
 
 # The kinds k8s_get reads (aliases as kubectl spells them). Never secrets: a Secret's values
 # are secrets whatever the redactor would make of them.
@@ -100,10 +114,15 @@ class IncidentTools:
 
     # -- output discipline ---------------------------------------------------------------------
 
-    def _finish(self, data: dict[str, Any], keep: tuple[str, ...] = ()) -> dict[str, Any]:
-        """Redacted, then clipped to the budget. Keys in `keep` stay structured (e.g. the
-        violations an agent branches on); the rest becomes clipped JSON text."""
-        clean: dict[str, Any] = self.redactor.redact(data)
+    async def _finish(self, data: dict[str, Any], keep: tuple[str, ...] = ()) -> dict[str, Any]:
+        """Bounded, redacted, then clipped to the budget, in a worker thread (redacting a large
+        output takes a while, and the event loop serves every Subject)."""
+        return await asyncio.to_thread(self._finish_now, data, keep)
+
+    def _finish_now(self, data: dict[str, Any], keep: tuple[str, ...]) -> dict[str, Any]:
+        """Keys in `keep` stay structured (e.g. the violations an agent branches on); the rest
+        becomes clipped JSON text when the whole does not fit."""
+        clean: dict[str, Any] = self.redactor.redact(data, clip_at=max(MIN_CLIP, 16 * self.budget))
         text = json.dumps(clean, default=str)
         if len(text) <= self.budget:
             return clean
@@ -130,7 +149,7 @@ class IncidentTools:
             violations = self.plugin.evaluate(obs, self.invariants)
         except Exception as err:
             raise ToolError(f"evaluating invariants failed: {type(err).__name__}: {err}") from err
-        return self._finish(
+        return await self._finish(
             {
                 "violations": [v.model_dump(mode="json") for v in violations],
                 "observation": obs.model_dump(mode="json"),
@@ -140,7 +159,7 @@ class IncidentTools:
 
     async def list_actions(self) -> dict[str, Any]:
         specs = [*type(self.plugin).actions, *CORE_ACTIONS.values()]
-        return self._finish({
+        return await self._finish({
             "actions": [
                 {
                     "name": s.name, "description": s.description, "risk": s.risk.value,
@@ -156,7 +175,7 @@ class IncidentTools:
             decision = await self.preview(action, params)
         except Exception as err:  # cannot ask = cannot run
             raise ToolError(f"the policy gate could not be asked: {err}") from err
-        return self._finish(dict(decision))
+        return await self._finish(dict(decision))
 
     # -- PromQL --------------------------------------------------------------------------------
 
@@ -172,7 +191,7 @@ class IncidentTools:
         except MetricsError as err:
             raise ToolError(str(err)) from err
         result = [{"metric": labels, "value": value} for labels, value in samples[:MAX_SERIES]]
-        return self._finish(
+        return await self._finish(
             {"query": query, "series": len(samples), "result": result,
              **({"note": f"first {MAX_SERIES} series shown"} if len(samples) > MAX_SERIES
                 else {})}
@@ -198,7 +217,7 @@ class IncidentTools:
             {"metric": labels, "values": [[round(t), v] for t, v in points]}
             for labels, points in series[:MAX_SERIES]
         ]
-        return self._finish({"query": query, "series": len(series), "result": result})
+        return await self._finish({"query": query, "series": len(series), "result": result})
 
     # -- Kubernetes, the Subject's namespace only ----------------------------------------------
 
@@ -229,7 +248,7 @@ class IncidentTools:
             raw = self.api_client.sanitize_for_serialization(listed)
             items = [_summary(canonical, item) for item in raw.get("items", [])]
             more = bool((raw.get("metadata") or {}).get("continue"))
-            return self._finish({
+            return await self._finish({
                 "kind": canonical, "namespace": ns, "items": items,
                 **({"note": f"first {MAX_LIST_ITEMS} shown"} if more else {}),
             })  # fmt: skip
@@ -243,7 +262,7 @@ class IncidentTools:
             )  # fmt: skip
             raw = self.api_client.sanitize_for_serialization(listed)
             events = [_summary("events", e) for e in raw.get("items", [])]
-        return self._finish({"kind": canonical, "object": body, "events": events})
+        return await self._finish({"kind": canonical, "object": body, "events": events})
 
     def _lister(self, kind: str) -> Callable[..., Any]:
         return self._calls[kind][0]
@@ -256,7 +275,9 @@ class IncidentTools:
         raw = self.api_client.sanitize_for_serialization(listed)
         events = [_summary("events", e) for e in raw.get("items", [])]
         events.sort(key=lambda e: e.get("last") or "", reverse=True)
-        return self._finish({"namespace": self.namespace, "events": events[:MAX_LIST_ITEMS]})
+        return await self._finish(
+            {"namespace": self.namespace, "events": events[:MAX_LIST_ITEMS]}
+        )
 
     async def pod_logs(self, pod: str, tail: int = 100) -> dict[str, Any]:
         if not _NAME.match(pod):
@@ -266,15 +287,47 @@ class IncidentTools:
         obj = await self._k8s(self._core.read_namespaced_pod, pod, self.namespace)
         containers = [c.name for c in (obj.spec.containers or [])]
         logs: dict[str, str] = {}
-        for container in containers:
+        notes: dict[str, str] = {}
+        for container in containers[:MAX_LOG_CONTAINERS]:
             try:
-                logs[container] = await self._k8s(
-                    self._core.read_namespaced_pod_log, pod, self.namespace,
-                    container=container, tail_lines=tail,
-                )  # fmt: skip
+                logs[container], note = await self._log(pod, container, tail)
             except ToolError as err:  # one container's missing log is not the pod's
                 logs[container] = f"(no log: {err})"
-        return self._finish({"pod": pod, "tail": tail, "logs": logs})
+                continue
+            if note:
+                notes[container] = note
+        if len(containers) > MAX_LOG_CONTAINERS:
+            notes["(pod)"] = f"first {MAX_LOG_CONTAINERS} of {len(containers)} containers shown"
+        return await self._finish(
+            {"pod": pod, "tail": tail, "logs": logs, **({"cut": notes} if notes else {})}
+        )
+
+    async def _log(self, pod: str, container: str, tail: int) -> tuple[str, str | None]:
+        """The last `tail` lines of one container's log, at most MAX_LOG_BYTES of them (the
+        API server stops there), with a note when lines were left out."""
+        text = await self._read_log(pod, container, tail)
+        if _fits(text, tail):
+            return text, None
+        # The server sent the *oldest* of the last `tail` lines up to the limit, the last one
+        # cut. Ask again for as many of the newest lines as came whole.
+        whole = text.count("\n")
+        if 1 <= whole < tail:
+            newest = await self._read_log(pod, container, whole)
+            if _fits(newest, whole):
+                return newest, (f"only the last {whole} lines fit in {MAX_LOG_BYTES} bytes "
+                                f"(of the {tail} asked for)")  # fmt: skip
+            text = newest
+        # Still too long: whole lines only, so that no line (nor a secret on it) is half-shown.
+        text = text[: text.rfind("\n") + 1]
+        return text, (f"cut at {MAX_LOG_BYTES} bytes: these are the oldest of the lines asked "
+                      "for; ask for fewer lines (tail) to see the newest")  # fmt: skip
+
+    async def _read_log(self, pod: str, container: str, tail: int) -> str:
+        text = await self._k8s(
+            self._core.read_namespaced_pod_log, pod, self.namespace,
+            container=container, tail_lines=tail, limit_bytes=MAX_LOG_BYTES,
+        )  # fmt: skip
+        return text if isinstance(text, str) else str(text)
 
     # -- kubectl, reads only -------------------------------------------------------------------
 
@@ -283,9 +336,10 @@ class IncidentTools:
             command = read_command(argv, self.namespace)
         except KubectlRefused as err:
             raise ToolError(str(err)) from err
+        args = _bounded(command.argv)
         if self.kubectl_bin is None:
             raise ToolError("kubectl is not available to this operator")
-        full = [self.kubectl_bin, *command.argv]
+        full = [self.kubectl_bin, *args]
         if self.kubeconfig:
             full.insert(2, f"--kubeconfig={self.kubeconfig}")
         # No shell, no stdin, and only the environment kubectl needs to find the API server.
@@ -296,30 +350,105 @@ class IncidentTools:
             *full, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE, env=env,
         )  # fmt: skip
+
+        def stop() -> None:
+            with contextlib.suppress(ProcessLookupError):
+                proc.kill()
+
+        assert proc.stdout is not None and proc.stderr is not None
         try:
-            stdout, stderr = await asyncio.wait_for(proc.communicate(), self.kubectl_timeout)
+            (stdout, out_cut), (stderr, err_cut) = await asyncio.wait_for(
+                asyncio.gather(
+                    _read_at_most(proc.stdout, MAX_KUBECTL_STDOUT, stop),
+                    _read_at_most(proc.stderr, MAX_KUBECTL_STDERR, stop),
+                ),
+                self.kubectl_timeout,
+            )
+            await proc.wait()
         except TimeoutError:
-            proc.kill()
+            stop()
             await proc.wait()
             raise ToolError(f"kubectl took longer than {self.kubectl_timeout:g}s") from None
         except asyncio.CancelledError:
-            proc.kill()
+            stop()
             raise
-        return self._finish(
-            {
-                "argv": command.argv,
-                "exit_code": proc.returncode,
-                "stdout": stdout.decode(errors="replace"),
-                "stderr": stderr.decode(errors="replace"),
-            },
-            keep=("argv", "exit_code"),
-        )
+        out: dict[str, Any] = {"argv": args, "exit_code": proc.returncode}
+        if out_cut or err_cut:
+            out["cut"] = (
+                f"kubectl was stopped after {MAX_KUBECTL_STDOUT} bytes of output"
+                if out_cut else f"kubectl was stopped after {MAX_KUBECTL_STDERR} bytes of errors"
+            ) + "; what came before is shown (ask for less: a name, a selector, --tail)"
+        out["stdout"] = _parsed_if_json(args, stdout, out_cut)
+        out["stderr"] = stderr.decode(errors="replace")
+        return await self._finish(out, keep=("argv", "exit_code", "cut"))
+
+
+# Output formats a read may use: templates (jsonpath, go-template, custom-columns) print values
+# without the key names that redaction relies on, or under names the model chooses.
+_PLAIN_OUTPUTS = ("json", "yaml", "wide", "name")
+
+
+def _bounded(argv: list[str]) -> list[str]:
+    """The read's argv with what it prints bounded: no template output format, and
+    `kubectl logs` with at most MAX_LOG_BYTES (`--limit-bytes`). ToolError otherwise."""
+    limit_given = False
+    for n, arg in enumerate(argv):
+        value = argv[n + 1] if n + 1 < len(argv) else ""
+        if arg in ("-o", "--output") and value not in _PLAIN_OUTPUTS:
+            raise ToolError(
+                f"output format {value!r} is not allowed here: templates print values without "
+                "their key names, so secrets among them could not be recognised and masked. "
+                f"Use -o {', -o '.join(_PLAIN_OUTPUTS)} (secrets are masked by name in JSON "
+                "and YAML)"
+            )
+        if arg == "--template":
+            raise ToolError("--template is not allowed: use -o json or -o yaml")
+        if arg == "--limit-bytes":
+            limit_given = True
+            if not value.isdigit() or not 1 <= int(value) <= MAX_LOG_BYTES:
+                raise ToolError(f"--limit-bytes must be 1 to {MAX_LOG_BYTES}")
+    if argv and argv[0] == "logs" and not limit_given:
+        return [argv[0], f"--limit-bytes={MAX_LOG_BYTES}", *argv[1:]]
+    return list(argv)
+
+
+async def _read_at_most(
+    stream: asyncio.StreamReader, limit: int, stop: Callable[[], None]
+) -> tuple[bytes, bool]:
+    """What the stream yields, up to `limit` bytes; past that, `stop()` the writer. Returns
+    (bytes, whether it was cut), the bytes cut back to the last whole line."""
+    buf = bytearray()
+    while chunk := await stream.read(65536):
+        buf += chunk
+        if len(buf) > limit:
+            stop()
+            kept = bytes(buf[:limit])
+            return kept[: kept.rfind(b"\n") + 1], True
+    return bytes(buf), False
+
+
+def _parsed_if_json(argv: list[str], stdout: bytes, cut: bool) -> Any:
+    """JSON output as data, so that redaction sees every key and every `{name, value}` pair
+    whatever the layout; anything else as text."""
+    text = stdout.decode(errors="replace")
+    if cut or not any(a in ("-o", "--output") and b == "json"
+                      for a, b in itertools.pairwise(argv)):  # fmt: skip
+        return text
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
 
 
 _KUBECTL_ENV = frozenset(
     {"PATH", "HOME", "KUBECONFIG", "KUBERNETES_SERVICE_HOST", "KUBERNETES_SERVICE_PORT",
      "LANG", "TMPDIR"}
 )  # fmt: skip
+
+
+def _fits(log: str, lines: int) -> bool:
+    """Whether a log read with limitBytes came whole: under the limit, or all the lines."""
+    return len(log.encode()) < MAX_LOG_BYTES or (log.endswith("\n") and log.count("\n") >= lines)
 
 
 def _slim(obj: dict[str, Any]) -> dict[str, Any]:

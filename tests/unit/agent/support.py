@@ -182,14 +182,13 @@ def subject(agent: dict[str, Any] | None = None, autonomy: str = "propose") -> S
     })  # fmt: skip
 
 
-def incident() -> Incident:
+def incident(summary: str = "node-2 has been down for 30s.") -> Incident:
     return Incident.from_k8s({
         "apiVersion": "aiops.dev/v1alpha1", "kind": "Incident",
         "metadata": {"name": "demo-members-up-node-2", "namespace": NAMESPACE},
         "spec": {
             "subject": "demo", "invariant": "members_up", "entity": "node-2",
-            "severity": "critical", "summary": "node-2 has been down for 30s.",
-            "source": "subject-loop",
+            "severity": "critical", "summary": summary, "source": "subject-loop",
         },
     })  # fmt: skip
 

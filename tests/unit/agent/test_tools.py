@@ -10,18 +10,8 @@ from pathlib import Path
 import pytest
 
 from aiops.agent.base import ToolError
-from aiops.cluster.errors import ClusterError
-from aiops.cluster.tools import tools_bin_dir
 from tests.fixtures.scripted_anthropic import FAKE_KEY, ScriptedAnthropic
 from tests.unit.agent.support import harness, write_kubeconfig
-
-
-@pytest.fixture(scope="module")
-def kubectl() -> Path:
-    try:
-        return tools_bin_dir(build=False, required=("kubectl",)) / "kubectl"
-    except ClusterError as err:
-        pytest.skip(f"kubectl is not built: {err}")
 
 
 @pytest.fixture
