@@ -37,6 +37,7 @@ from __future__ import annotations
 import base64
 import functools
 import itertools
+import json
 import math
 import re
 from collections.abc import Iterable, Mapping
@@ -223,6 +224,17 @@ _ENV_VALUE_FIRST = re.compile(
     rf"(value(?<![A-Za-z0-9_]value){_Q}{_SEP})({_QUOTED}|[^\s\"',}}{{\[\\][^\n\"',}}\\]*+)"
     rf"([\s,]{{0,300}}{_Q}name{_Q}{_SEP}{_Q})({_KEY})"
 )
+# An argument vector as JSON text (escaped or not): `"--requirepass", "pw"`, `"-a","pw"`.
+_JSON_ARGUMENT = re.compile(
+    r'"(-{1,2}[A-Za-z][A-Za-z0-9_.\-]{0,127}|(?i:requirepass|masterauth)|AUTH)'
+    r'(\\?"[ \t]{0,16},\s{0,64}\\?")((?:[^"\\\n]|\\(?!"))*+)'
+)
+# The same one a line, at the same indentation: a YAML block sequence (`- --requirepass`,
+# `- pw`), `kubectl describe`'s Args and Command (`--requirepass`, `pw`).
+_LINE_ARGUMENT = re.compile(
+    r"(?m)^([ \t]{0,64}(?:- )?)(-{1,2}[A-Za-z][A-Za-z0-9_.\-]{0,127}|(?i:requirepass|masterauth)|AUTH)"
+    r"([ \t]{0,16}\n)\1([^\n]+)"
+)
 # `kubectl describe configmap` prints a key, a line of dashes, then the value's lines.
 _DESCRIBED_KEY = re.compile(rf"(?m)^({_KEY}):[ \t]{{0,16}}\n----\n")
 # A run of characters that could hold a URL: `_mask_url` looks inside those with "://". It
@@ -238,6 +250,10 @@ def _masked(value: str) -> str:
     return f"{quote_}{REDACTED}{quote_}"
 
 
+# Values no secret takes: a flag such as `automountServiceAccountToken: false` stays readable.
+_NOT_SECRET_VALUES = frozenset({"true", "false", '"true"', '"false"'})
+
+
 def _mask_assignments(text: str) -> str:
     """`key: value` and `key=value` with a secret key: the value masked. Only a secret key's
     value is consumed, so that `url: http://x password: y` still reaches `password`."""
@@ -248,7 +264,7 @@ def _mask_assignments(text: str) -> str:
             continue
         pattern = _VALUE_AFTER_COLON if match.group(3) == ":" else _VALUE_AFTER_EQUALS
         value = pattern.match(text, match.end())
-        if value is None:
+        if value is None or value.group().lower() in _NOT_SECRET_VALUES:
             continue
         out += [text[emit : match.end()], _masked(value.group())]
         emit = value.end()
@@ -273,13 +289,17 @@ def _mask_directive(match: re.Match[str]) -> str:
 
 
 def _mask_redis_cli_password(match: re.Match[str]) -> str:
-    """`-a <pw>` in a redis-cli command line (the same line, at most 512 characters back)."""
-    text, at = match.string, match.start()
-    lo = max(at - 512, 0)
-    line = text.rfind("\n", lo, at)
-    if text.find("redis-cli", line + 1 if line >= 0 else lo, at) < 0:
+    """`-a <pw>` in a redis-cli command line."""
+    if not _after_redis_cli(match.string, match.start()):
         return match.group()
     return f"-a{match.group(1)}{_masked(match.group(2))}"
+
+
+def _after_redis_cli(text: str, at: int) -> bool:
+    """Whether `redis-cli` comes before `at` on its line (at most 512 characters back)."""
+    lo = max(at - 512, 0)
+    line = text.rfind("\n", lo, at)
+    return text.find("redis-cli", line + 1 if line >= 0 else lo, at) >= 0
 
 
 def _mask_described_values(text: str) -> str:
@@ -297,6 +317,31 @@ def _mask_described_values(text: str) -> str:
         return text
     out.append(text[emit:])
     return "".join(out)
+
+
+def _mask_json_argument(match: re.Match[str]) -> str:
+    name = match.group(1)
+    if name == "-a":
+        secret = _after_redis_cli(match.string, match.start())
+    elif name.startswith("-"):
+        secret = key_is_secret(name)
+    else:
+        secret = True
+    if not secret or not match.group(3):
+        return match.group()
+    return f'"{name}{match.group(2)}{REDACTED}'
+
+
+def _mask_line_argument(match: re.Match[str]) -> str:
+    name = match.group(2)
+    if name == "-a":
+        text, at = match.string, match.start()
+        secret = text.find("redis-cli", max(at - 512, 0), at) >= 0  # an item a line or two up
+    else:
+        secret = not name.startswith("-") or key_is_secret(name)
+    if not secret:
+        return match.group()
+    return f"{match.group(1)}{name}{match.group(3)}{match.group(1)}{_masked(match.group(4))}"
 
 
 def _mask_flag(match: re.Match[str]) -> str:
@@ -394,6 +439,8 @@ class Redactor:
         text = _ENV_NAME_FIRST.sub(_mask_env_name_first, text)
         text = _ENV_VALUE_FIRST.sub(_mask_env_value_first, text)
         text = _FLAG.sub(_mask_flag, text)
+        text = _JSON_ARGUMENT.sub(_mask_json_argument, text)
+        text = _LINE_ARGUMENT.sub(_mask_line_argument, text)
         if "\n----\n" in text:
             text = _mask_described_values(text)
         return _mask_assignments(text)
@@ -418,7 +465,14 @@ class Redactor:
             return value if math.isfinite(value) else str(value)
         if isinstance(value, str):
             text = _valid_unicode(value)
-            return self.redact_text(clip(text, clip_at) if clip_at is not None else text)
+            if clip_at is not None:
+                text = clip(text, clip_at)
+            embedded = _embedded_json(text)
+            if embedded is not None:
+                # JSON in a string (kubectl's last-applied-configuration, a config value):
+                # redacted as data, so its keys and {name, value} pairs count.
+                return json.dumps(self._redact(embedded, clip_at), ensure_ascii=False)
+            return self.redact_text(text)
         if isinstance(value, Mapping):
             return self._redact_mapping(value, clip_at)
         if isinstance(value, list | tuple | set | frozenset):
@@ -444,7 +498,7 @@ class Redactor:
             masked = self.redact_text(_valid_unicode(str(key)))
             if is_k8s_secret and key in ("data", "stringData") and isinstance(item, Mapping):
                 out[masked] = {self.redact_text(_valid_unicode(str(k))): REDACTED for k in item}
-            elif item not in (None, "") and (
+            elif item not in (None, "") and not isinstance(item, bool) and (
                 key_is_secret(str(key)) or (pair_is_secret and key == "value")
             ):
                 out[masked] = REDACTED
@@ -476,6 +530,17 @@ def _names_secret_argument(arg: str) -> bool:
     if not arg.startswith("-") or "=" in arg or len(arg) > 130:
         return False
     return key_is_secret(arg.lstrip("-"))
+
+
+def _embedded_json(text: str) -> Any:
+    """The object or array `text` holds as JSON, if it is one; else None."""
+    stripped = text.strip()
+    if len(stripped) < 2 or (stripped[0], stripped[-1]) not in (("{", "}"), ("[", "]")):
+        return None
+    try:
+        return json.loads(stripped)
+    except ValueError:
+        return None
 
 
 def _valid_unicode(text: str) -> str:

@@ -26,6 +26,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import yaml
 from kubernetes import client as k8s
 from kubernetes.client.exceptions import ApiException
 
@@ -378,7 +379,7 @@ class IncidentTools:
                 f"kubectl was stopped after {MAX_KUBECTL_STDOUT} bytes of output"
                 if out_cut else f"kubectl was stopped after {MAX_KUBECTL_STDERR} bytes of errors"
             ) + "; what came before is shown (ask for less: a name, a selector, --tail)"
-        out["stdout"] = _parsed_if_json(args, stdout, out_cut)
+        out["stdout"] = await asyncio.to_thread(_parsed, args, stdout, out_cut)
         out["stderr"] = stderr.decode(errors="replace")
         return await self._finish(out, keep=("argv", "exit_code", "cut"))
 
@@ -427,16 +428,21 @@ async def _read_at_most(
     return bytes(buf), False
 
 
-def _parsed_if_json(argv: list[str], stdout: bytes, cut: bool) -> Any:
-    """JSON output as data, so that redaction sees every key and every `{name, value}` pair
-    whatever the layout; anything else as text."""
+def _parsed(argv: list[str], stdout: bytes, cut: bool) -> Any:
+    """JSON or YAML output as data, so that redaction sees every key and every `{name,
+    value}` pair whatever the layout (and the JSON strings inside, such as kubectl's
+    last-applied-configuration); anything else, or output that does not parse, as text.
+    YAML only with libyaml: the pure-Python parser is too slow for a megabyte."""
     text = stdout.decode(errors="replace")
-    if cut or not any(a in ("-o", "--output") and b == "json"
-                      for a, b in itertools.pairwise(argv)):  # fmt: skip
+    output = next((b for a, b in itertools.pairwise(argv) if a in ("-o", "--output")), None)
+    if cut or output not in ("json", "yaml"):
         return text
     try:
-        return json.loads(text)
-    except ValueError:
+        if output == "json":
+            return json.loads(text)
+        loader = getattr(yaml, "CSafeLoader", None)
+        return text if loader is None else yaml.load(text, Loader=loader)  # a safe loader
+    except (ValueError, yaml.YAMLError):
         return text
 
 

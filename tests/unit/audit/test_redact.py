@@ -2,6 +2,7 @@
 survives; text is clipped to a budget with the cut counted."""
 
 import base64
+import json
 import math
 from datetime import UTC, datetime
 from enum import Enum
@@ -88,6 +89,16 @@ CORPUS: list[tuple[str, str, str]] = [
     ("long flag", "app --db-password fakedbpw --verbose", "fakedbpw"),
     ("flag with =", "app --token=fakeflagtoken", "fakeflagtoken"),
     ("redis-cli -a", "redis-cli -h redis -a fakeclipw ping", "fakeclipw"),
+    # Argument vectors as JSON text (kubectl's last-applied-configuration), as a YAML block
+    # sequence, and as `kubectl describe` prints them.
+    ("json args", '{"args":["redis-server","--requirepass","fakejsonarg"]}', "fakejsonarg"),
+    ("escaped json args", '[\\"redis-cli\\",\\"-a\\",\\"fakeescarg\\",\\"ping\\"]',
+     "fakeescarg"),
+    ("yaml args", "    args:\n    - redis-server\n    - --requirepass\n    - fakeyamlarg\n",
+     "fakeyamlarg"),
+    ("yaml probe command", "command:\n- redis-cli\n- -a\n- fakeyamlcli\n- ping\n", "fakeyamlcli"),
+    ("described args", "    Args:\n      redis-server\n      --requirepass\n      fakedescarg\n",
+     "fakedescarg"),
     ("AUTH command", "127.0.0.1:6379> AUTH default fakeauthpw", "fakeauthpw"),
     ("MONITOR auth", '1700000000.1 [0 10.0.0.1:5000] "AUTH" "default" "fakemonitorpw"',
      "fakemonitorpw"),
@@ -135,6 +146,9 @@ INNOCENT = [
     "pod web-0 restarted 3 times; passing tests: 12",
     "apiVersion: v1\nkind: ConfigMap\ndata:\n  maxmemory: 1gb",
     "Data\n====\nredis.conf:\n----\nmaxmemory 1gb\n\nport:\n----\n6379\n",
+    "automountServiceAccountToken: false\nrequire_auth: true",
+    '["redis-server", "--port", "6379", "--appendonly", "yes"]',
+    "    - redis-server\n    - --port\n    - 6379\n",
 ]
 
 
@@ -173,6 +187,18 @@ def test_env_pairs_args_and_headers_in_a_pod_spec_are_masked_by_name() -> None:
     assert container["env"][4] == env[4]
     # A reference to a Secret says where the value comes from: kept.
     assert container["env"][3] == env[3]
+
+
+def test_json_inside_a_string_is_redacted_as_data() -> None:
+    # kubectl's last-applied-configuration: the whole object again, as a JSON string.
+    applied = '{"spec":{"containers":[{"env":[{"value":"fakeapplied","name":"DB_TOKEN"}]}]}}\n'
+    out = redact({"metadata": {"annotations": {"last-applied": applied}},
+                  "automountServiceAccountToken": False})  # fmt: skip
+    assert "fakeapplied" not in str(out)
+    assert json.loads(out["metadata"]["annotations"]["last-applied"]) == {
+        "spec": {"containers": [{"env": [{"value": REDACTED, "name": "DB_TOKEN"}]}]}
+    }
+    assert out["automountServiceAccountToken"] is False  # no secret is a boolean
 
 
 def test_a_registered_secret_is_masked_inside_larger_base64_at_any_offset() -> None:
