@@ -232,7 +232,8 @@ _JSON_ARGUMENT = re.compile(
 # The same one a line, at the same indentation: a YAML block sequence (`- --requirepass`,
 # `- pw`), `kubectl describe`'s Args and Command (`--requirepass`, `pw`).
 _LINE_ARGUMENT = re.compile(
-    r"(?m)^([ \t]{0,64}(?:- )?)(-{1,2}[A-Za-z][A-Za-z0-9_.\-]{0,127}|(?i:requirepass|masterauth)|AUTH)"
+    r"(?m)^([ \t]{0,64}(?:- )?)"
+    r"(-{1,2}[A-Za-z][A-Za-z0-9_.\-]{0,127}|(?i:requirepass|masterauth)|AUTH)"
     r"([ \t]{0,16}\n)\1([^\n]+)"
 )
 # `kubectl describe configmap` prints a key, a line of dashes, then the value's lines.

@@ -8,7 +8,7 @@ the audit log. The incident loop asks the gate again before each step runs.
 
 A model that keeps making calls that are refused or fail (proposals the gate refuses, tool
 inputs that are invalid, reads that are refused) is not left to loop until its turns run out:
-past `max_refused_per_turn` in one turn, or `max_refused_per_session` in the investigation,
+at `max_refused_per_turn` in one turn, or `max_refused_per_session` in the investigation,
 the agent escalates and says so. Tool results are redacted, and bounded first, in a worker
 thread before they go into the conversation, and so before any request to the model.
 
