@@ -19,7 +19,6 @@ import asyncio
 import contextlib
 import itertools
 import json
-import os
 import re
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
@@ -34,6 +33,7 @@ from aiops.agent.base import ToolError
 from aiops.agent.kubectl_argv import KIND_ALIASES, KubectlRefused, read_command
 from aiops.agent.tool_schemas import compact_schema
 from aiops.policy.core_actions import CORE_ACTIONS
+from aiops.policy.kubectl import kubectl_env
 from aiops.redact import Redactor, truncate
 from aiops.subjects.contract import Invariant, SubjectPlugin
 from aiops.subjects.metrics import MetricsError, Prometheus
@@ -344,7 +344,7 @@ class IncidentTools:
         if self.kubeconfig:
             full.insert(2, f"--kubeconfig={self.kubeconfig}")
         # No shell, no stdin, and only the environment kubectl needs to find the API server.
-        env = {k: v for k, v in os.environ.items() if k in _KUBECTL_ENV}
+        env = kubectl_env()
         if self.kubeconfig:
             env.pop("KUBECONFIG", None)
         proc = await asyncio.create_subprocess_exec(
@@ -444,12 +444,6 @@ def _parsed(argv: list[str], stdout: bytes, cut: bool) -> Any:
         return text if loader is None else yaml.load(text, Loader=loader)  # a safe loader
     except (ValueError, yaml.YAMLError):
         return text
-
-
-_KUBECTL_ENV = frozenset(
-    {"PATH", "HOME", "KUBECONFIG", "KUBERNETES_SERVICE_HOST", "KUBERNETES_SERVICE_PORT",
-     "LANG", "TMPDIR"}
-)  # fmt: skip
 
 
 def _fits(log: str, lines: int) -> bool:
