@@ -42,12 +42,25 @@ def pick(
     return best
 
 
+def injecting(items: Iterable[Chaos], since: datetime) -> Chaos | None:
+    """A Chaos caught between claiming its targets and recording its injection (a plugin
+    call takes a moment): a breach seen then is most likely its doing, not yet linkable."""
+    for c in items:
+        created = c.metadata.creation_timestamp
+        if (c.status.injected_at is None and (created is None or created <= since)
+                and any(t.state == "Injecting" for t in c.status.targets)):
+            return c
+    return None
+
+
 async def linked_chaos(
     api: CustomResources, namespace: str, subject: str, since: datetime, now: datetime,
     hold: timedelta, interval: timedelta,
-) -> Chaos | None:
+) -> tuple[Chaos | None, Chaos | None]:
+    """(the Chaos behind the breach, or a Chaos still injecting that may be)."""
     items = await api.list(Chaos.PLURAL, namespace, field_selector=f"spec.subject={subject}")
-    return pick(_valid(items), since, now, hold, interval)
+    valid = list(_valid(items))
+    return pick(valid, since, now, hold, interval), injecting(valid, since)
 
 
 def _valid(items: list[dict[str, Any]]) -> Iterator[Chaos]:

@@ -43,6 +43,8 @@ LABEL_INVARIANT = "aiops.dev/invariant"
 LABEL_ENTITY = "aiops.dev/entity-hash"
 TERMINAL_PHASES = ("Resolved", "Escalated")
 MAX_EVIDENCE = 10
+CHAOS_WAIT = timedelta(seconds=10)
+"""How long a due breach waits for a Chaos caught mid-injection to record its injectedAt."""
 
 
 def entity_hash(entity: str) -> str:
@@ -205,7 +207,11 @@ class SubjectCycle:
             self.name, v.invariant, v.entity, pending.since
         )
         # A new episode may be a Chaos' doing: then it counts from the real injection.
-        chaos = None if pending.incident else await self._chaos_for(subject, v, pending, now)
+        chaos = None
+        if not pending.incident:
+            chaos, injecting = await self._chaos_for(subject, v, pending, now)
+            if chaos is None and injecting is not None and now - pending.since < CHAOS_WAIT:
+                return ""  # opened at the next cycle, linked, once its injection is recorded
         body = {
             "apiVersion": Incident.API_VERSION,
             "kind": Incident.KIND,
@@ -273,9 +279,9 @@ class SubjectCycle:
 
     async def _chaos_for(
         self, subject: Subject, v: Violation, pending: Pending, now: datetime
-    ) -> Chaos | None:
-        """The Chaos behind this breach, if any (see aiops.loops.chaos_link); a failure to
-        tell never stops the Incident from opening."""
+    ) -> tuple[Chaos | None, Chaos | None]:
+        """The Chaos behind this breach, and one still injecting (see aiops.loops.chaos_link);
+        a failure to tell never stops the Incident from opening."""
         invariant = self.bound.invariants.get(v.invariant) if self.bound else None
         try:
             return await linked_chaos(
@@ -286,7 +292,7 @@ class SubjectCycle:
         except Exception as err:
             log.warning("%s/%s: cannot look for a Chaos behind %s: %s",
                         self.namespace, self.name, v.invariant, err)
-            return None
+            return None, None
 
     async def _open_incident_for(self, v: Violation) -> str:
         """An open incident of this (invariant, entity) from an earlier episode or a lost

@@ -12,7 +12,7 @@ import pytest
 from aiops.api import Chaos, Incident
 from aiops.loops.chaos import unfinished
 from aiops.loops.chaos_driver import ChaosSettings, _credit, _story, _time_left
-from aiops.loops.chaos_link import pick
+from aiops.loops.chaos_link import injecting, pick
 from aiops.loops.chaos_targets import Candidates, choose, held_targets
 
 T0 = datetime(2030, 1, 1, 12, 0, 0, tzinfo=UTC)
@@ -95,6 +95,16 @@ def test_the_latest_injected_chaos_wins_and_uninjected_ones_never_link() -> None
     picked = pick([older, pending, newer], T0 + timedelta(seconds=2),
                   T0 + timedelta(seconds=3), timedelta(0), timedelta(seconds=1))
     assert picked is newer
+
+
+def test_a_chaos_caught_mid_injection_is_waited_for_not_linked() -> None:
+    claimed = chaos("a", phase="Pending", targets=[target("n1", "Injecting")])
+    since, now = T0 + timedelta(seconds=1), T0 + timedelta(seconds=1)
+    assert pick([claimed], since, now, timedelta(0), timedelta(seconds=1)) is None
+    assert injecting([claimed], since) is claimed
+    assert injecting([claimed], T0 - timedelta(seconds=20)) is None  # breach older than it
+    done = chaos("b", phase="Injected", injectedAt=at(0), targets=[target("n1", "Injected")])
+    assert injecting([done], since) is None
 
 
 # -- what brought the subject back ----------------------------------------------------------
