@@ -58,7 +58,7 @@ def fast(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_off_a_terminal_one_plain_line_per_change_then_the_story(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    code = cli.follow(Canned(STATES), "c1", limit=10)  # type: ignore[arg-type]
+    code = cli.follow(Canned(STATES), "c1", limit=10)
     out = capsys.readouterr().out.splitlines()
     assert code == 0
     assert out[0] == "c1 | Pending | subject rl Degraded | incidents: none"
@@ -71,7 +71,7 @@ def test_off_a_terminal_one_plain_line_per_change_then_the_story(
 
 def test_on_a_terminal_the_line_is_live(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(Console, "is_terminal", property(lambda self: True))
-    assert cli.follow(Canned(STATES), "c1", limit=10) == 0  # type: ignore[arg-type]
+    assert cli.follow(Canned(STATES), "c1", limit=10) == 0
 
 
 @pytest.mark.parametrize(("last", "code"), [
@@ -81,4 +81,4 @@ def test_on_a_terminal_the_line_is_live(monkeypatch: pytest.MonkeyPatch) -> None
     (chaos("Injected", endsAt="2999-01-01T00:00:00Z"), cli.EXIT_TIMEOUT),
 ])
 def test_exit_codes(last: dict[str, Any], code: int) -> None:
-    assert cli.follow(Canned([last]), "c1", limit=0.3) == code  # type: ignore[arg-type]
+    assert cli.follow(Canned([last]), "c1", limit=0.3) == code
