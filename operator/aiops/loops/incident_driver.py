@@ -17,9 +17,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from pydantic import TypeAdapter, ValidationError
@@ -30,11 +29,11 @@ from aiops.api.approval import step_digest
 from aiops.api.common import ShortText
 from aiops.api.durations import format_duration, to_timedelta
 from aiops.crashpoints import crashpoint
-from aiops.kube import CustomResources, is_not_found
+from aiops.kube import is_not_found
 from aiops.loops.approvals import mismatch
 from aiops.loops.incident_status import StatusWriteError, StatusWriter, fit
-from aiops.policy.gate import Decision, GateInput, GateSettings, decide, find_action
-from aiops.redact import Redactor
+from aiops.loops.runtime import Runtime
+from aiops.policy.gate import Decision, GateInput, decide, find_action
 from aiops.subjects.binding import Bound, SubjectProblem, bind
 from aiops.subjects.contract import ActionResult, Observation, utcnow
 
@@ -45,43 +44,6 @@ IDLE = 2.0
 MAX_ATTEMPTS = 3  # of a failing action that says a retry is safe
 UNWRITABLE_RETRY = 60.0  # when not even the escalation of an unwritable status can be written
 _SHORT_TEXT: TypeAdapter[str] = TypeAdapter(ShortText)
-
-
-@dataclass(frozen=True)
-class LoopSettings:
-    approval_timeout: timedelta = timedelta(minutes=30)
-    verify_timeout: timedelta = timedelta(seconds=60)
-    verify_interval: float = 1.0
-    action_timeout: float = 120.0
-    gate: GateSettings = field(default_factory=GateSettings)
-
-
-AgentFactory = Callable[[Subject], Awaitable[Any]]  # -> an Agent, or raises ValueError
-ToolsFactory = Callable[..., Any]  # -> a Toolbox
-Audit = Callable[[str, str, str, dict[str, Any]], Awaitable[Any]]  # ns, name, kind, data
-
-
-@dataclass
-class Runtime:
-    """What every incident shares: clients, settings, and the agent and tool factories."""
-
-    api: CustomResources
-    audit: Audit
-    agent_for: AgentFactory
-    tools_for: ToolsFactory
-    checkpoint_for: Callable[[str, str], Any]
-    actions_stopped: Callable[[], Awaitable[bool]]
-    settings: LoopSettings = field(default_factory=LoopSettings)
-    # The operator's one redactor (its API keys registered): every string written into an
-    # Incident's status or an Event goes through it.
-    redactor: Redactor = field(default_factory=Redactor)
-    # One per Subject (namespace/name). An incident checks the Subject's cooldown and blast
-    # radius and records its action as Running under it, so two incidents of one Subject
-    # never both pass those checks before either has recorded its action.
-    subject_locks: dict[str, asyncio.Lock] = field(default_factory=dict)
-
-    def subject_lock(self, namespace: str, subject: str) -> asyncio.Lock:
-        return self.subject_locks.setdefault(f"{namespace}/{subject}", asyncio.Lock())
 
 
 @dataclass

@@ -1,4 +1,5 @@
-"""Builds the incident loop's `Runtime` from the environment: where the audit log lives, which
+"""The incident loop's `Runtime` (what every incident shares) and `LoopSettings`, and how the
+operator builds them from the environment: where the audit log lives, which
 agent investigates a Subject, the global action switch, and the loop's timing settings.
 
 Environment (all optional):
@@ -17,6 +18,8 @@ from __future__ import annotations
 import asyncio
 import base64
 import os
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -27,11 +30,47 @@ from aiops.agent.runbook_agent import RunbookAgent
 from aiops.api import Subject
 from aiops.kube import CustomResources, is_not_found
 from aiops.loops.checkpoint import FileCheckpoint
-from aiops.loops.incident_driver import LoopSettings, Runtime
 from aiops.policy.gate import GateSettings
 from aiops.redact import Redactor
 
 SWITCH = "aiops-switch"
+
+
+@dataclass(frozen=True)
+class LoopSettings:
+    approval_timeout: timedelta = timedelta(minutes=30)
+    verify_timeout: timedelta = timedelta(seconds=60)
+    verify_interval: float = 1.0
+    action_timeout: float = 120.0
+    gate: GateSettings = field(default_factory=GateSettings)
+
+
+AgentFactory = Callable[[Subject], Awaitable[Any]]  # -> an Agent, or raises ValueError
+ToolsFactory = Callable[..., Any]  # -> a Toolbox
+Audit = Callable[[str, str, str, dict[str, Any]], Awaitable[Any]]  # ns, name, kind, data
+
+
+@dataclass
+class Runtime:
+    """What every incident shares: clients, settings, and the agent and tool factories."""
+
+    api: CustomResources
+    audit: Audit
+    agent_for: AgentFactory
+    tools_for: ToolsFactory
+    checkpoint_for: Callable[[str, str], Any]
+    actions_stopped: Callable[[], Awaitable[bool]]
+    settings: LoopSettings = field(default_factory=LoopSettings)
+    # The operator's one redactor (its API keys registered): every string written into an
+    # Incident's status or an Event goes through it.
+    redactor: Redactor = field(default_factory=Redactor)
+    # One per Subject (namespace/name). An incident checks the Subject's cooldown and blast
+    # radius and records its action as Running under it, so two incidents of one Subject
+    # never both pass those checks before either has recorded its action.
+    subject_locks: dict[str, asyncio.Lock] = field(default_factory=dict)
+
+    def subject_lock(self, namespace: str, subject: str) -> asyncio.Lock:
+        return self.subject_locks.setdefault(f"{namespace}/{subject}", asyncio.Lock())
 
 
 def audit_dir() -> Path:

@@ -120,7 +120,8 @@ async def test_an_incident_whose_status_cannot_be_written_escalates_with_the_rea
     tmp_path: Any,
 ) -> None:
     from aiops.loops.checkpoint import FileCheckpoint
-    from aiops.loops.incident_driver import IncidentDriver, Runtime
+    from aiops.loops.incident_driver import IncidentDriver
+    from aiops.loops.runtime import Runtime
 
     obj = {"apiVersion": "aiops.dev/v1alpha1", "kind": "Incident",
            "metadata": {"namespace": "ns", "name": "inc", "uid": "u-1"},
