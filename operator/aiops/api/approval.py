@@ -13,7 +13,7 @@ step) makes the Approval not match, and the step does not run.
 
 import hashlib
 from collections.abc import Mapping
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import Field
 
@@ -31,6 +31,7 @@ from aiops.api.common import (
 )
 from aiops.api.incident import Sha256, Uid
 from aiops.audit.record import canonical
+from aiops.vocabulary import ApprovalPhase, Decision
 
 
 def step_digest(incident_uid: str, step_id: str, action: str, params: Mapping[str, Any]) -> str:
@@ -59,17 +60,19 @@ class ApprovalSpec(ApiModel):
     RULES = (
         Rule(cel="self == oldSelf", message="an Approval is immutable: create a new one"),
         Rule(
-            cel="self.decision != 'approve' || size(self.actions) > 0",
+            cel=f"self.decision != '{Decision.APPROVE}' || size(self.actions) > 0",
             message="an approval names the action ids it approves",
-            check=lambda s: s.decision != "approve" or bool(s.actions),
+            check=lambda s: s.decision != Decision.APPROVE or bool(s.actions),
             field_path=".actions",
         ),
         Rule(
-            cel="self.decision != 'approve' || "
+            cel=f"self.decision != '{Decision.APPROVE}' || "
             "(has(self.digests) && self.actions.all(a, a in self.digests))",
             message="an approval carries the digest of each action it approves (spec.digests; "
             "`aiops approve` computes them from the plan it shows)",
-            check=lambda s: s.decision != "approve" or all(a in s.digests for a in s.actions),
+            check=lambda s: (
+                s.decision != Decision.APPROVE or all(a in s.digests for a in s.actions)
+            ),
             field_path=".digests",
         ),
         Rule(
@@ -92,7 +95,7 @@ class ApprovalSpec(ApiModel):
         description="Ids of the Incident's proposed actions this decision covers. A rejection "
         "without ids rejects every action the Incident proposed.",
     )
-    decision: Literal["approve", "reject"] = Field(description="approve or reject.")
+    decision: Decision = Field(description="approve or reject.")
     digests: dict[str, Sha256] = Field(
         default_factory=dict,
         max_length=20,
@@ -110,7 +113,7 @@ class ApprovalSpec(ApiModel):
 class ApprovalStatus(ApiModel):
     """What the operator did with the decision. Written by the operator only."""
 
-    phase: Literal["Pending", "Applied", "Stale"] | None = Field(
+    phase: ApprovalPhase | None = Field(
         default=None,
         description="Pending: not handled yet; Applied: the Incident acted on it; Stale: the "
         "Incident no longer awaited these actions.",

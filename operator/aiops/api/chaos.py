@@ -21,10 +21,7 @@ from aiops.api.common import (
     Timestamp,
 )
 from aiops.api.durations import FaultDuration
-
-ChaosPhase = Literal["Pending", "Injected", "Recovered", "Failed"]
-TargetState = Literal["Injecting", "Injected", "RevertFailed", "Reverted"]
-RecoveredBy = Literal["operator", "self", "revert"]
+from aiops.vocabulary import ChaosPhase, RecoveredBy, TargetState
 
 
 class ChaosTarget(ApiModel):

@@ -8,7 +8,7 @@ ignored (the API server prunes them; an operator older than its CRD must still r
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Annotated, Any, ClassVar, Literal, Self
+from typing import Annotated, Any, ClassVar, Self
 
 from pydantic import (
     AfterValidator,
@@ -28,6 +28,8 @@ from pydantic import (
 from pydantic.alias_generators import to_camel
 from pydantic.json_schema import JsonSchemaValue
 from pydantic_core import CoreSchema, core_schema
+
+from aiops.vocabulary import ConditionStatus
 
 GROUP = "aiops.dev"
 VERSION = "v1alpha1"
@@ -190,8 +192,6 @@ LabelValue = Annotated[
     StringConstraints(pattern=r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$", max_length=63),
 ]
 
-Severity = Literal["info", "warning", "critical"]
-
 PreservedObject = Annotated[
     dict[str, Any],
     WithJsonSchema({"type": "object", "x-kubernetes-preserve-unknown-fields": True}),
@@ -221,7 +221,7 @@ class Condition(ApiModel):
             max_length=316,
         ),
     ] = Field(description="Type of condition in CamelCase, such as Ready or Observing.")
-    status: Literal["True", "False", "Unknown"] = Field(
+    status: ConditionStatus = Field(
         description="Status of the condition: True, False or Unknown."
     )
     reason: Annotated[

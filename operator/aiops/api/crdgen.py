@@ -6,6 +6,7 @@ schema: `$ref`s inlined, `Optional` unions collapsed (an absent field is how Kub
 structurally is an error here, at generation time, not a surprise from the API server.
 """
 
+import copy
 from pathlib import Path
 from typing import Any
 
@@ -80,7 +81,9 @@ def _structural(node: dict[str, Any], defs: dict[str, Any], path: str) -> dict[s
         elif key == "const":
             out["enum"] = [value]
         elif key in _KEPT or key.startswith("x-kubernetes-"):
-            out[key] = value
+            # A copy: one enum shared by two fields would otherwise be one object, which YAML
+            # writes as an anchor and an alias.
+            out[key] = copy.deepcopy(value)
         else:
             raise SchemaError(f"{path}: {key} has no place in a structural schema")
     if "type" not in out and not out.get("x-kubernetes-preserve-unknown-fields"):

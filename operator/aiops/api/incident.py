@@ -15,17 +15,14 @@ from aiops.api.common import (
     PreservedObject,
     Resource,
     Rule,
-    Severity,
     ShortText,
     Text,
     Timestamp,
     Username,
     immutable,
 )
+from aiops.vocabulary import Outcome, Phase, Risk, Severity, Source, Verdict
 
-Phase = Literal[
-    "Open", "Investigating", "AwaitingApproval", "Remediating", "Verifying", "Resolved", "Escalated"
-]
 TIMELINE_MAX = 50
 """The timeline is bounded so the object stays small; the audit log keeps everything."""
 
@@ -52,9 +49,9 @@ class IncidentSpec(ApiModel):
         immutable("entity", optional=True),
         immutable("source"),
         Rule(
-            cel="self.source != 'subject-loop' || has(self.invariant)",
+            cel=f"self.source != '{Source.SUBJECT_LOOP}' || has(self.invariant)",
             message="an Incident opened by the subject loop names its invariant",
-            check=lambda s: s.source != "subject-loop" or s.invariant is not None,
+            check=lambda s: s.source != Source.SUBJECT_LOOP or s.invariant is not None,
             field_path=".invariant",
         ),
     )
@@ -68,15 +65,15 @@ class IncidentSpec(ApiModel):
         default=None,
         description="The member or key the invariant is about, e.g. store-4 or node-2.",
     )
-    severity: Severity = Field(default="warning", description="info, warning or critical.")
+    severity: Severity = Field(default=Severity.WARNING, description="info, warning or critical.")
     summary: Annotated[Text, Field(min_length=1)] = Field(
         description="The symptom in one or two sentences."
     )
     evidence: list[Evidence] = Field(
         default_factory=list, max_length=20, description="What was seen when it was opened."
     )
-    source: Literal["subject-loop", "human"] = Field(
-        default="human", description="Who opened it: the subject loop or a person."
+    source: Source = Field(
+        default=Source.HUMAN, description="Who opened it: the subject loop or a person."
     )
 
 
@@ -110,10 +107,10 @@ class ProposedAction(ApiModel):
     params: PreservedObject = Field(
         default_factory=dict, description="The action's parameters (the plugin's model)."
     )
-    risk: Literal["low", "medium", "high"] = Field(description="The action's risk.")
+    risk: Risk = Field(description="The action's risk.")
     rationale: Text | None = Field(default=None, description="Why the agent proposed it.")
     dry_run: DryRun | None = Field(default=None, description="The dry run's result.")
-    decision: Literal["run", "await-approval", "refused"] | None = Field(
+    decision: Verdict | None = Field(
         default=None,
         description="The safety policy's decision: run now, wait for an Approval, or refuse.",
     )
@@ -149,7 +146,7 @@ class ExecutedAction(ApiModel):
     )
     started_at: Timestamp = Field(description="When it started.")
     finished_at: Timestamp | None = Field(default=None, description="When it finished.")
-    result: Literal["Running", "Succeeded", "Failed", "Unknown"] = Field(
+    result: Outcome = Field(
         description="Running, Succeeded, Failed, or Unknown when the outcome could not be told."
     )
     message: Text | None = Field(default=None, description="What the action reported.")

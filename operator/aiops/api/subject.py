@@ -16,7 +16,6 @@ from aiops.api.common import (
     PreservedObject,
     Resource,
     Rule,
-    Severity,
     ShortText,
     Text,
     Timestamp,
@@ -31,8 +30,7 @@ from aiops.api.durations import (
     Interval,
     TimeBudget,
 )
-
-Autonomy = Literal["observe", "propose", "execute"]
+from aiops.vocabulary import Autonomy, Health, MemberState, Severity
 
 
 class PrometheusRef(ApiModel):
@@ -180,7 +178,7 @@ class SubjectSpec(ApiModel):
         description="Per-subject overrides of the plugin's invariants, one per name.",
     )
     autonomy: Autonomy = Field(
-        default="propose",
+        default=Autonomy.PROPOSE,
         description="observe: open Incidents only; propose: diagnose and propose actions, "
         "run them after an Approval; execute: run low-risk actions without waiting.",
     )
@@ -214,7 +212,7 @@ class Member(ApiModel):
     """One member of the subject (a node, a store, a process) as last observed."""
 
     name: Identifier = Field(description="The member's name, as the plugin reports it.")
-    state: Literal["Up", "Down", "Degraded", "Unknown"] = Field(
+    state: MemberState = Field(
         description="Up, Down, Degraded, or Unknown when the last observation could not tell."
     )
     role: ShortText | None = Field(
@@ -249,7 +247,7 @@ class Detection(ApiModel):
 class SubjectStatus(ApiModel):
     """What the operator last observed. Written by the operator only."""
 
-    health: Literal["Healthy", "Degraded", "Unknown", "Paused"] | None = Field(
+    health: Health | None = Field(
         default=None,
         description="Healthy: every invariant holds; Degraded: one is broken; Unknown: "
         "observation is failing; Paused: spec.paused is true.",

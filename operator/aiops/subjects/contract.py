@@ -14,6 +14,9 @@ from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
+# The words a plugin uses, defined once for the API and the core; imported from here by plugins.
+from aiops.vocabulary import MemberState, Risk, Severity
+
 if TYPE_CHECKING:
     from aiops.subjects.context import PluginContext
 
@@ -21,24 +24,6 @@ if TYPE_CHECKING:
 def utcnow() -> datetime:
     """Always timezone-aware UTC (the original system mixed local time and UTC)."""
     return datetime.now(UTC)
-
-
-class Risk(StrEnum):
-    LOW = "low"
-    MEDIUM = "medium"
-    HIGH = "high"
-
-
-class Severity(StrEnum):
-    INFO = "info"
-    WARNING = "warning"
-    CRITICAL = "critical"
-
-
-class MemberState(StrEnum):
-    UP = "Up"
-    DOWN = "Down"
-    UNKNOWN = "Unknown"
 
 
 class Frozen(BaseModel):
