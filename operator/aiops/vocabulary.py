@@ -105,7 +105,7 @@ class Severity(Word):
 # -- Approval -------------------------------------------------------------------------------
 
 
-class Decision(Word):
+class ApprovalDecision(Word):
     """A person's decision in an Approval (`spec.decision`)."""
 
     APPROVE = "approve"

@@ -31,7 +31,7 @@ from aiops.api.common import (
 )
 from aiops.api.incident import Sha256, Uid
 from aiops.audit.record import canonical
-from aiops.vocabulary import ApprovalPhase, Decision
+from aiops.vocabulary import ApprovalDecision, ApprovalPhase
 
 
 def step_digest(incident_uid: str, step_id: str, action: str, params: Mapping[str, Any]) -> str:
@@ -60,18 +60,18 @@ class ApprovalSpec(ApiModel):
     RULES = (
         Rule(cel="self == oldSelf", message="an Approval is immutable: create a new one"),
         Rule(
-            cel=f"self.decision != '{Decision.APPROVE}' || size(self.actions) > 0",
+            cel=f"self.decision != '{ApprovalDecision.APPROVE}' || size(self.actions) > 0",
             message="an approval names the action ids it approves",
-            check=lambda s: s.decision != Decision.APPROVE or bool(s.actions),
+            check=lambda s: s.decision != ApprovalDecision.APPROVE or bool(s.actions),
             field_path=".actions",
         ),
         Rule(
-            cel=f"self.decision != '{Decision.APPROVE}' || "
+            cel=f"self.decision != '{ApprovalDecision.APPROVE}' || "
             "(has(self.digests) && self.actions.all(a, a in self.digests))",
             message="an approval carries the digest of each action it approves (spec.digests; "
             "`aiops approve` computes them from the plan it shows)",
             check=lambda s: (
-                s.decision != Decision.APPROVE or all(a in s.digests for a in s.actions)
+                s.decision != ApprovalDecision.APPROVE or all(a in s.digests for a in s.actions)
             ),
             field_path=".digests",
         ),
@@ -95,7 +95,7 @@ class ApprovalSpec(ApiModel):
         description="Ids of the Incident's proposed actions this decision covers. A rejection "
         "without ids rejects every action the Incident proposed.",
     )
-    decision: Decision = Field(description="approve or reject.")
+    decision: ApprovalDecision = Field(description="approve or reject.")
     digests: dict[str, Sha256] = Field(
         default_factory=dict,
         max_length=20,
