@@ -23,7 +23,6 @@ import asyncio
 import contextlib
 import dataclasses
 import json
-import os
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
@@ -33,6 +32,7 @@ from typing import Any, Literal
 import anthropic
 from pydantic import BaseModel, ValidationError
 
+from aiops.actions import action_names, find_action
 from aiops.agent.base import (
     AgentResult,
     DiagnosisResult,
@@ -41,7 +41,6 @@ from aiops.agent.base import (
     ToolError,
     Usage,
 )
-from aiops.agent.kubectl_argv import mutation_problems
 from aiops.agent.messages_api import (
     ModelTurn,
     ModelUnavailable,
@@ -65,10 +64,8 @@ from aiops.agent.tool_schemas import (
     tool_definitions,
 )
 from aiops.api import AgentSpec, to_timedelta
-from aiops.policy.core_actions import CORE_ACTIONS
 from aiops.policy.gate import validate_params
 from aiops.redact import Redactor, clip, truncate
-from aiops.subjects.contract import ActionSpec, PluginError
 
 DEFAULT_MODEL = "claude-sonnet-5-5"
 
@@ -76,7 +73,8 @@ DEFAULT_MODEL = "claude-sonnet-5-5"
 @dataclass(frozen=True)
 class AgentDefaults:
     """The operator's defaults; `Subject.spec.agent` overrides the first four per subject.
-    `from_env` reads the refusal limits from the operator's environment."""
+    The refusal limits are operator settings (`aiops.settings`, AIOPS_AGENT_MAX_REFUSED_*),
+    checked there at start."""
 
     model: str = DEFAULT_MODEL
     max_turns: int = 20
@@ -91,36 +89,6 @@ class AgentDefaults:
     # the agent escalates instead of letting the model go on trying.
     max_refused_per_turn: int = 8
     max_refused_per_session: int = 12
-
-    def __post_init__(self) -> None:
-        for name in ("max_refused_per_turn", "max_refused_per_session"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or not 1 <= value <= 1000:
-                raise ValueError(f"{name} must be an integer from 1 to 1000, not {value!r}")
-
-    @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None) -> AgentDefaults:
-        """Defaults with AIOPS_AGENT_MAX_REFUSED_PER_TURN and
-        AIOPS_AGENT_MAX_REFUSED_PER_SESSION applied when set; ValueError names a bad one."""
-        env = os.environ if environ is None else environ
-        plain = cls()
-        return cls(
-            max_refused_per_turn=_limit(
-                env, "AIOPS_AGENT_MAX_REFUSED_PER_TURN", plain.max_refused_per_turn
-            ),
-            max_refused_per_session=_limit(
-                env, "AIOPS_AGENT_MAX_REFUSED_PER_SESSION", plain.max_refused_per_session
-            ),
-        )
-
-
-def _limit(env: Mapping[str, str], var: str, default: int) -> int:
-    raw = env.get(var, "").strip()
-    if not raw:
-        return default
-    if not (raw.isascii() and raw.isdigit() and len(raw) <= 4 and 1 <= int(raw) <= 1000):
-        raise ValueError(f"{var} must be an integer from 1 to 1000, not {raw!r}")
-    return int(raw)
 
 
 @dataclass(frozen=True)
@@ -153,8 +121,8 @@ class AnthropicAgent:
     """Claude through the official SDK. Give `api_key` (and `base_url` for a stand-in): the
     agent makes a client per investigation and closes it. Or give `client_factory`, called
     once per investigation: its clients are the caller's (they may be shared), never closed
-    here; the agent uses a copy with the SDK's retries off. Without `defaults`, the operator's
-    (`AgentDefaults.from_env`)."""
+    here; the agent uses a copy with the SDK's retries off. Without `defaults`, the built-in
+    ones (the operator passes its settings' through `aiops.agent.factory`)."""
 
     name = "anthropic"
 
@@ -173,7 +141,7 @@ class AnthropicAgent:
         self._api_key = api_key
         self._base_url = base_url
         self._client_factory = client_factory
-        self.defaults = defaults or AgentDefaults.from_env()
+        self.defaults = defaults or AgentDefaults()
         self.retry = retry or RetryPolicy()
         self.prices = prices
         # Tool results go to a third party: mask secrets again, the API key above all.
@@ -543,25 +511,15 @@ class _Session:
         for n, existing in enumerate(self.plan, start=1):
             if (existing.action, existing.params) == (step.action, step.params):
                 return [f"this exact step is already in the plan (step {n})"]
-        spec = self._spec(action)
+        spec = find_action(self.inv.plugin, action)
         if spec is None:
-            known = [a.name for a in self.inv.plugin.actions] + list(CORE_ACTIONS)
+            known = action_names(self.inv.plugin)
             return [f"unknown action {action!r} (known: {', '.join(known)})"]
         try:
-            validate_params(spec, params)
+            validate_params(spec, params)  # a core action's own checks too (kubectl's allowlist)
         except ValueError as err:
             return [str(err)]
-        if spec.name in CORE_ACTIONS and "argv" in params:
-            return mutation_problems(params["argv"])
         return []
-
-    def _spec(self, action: str) -> ActionSpec | None:
-        if action in CORE_ACTIONS:
-            return CORE_ACTIONS[action]
-        try:
-            return self.inv.plugin.action(action)
-        except PluginError:
-            return None
 
     # -- endings -------------------------------------------------------------------------------
 

@@ -29,11 +29,11 @@ import yaml
 from kubernetes import client as k8s
 from kubernetes.client.exceptions import ApiException
 
+from aiops.actions import action_specs
+from aiops.actions.kubectl.argv import KIND_ALIASES, KubectlRefused, read_command
+from aiops.actions.kubectl.command import kubectl_env
 from aiops.agent.base import ToolError
-from aiops.agent.kubectl_argv import KIND_ALIASES, KubectlRefused, read_command
 from aiops.agent.tool_schemas import compact_schema
-from aiops.policy.core_actions import CORE_ACTIONS
-from aiops.policy.kubectl import kubectl_env
 from aiops.redact import Redactor, truncate
 from aiops.subjects.contract import Invariant, SubjectPlugin
 from aiops.subjects.metrics import MetricsError, Prometheus
@@ -159,7 +159,7 @@ class IncidentTools:
         )
 
     async def list_actions(self) -> dict[str, Any]:
-        specs = [*type(self.plugin).actions, *CORE_ACTIONS.values()]
+        specs = action_specs(self.plugin)
         return await self._finish({
             "actions": [
                 {

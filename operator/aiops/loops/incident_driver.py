@@ -23,6 +23,8 @@ from typing import Any
 
 from pydantic import TypeAdapter, ValidationError
 
+from aiops import actions
+from aiops.actions import find_action
 from aiops.agent.base import AgentResult, Investigation
 from aiops.api import Approval, ApprovalStatus, Incident, Subject
 from aiops.api.approval import step_digest
@@ -33,7 +35,7 @@ from aiops.kube import is_not_found
 from aiops.loops.approvals import mismatch
 from aiops.loops.incident_status import StatusWriteError, StatusWriter, fit
 from aiops.loops.runtime import Runtime
-from aiops.policy.gate import Decision, GateInput, decide, find_action
+from aiops.policy.gate import Decision, GateInput, decide
 from aiops.subjects.binding import Bound, SubjectProblem, bind
 from aiops.subjects.contract import ActionResult, Observation, utcnow
 
@@ -315,11 +317,11 @@ class IncidentDriver:
                 "secret (a Secret's name) instead of carrying it", check="params",
             ), None
         d = await decide(action, params, facts, self.rt.settings.gate)
-        if action != "kubectl" or d.verdict == "refused" or d.params is None:
+        if d.verdict == "refused" or d.params is None:
             return d, None
-        from aiops.policy.kubectl import dry_run_kubectl  # only this action needs kubectl
-
-        dry = await dry_run_kubectl(list(getattr(d.params, "argv", [])), self.namespace)
+        dry = await actions.dry_run(action, d.params, self.namespace)
+        if dry is None:
+            return d, None
         report = {"ok": dry.ok, "message": dry.message}
         if not dry.ok:
             return Decision("refused", dry.message, d.spec, d.params, "precondition"), report
@@ -583,18 +585,12 @@ class IncidentDriver:
     async def _execute(self, bound: Bound, action: str, d: Decision, key: str) -> ActionResult:
         assert d.params is not None
         try:
-            if action == "kubectl":
-                return await self._kubectl(bound, d)
             return await asyncio.wait_for(
-                bound.plugin.execute(action, d.params, key), timeout=self.rt.settings.action_timeout
+                actions.execute(bound.plugin, action, d.params, key, self.namespace),
+                timeout=self.rt.settings.action_timeout,
             )
         except Exception as err:
             return ActionResult(ok=False, message=f"{type(err).__name__}: {err}")
-
-    async def _kubectl(self, bound: Bound, d: Decision) -> ActionResult:
-        from aiops.policy.kubectl import run_kubectl  # only this action needs a kubectl binary
-
-        return await run_kubectl(list(getattr(d.params, "argv", [])), self.namespace)
 
     async def _verify(self, incident: Incident, w: StatusWriter) -> float:
         subject = await self._subject(incident)
@@ -671,7 +667,8 @@ class IncidentDriver:
         if d.verdict != "run" or d.params is None:
             return f"did not undo {last['id']} {last['action']}: {d.reason}"
         try:
-            result = await bound.plugin.undo(last["action"], d.params, last["idempotencyKey"])
+            result = await actions.undo(bound.plugin, last["action"], d.params,
+                                        last["idempotencyKey"])
         except Exception as err:
             result = ActionResult(ok=False, message=f"{type(err).__name__}: {err}")
         await self.audit("action.undone", {"id": last["id"], "ok": result.ok,

@@ -25,13 +25,12 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ValidationError
 
+from aiops.actions import action_names, find_action, is_core
 from aiops.api import Subject
-from aiops.policy.core_actions import CORE_ACTIONS
 from aiops.subjects.contract import (
     ActionSpec,
     FaultSpec,
     Observation,
-    PluginError,
     Risk,
     SubjectPlugin,
 )
@@ -75,15 +74,6 @@ class GateInput:
     undo: bool = False  # judging the reversal of an action that ran, not the action
 
 
-def find_action(plugin: SubjectPlugin, name: str) -> ActionSpec | None:
-    if name in CORE_ACTIONS:
-        return CORE_ACTIONS[name]
-    try:
-        return type(plugin).action(name)
-    except PluginError:
-        return None
-
-
 def validate_params(spec: ActionSpec | FaultSpec, raw: Any) -> BaseModel:
     """Validates strictly: a parameter the action (or the Chaos fault) does not define is an
     error."""
@@ -119,7 +109,7 @@ async def decide(
         return Decision("refused", f"Subject {subject.metadata.name} is paused", check="paused")
     spec = find_action(facts.plugin, action)
     if spec is None:
-        known = [a.name for a in type(facts.plugin).actions] + list(CORE_ACTIONS)
+        known = action_names(facts.plugin)
         return Decision(
             "refused", f"unknown action {action!r} for a {subject.spec.type} subject "
             f"(known: {', '.join(known)})", check="action",
@@ -137,7 +127,7 @@ async def decide(
             f"the budget of {settings.actions_per_incident} actions per incident is spent",
             spec, params, "budget",
         )
-    has_preconditions = spec.name not in CORE_ACTIONS and not facts.undo
+    has_preconditions = not is_core(spec.name) and not facts.undo
     if facts.observation is None and (spec.disrupts_member or has_preconditions):
         needs = ("it disrupts a member, and the blast radius cannot be checked"
                  if spec.disrupts_member else "its preconditions cannot be checked")

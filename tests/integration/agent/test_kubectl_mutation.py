@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from aiops.policy.kubectl import dry_run_kubectl, run_kubectl
+from aiops.actions.kubectl.command import dry_run_kubectl, run_kubectl
 from tests.fixtures.cluster import ClusterHandle
 from tests.fixtures.polling import wait_for
 

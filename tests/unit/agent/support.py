@@ -12,10 +12,10 @@ from typing import Any
 from kubernetes import client as k8s
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from aiops.actions import find_action
 from aiops.agent.base import Investigation
 from aiops.agent.tools import IncidentTools
 from aiops.api import Incident, Subject
-from aiops.policy.core_actions import CORE_ACTIONS
 from aiops.redact import Redactor
 from aiops.subjects.context import PluginContext
 from aiops.subjects.contract import (
@@ -121,9 +121,7 @@ class Preview:
 
     async def __call__(self, action: str, params: dict[str, Any]) -> dict[str, Any]:
         self.calls.append((action, params))
-        spec = CORE_ACTIONS.get(action) or next(
-            (a for a in self.plugin.actions if a.name == action), None
-        )
+        spec = find_action(self.plugin, action)
         if spec is None:
             return {"decision": "refused", "reason": f"unknown action {action!r}"}
         try:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from aiops.agent.kubectl_argv import (
+from aiops.actions.kubectl.argv import (
     _VERBS,
     KubectlRefused,
     mutation_command,

@@ -12,9 +12,9 @@ from typing import Any
 
 import pytest
 
-from aiops.policy.core_actions import KUBECTL
+from aiops.actions.kubectl import SPEC as KUBECTL
+from aiops.actions.kubectl.command import dry_run_kubectl, run_kubectl
 from aiops.policy.gate import validate_params
-from aiops.policy.kubectl import dry_run_kubectl, run_kubectl
 
 FAKE_KEY = "sk-ant-api03-FAKEFAKEFAKEFAKEFAKEFAKE-kubectl-env"
 

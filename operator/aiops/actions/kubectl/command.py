@@ -2,7 +2,7 @@
 namespace, as the operator, with no shell.
 
 What runs is never the model's argument vector as written: `mutation_command` checks it
-against the allowlist of verbs, kinds and flags (`aiops.agent.kubectl_argv`) and rewrites it
+against the allowlist of verbs, kinds and flags (`argv`) and rewrites it
 into one unambiguous form, `kubectl --namespace=NS VERB [--dry-run=server] KIND.V.G/NAME
 [PAIRS] --flag=value...`. The dry-run flag sits right after the verb, so no flag the model
 left without its value can take it as one, and a refused command runs neither way. kubectl
@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import os
 
-from aiops.agent.kubectl_argv import KubectlRefused, mutation_command
+from aiops.actions.kubectl.argv import KubectlRefused, mutation_command
 from aiops.subjects.contract import ActionResult
 
 KUBECTL_TIMEOUT = 60.0

@@ -1,0 +1,21 @@
+"""What a core action is: an action the operator offers on every Subject, beside the plugin's
+own, with its own way to run (and, where the API it changes has one, to dry-run)."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from pydantic import BaseModel
+
+from aiops.subjects.contract import ActionResult, ActionSpec
+
+Runner = Callable[[BaseModel, str], Awaitable[ActionResult]]
+"""(validated params, the Subject's namespace) -> what it did."""
+
+
+@dataclass(frozen=True)
+class CoreAction:
+    spec: ActionSpec
+    run: Runner
+    dry_run: Runner | None = None
