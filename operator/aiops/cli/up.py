@@ -159,7 +159,7 @@ def up(
     stack, operator and the example Subject."""
     layout = _layout(name, state_dir, cluster_port=port, stack_port=stack_port)
     layout = layout.model_copy(update={"namespace": namespace})
-    from aiops.localsystem.system import LocalSystem
+    from aiops.localsystem.system import LocalSystem, PreflightError
 
     started = time.monotonic()
     try:
@@ -167,8 +167,9 @@ def up(
             record = LocalSystem(layout).up(report)
     except (LocalSystemError, ClusterError) as err:
         typer.secho(f"aiops: {err}", fg=typer.colors.RED, err=True)
-        typer.secho("aiops: what did start is still up: fix the above and run 'aiops up' again "
-                    f"(or 'aiops down{_name_opt(name)}' to stop it)", err=True)
+        if not isinstance(err, PreflightError):
+            typer.secho("aiops: what did start is still up: fix the above and run 'aiops up' "
+                        f"again (or 'aiops down{_name_opt(name)}' to stop it)", err=True)
         raise typer.Exit(1) from err
     typer.echo(f"the local system is up in {time.monotonic() - started:.1f} s")
     typer.echo(f"  export KUBECONFIG={record.kubeconfig}")

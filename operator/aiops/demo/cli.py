@@ -96,16 +96,31 @@ def tikv(
 
     record = load_record(name, state_dir or default_state_dir())
     kubeconfig = os.environ.get("KUBECONFIG")
-    local = record is not None and (not kubeconfig or Path(kubeconfig) == record.kubeconfig)
-    if local or not kubeconfig:
-        raise _die("TiKV needs real pods and this is the local path, whose nodes are simulated "
-                   "(kwok): run hack/kind-up.sh (Docker), then KUBECONFIG=.work/kind/"
-                   "aiops.kubeconfig aiops demo tikv; here, run aiops demo ratelimiter")
+    if not kubeconfig or (record is not None and Path(kubeconfig) == record.kubeconfig) \
+            or not _has_tikv(Path(kubeconfig), namespace):
+        raise _die("TiKV needs real pods, and the local path only simulates them (kwok): run "
+                   "hack/kind-up.sh (Docker), then KUBECONFIG=.work/kind/aiops.kubeconfig "
+                   "aiops demo tikv; here, run aiops demo ratelimiter")
     from aiops.demo.stories import TikvStory
 
     _demo(TikvStory(), name, state_dir, auto=auto, autonomy=autonomy, fault=fault, params={},
           duration=duration, dwell=dwell, countdown=3.0, timeout=timeout,
           kubeconfig=Path(kubeconfig), namespace=namespace)
+
+
+def _has_tikv(kubeconfig: Path, namespace: str) -> bool:
+    """A TiKV Subject in `namespace` of that cluster (the kind path installs one)."""
+    from kubernetes import client, config
+
+    from aiops.api import GROUP, VERSION
+
+    try:
+        custom = client.CustomObjectsApi(config.new_client_from_config(str(kubeconfig)))
+        items = cast(dict[str, Any], custom.list_namespaced_custom_object(
+            GROUP, VERSION, namespace, "subjects", _request_timeout=10))["items"]
+    except Exception:
+        return False
+    return any(s.get("spec", {}).get("type") == "tikv" for s in items)
 
 
 def _demo(story: Any, name: str, state_dir: Path | None, *, auto: bool, autonomy: str,

@@ -7,6 +7,7 @@ subject's workload (the load generator) and nothing of the operator's internals.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
@@ -92,6 +93,7 @@ class Director:
     exit_code: int | None = None  # set: the demo is over
     last_chaos: dict[str, Any] = field(default_factory=dict)  # as it was before deletion
     seen: set[str] = field(default_factory=set)  # events noted once
+    log: list[str] = field(default_factory=list)  # chapters and notes, in order (plain output)
 
     def __post_init__(self) -> None:
         self.custom = client.CustomObjectsApi(self.api)
@@ -264,6 +266,7 @@ class Director:
         self.index += 1
         while self.chapter != "summary" and (why := self.applies(self.chapter)) is not None:
             self.skipped[self.chapter] = why
+            self.log.append(f"-- {TITLES[self.chapter]} skipped: {why}")
             self.index += 1
         self.entered = self.clock()
         self._enter()
@@ -273,8 +276,18 @@ class Director:
         if self.quitting:
             return
         self.quitting = True
+        if self.chapter != "summary":
+            self.ending = f"quit during the {self.chapter} chapter"
         if "finish" not in self.tasks:
             self._submit("finish", self._finish)
+
+    def abandon(self, wait: float = 120) -> None:
+        """The screen is gone (the terminal closed, an error): still leave nothing behind.
+        Waits for the cleanup, started here if it was not already."""
+        if "finish" not in self.tasks:
+            self._submit("finish", self._finish)
+        with contextlib.suppress(Exception):  # said by the error that brought us here
+            self.tasks["finish"].future.result(timeout=wait)
 
     def _end(self, why: str) -> None:
         self.ending = why
@@ -342,6 +355,7 @@ class Director:
 
     def _enter(self) -> None:
         c = self.chapter
+        self.log.append(f"== {CHAPTERS.index(c) + 1}/{len(CHAPTERS)} {TITLES[c]}")
         if c == "baseline":
             self._submit("prepare", self._prepare)
         elif c == "load":
@@ -357,6 +371,7 @@ class Director:
 
     def _note(self, chapter: str, text: str) -> None:
         self.notes.setdefault(chapter, []).append(text)
+        self.log.append(f"   {text}")
         with self.store.lock:
             self.store.bump()
 
@@ -459,7 +474,7 @@ class Director:
             try:
                 self.custom.delete_namespaced_custom_object(
                     GROUP, VERSION, self.settings.namespace, "chaos", self.chaos_name)
-                self._note("summary", f"Chaos {self.chaos_name} deleted: reverting the fault")
+                self.log.append(f"   Chaos {self.chaos_name} deleted: reverting the fault")
                 deadline = time.monotonic() + 90
                 while time.monotonic() < deadline:
                     try:
@@ -468,7 +483,7 @@ class Director:
                             GROUP, VERSION, self.settings.namespace, "chaos", self.chaos_name))
                     except ApiException as err:
                         if err.status == 404:
-                            self._note("summary", "fault reverted, Chaos gone")
+                            self._note("summary", "fault reverted (Chaos gone)")
                             break
                         raise
                     time.sleep(0.3)
@@ -478,6 +493,6 @@ class Director:
             except ApiException as err:
                 if err.status != 404:
                     raise
-                self._note("summary", "fault reverted, Chaos gone")
+                self._note("summary", "fault reverted (Chaos gone)")
         self._note("summary", self.story.stop_load(self.subject()))
         return self.notes.get("summary", [])

@@ -13,7 +13,7 @@ from rich.console import Console
 from rich.live import Live
 from rich.text import Text
 
-from aiops.demo.director import CHAPTERS, TITLES, Director, Settings
+from aiops.demo.director import Director, Settings
 from aiops.demo.sources import PLURALS, AuditTail, Sampler, Store, Watcher
 from aiops.demo.stories import Story
 from aiops.demo.terminal import keyboard
@@ -45,49 +45,50 @@ def wait_synced(store: Store, timeout: float = 15.0) -> bool:
 
 
 def summary_lines(director: Director) -> list[str]:
-    return [t.plain for t in Screen(director).summary_body([], []) if isinstance(t, Text)]
+    return [t.plain for t in Screen(director).summary_body([]) if isinstance(t, Text)]
 
 
 def interactive(director: Director, console: Console) -> int:
     screen = Screen(director)
-    with keyboard(sys.stdin.fileno()) as keys, \
-            Live(console=console, screen=True, auto_refresh=False, transient=True) as live:
-        seen, drawn = -1, 0.0
-        while director.exit_code is None:
-            pressed = keys.read(FRAME / 2)
-            director.tick(pressed)
-            now = time.monotonic()
-            if pressed or director.store.version != seen or now - drawn >= 1.0:
-                seen, drawn = director.store.version, now
-                width, height = console.size
-                live.update(screen.render(width, height), refresh=True)
+    try:
+        with keyboard(sys.stdin.fileno()) as keys, \
+                Live(console=console, screen=True, auto_refresh=False, transient=True) as live:
+            seen, drawn = -1, 0.0
+            while director.exit_code is None:
+                pressed = keys.read(FRAME / 2)
+                director.tick(pressed)
+                now = time.monotonic()
+                if pressed or director.store.version != seen or now - drawn >= 1.0:
+                    seen, drawn = director.store.version, now
+                    width, height = console.size
+                    live.update(screen.render(width, height), refresh=True)
+    except BaseException:
+        # The terminal went away (EIO on a closed pty) or something broke: the fault is
+        # reverted and the load stopped all the same, before the error is reported.
+        director.abandon()
+        raise
     return director.exit_code
 
 
 def plain(director: Director) -> int:
-    """One line per chapter entered, per note, per phase and per audit record."""
-    shown_chapter, notes, records, phases = -1, 0, 0, ""
-    skipped: set[str] = set()
+    """The director's log (chapters, notes) as it grows, the incident's phases and each
+    audit record as the operator writes it."""
+    logged, records, phase = 0, 0, ""
     with keyboard(None) as keys:
         while director.exit_code is None:
-            director.tick(keys.read(0))
-            if director.index != shown_chapter:
-                shown_chapter = director.index
-                c = director.chapter
-                for name, why in director.skipped.items():
-                    if name not in skipped:
-                        skipped.add(name)
-                        print(f"-- {TITLES[name]} skipped: {why}", flush=True)
-                print(f"== {CHAPTERS.index(c) + 1}/{len(CHAPTERS)} {TITLES[c]}", flush=True)
-            all_notes = [n for c in CHAPTERS for n in director.notes.get(c, [])]
-            for n in all_notes[notes:]:
-                print(f"   {n}", flush=True)
-            notes = len(all_notes)
+            try:
+                director.tick(keys.read(0))
+            except BaseException:
+                director.abandon()
+                raise
+            for line in director.log[logged:]:
+                print(line, flush=True)
+            logged = len(director.log)
             inc = director.incident()
             if inc is not None:
-                phase = (inc.get("status") or {}).get("phase") or ""
-                if phase != phases:
-                    phases = phase
+                now = (inc.get("status") or {}).get("phase") or ""
+                if now != phase:
+                    phase = now
                     print(f"   incident {inc['metadata']['name']}: {phase}", flush=True)
                 with director.store.lock:
                     got = list(director.store.audit.get(inc["metadata"]["name"], []))
@@ -95,6 +96,8 @@ def plain(director: Director) -> int:
                     print(f"   {timeline_text(r).plain}", flush=True)
                 records = len(got)
             time.sleep(FRAME)
+    for line in director.log[logged:]:
+        print(line, flush=True)
     return director.exit_code
 
 

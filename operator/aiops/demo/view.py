@@ -40,7 +40,7 @@ def too_small(width: int, height: int) -> RenderableType:
         (f"{MIN_WIDTH}x{MIN_HEIGHT}", "bold"),
         (f"; this one is {width}x{height}.\nEnlarge the window (the demo goes on meanwhile; "
          "q quits).", ""))
-    return Align.center(text, vertical="middle")
+    return Layout(Align.center(text, vertical="middle"))
 
 
 def sparkline(values: list[float], width: int) -> str:
@@ -301,8 +301,9 @@ class Screen:
             ttd, _ = d.times()
             spec = (d.incident() or {}).get("spec") or {}
             return [Text(f"DETECTED in {secs(ttd)}", style="bold white on red"),
-                    Text.assemble("Incident ", (inc_name, "bold"), f": {spec.get('invariant')}"
-                                  f" for {spec.get('entity') or 'the subject'}"),
+                    Text.assemble("Incident ", (inc_name, "bold")),
+                    Text.assemble("invariant ", (str(spec.get("invariant")), "bold"),
+                                  " · entity ", (spec.get("entity") or "-", "bold")),
                     Text(spec.get("summary") or "", style="dim"),
                     Text("TTD: from the Chaos' injectedAt to the Incident's detectedAt.",
                          style="dim")]
@@ -317,12 +318,12 @@ class Screen:
             out = [Text(f"Autonomy {s.autonomy}: the plan waits for a person.")]
             for p in st.get("proposedActions") or []:
                 dry = p.get("dryRun")
+                out.append(Text.assemble((f"{p.get('id')} {p.get('action')} ", "bold"),
+                                         json.dumps(p.get("params") or {}, sort_keys=True)))
                 out.append(Text.assemble(
-                    (f"{p.get('id')} {p.get('action')} ", "bold"),
-                    json.dumps(p.get("params") or {}, sort_keys=True),
-                    ("  risk ", ""), (p.get("risk", "?"), "bold red" if p.get("risk") == "high"
-                                      else "yellow"),
-                    f"  dry run {'-' if dry is None else ('ok' if dry.get('ok') else 'REFUSED')}"
+                    "   risk ", (p.get("risk", "?"), "bold red" if p.get("risk") == "high"
+                                 else "yellow"),
+                    f" · dry run {'-' if dry is None else ('ok' if dry.get('ok') else 'REFUSED')}"
                 ))
                 out.append(Text(f"   policy: {p.get('decision')}: {p.get('reason') or ''}",
                                 style="dim"))
@@ -347,16 +348,19 @@ class Screen:
             return [Text(f"The fix counts only once {spec.get('invariant')} holds again for "
                          f"{spec.get('entity') or 'the subject'}, observed live."),
                     Text(phase, style=PHASE_STYLE.get(phase, "")), *wait]
-        return self.summary_body(notes, wait)
+        return self.summary_body(wait)
 
-    def summary_body(self, notes: list[Text], wait: list[Text]) -> list[RenderableType]:
+    def summary_body(self, wait: list[Text]) -> list[RenderableType]:
         d = self.d
         st = (d.incident() or {}).get("status") or {}
         ttd, ttr = d.times()
-        phase = st.get("phase") or "no incident"
-        out: list[RenderableType] = [Text.assemble(
-            ("Incident ", "bold"), (phase, PHASE_STYLE.get(phase, "bold")),
-            ("   TTD ", "bold"), secs(ttd), ("   TTR ", "bold"), secs(ttr))]
+        phase = st.get("phase")
+        inc = (d.incident() or {}).get("metadata", {}).get("name")
+        out: list[RenderableType] = [
+            Text.assemble(("Incident ", "bold"), inc or ""),
+            Text.assemble((phase or "", PHASE_STYLE.get(phase or "", "")),
+                          ("   TTD ", "bold"), secs(ttd), ("   TTR ", "bold"), secs(ttr)),
+        ] if inc else [Text("No incident was opened.", style="bold")]
         if d.ending:
             out.append(Text(d.ending, style="bold red"))
         if st.get("escalationReason"):
@@ -371,7 +375,9 @@ class Screen:
                             f"${usage.get('costUSD', 0):.4f}"))
         elif usage:
             out.append(Text("agent: the runbook (no model, no tokens)"))
-        return out + notes + wait
+        if d.notes.get("summary"):  # one line: the screen has 6 lines here at 80x24
+            out.append(Text(" · ".join(d.notes["summary"]), style="dim"))
+        return out + wait
 
     def narration(self, width: int) -> Text:
         d = self.d

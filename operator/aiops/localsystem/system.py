@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import socket
 import subprocess
 import time
 import xmlrpc.client
@@ -32,10 +33,13 @@ from aiops.localsystem import operator_proc
 from aiops.localsystem.layout import SUBJECT, Layout, LocalSystemError, Record, load_record
 from aiops.localsystem.subject import subject_manifest
 from ratelimiter.localstack import PORT_SPAN, LocalStack, StackError
-from ratelimiter.localstack.ports import port_is_free
 from ratelimiter.localstack.tools import ToolError
 
 CRDS = REPO_ROOT / "crds"
+
+
+class PreflightError(LocalSystemError):
+    """`up` refused before starting anything."""
 
 
 class Step(Protocol):
@@ -66,8 +70,20 @@ def _ports(layout: Layout) -> list[int]:
     return [*cluster, *stack, layout.operator_port]
 
 
+def listened(port: int) -> bool:
+    """Some process listens on `port` (any address). A connection in TIME_WAIT after its
+    process exited does not count: it blocks no server that sets SO_REUSEADDR, as ours do."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(("0.0.0.0", port))
+        except OSError:
+            return True
+    return False
+
+
 def busy_ports(layout: Layout) -> list[int]:
-    return [p for p in _ports(layout) if not port_is_free(p)]
+    return [p for p in _ports(layout) if listened(p)]
 
 
 class LocalSystem:
@@ -81,6 +97,8 @@ class LocalSystem:
 
     def up(self, report: Reporter) -> Record:
         record = self._record()
+        with report.step("preflight (Debian tools, free ports)") as step:
+            self._preflight(record, step)
         with report.step("Go tools (Kubernetes, kwok, toxiproxy)") as step:
             bin_dir = build_tools(step.detail)
         with report.step("control plane (kube-apiserver, etcd, scheduler, kwok)") as step:
@@ -108,8 +126,7 @@ class LocalSystem:
                 raise LocalSystemError(str(err)) from err
             step.detail(f"supervisord {urls.supervisor}, Prometheus {urls.prometheus}")
         with report.step("operator (out of cluster)") as step:
-            record.operator = self._operator(record, kubectl, step)
-            record.save()
+            self._operator(record, kubectl, step)
         with report.step(f"Subject {SUBJECT} in namespace {self.layout.namespace}") as step:
             self._kubectl(kubectl, "apply", "-f", "-",
                           input=yaml.safe_dump(subject_manifest(self.stack,
@@ -119,6 +136,35 @@ class LocalSystem:
                        90, hint=f"see {self.layout.operator_log}")
             step.detail("Healthy")
         return record
+
+    def _preflight(self, record: Record | None, step: Step) -> None:
+        """Before anything starts: the Debian tools are there, and every port that nothing
+        of this system holds yet is free (each busy one named, with the option that moves
+        it)."""
+        from ratelimiter.localstack import tools
+
+        try:
+            found = [tools.redis_server(), tools.prometheus()]
+        except ToolError as err:
+            raise PreflightError(f"{err} (hack/setup.sh installs it)") from err
+        layout = self.layout
+        wanted: dict[int, str] = {}
+        if self.cluster.status().state == "absent":
+            wanted |= {layout.cluster_port + off: f"{option} of the control plane; --port "
+                       "moves it" for option, off in PORT_OFFSETS.items()}
+        if not self.stack.running():
+            wanted |= {port: f"{role} of the rate limiter stack; --stack-port moves it"
+                       for role, port in self.stack.spec.ports.roles().items()}
+        if not (record is not None and operator_proc.alive(record.operator)):
+            wanted[layout.operator_port] = "the operator's health endpoint; --stack-port moves it"
+        busy = [(p, what) for p, what in sorted(wanted.items()) if listened(p)]
+        if busy:
+            port, what = busy[0]
+            raise PreflightError(
+                f"port {port} is in use by another process ({what})"
+                + (f"; {len(busy) - 1} more of its ports are too" if len(busy) > 1 else "")
+                + ": stop what holds them, or choose other ports")
+        step.detail(f"{', '.join(p.name for p in found)} found; {len(wanted)} ports free")
 
     def _record(self) -> Record | None:
         record = load_record(self.layout.name, self.layout.state_dir)
@@ -141,7 +187,9 @@ class LocalSystem:
             self._kubectl(kubectl, "create", "namespace", ns)
         step.detail(f"CRDs Established, namespace {ns}")
 
-    def _operator(self, record: Record, kubectl: Path, step: Step) -> operator_proc.OperatorRecord:
+    def _operator(self, record: Record, kubectl: Path, step: Step) -> None:
+        """The operator running and healthy, recorded (before its health is awaited, so that
+        `down` finds one that never became healthy)."""
         layout = self.layout
         current = record.operator
         if current is not None and operator_proc.alive(current):
@@ -152,22 +200,26 @@ class LocalSystem:
                 operator_proc.stop(current)
             elif operator_proc.healthy(layout):
                 step.detail(f"already running, pid {current.pid} ({current.agent} agent)")
-                return current
+                return
             else:
                 step.detail(f"pid {current.pid} does not answer its health check: restarting")
                 operator_proc.stop(current)
-        if not port_is_free(layout.operator_port):
+        if listened(layout.operator_port):
             raise LocalSystemError(
                 f"port {layout.operator_port} (the operator's health endpoint) is in use by "
                 f"another process: stop it, or choose other ports with 'aiops up --stack-port N'")
-        rec = operator_proc.start(layout, self.cluster.kubeconfig, kubectl)
+        rec = record.operator = operator_proc.start(layout, self.cluster.kubeconfig, kubectl)
+        record.save()
         step.detail(f"pid {rec.pid}, waiting for {layout.operator_health_url}")
-        self._wait("the operator's health endpoint", lambda: operator_proc.healthy(layout)
-                   or not operator_proc.alive(rec), 60, hint=f"see {layout.operator_log}")
+        try:
+            self._wait("the operator's health endpoint", lambda: operator_proc.healthy(layout)
+                       or not operator_proc.alive(rec), 60, hint=f"see {layout.operator_log}")
+        except LocalSystemError:
+            operator_proc.stop(rec)  # a run again starts a fresh one
+            raise
         if not operator_proc.alive(rec):
             raise LocalSystemError(f"the operator exited at start: see {layout.operator_log}")
         step.detail(f"pid {rec.pid}, healthy at {layout.operator_health_url} ({rec.agent} agent)")
-        return rec
 
     def _kubectl(self, kubectl: Path, *args: str, input: str | None = None,
                  check: bool = True) -> subprocess.CompletedProcess[str]:
@@ -233,6 +285,12 @@ class LocalSystem:
                 raise LocalSystemError(str(err)) from err
             step.detail(f"stopped {len(pids)} processes" if pids else "not running")
         with report.step("ports") as step:
+            if record is None:
+                # Without a record the ports are not known to be ours: another system may
+                # hold them (the defaults, most likely). Nothing more to check.
+                step.detail(f"no record of system {layout.name!r} (was it up?): ports not "
+                            "checked")
+                return
             busy = busy_ports(layout)
             if busy:
                 raise LocalSystemError(
