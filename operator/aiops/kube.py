@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
+import socket
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -21,14 +21,15 @@ from aiops.api import GROUP, VERSION
 log = logging.getLogger(__name__)
 
 
-def load_api_client() -> client.ApiClient:
-    """In a pod: the ServiceAccount; elsewhere: KUBECONFIG or ~/.kube/config."""
+def load_api_client(kubeconfig: str | None) -> client.ApiClient:
+    """In a pod: the ServiceAccount; elsewhere: `kubeconfig` (the settings' KUBECONFIG), or
+    ~/.kube/config when None."""
     try:
         config.load_incluster_config()
         return client.ApiClient()
     except config.ConfigException:
-        # Read KUBECONFIG now: the client's own default was fixed when it was imported.
-        return config.new_client_from_config(config_file=os.environ.get("KUBECONFIG"))
+        # Passed explicitly: the client's own default was fixed when it was imported.
+        return config.new_client_from_config(config_file=kubeconfig)
 
 
 async def _call(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
@@ -93,7 +94,8 @@ class CustomResources:
             "message": message[:1024],
             "source": {"component": "aiops"},
             "reportingComponent": "aiops",
-            "reportingInstance": os.environ.get("HOSTNAME", "aiops"),
+            # The pod's name in a pod (its hostname), the machine's elsewhere.
+            "reportingInstance": socket.gethostname()[:128] or "aiops",
             "firstTimestamp": now,
             "lastTimestamp": now,
             "count": 1,

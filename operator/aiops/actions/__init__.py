@@ -12,7 +12,7 @@ from collections.abc import Mapping
 
 from pydantic import BaseModel
 
-from aiops.actions.core import CoreAction
+from aiops.actions.core import CoreAction, Where
 from aiops.actions.kubectl import KUBECTL
 from aiops.subjects.contract import ActionResult, ActionSpec, PluginError, SubjectPlugin
 
@@ -49,23 +49,23 @@ def action_names(plugin: Plugin) -> list[str]:
 
 
 async def execute(
-    plugin: SubjectPlugin, name: str, params: BaseModel, key: str, namespace: str
+    plugin: SubjectPlugin, name: str, params: BaseModel, key: str, where: Where
 ) -> ActionResult:
     """Runs one action the gate let run (`params` as the gate validated them). `key` is its
-    idempotency key, `namespace` the Subject's."""
+    idempotency key, `where` the Subject's namespace (and the operator's kubectl)."""
     core = CORE.get(name)
     if core is not None:
-        return await core.run(params, namespace)
+        return await core.run(params, where)
     return await plugin.execute(name, params, key)
 
 
-async def dry_run(name: str, params: BaseModel, namespace: str) -> ActionResult | None:
+async def dry_run(name: str, params: BaseModel, where: Where) -> ActionResult | None:
     """The real dry run of an action, where the API it changes has one (Kubernetes); None
     where it has none (the gate's checks on live state are then the closest thing)."""
     core = CORE.get(name)
     if core is None or core.dry_run is None:
         return None
-    return await core.dry_run(params, namespace)
+    return await core.dry_run(params, where)
 
 
 async def undo(plugin: SubjectPlugin, name: str, params: BaseModel, key: str) -> ActionResult:

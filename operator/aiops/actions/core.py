@@ -10,8 +10,18 @@ from pydantic import BaseModel
 
 from aiops.subjects.contract import ActionResult, ActionSpec
 
-Runner = Callable[[BaseModel, str], Awaitable[ActionResult]]
-"""(validated params, the Subject's namespace) -> what it did."""
+
+@dataclass(frozen=True)
+class Where:
+    """Where a core action runs, and with what: the Subject's namespace, and the kubectl
+    binary of the operator's settings (AIOPS_KUBECTL)."""
+
+    namespace: str
+    kubectl: str = "kubectl"
+
+
+Runner = Callable[[BaseModel, Where], Awaitable[ActionResult]]
+"""(validated params, where it runs) -> what it did."""
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,6 @@ from aiops.audit.log import (
     TRUNCATED,
     AuditLog,
     bound,
-    default_dir,
     log_path,
 )
 from aiops.audit.record import AuditError, AuditRecord
@@ -20,7 +19,6 @@ __all__ = [
     "AuditRecord",
     "VerifyResult",
     "bound",
-    "default_dir",
     "log_path",
     "verify",
 ]

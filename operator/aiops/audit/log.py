@@ -43,16 +43,6 @@ TRUNCATED = "_truncated"
 """The key `bound` adds to data it clipped: the original size and the limit, in bytes."""
 
 
-def default_dir() -> Path:
-    """Where logs live when nobody says: $AIOPS_AUDIT_DIR, else $XDG_STATE_HOME/aiops/audit,
-    else ~/.local/state/aiops/audit (the same rule as the operator's runtime)."""
-    configured = os.environ.get("AIOPS_AUDIT_DIR")
-    if configured:
-        return Path(configured)
-    state = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
-    return Path(state) / "aiops" / "audit"
-
-
 def log_path(root: Path, namespace: str, name: str) -> Path:
     """root/<namespace>/<name>.jsonl; AuditError unless both are Kubernetes names."""
     return root / check_name("namespace", namespace) / f"{check_name('name', name)}.jsonl"

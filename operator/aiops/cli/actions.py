@@ -5,7 +5,6 @@ before. It is the ConfigMap `aiops-switch` in the operator's namespace, so `kube
 
 from __future__ import annotations
 
-import os
 from typing import Annotated
 
 import typer
@@ -13,6 +12,7 @@ from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 
 from aiops.loops.runtime import SWITCH
+from aiops.settings import WorkstationSettings
 
 app = typer.Typer(help="Stop or resume every remediation action at once.")
 NamespaceOpt = Annotated[
@@ -24,7 +24,7 @@ NamespaceOpt = Annotated[
 
 def _core() -> client.CoreV1Api:
     return client.CoreV1Api(
-        config.new_client_from_config(config_file=os.environ.get("KUBECONFIG"))
+        config.new_client_from_config(config_file=WorkstationSettings.from_env().kubeconfig)
     )
 
 

@@ -9,7 +9,6 @@ what it printed: the operator runs a step only while it still matches the digest
 from __future__ import annotations
 
 import json
-import os
 import time
 from typing import Annotated, Any
 
@@ -19,6 +18,7 @@ from kubernetes.client.exceptions import ApiException
 
 from aiops.api import GROUP, VERSION, Approval, Incident, ProposedAction
 from aiops.api.approval import step_digest
+from aiops.settings import WorkstationSettings
 
 NamespaceOpt = Annotated[str, typer.Option("--namespace", "-n", help="The incident's namespace.")]
 AsOpt = Annotated[
@@ -28,7 +28,7 @@ ReasonOpt = Annotated[str | None, typer.Option("--reason", help="Why, for the re
 
 
 def _client(as_user: str | None) -> client.ApiClient:
-    api = config.new_client_from_config(config_file=os.environ.get("KUBECONFIG"))
+    api = config.new_client_from_config(config_file=WorkstationSettings.from_env().kubeconfig)
     if as_user:
         api.set_default_header("Impersonate-User", as_user)
     return api

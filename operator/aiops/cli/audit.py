@@ -8,16 +8,16 @@ from its end."""
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Annotated, Any, cast
 
 import typer
 
-from aiops.audit import AuditError, AuditLog, default_dir, log_path, verify
+from aiops.audit import AuditError, AuditLog, log_path, verify
 from aiops.audit.files import read_lines
 from aiops.audit.record import AuditRecord, parse_line
 from aiops.audit.verify import Head
+from aiops.settings import WorkstationSettings
 
 app = typer.Typer(help="Read and check incident audit logs.", no_args_is_help=True)
 
@@ -45,7 +45,7 @@ def show(
     ] = False,
 ) -> None:
     """Print an incident's audit log: time, seq, kind and a one-line summary per record."""
-    root = audit_dir or default_dir()
+    root = audit_dir or WorkstationSettings.from_env().audit_dir
     ns, name = _target(incident, namespace)
     path = _path(root, ns, name)
     if not path.is_file():
@@ -92,7 +92,7 @@ def verify_command(
 ) -> None:
     """Check hash chains, and each log's end against its Incident's audit head: exit 1, with a
     line per problem, when any log was altered."""
-    root = audit_dir or default_dir()
+    root = audit_dir or WorkstationSettings.from_env().audit_dir
     given = None
     if head is not None:
         if incident is None:
@@ -155,7 +155,7 @@ def _heads_from_cluster(
 
     settings = client.Configuration()
     try:
-        config.load_kube_config(config_file=os.environ.get("KUBECONFIG"),
+        config.load_kube_config(config_file=WorkstationSettings.from_env().kubeconfig,
                                 client_configuration=settings)
     except Exception as err:  # no kubeconfig, or a broken one
         return None, f"no API server configured ({err})"

@@ -10,7 +10,6 @@ reverts the fault at once.
 from __future__ import annotations
 
 import json
-import os
 import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -27,6 +26,7 @@ from rich.live import Live
 from rich.table import Table
 
 from aiops.api import GROUP, VERSION, Chaos, Incident, Subject, format_duration, to_timedelta
+from aiops.settings import WorkstationSettings
 from aiops.subjects.contract import utcnow
 
 app = typer.Typer(help="Inject faults as Chaos resources, and follow them.", no_args_is_help=True)
@@ -47,12 +47,13 @@ def _die(message: str, code: int = 1) -> typer.Exit:
 
 def _custom() -> client.CustomObjectsApi:
     return client.CustomObjectsApi(
-        config.new_client_from_config(config_file=os.environ.get("KUBECONFIG")))
+        config.new_client_from_config(config_file=WorkstationSettings.from_env().kubeconfig))
 
 
 def _context_namespace() -> str:
     try:
-        _, active = config.list_kube_config_contexts(config_file=os.environ.get("KUBECONFIG"))
+        kubeconfig = WorkstationSettings.from_env().kubeconfig
+        _, active = config.list_kube_config_contexts(config_file=kubeconfig)
     except Exception:
         return "default"
     return str((active or {}).get("context", {}).get("namespace") or "default")

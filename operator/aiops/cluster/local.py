@@ -19,6 +19,7 @@ import yaml
 
 from aiops.cluster.errors import ClusterError
 from aiops.cluster.tools import tools_bin_dir
+from aiops.settings import WorkstationSettings
 
 KUBE_VERSION = "v1.37.2"
 DEFAULT_NAME = "aiops"
@@ -39,12 +40,9 @@ State = Literal["absent", "running", "broken"]
 
 
 def default_state_dir() -> Path:
-    """Where clusters keep their kubeconfig, kwok work dir, pids and logs."""
-    override = os.environ.get("AIOPS_STATE_DIR")
-    if override:
-        return Path(override)
-    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
-    return Path(base) / "aiops"
+    """Where clusters keep their kubeconfig, kwok work dir, pids and logs: AIOPS_STATE_DIR,
+    else $XDG_STATE_HOME/aiops, else ~/.local/state/aiops (`aiops.settings`)."""
+    return WorkstationSettings.from_env().state_dir
 
 
 @dataclass

@@ -1,11 +1,11 @@
 """Finds the Go-built binaries (kube-apiserver, etcd, kwokctl, ...), building them if needed."""
 
-import os
 import shutil
 import subprocess
 from pathlib import Path
 
 from aiops.cluster.errors import ClusterError
+from aiops.settings import WorkstationSettings
 
 # operator/aiops/cluster/tools.py -> the repository root is three folders above `aiops`.
 REPO_ROOT = Path(__file__).resolve().parents[3]
@@ -37,9 +37,9 @@ def tools_bin_dir(build: bool = True, required: tuple[str, ...] = CLUSTER_TOOLS)
     `AIOPS_TOOLS_BIN` wins (for installs without the repository); otherwise hack/tools/build.sh
     builds what is missing (a no-op once cached) and says where they are.
     """
-    override = os.environ.get("AIOPS_TOOLS_BIN")
+    override = WorkstationSettings.from_env().tools_bin
     if override:
-        bin_dir = Path(override)
+        bin_dir = override
     elif not BUILD_SCRIPT.exists():
         raise ClusterError(
             f"cannot find {BUILD_SCRIPT}: set AIOPS_TOOLS_BIN to a directory holding "

@@ -20,28 +20,23 @@ from aiops.loops.chaos_driver import (
     ChaosSettings,
 )
 from aiops.loops.chaos_targets import ACTIVE_STATES
+from aiops.settings import OperatorSettings
 
 RETRY_AFTER_ERROR = 5.0
-
-
-@kopf.on.startup()
-async def chaos_settings(memo: kopf.Memo, **_: Any) -> None:
-    """Bad settings stop the operator at start, with the variable named, not at the first
-    Chaos."""
-    try:
-        memo.chaos_settings = ChaosSettings.from_env()
-    except ValueError as err:
-        raise kopf.PermanentError(str(err)) from err
+"""Seconds before kopf runs the daemon again after it raised (its `backoff`)."""
 
 
 def runtime(memo: kopf.Memo) -> ChaosRuntime:
-    """Built on first use: the startup handlers have run by then (memo.api, memo.runtime)."""
+    """Built on first use: the startup handlers have run by then (memo.api, memo.runtime,
+    and memo.settings, checked at start)."""
     rt: ChaosRuntime | None = getattr(memo, "chaos", None)
     if rt is None:
+        settings: OperatorSettings = memo.settings
         rt = memo.chaos = ChaosRuntime(
             api=memo.api,
             actions_stopped=memo.runtime.actions_stopped,
-            settings=getattr(memo, "chaos_settings", None) or ChaosSettings.from_env(),
+            settings=ChaosSettings(max_duration=settings.chaos_max_duration,
+                                   settle_timeout=settings.chaos_settle_timeout),
         )
     return rt
 
@@ -62,14 +57,17 @@ def unfinished(status: kopf.Status, **_: Any) -> bool:
 
 # The daemon's own last status write flips `when` to false, and kopf then stops it: with a
 # backoff, the step in flight finishes (its Event included) instead of being cancelled mid-way.
+# A step that raises (the API server hiccuped, or a bug) ends this run of the daemon: kopf logs
+# it with its traceback and runs the daemon again after `backoff` while the Chaos is
+# unfinished; the new run reads everything it needs from the object, as after a restart.
 @kopf.daemon(GROUP, VERSION, Chaos.PLURAL, when=unfinished,
+             errors=kopf.ErrorsMode.TEMPORARY, backoff=RETRY_AFTER_ERROR,
              cancellation_backoff=30.0, cancellation_timeout=30.0)
 async def drive_chaos(
     stopped: kopf.DaemonStopped,
     name: str,
     namespace: str | None,
     memo: kopf.Memo,
-    logger: kopf.Logger,
     **_: Any,
 ) -> None:
     assert namespace is not None  # Chaos is namespaced
@@ -77,12 +75,8 @@ async def drive_chaos(
     driver = ChaosDriver(rt, namespace, name)
     try:
         while not stopped:
-            try:
-                async with rt.lock(namespace, name):
-                    delay = await driver.step()
-            except Exception as err:  # the API server hiccuped, or a bug: retry, don't die
-                logger.exception(f"chaos {namespace}/{name}: step failed: {err}")
-                delay = RETRY_AFTER_ERROR
+            async with rt.lock(namespace, name):
+                delay = await driver.step()
             if delay is None:
                 return
             if delay > 0:

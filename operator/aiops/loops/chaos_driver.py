@@ -12,9 +12,8 @@ from __future__ import annotations
 
 import asyncio
 import math
-import os
 import random
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -51,34 +50,16 @@ TIME_LEFT_STEP = 5  # seconds: timeLeft is written in steps, not at every tick
 
 @dataclass(frozen=True)
 class ChaosSettings:
-    """AIOPS_CHAOS_MAX_DURATION (default 1h): the longest fault this operator injects.
-    AIOPS_CHAOS_SETTLE_TIMEOUT (default 5m): how long after the revert the Chaos watches for
-    the Subject to be healthy again before it says it is not."""
+    """`max_duration`: the longest fault this operator injects; `settle_timeout`: how long
+    after the revert the Chaos watches for the Subject to be healthy again before it says it
+    is not. The operator takes both from its settings (AIOPS_CHAOS_MAX_DURATION,
+    AIOPS_CHAOS_SETTLE_TIMEOUT in `aiops.settings`); the rest are the loop's own pace."""
 
     max_duration: timedelta = timedelta(hours=1)
     settle_timeout: timedelta = timedelta(minutes=5)
     tick: float = 1.0
     call_timeout: float = 60.0
     backoff_max: float = 60.0
-
-    @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None) -> ChaosSettings:
-        env = os.environ if env is None else env
-        out = cls()
-        for var, attr in (("AIOPS_CHAOS_MAX_DURATION", "max_duration"),
-                          ("AIOPS_CHAOS_SETTLE_TIMEOUT", "settle_timeout")):
-            raw = env.get(var)
-            if raw:
-                try:
-                    value = to_timedelta(raw.strip())
-                except ValueError as err:
-                    raise ValueError(f"{var}={raw!r}: {err}") from err
-                out = _replace(out, **{attr: value})
-        return out
-
-
-def _replace(settings: ChaosSettings, **changes: Any) -> ChaosSettings:
-    return ChaosSettings(**{**settings.__dict__, **changes})
 
 
 @dataclass

@@ -9,13 +9,15 @@ from typing import Any
 import kopf
 
 from aiops.api import GROUP, VERSION, Incident
-from aiops.loops.incident_driver import IncidentDriver
+from aiops.loops.incident import IncidentDriver
+from aiops.vocabulary import TERMINAL
 
 RETRY_AFTER_ERROR = 5.0
+"""Seconds before kopf runs a daemon again after it raised (its `backoff`)."""
 
 
 def _open(status: kopf.Status, **_: Any) -> bool:
-    return status.get("phase") not in ("Resolved", "Escalated")
+    return status.get("phase") not in TERMINAL
 
 
 # A daemon is stopped as soon as its Incident no longer matches `when` — that is, by the very
@@ -23,25 +25,26 @@ def _open(status: kopf.Status, **_: Any) -> bool:
 # mid-step: the rest of that step (the phase's Event) was lost in about one CI run in three.
 # With it, the `stopped` flag is set first and the step in flight finishes; only a step still
 # running after the backoff is cancelled (and resumes from status, like after a crash).
+#
+# A step that raises (the API server hiccuped, or a bug) ends this run of the daemon: kopf
+# logs it with its traceback (and posts it as an Event) and runs the daemon again after
+# `backoff`, for as long as the Incident is open; the new run resumes from status, as after a
+# restart. No catch-all of our own is needed for that.
 @kopf.daemon(GROUP, VERSION, Incident.PLURAL, when=_open,
+             errors=kopf.ErrorsMode.TEMPORARY, backoff=RETRY_AFTER_ERROR,
              cancellation_backoff=10.0, cancellation_timeout=10.0)
 async def drive_incident(
     stopped: kopf.DaemonStopped,
     name: str,
     namespace: str | None,
     memo: kopf.Memo,
-    logger: kopf.Logger,
     **_: Any,
 ) -> None:
     assert namespace is not None  # Incidents are namespaced
     driver = IncidentDriver(memo.runtime, namespace, name)
     try:
         while not stopped:
-            try:
-                delay = await driver.step()
-            except Exception as err:  # the API server hiccuped, or a bug: retry, don't die
-                logger.exception(f"incident {namespace}/{name}: step failed: {err}")
-                delay = RETRY_AFTER_ERROR
+            delay = await driver.step()
             if delay is None:
                 return
             if delay > 0:

@@ -1,27 +1,14 @@
 """The incident loop's `Runtime` (what every incident shares) and `LoopSettings`, and how the
-operator builds them from the environment: where the audit log lives, which
-agent investigates a Subject, the global action switch, and the loop's timing settings.
-
-Environment (all optional):
-  AIOPS_AUDIT_DIR            audit logs and agent checkpoints (default ~/.local/state/aiops/audit)
-  AIOPS_OPERATOR_NAMESPACE   where the ConfigMap `aiops-switch` lives (default aiops-system);
-                             `data.actions: stopped` stops every action at once
-  AIOPS_APPROVAL_TIMEOUT     seconds an incident waits for an Approval (default 1800)
-  AIOPS_VERIFY_TIMEOUT       seconds a remediation has to show recovery (default 60)
-  AIOPS_ACTIONS_PER_INCIDENT budget of actions per incident (default 5)
-  ANTHROPIC_API_KEY          enables the anthropic backend (and `auto` picks it)
-  ANTHROPIC_BASE_URL         where the SDK sends requests (the tests' scripted server)
-"""
+operator builds them from its settings (`aiops.settings.OperatorSettings`): where the audit log
+lives, which agent investigates a Subject, the global action switch, and the loop's timing."""
 
 from __future__ import annotations
 
 import asyncio
 import base64
-import os
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 from kubernetes import client as k8s
@@ -32,6 +19,7 @@ from aiops.kube import CustomResources, is_not_found
 from aiops.loops.checkpoint import FileCheckpoint
 from aiops.policy.gate import GateSettings
 from aiops.redact import Redactor
+from aiops.settings import OperatorSettings
 
 SWITCH = "aiops-switch"
 
@@ -42,6 +30,7 @@ class LoopSettings:
     verify_timeout: timedelta = timedelta(seconds=60)
     verify_interval: float = 1.0
     action_timeout: float = 120.0
+    kubectl: str = "kubectl"  # the binary the kubectl action runs (AIOPS_KUBECTL)
     gate: GateSettings = field(default_factory=GateSettings)
 
 
@@ -73,34 +62,26 @@ class Runtime:
         return self.subject_locks.setdefault(f"{namespace}/{subject}", asyncio.Lock())
 
 
-def audit_dir() -> Path:
-    override = os.environ.get("AIOPS_AUDIT_DIR")
-    if override:
-        return Path(override)
-    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
-    return Path(base) / "aiops" / "audit"
-
-
-def settings_from_env() -> LoopSettings:
-    env = os.environ.get
+def loop_settings(settings: OperatorSettings) -> LoopSettings:
     return LoopSettings(
-        approval_timeout=timedelta(seconds=float(env("AIOPS_APPROVAL_TIMEOUT", "1800"))),
-        verify_timeout=timedelta(seconds=float(env("AIOPS_VERIFY_TIMEOUT", "60"))),
-        gate=GateSettings(actions_per_incident=int(env("AIOPS_ACTIONS_PER_INCIDENT", "5"))),
+        approval_timeout=settings.approval_timeout,
+        verify_timeout=settings.verify_timeout,
+        gate=GateSettings(actions_per_incident=settings.actions_per_incident),
+        kubectl=settings.kubectl_binary,
     )
 
 
-def build_runtime(api: CustomResources) -> Runtime:
+def build_runtime(api: CustomResources, settings: OperatorSettings) -> Runtime:
     from aiops.audit import AuditLog  # the audit package is the only writer of logs
 
-    root = audit_dir()
+    root = settings.audit_dir
     # One redactor for the audit log, Incident status and Events; every API key the operator
     # loads is registered in it, so a key of any shape is masked wherever it would be written.
     redactor = Redactor()
-    redactor.register(os.environ.get("ANTHROPIC_API_KEY", ""))  # before anything is written
+    redactor.register(settings.api_key or "")  # before anything is written
     log = AuditLog(root, redactor)
     core = k8s.CoreV1Api(api.api_client)
-    operator_ns = os.environ.get("AIOPS_OPERATOR_NAMESPACE", "aiops-system")
+    operator_ns = settings.operator_namespace
 
     async def audit(namespace: str, name: str, kind: str, data: dict[str, Any]) -> Any:
         return await log.aappend(namespace, name, kind, data)
@@ -115,7 +96,7 @@ def build_runtime(api: CustomResources) -> Runtime:
     async def api_key_for(subject: Subject) -> str | None:
         ref = subject.spec.agent.api_key_secret_ref if subject.spec.agent else None
         if ref is None:
-            key = os.environ.get("ANTHROPIC_API_KEY") or None
+            key = settings.api_key
             if key:
                 redactor.register(key)
             return key
@@ -140,12 +121,12 @@ def build_runtime(api: CustomResources) -> Runtime:
             return RunbookAgent()
         from aiops.agent.factory import anthropic_agent
 
-        return anthropic_agent(subject, key, redactor)
+        return anthropic_agent(subject, key, redactor, settings)
 
     def tools_for(**kwargs: Any) -> Any:
         from aiops.agent.factory import toolbox
 
-        return toolbox(api=api, redactor=redactor, **kwargs)
+        return toolbox(api=api, redactor=redactor, settings=settings, **kwargs)
 
     def checkpoint_for(namespace: str, name: str) -> FileCheckpoint:
         return FileCheckpoint(root / namespace / f"{name}.checkpoint.json")
@@ -157,6 +138,6 @@ def build_runtime(api: CustomResources) -> Runtime:
         tools_for=tools_for,
         checkpoint_for=checkpoint_for,
         actions_stopped=actions_stopped,
-        settings=settings_from_env(),
+        settings=loop_settings(settings),
         redactor=redactor,
     )

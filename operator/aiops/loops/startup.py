@@ -8,6 +8,7 @@ import kopf
 
 from aiops.kube import CustomResources, load_api_client
 from aiops.loops.runtime import build_runtime
+from aiops.settings import OperatorSettings, SettingsError
 
 
 @kopf.on.login()
@@ -17,13 +18,29 @@ def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
     return kopf.login_with_service_account(**kwargs) or kopf.login_with_kubeconfig(**kwargs)
 
 
+def operator_settings(memo: kopf.Memo) -> OperatorSettings:
+    """`aiops operator run` puts its checked settings in the memo; run any other way (`kopf
+    run -m aiops.handlers`, kopf's test runner), they are read from the environment here.
+    A bad one stops the operator at start, the variable named: kopf does not retry a
+    PermanentError of a startup handler, it exits."""
+    given = getattr(memo, "settings", None)
+    if isinstance(given, OperatorSettings):
+        return given
+    try:
+        return OperatorSettings.from_env()
+    except SettingsError as err:
+        raise kopf.PermanentError(f"bad settings: {err}") from err
+
+
 @kopf.on.startup()
 async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
+    # `settings` is kopf's own; ours are `memo.settings`.
     # Our CRD schemas prune unknown status fields, so kopf keeps its bookkeeping in
     # annotations under our own prefix rather than in status.
     settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix="aiops.dev")
     settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(prefix="aiops.dev")
     settings.posting.level = 20  # INFO and above become Events
     settings.watching.server_timeout = 60
-    memo.api = CustomResources(load_api_client())
-    memo.runtime = build_runtime(memo.api)
+    memo.settings = operator_settings(memo)
+    memo.api = CustomResources(load_api_client(memo.settings.kubeconfig))
+    memo.runtime = build_runtime(memo.api, memo.settings)

@@ -31,6 +31,10 @@ class World:
     ns: str
     other: str
 
+    @property
+    def kubectl(self) -> str:
+        return str(self.cluster.kubectl_bin)
+
     def state(self) -> dict[str, Any]:
         """What a change would show in both namespaces: each object's labels, annotations,
         data or spec, and for ConfigMaps (which no controller writes) the resourceVersion."""
@@ -85,8 +89,8 @@ def world(cluster: ClusterHandle) -> Iterator[World]:
 
 @pytest.fixture
 def kubectl_env(world: World, monkeypatch: pytest.MonkeyPatch) -> World:
-    """The operator's environment for the action: this cluster's kubectl and kubeconfig."""
-    monkeypatch.setenv("AIOPS_KUBECTL", str(world.cluster.kubectl_bin))
+    """The operator's environment for the action: this cluster's kubeconfig (its kubectl is
+    passed in, as the operator passes AIOPS_KUBECTL of its settings)."""
     monkeypatch.setenv("KUBECONFIG", str(world.cluster.kubeconfig))
     return world
 
@@ -135,7 +139,7 @@ async def test_no_hostile_argv_changes_anything_during_a_dry_run(kubectl_env: Wo
     world = kubectl_env
     before = world.state()
     for argv in hostile(world):
-        result = await dry_run_kubectl(argv, world.ns)
+        result = await dry_run_kubectl(argv, world.ns, kubectl=world.kubectl)
         after = world.state()
         assert after == before, f"the dry run of {argv} changed something: {result.message}"
         assert not result.ok, (argv, result.message)
@@ -159,7 +163,7 @@ async def test_no_argv_makes_kubectl_read_or_write_the_operators_files(
         ["patch", *cm, f"--patch-file={tmp_path / 'patch.json'}"],
     ):
         for run in (dry_run_kubectl, run_kubectl):
-            result = await run(argv, world.ns)
+            result = await run(argv, world.ns, kubectl=world.kubectl)
             assert not result.ok and "is not allowed" in result.message, (argv, result.message)
     assert files_in(tmp_path) == ["patch.json"]  # no profile, no log, no cache
     assert world.state() == before
@@ -188,7 +192,7 @@ async def test_every_allowed_verb_dry_runs_on_the_server_and_changes_nothing(
     ]
     before = world.state()
     for argv in allowed:
-        result = await dry_run_kubectl(argv, world.ns)
+        result = await dry_run_kubectl(argv, world.ns, kubectl=world.kubectl)
         assert result.ok, (argv, result.message)
         assert world.state() == before, f"the dry run of {argv} changed something"
 
@@ -196,13 +200,15 @@ async def test_every_allowed_verb_dry_runs_on_the_server_and_changes_nothing(
 async def test_an_allowed_change_touches_its_one_object(kubectl_env: World) -> None:
     world = kubectl_env
     before = world.state()
-    result = await run_kubectl(["annotate", "cm", TARGET, "aiops.dev/drained=true"], world.ns)
+    result = await run_kubectl(["annotate", "cm", TARGET, "aiops.dev/drained=true"], world.ns,
+                               kubectl=world.kubectl)
     assert result.ok, result.message
     after = world.state()
     changed = {key for key in after if after[key] != before[key]}
     assert changed == {f"{world.ns}/ConfigMap/{TARGET}"}
     assert after[f"{world.ns}/ConfigMap/{TARGET}"]["annotations"] == {"aiops.dev/drained": "true"}
     # The server's own dry run still refuses what the live object would refuse.
-    gone = await run_kubectl(["delete", "configmap", "never-was"], world.ns)
+    gone = await run_kubectl(["delete", "configmap", "never-was"], world.ns,
+                             kubectl=world.kubectl)
     assert not gone.ok and "server-side dry run refused it" in gone.message
     assert "never-was" in gone.message and "not found" in gone.message

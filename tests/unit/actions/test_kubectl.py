@@ -34,11 +34,15 @@ def calls(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
         "sys.exit(1 if fail else 0)\n"
     )
     script.chmod(0o755)
-    monkeypatch.setenv("AIOPS_KUBECTL", str(script))
     monkeypatch.setenv("ANTHROPIC_API_KEY", FAKE_KEY)
     monkeypatch.setenv("AIOPS_REDIS_PASSWORD", "hunter2")
     monkeypatch.setenv("KUBECONFIG", "/nonexistent/kubeconfig")
     return record
+
+
+def binary(record: Path) -> str:
+    """The recording kubectl beside `record`: the operator's AIOPS_KUBECTL, as passed in."""
+    return str(record.parent / "kubectl")
 
 
 def recorded(record: Path) -> list[dict[str, Any]]:
@@ -48,7 +52,8 @@ def recorded(record: Path) -> list[dict[str, Any]]:
 
 
 async def test_the_dry_run_flag_comes_right_after_the_verb(calls: Path) -> None:
-    result = await dry_run_kubectl(["annotate", "cm", "x", "a=b", "--overwrite"], "shop")
+    result = await dry_run_kubectl(["annotate", "cm", "x", "a=b", "--overwrite"], "shop",
+                                   kubectl=binary(calls))
     assert result.ok, result.message
     [call] = recorded(calls)
     assert call["argv"] == [
@@ -58,7 +63,7 @@ async def test_the_dry_run_flag_comes_right_after_the_verb(calls: Path) -> None:
 
 
 async def test_kubectl_gets_only_the_environment_it_needs(calls: Path) -> None:
-    assert (await run_kubectl(["delete", "pod", "web-0"], "shop")).ok
+    assert (await run_kubectl(["delete", "pod", "web-0"], "shop", kubectl=binary(calls))).ok
     dry, real = recorded(calls)
     assert real["argv"] == ["--namespace=shop", "delete", "pods.v1./web-0"]
     for call in (dry, real):
@@ -73,7 +78,7 @@ async def test_kubectl_gets_only_the_environment_it_needs(calls: Path) -> None:
 
 async def test_a_refused_dry_run_means_the_command_never_runs(calls: Path) -> None:
     (calls.parent / "refuse").touch()
-    result = await run_kubectl(["delete", "pod", "web-0"], "shop")
+    result = await run_kubectl(["delete", "pod", "web-0"], "shop", kubectl=binary(calls))
     assert not result.ok and "server-side dry run refused it: Error: nope" in result.message
     assert [c["argv"][2] for c in recorded(calls)] == ["--dry-run=server"]
 
@@ -93,9 +98,9 @@ async def test_a_refused_dry_run_means_the_command_never_runs(calls: Path) -> No
     ],
 )  # fmt: skip
 async def test_a_refused_command_runs_neither_way(calls: Path, argv: list[str], why: str) -> None:
-    dry = await dry_run_kubectl(argv, "shop")
+    dry = await dry_run_kubectl(argv, "shop", kubectl=binary(calls))
     assert not dry.ok and dry.message.startswith("refused, nothing ran: ") and why in dry.message
-    real = await run_kubectl(argv, "shop")
+    real = await run_kubectl(argv, "shop", kubectl=binary(calls))
     assert not real.ok and why in real.message
     assert recorded(calls) == []
     # And the gate refuses it before either is asked, with the same words.

@@ -59,13 +59,12 @@ class Toy(SubjectPlugin):
 
 
 @pytest.fixture
-def kubectl(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+def kubectl(tmp_path: Path) -> Path:
     """A kubectl that records its argument vector, one line per call."""
     record = tmp_path / "calls"
     script = tmp_path / "kubectl"
     script.write_text(f"#!/bin/sh\necho \"$*\" >> {record}\necho done\n")
     script.chmod(0o755)
-    monkeypatch.setenv("AIOPS_KUBECTL", str(script))
     return record
 
 
@@ -81,9 +80,10 @@ def test_actions_are_found_for_a_plugin_class_or_instance() -> None:
 
 async def test_a_plugin_action_runs_in_the_plugin_and_has_no_dry_run(kubectl: Path) -> None:
     toy = Toy()
-    result = await actions.execute(toy, "nudge", NoParams(), "k-1", "shop")
+    where = actions.Where("shop", str(kubectl.parent / "kubectl"))
+    result = await actions.execute(toy, "nudge", NoParams(), "k-1", where)
     assert (result.ok, result.message) == (True, "nudged")
-    assert await actions.dry_run("nudge", NoParams(), "shop") is None
+    assert await actions.dry_run("nudge", NoParams(), where) is None
     undone = await actions.undo(toy, "nudge", NoParams(), "k-1")
     assert undone.ok and toy.calls == [("execute", "nudge", "k-1"), ("undo", "nudge", "k-1")]
     assert not kubectl.exists()
@@ -92,9 +92,10 @@ async def test_a_plugin_action_runs_in_the_plugin_and_has_no_dry_run(kubectl: Pa
 async def test_the_kubectl_action_runs_kubectl_never_the_plugin(kubectl: Path) -> None:
     toy = Toy()
     params = KubectlParams(argv=["annotate", "configmap", "x", "a=b"])
-    dry: Any = await actions.dry_run("kubectl", params, "shop")
+    where = actions.Where("shop", str(kubectl.parent / "kubectl"))  # AIOPS_KUBECTL
+    dry: Any = await actions.dry_run("kubectl", params, where)
     assert dry.ok, dry.message
-    result = await actions.execute(toy, "kubectl", params, "k-2", "shop")
+    result = await actions.execute(toy, "kubectl", params, "k-2", where)
     assert result.ok, result.message
     assert toy.calls == []
     lines = kubectl.read_text().splitlines()

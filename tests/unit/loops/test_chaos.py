@@ -11,7 +11,7 @@ import pytest
 
 from aiops.api import Chaos, Incident
 from aiops.loops.chaos import unfinished
-from aiops.loops.chaos_driver import ChaosSettings, _credit, _story, _time_left
+from aiops.loops.chaos_driver import _credit, _story, _time_left
 from aiops.loops.chaos_link import injecting, pick
 from aiops.loops.chaos_targets import Candidates, choose, held_targets
 
@@ -166,15 +166,6 @@ def test_the_story_says_what_happened_in_order() -> None:
 
 
 # -- settings, time left, and when the daemon is done ---------------------------------------
-
-
-def test_settings_from_the_environment() -> None:
-    s = ChaosSettings.from_env({"AIOPS_CHAOS_MAX_DURATION": "90s",
-                                "AIOPS_CHAOS_SETTLE_TIMEOUT": "2m"})
-    assert (s.max_duration, s.settle_timeout) == (timedelta(seconds=90), timedelta(minutes=2))
-    assert ChaosSettings.from_env({}).max_duration == timedelta(hours=1)
-    with pytest.raises(ValueError, match="AIOPS_CHAOS_MAX_DURATION='an hour'"):
-        ChaosSettings.from_env({"AIOPS_CHAOS_MAX_DURATION": "an hour"})
 
 
 def test_time_left_is_written_in_five_second_steps() -> None:

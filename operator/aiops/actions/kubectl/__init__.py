@@ -16,7 +16,7 @@ from typing import cast
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from aiops.actions.core import CoreAction
+from aiops.actions.core import CoreAction, Where
 from aiops.actions.kubectl.argv import ALLOWED_CHANGES, mutation_problems
 from aiops.actions.kubectl.command import dry_run_kubectl, run_kubectl
 from aiops.subjects.contract import ActionResult, ActionSpec, Risk
@@ -52,12 +52,14 @@ SPEC = ActionSpec(
 )
 
 
-async def _run(params: BaseModel, namespace: str) -> ActionResult:
-    return await run_kubectl(list(cast(KubectlParams, params).argv), namespace)
+async def _run(params: BaseModel, where: Where) -> ActionResult:
+    argv = list(cast(KubectlParams, params).argv)
+    return await run_kubectl(argv, where.namespace, kubectl=where.kubectl)
 
 
-async def _dry_run(params: BaseModel, namespace: str) -> ActionResult:
-    return await dry_run_kubectl(list(cast(KubectlParams, params).argv), namespace)
+async def _dry_run(params: BaseModel, where: Where) -> ActionResult:
+    argv = list(cast(KubectlParams, params).argv)
+    return await dry_run_kubectl(argv, where.namespace, kubectl=where.kubectl)
 
 
 KUBECTL = CoreAction(spec=SPEC, run=_run, dry_run=_dry_run)

@@ -37,12 +37,11 @@ def kubectl_env() -> dict[str, str]:
     return env
 
 
-def kubectl_command(argv: list[str], namespace: str, *, dry_run: bool) -> list[str]:
-    """The command line to run; `KubectlRefused` (saying why) if `argv` is not an allowed
-    change."""
+def kubectl_command(argv: list[str], namespace: str, *, dry_run: bool, kubectl: str) -> list[str]:
+    """The command line to run (`kubectl`: the binary, AIOPS_KUBECTL of the operator's
+    settings); `KubectlRefused` (saying why) if `argv` is not an allowed change."""
     command = mutation_command(argv)
-    binary = os.environ.get("AIOPS_KUBECTL") or "kubectl"
-    return [binary, f"--namespace={namespace}", *command.argv(dry_run=dry_run)]
+    return [kubectl, f"--namespace={namespace}", *command.argv(dry_run=dry_run)]
 
 
 async def _run(command: list[str]) -> tuple[int, str]:
@@ -59,12 +58,12 @@ async def _run(command: list[str]) -> tuple[int, str]:
     return proc.returncode or 0, out.decode(errors="replace")[-MAX_OUTPUT:]
 
 
-async def dry_run_kubectl(argv: list[str], namespace: str) -> ActionResult:
+async def dry_run_kubectl(argv: list[str], namespace: str, *, kubectl: str) -> ActionResult:
     """The API server's verdict on the command (admission, validation, the live object),
     with nothing persisted: asked when the step is proposed, so a person approving sees it,
     and again just before it runs, since the object may have changed since."""
     try:
-        command = kubectl_command(argv, namespace, dry_run=True)
+        command = kubectl_command(argv, namespace, dry_run=True, kubectl=kubectl)
     except KubectlRefused as err:
         return ActionResult(ok=False, message=f"refused, nothing ran: {err}")
     try:
@@ -76,9 +75,9 @@ async def dry_run_kubectl(argv: list[str], namespace: str) -> ActionResult:
     return ActionResult(ok=True, message=f"server-side dry run: {out.strip() or 'ok'}")
 
 
-async def run_kubectl(argv: list[str], namespace: str) -> ActionResult:
-    dry = await dry_run_kubectl(argv, namespace)
+async def run_kubectl(argv: list[str], namespace: str, *, kubectl: str) -> ActionResult:
+    dry = await dry_run_kubectl(argv, namespace, kubectl=kubectl)
     if not dry.ok:
         return dry
-    code, out = await _run(kubectl_command(argv, namespace, dry_run=False))
+    code, out = await _run(kubectl_command(argv, namespace, dry_run=False, kubectl=kubectl))
     return ActionResult(ok=code == 0, message=out.strip() or f"exit {code}")
