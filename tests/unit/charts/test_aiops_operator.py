@@ -184,6 +184,42 @@ def test_environment_the_operator_reads() -> None:
     assert e["ANTHROPIC_BASE_URL"]["value"] == "http://127.0.0.1:9999"
 
 
+# What the chart leaves to the image or the pod, on purpose (docs/settings.md says so too).
+NOT_FROM_THE_CHART = {
+    "AIOPS_KUBECTL": "the image's kubectl is on PATH",
+    "KUBECONFIG": "in a pod the operator uses its ServiceAccount",
+}
+
+
+@pytest.mark.parametrize("values_name", sorted(VALUE_SETS[CHART]))
+def test_the_chart_passes_every_operator_setting_and_the_operator_accepts_them(
+    values_name: str,
+) -> None:
+    """Each setting of `aiops.settings.OperatorSettings` is in the pod's environment unless
+    named above (the key only when a Secret is named), and the values rendered are ones the
+    operator starts with, not ones it refuses at start."""
+    from aiops.settings import OperatorSettings, env_name
+
+    e = env(render(VALUE_SETS[CHART][values_name]))
+    wanted = {env_name(f) for f in OperatorSettings.model_fields.values()}
+    optional = {"ANTHROPIC_API_KEY", "ANTHROPIC_BASE_URL"}  # only when the values name them
+    assert wanted - set(e) - optional == set(NOT_FROM_THE_CHART)
+    assert set(e) - wanted == {"HOME"}  # kubectl's discovery cache; nothing unknown
+    plain = {k: v["value"] for k, v in e.items() if "value" in v}
+    plain["AIOPS_OPERATOR_NAMESPACE"] = NAMESPACE  # from the downward API in the pod
+    settings = OperatorSettings.from_env(plain)
+    assert str(settings.audit_dir) == plain["AIOPS_AUDIT_DIR"]
+
+
+def test_the_agent_refusal_limits_come_from_values() -> None:
+    e = env(render())
+    assert (e["AIOPS_AGENT_MAX_REFUSED_PER_TURN"]["value"],
+            e["AIOPS_AGENT_MAX_REFUSED_PER_SESSION"]["value"]) == ("8", "12")
+    e = env(render({"settings": {"agentMaxRefusedPerTurn": 3, "agentMaxRefusedPerSession": 9}}))
+    assert (e["AIOPS_AGENT_MAX_REFUSED_PER_TURN"]["value"],
+            e["AIOPS_AGENT_MAX_REFUSED_PER_SESSION"]["value"]) == ("3", "9")
+
+
 # --- the audit log --------------------------------------------------------------------------
 
 
@@ -404,9 +440,11 @@ def test_sre_role_covering_the_operator_is_refused(sre: dict[str, list[str]]) ->
         ({"prometheus": {"enabled": "yes"}}, ["prometheus/enabled", "boolean"]),
         ({"replicas": 2}, ["replicas", "not allowed"]),
         ({"settings": {"chaosMaxDuration": "an hour"}}, ["settings/chaosMaxDuration"]),
+        ({"settings": {"agentMaxRefusedPerTurn": 0}}, ["settings/agentMaxRefusedPerTurn"]),
+        ({"settings": {"verifyTimeoutSeconds": 7200}}, ["settings/verifyTimeoutSeconds"]),
     ],
     ids=["mode", "namespace-name", "misspelt-key", "size", "switch", "bool", "replicas",
-         "chaos-duration"],
+         "chaos-duration", "refusal-limit", "verify-timeout"],
 )
 def test_schema_refuses_bad_values_saying_where(values: dict[str, Any], says: list[str]) -> None:
     err = template_error(CHART, values)
