@@ -64,7 +64,13 @@ def bind(subject: Subject, api_client: Any) -> Bound:
         prometheus=Prometheus(spec.prometheus.url) if spec.prometheus else None,
         workload=workload_of(subject, api_client),
     )
-    return Bound(subject.metadata.generation or 0, plugin_cls(config, ctx), ctx, invariants)
+    try:
+        plugin = plugin_cls(config, ctx)
+    except Exception as err:  # e.g. an action declared without its method (subjects.dispatch)
+        # A constructor cannot await, so ctx.http has opened nothing yet: nothing to close.
+        message = f"plugin {spec.type!r} failed to start: {err}"
+        raise SubjectProblem("PluginBroken", message) from err
+    return Bound(subject.metadata.generation or 0, plugin, ctx, invariants)
 
 
 def workload_of(subject: Subject, api_client: Any) -> Workload | None:

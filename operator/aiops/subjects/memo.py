@@ -5,6 +5,7 @@ that can remember keys itself (the rate limiter's Idempotency-Key) is the durabl
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Generic, TypeVar
 
 from aiops.subjects.contract import ActionResult
@@ -39,3 +40,17 @@ class BoundedMemo(Generic[V]):
 def replayed(result: ActionResult) -> ActionResult:
     """A remembered result, marked as answered from memory."""
     return result.model_copy(update={"detail": {**result.detail, "replayed": True}})
+
+
+async def once(
+    memo: BoundedMemo[ActionResult], key: Key, run: Callable[[], Awaitable[ActionResult]]
+) -> ActionResult:
+    """`run()`, unless a success is remembered under `key`: then that, marked replayed. A
+    success is remembered; a failure is not, so a retry acts again."""
+    done = memo.get(key)
+    if done is not None:
+        return replayed(done)
+    result = await run()
+    if result.ok:
+        memo.remember(key, result)
+    return result

@@ -25,7 +25,8 @@ from aiops.subjects.contract import (
     PluginError,
     Risk,
 )
-from aiops.subjects.memo import BoundedMemo, replayed
+from aiops.subjects.dispatch import Dispatch
+from aiops.subjects.memo import BoundedMemo, once
 from ratelimiter_subject.api import RateLimiterApi, probe
 from ratelimiter_subject.config import RateLimiterConfig
 from ratelimiter_subject.observation import Observer
@@ -118,6 +119,11 @@ class Runner:
         self.api = api
         self.observer = observer
         self.limiter = " ".join(cfg.admin_bases())
+        self._run = Dispatch("ratelimiter", "action", ACTIONS, {
+            RESET_COUNTER: self._reset_counter,
+            UPDATE_LIMIT: self._update_limit,
+            RESTART_NODE: lambda p, _key: self._restart_node(p.node),
+        })
 
     # -- preconditions -----------------------------------------------------------------------
 
@@ -162,23 +168,12 @@ class Runner:
     # -- execution ---------------------------------------------------------------------------
 
     async def execute(self, action: str, params: BaseModel, key: str) -> ActionResult:
-        done = _DONE.get((self.limiter, key))
-        if done is not None:
-            return replayed(done)
-        if action == RESET_COUNTER and isinstance(params, KeyParams):
-            dropped = await self.api.reset(params.key, idempotency_key=service_key(key))
-            result = ActionResult(ok=True, message=f"reset key {params.key!r}: {dropped} "
-                                  f"request(s) forgotten", detail={"dropped": dropped})
-        elif action == UPDATE_LIMIT and isinstance(params, LimitParams):
-            result = await self._update_limit(params, key)
-        elif action == RESTART_NODE and isinstance(params, NodeParams):
-            result = await self._restart_node(params.node)
-        else:
-            raise PluginError(f"ratelimiter has no action {action!r} taking "
-                              f"{type(params).__name__}")
-        if result.ok:
-            _DONE.remember((self.limiter, key), result)
-        return result
+        return await once(_DONE, (self.limiter, key), lambda: self._run(action, params, key))
+
+    async def _reset_counter(self, p: KeyParams, key: str) -> ActionResult:
+        dropped = await self.api.reset(p.key, idempotency_key=service_key(key))
+        return ActionResult(ok=True, message=f"reset key {p.key!r}: {dropped} request(s) "
+                            f"forgotten", detail={"dropped": dropped})
 
     async def _update_limit(self, p: LimitParams, key: str) -> ActionResult:
         before = await self.api.limit(p.key)

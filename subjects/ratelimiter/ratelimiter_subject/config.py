@@ -9,17 +9,9 @@ from __future__ import annotations
 import re
 from typing import Annotated
 
-from pydantic import (
-    AnyHttpUrl,
-    BaseModel,
-    ConfigDict,
-    Field,
-    RedisDsn,
-    StringConstraints,
-    model_validator,
-)
-from pydantic.alias_generators import to_camel
+from pydantic import AnyHttpUrl, Field, RedisDsn, StringConstraints, model_validator
 
+from aiops.subjects.config import LabelValue, PluginConfig
 from aiops.subjects.faults.diskfill import DataDir
 
 # A node id as the service allows it (RL_NODE_ID), and a member name as the API allows it.
@@ -27,9 +19,7 @@ NodeId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.:-]{1,128}$")]
 Member = Annotated[
     str, StringConstraints(pattern=r"^[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$", max_length=63)
 ]
-# Both end up inside PromQL, between double quotes or as a range: anything else is refused
-# rather than escaped.
-LabelValue = Annotated[str, StringConstraints(pattern=r"^[-a-zA-Z0-9_.:/]+$", max_length=128)]
+# A range inside PromQL: anything else is refused rather than escaped.
 RangeWindow = Annotated[str, StringConstraints(pattern=r"^[1-9][0-9]*(s|m)$", max_length=32)]
 KeyPrefix = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.-]{1,64}$")]
 
@@ -42,11 +32,7 @@ def redact(text: str) -> str:
     return _USERINFO.sub(r"\1***@", text)
 
 
-class RateLimiterConfig(BaseModel):
-    model_config = ConfigDict(
-        alias_generator=to_camel, populate_by_name=True, extra="forbid", frozen=True
-    )
-
+class RateLimiterConfig(PluginConfig):
     admin_urls: list[AnyHttpUrl] = Field(
         min_length=1,
         max_length=16,

@@ -13,6 +13,8 @@ person made, even after an operator restart lost every memory of the injection.
 from __future__ import annotations
 
 import json
+from collections.abc import Awaitable, Callable
+from functools import partial
 from typing import Any
 
 from pydantic import BaseModel, Field
@@ -20,6 +22,7 @@ from redis.exceptions import RedisError
 
 from aiops.subjects.context import PluginContext
 from aiops.subjects.contract import ActionResult, FaultSpec, FaultTarget, PluginError
+from aiops.subjects.dispatch import Dispatch, Handler
 from aiops.subjects.faults import netpolicy
 from aiops.subjects.faults.delay import DelayParams
 from aiops.subjects.faults.diskfill import FillParams
@@ -47,6 +50,10 @@ GHOST_LIMIT = "ghost_limit"
 
 GHOST_MARK = "aiops-chaos-ghost_limit"
 TOXIC_FAULTS = (REDIS_LATENCY, REDIS_JITTER, REDIS_BANDWIDTH, REDIS_TIMEOUT, REDIS_CUT)
+
+
+OnMember = Callable[[Workload, str, Any], Awaitable[ActionResult]]
+"""A fault's step through the workload: (workload, member, params)."""
 
 
 class NoParams(Params):
@@ -216,57 +223,42 @@ class Faults:
         self.api = api
         self.observer = observer
         self.truth = truth
+        self.inject, self.revert = self._tables()
 
-    async def inject(self, fault: str, params: BaseModel, target: str) -> ActionResult:
-        if fault == KILL_NODE:
-            return await self._workload("stop a node").kill(await self._known_node(target))
-        if fault == PAUSE_NODE:
-            return await self._workload("pause a node").pause(await self._known_node(target))
-        if fault == PARTITION_NODE and isinstance(params, PartitionParams):
-            node = await self._known_node(target)
-            return await self._workload("cut a node off").partition(
-                node, netpolicy.policy_name(fault, node), params.direction)
-        if fault == REDIS_OUTAGE:
+    def _tables(self) -> tuple[Dispatch, Dispatch]:
+        """inject and revert, side by side. A node is checked against the registry before a
+        fault is injected into it, never before it is reverted: reverting must work whatever
+        the registry says now (Redis may be the thing that is down)."""
+        node, redis = partial(self._on_node, known=True), self._on_redis
+        inject = Dispatch("ratelimiter", "fault", FAULTS, {
+            KILL_NODE: node("stop a node", lambda w, n, _: w.kill(n)),
+            PAUSE_NODE: node("pause a node", lambda w, n, _: w.pause(n)),
+            PARTITION_NODE: node("cut a node off", lambda w, n, p: w.partition(
+                n, netpolicy.policy_name(PARTITION_NODE, n), p.direction)),
             # kill: under supervisord it holds until revert; a pod comes back by itself.
-            return await self._workload("stop Redis").kill(self.cfg.redis_member)
-        if fault == FILL_REDIS_DISK and isinstance(params, FillParams):
-            return await self._workload("fill Redis's disk").fill_disk(
-                self.cfg.redis_member, self._redis_dir(), params)
-        if fault in TOXIC_FAULTS:
-            toxic = _toxic(fault, params)
-            done = await self._toxiproxy().add(toxic)
-            return ActionResult(ok=True, message=f"{done}: {_TOXIC_SAYS[toxic.type]}")
-        if fault == COUNTER_DRIFT and isinstance(params, DriftParams):
-            return await self._drift(target, params)
-        if fault == BYPASS_LIMIT and isinstance(params, BypassParams):
-            return await self._bypass(target, params)
-        if fault == GHOST_LIMIT and isinstance(params, GhostParams):
-            return await self._ghost(target, params)
-        raise PluginError(f"ratelimiter has no fault {fault!r} taking {type(params).__name__}")
-
-    async def revert(self, fault: str, params: BaseModel, target: str) -> ActionResult:
-        # No check that the target is a known node here: reverting must work whatever the
-        # registry says now (Redis may be the thing that is down).
-        if fault == KILL_NODE:
-            return await self._workload("start a node").start(target)
-        if fault == PAUSE_NODE:
-            return await self._workload("resume a node").resume(target)
-        if fault == PARTITION_NODE:
-            return await self._workload("heal a node").heal(
-                target, netpolicy.policy_name(fault, target))
-        if fault == REDIS_OUTAGE:
-            return await self._workload("start Redis").start(self.cfg.redis_member)
-        if fault == FILL_REDIS_DISK:
-            return await self._workload("empty Redis's disk").unfill_disk(
-                self.cfg.redis_member, self._redis_dir())
-        if fault in TOXIC_FAULTS:
-            done = await self._toxiproxy().remove(toxic_name(fault))
-            return ActionResult(ok=True, message=done)
-        if fault in (COUNTER_DRIFT, BYPASS_LIMIT):
-            return await self._unwrite(fault, target)
-        if fault == GHOST_LIMIT:
-            return await self._unghost(target)
-        raise PluginError(f"ratelimiter has no fault {fault!r}")
+            REDIS_OUTAGE: redis("stop Redis", lambda w, m, _: w.kill(m)),
+            FILL_REDIS_DISK: redis("fill Redis's disk", lambda w, m, p: w.fill_disk(
+                m, self._redis_dir(), p)),
+            **{fault: partial(self._add_toxic, fault) for fault in TOXIC_FAULTS},
+            COUNTER_DRIFT: self._drift,
+            BYPASS_LIMIT: self._bypass,
+            GHOST_LIMIT: self._ghost,
+        })
+        node = partial(self._on_node, known=False)
+        revert = Dispatch("ratelimiter", "fault", FAULTS, {
+            KILL_NODE: node("start a node", lambda w, n, _: w.start(n)),
+            PAUSE_NODE: node("resume a node", lambda w, n, _: w.resume(n)),
+            PARTITION_NODE: node("heal a node", lambda w, n, _: w.heal(
+                n, netpolicy.policy_name(PARTITION_NODE, n))),
+            REDIS_OUTAGE: redis("start Redis", lambda w, m, _: w.start(m)),
+            FILL_REDIS_DISK: redis("empty Redis's disk", lambda w, m, _: w.unfill_disk(
+                m, self._redis_dir())),
+            **{fault: partial(self._remove_toxic, fault) for fault in TOXIC_FAULTS},
+            COUNTER_DRIFT: partial(self._unwrite, COUNTER_DRIFT),
+            BYPASS_LIMIT: partial(self._unwrite, BYPASS_LIMIT),
+            GHOST_LIMIT: self._unghost,
+        })
+        return inject, revert
 
     # -- through the workload --------------------------------------------------------------
 
@@ -274,6 +266,20 @@ class Faults:
         if self.ctx.workload is None:
             raise PluginError(f"the Subject has no workload (spec.workload): cannot {to}")
         return self.ctx.workload
+
+    def _on_node(self, to: str, step: OnMember, *, known: bool) -> Handler:
+        """A fault's step on the target node through the workload; `known`: the node must be
+        one the registry lists."""
+        async def run(params: Any, node: str) -> ActionResult:
+            workload = self._workload(to)
+            return await step(workload, await self._known_node(node) if known else node, params)
+        return run
+
+    def _on_redis(self, to: str, step: OnMember) -> Handler:
+        """A fault's step on the workload member that runs Redis (the config's redisMember)."""
+        async def run(params: Any, _target: str) -> ActionResult:
+            return await step(self._workload(to), self.cfg.redis_member, params)
+        return run
 
     async def _known_node(self, node: str) -> str:
         known = (await self.observer.nodes()).addresses
@@ -295,6 +301,14 @@ class Faults:
         return ToxiproxyApi(self.ctx.http, str(self.cfg.toxiproxy_url),
                             self.cfg.toxiproxy_proxy, self.cfg.request_timeout_seconds + 4)
 
+    async def _add_toxic(self, fault: str, params: BaseModel, _target: str) -> ActionResult:
+        toxic = _toxic(fault, params)
+        done = await self._toxiproxy().add(toxic)
+        return ActionResult(ok=True, message=f"{done}: {_TOXIC_SAYS[toxic.type]}")
+
+    async def _remove_toxic(self, fault: str, _params: BaseModel, _target: str) -> ActionResult:
+        return ActionResult(ok=True, message=await self._toxiproxy().remove(toxic_name(fault)))
+
     # -- Redis data ------------------------------------------------------------------------
 
     def _redis_data(self) -> RedisTruth:
@@ -310,14 +324,14 @@ class Faults:
         except (RedisError, OSError) as err:
             raise truth.error(f"the log of {key!r} (writing {fault})", err) from err
 
-    async def _drift(self, key: str, p: DriftParams) -> ActionResult:
+    async def _drift(self, p: DriftParams, key: str) -> ActionResult:
         now = await self._redis_data().now_us()
         ahead = now + p.ahead_seconds * 1_000_000
         added = await self._write(COUNTER_DRIFT, key, [ahead + i for i in range(p.entries)])
         return ActionResult(ok=True, message=f"wrote {added} entries dated {p.ahead_seconds} s "
                             f"ahead into the log of key {key!r}")
 
-    async def _bypass(self, key: str, p: BypassParams) -> ActionResult:
+    async def _bypass(self, p: BypassParams, key: str) -> ActionResult:
         now = await self._redis_data().now_us()
         limit = await self.api.limit(key)
         count = limit.limit + p.over
@@ -327,7 +341,7 @@ class Faults:
                             f"{key!r} around the check script (its limit is {limit.limit} per "
                             f"{limit.window_ms} ms)")
 
-    async def _unwrite(self, fault: str, key: str) -> ActionResult:
+    async def _unwrite(self, fault: str, _params: BaseModel, key: str) -> ActionResult:
         truth = self._redis_data()
         log = truth.keys.window(key)
         try:
@@ -339,7 +353,7 @@ class Faults:
         return ActionResult(ok=True, message=f"removed {removed} entries {fault} had written "
                             f"into the log of key {key!r}")
 
-    async def _ghost(self, key: str, p: GhostParams) -> ActionResult:
+    async def _ghost(self, p: GhostParams, key: str) -> ActionResult:
         truth = self._redis_data()
         field_ = truth.keys.limits
         try:
@@ -358,7 +372,7 @@ class Faults:
         return ActionResult(ok=True, message=f"stored the limit of key {key!r} as JSON "
                             f"({p.limit} per {p.window_ms} ms), which the check script skips")
 
-    async def _unghost(self, key: str) -> ActionResult:
+    async def _unghost(self, _params: BaseModel, key: str) -> ActionResult:
         truth = self._redis_data()
         field_ = truth.keys.limits
         try:

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
+from aiops.subjects.checks import Rule, evaluate_rules, members_down, over_threshold, threshold
 from aiops.subjects.contract import Invariant, MemberState, Observation, Severity, Violation
 from ratelimiter_subject.observation import (
     DRIFT,
@@ -97,22 +98,12 @@ INVARIANTS: tuple[Invariant, ...] = (
 )
 
 
-def _threshold(inv: Invariant, default: float) -> float:
-    return inv.threshold if inv.threshold is not None else default
-
-
 def node_down(obs: Observation, inv: Invariant) -> list[Violation]:
-    out = []
-    for m in obs.members:
-        if m.state is not MemberState.DOWN:
-            continue
-        seen = f"; last seen {m.last_seen.isoformat()}" if m.last_seen else ""
-        out.append(Violation(
-            invariant=inv.name, entity=m.name, severity=inv.severity,
-            summary=f"node {m.name} ({m.address}) is down: {m.message}{seen}",
-            evidence=[f"{m.name}: {m.message}"],
-        ))
-    return out
+    return members_down(
+        obs, inv, evidence=lambda m: f"{m.name}: {m.message}",
+        summary=lambda m: f"node {m.name} ({m.address}) is down: {m.message}"
+        + (f"; last seen {m.last_seen.isoformat()}" if m.last_seen else ""),
+    )
 
 
 def redis_disconnected(obs: Observation, inv: Invariant) -> list[Violation]:
@@ -140,7 +131,7 @@ def redis_disconnected(obs: Observation, inv: Invariant) -> list[Violation]:
 
 
 def high_latency(obs: Observation, inv: Invariant) -> list[Violation]:
-    limit = _threshold(inv, 0.05)
+    limit = threshold(inv, 0.05)
     redis_ok = obs.metrics.get(REDIS_OK, {})
     masked = obs.metrics.get(LATENCY_MASKED, {})
     up = {m.name for m in obs.members if m.state is MemberState.UP}
@@ -190,17 +181,13 @@ def _per_key(
 ) -> list[Violation]:
     """One violation per key whose value of `metric` breaches the threshold; the key's facts
     (the API's view and Redis's, bounded in number) make the summary and the evidence."""
-    limit = _threshold(inv, 0)
     facts = {f["key"]: f for f in obs.facts.get("keys", [])}
-    return [
-        Violation(
-            invariant=inv.name, entity=key, severity=inv.severity, value=value,
-            summary=summary(key, facts.get(key, {})),
-            evidence=[f"counters of {key!r}: {facts[key]}"] if key in facts else [],
-        )
-        for key, value in sorted(obs.metrics.get(metric, {}).items())
-        if breached(value, limit)
-    ]
+    return over_threshold(
+        obs, inv, metric, default=0, breached=breached,
+        summary=lambda key, _value, _limit: summary(key, facts.get(key, {})),
+        evidence=lambda key, _value: [f"counters of {key!r}: {facts[key]}"] if key in facts
+        else [],
+    )
 
 
 def _drift_summary(key: str, f: dict[str, Any]) -> str:
@@ -239,7 +226,7 @@ def ghost_allowing(obs: Observation, inv: Invariant) -> list[Violation]:
     return _per_key(obs, inv, GHOST, lambda v, t: v > t, _ghost_summary)
 
 
-RULES: dict[str, Callable[[Observation, Invariant], list[Violation]]] = {
+RULES: dict[str, Rule] = {
     NODE_DOWN: node_down,
     REDIS_DISCONNECTED: redis_disconnected,
     HIGH_LATENCY: high_latency,
@@ -250,9 +237,4 @@ RULES: dict[str, Callable[[Observation, Invariant], list[Violation]]] = {
 
 
 def evaluate(obs: Observation, invariants: dict[str, Invariant]) -> list[Violation]:
-    out: list[Violation] = []
-    for name, inv in invariants.items():
-        rule = RULES.get(name)
-        if rule is not None:
-            out.extend(rule(obs, inv))
-    return out
+    return evaluate_rules(obs, invariants, RULES)

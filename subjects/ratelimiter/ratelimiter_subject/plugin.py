@@ -20,7 +20,7 @@ from aiops.subjects.contract import (
     utcnow,
 )
 from ratelimiter_subject import faults, observation
-from ratelimiter_subject.actions import ACTIONS, Params, Runner
+from ratelimiter_subject.actions import ACTIONS, Runner
 from ratelimiter_subject.api import RateLimiterApi
 from ratelimiter_subject.config import RateLimiterConfig
 from ratelimiter_subject.invariants import INVARIANTS, evaluate
@@ -71,10 +71,10 @@ class RateLimiterPlugin(SubjectPlugin):
         return await self.runner.undo(action, params, key)
 
     async def inject(self, fault: str, params: BaseModel, target: str) -> ActionResult:
-        return await self.chaos.inject(fault, cast(Params, params), target)
+        return await self.chaos.inject(fault, params, target)
 
     async def revert(self, fault: str, params: BaseModel, target: str) -> ActionResult:
-        return await self.chaos.revert(fault, cast(Params, params), target)
+        return await self.chaos.revert(fault, params, target)
 
     async def close(self) -> None:
         if self.truth is not None:

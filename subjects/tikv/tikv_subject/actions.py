@@ -28,7 +28,8 @@ from aiops.subjects.contract import (
     Risk,
     utcnow,
 )
-from aiops.subjects.memo import BoundedMemo, replayed
+from aiops.subjects.dispatch import Dispatch
+from aiops.subjects.memo import BoundedMemo, once
 from tikv_subject.config import TikvConfig
 from tikv_subject.ledger import LEDGER
 from tikv_subject.pd import REGION_CHECKS, PdClient
@@ -125,6 +126,12 @@ class Runner:
         self.ctx = ctx
         self.pd = pd
         self.cluster = cluster
+        self._run = Dispatch("tikv", "action", ACTIONS, {
+            EVICT_LEADER: self.evict_leader,
+            REMOVE_EVICT_LEADER: lambda p, _key: self.remove_evict_leader(p.store),
+            TRANSFER_LEADER: lambda p, _key: self.transfer_leader(p),
+            RESTART_STORE: lambda p, key: self.restart_store(p.store, key),
+        })
 
     # -- helpers -----------------------------------------------------------------------------
 
@@ -292,22 +299,7 @@ class Runner:
     # -- execution ---------------------------------------------------------------------------
 
     async def execute(self, action: str, params: BaseModel, key: str) -> ActionResult:
-        done = _DONE.get((self.cluster, key))
-        if done is not None:
-            return replayed(done)
-        if action == EVICT_LEADER and isinstance(params, EvictLeaderParams):
-            result = await self.evict_leader(params, key)
-        elif action == REMOVE_EVICT_LEADER and isinstance(params, StoreParams):
-            result = await self.remove_evict_leader(params.store)
-        elif action == TRANSFER_LEADER and isinstance(params, TransferLeaderParams):
-            result = await self.transfer_leader(params)
-        elif action == RESTART_STORE and isinstance(params, StoreParams):
-            result = await self.restart_store(params.store, key)
-        else:
-            raise PluginError(f"tikv has no action {action!r} taking {type(params).__name__}")
-        if result.ok:
-            _DONE.remember((self.cluster, key), result)
-        return result
+        return await once(_DONE, (self.cluster, key), lambda: self._run(action, params, key))
 
     async def evict_leader(self, p: EvictLeaderParams, key: str) -> ActionResult:
         sid, name = p.store, store_name(p.store)

@@ -9,27 +9,22 @@ from __future__ import annotations
 import re
 from typing import Annotated
 
-from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, StringConstraints, field_validator
-from pydantic.alias_generators import to_camel
+from pydantic import AnyHttpUrl, Field, StringConstraints, field_validator
 
+from aiops.subjects.config import LabelValue, PluginConfig
 from aiops.subjects.faults.diskfill import DATA_DIR_PATTERN
 from aiops.subjects.faults.netem import DEVICE_PATTERN
 
 GRPC_PORT = 20160
 STATUS_PORT = 20180
 
-# A Prometheus label name, and a label value we can put between double quotes unescaped: both
-# end up inside PromQL, so anything else is refused rather than escaped.
+# A Prometheus label name and a range, both inside PromQL: anything else is refused rather
+# than escaped.
 LabelName = Annotated[str, StringConstraints(pattern=r"^[a-zA-Z_][a-zA-Z0-9_]*$", max_length=64)]
-LabelValue = Annotated[str, StringConstraints(pattern=r"^[-a-zA-Z0-9_.:/]+$", max_length=128)]
 RangeWindow = Annotated[str, StringConstraints(pattern=r"^[1-9][0-9]*(s|m|h)$", max_length=8)]
 
 
-class TikvConfig(BaseModel):
-    model_config = ConfigDict(
-        alias_generator=to_camel, populate_by_name=True, extra="forbid", frozen=True
-    )
-
+class TikvConfig(PluginConfig):
     pd_urls: list[AnyHttpUrl] = Field(
         min_length=1,
         max_length=8,

@@ -12,10 +12,15 @@ injection and repeating it is a no-op that says so.
 
 from __future__ import annotations
 
-from pydantic import BaseModel, Field
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import Field
 
 from aiops.subjects.context import PluginContext
 from aiops.subjects.contract import ActionResult, FaultSpec, PluginError
+from aiops.subjects.dispatch import Dispatch, Handler
 from aiops.subjects.faults import netem, netpolicy
 from aiops.subjects.faults.delay import DelayParams
 from aiops.subjects.faults.diskfill import FillParams
@@ -95,90 +100,102 @@ def _store_id(target: str) -> int:
     return int(sid)
 
 
-async def inject(runner: Runner, ctx: PluginContext, fault: str, params: BaseModel,
-                 target: str) -> ActionResult:
-    sid = _store_id(target)
-    if fault == LEAVE_EVICT_LEADER:
-        await runner.pd.add_evict_leader(sid)
+@dataclass(frozen=True)
+class Store:
+    """A fault's target store, and the workload member (pod, program) that runs it."""
+
+    sid: int
+    member: str
+    workload: Workload
+
+
+class Faults:
+    """`inject` and `revert` by fault name, side by side. Every fault but leave_evict_leader
+    acts on the workload member that runs the target store."""
+
+    def __init__(self, runner: Runner, ctx: PluginContext) -> None:
+        self.runner, self.ctx, container = runner, ctx, runner.cfg.store_container
+        on = self._on_store
+        self.inject = Dispatch("tikv", "fault", FAULTS, {
+            KILL_STORE: on(KILL_STORE, lambda s, _: s.workload.kill(s.member)),
+            PAUSE_STORE: on(PAUSE_STORE, lambda s, _: s.workload.pause(s.member)),
+            PARTITION_STORE: on(PARTITION_STORE, lambda s, p: s.workload.partition(
+                s.member, netpolicy.policy_name(PARTITION_STORE, s.member), p.direction)),
+            FILL_STORE_DISK: on(FILL_STORE_DISK, lambda s, p: s.workload.fill_disk(
+                s.member, self._data_dir(s.member), p, container)),
+            STORE_LATENCY: on(STORE_LATENCY, self._add_netem),
+            LEAVE_EVICT_LEADER: self._leave_evict_leader,
+        })
+        self.revert = Dispatch("tikv", "fault", FAULTS, {
+            KILL_STORE: on(KILL_STORE, lambda s, _: s.workload.start(s.member)),
+            PAUSE_STORE: on(PAUSE_STORE, lambda s, _: s.workload.resume(s.member)),
+            PARTITION_STORE: on(PARTITION_STORE, lambda s, _: s.workload.heal(
+                s.member, netpolicy.policy_name(PARTITION_STORE, s.member))),
+            FILL_STORE_DISK: on(FILL_STORE_DISK, lambda s, _: s.workload.unfill_disk(
+                s.member, self._data_dir(s.member), container)),
+            STORE_LATENCY: on(STORE_LATENCY, self._remove_netem),
+            LEAVE_EVICT_LEADER: self._remove_evict_leader,
+        })
+
+    def _on_store(
+        self, fault: str, step: Callable[[Store, Any], Awaitable[ActionResult]]
+    ) -> Handler:
+        async def run(params: Any, target: str) -> ActionResult:
+            sid = _store_id(target)
+            if self.ctx.workload is None:
+                raise PluginError(
+                    f"the Subject has no workload (spec.workload): cannot run {fault}"
+                )
+            return await step(Store(sid, await self._member(sid), self.ctx.workload), params)
+
+        return run
+
+    async def _leave_evict_leader(self, _: NoParams, target: str) -> ActionResult:
+        sid = _store_id(target)
+        await self.runner.pd.add_evict_leader(sid)
         return ActionResult(ok=True, message=f"left an evict-leader scheduler on {store_name(sid)}")
-    workload = _workload(ctx, fault)
-    member = await _member(runner, sid)
-    if fault == KILL_STORE:
-        return await workload.kill(member)
-    if fault == PAUSE_STORE:
-        return await workload.pause(member)
-    if fault == PARTITION_STORE and isinstance(params, PartitionParams):
-        return await workload.partition(member, netpolicy.policy_name(fault, member),
-                                        params.direction)
-    if fault == FILL_STORE_DISK and isinstance(params, FillParams):
-        return await workload.fill_disk(member, _data_dir(runner, member), params,
-                                        runner.cfg.store_container)
-    if fault == STORE_LATENCY and isinstance(params, DelayParams):
-        device = runner.cfg.network_device
-        await _run(workload, member, netem.add_argv(device, params), runner)
-        jitter = f" ± {params.jitter_ms} ms" if params.jitter_ms else ""
-        return ActionResult(ok=True, message=f"every packet {store_name(sid)} sends on "
-                            f"{device} is delayed {params.latency_ms} ms{jitter} (netem, "
-                            f"handle {netem.HANDLE} in pod {member})")
-    raise PluginError(f"tikv has no fault {fault!r} taking {type(params).__name__}")
 
-
-async def revert(runner: Runner, ctx: PluginContext, fault: str, params: BaseModel,
-                 target: str) -> ActionResult:
-    sid = _store_id(target)
-    if fault == LEAVE_EVICT_LEADER:
-        removed = await runner.pd.remove_evict_leader(sid)
+    async def _remove_evict_leader(self, _: NoParams, target: str) -> ActionResult:
+        sid = _store_id(target)
+        removed = await self.runner.pd.remove_evict_leader(sid)
         return ActionResult(ok=True, message=f"evict-leader scheduler on {store_name(sid)} "
                             + ("removed" if removed else "was already gone"))
-    workload = _workload(ctx, fault)
-    member = await _member(runner, sid)
-    if fault == KILL_STORE:
-        return await workload.start(member)
-    if fault == PAUSE_STORE:
-        return await workload.resume(member)
-    if fault == PARTITION_STORE:
-        return await workload.heal(member, netpolicy.policy_name(fault, member))
-    if fault == FILL_STORE_DISK:
-        return await workload.unfill_disk(member, _data_dir(runner, member),
-                                          runner.cfg.store_container)
-    if fault == STORE_LATENCY:
-        device = runner.cfg.network_device
-        shown = await _run(workload, member, netem.show_argv(device), runner)
-        if not netem.ours(shown):
+
+    async def _add_netem(self, s: Store, p: DelayParams) -> ActionResult:
+        device = self.runner.cfg.network_device
+        await self._run(s, netem.add_argv(device, p))
+        jitter = f" ± {p.jitter_ms} ms" if p.jitter_ms else ""
+        return ActionResult(ok=True, message=f"every packet {store_name(s.sid)} sends on "
+                            f"{device} is delayed {p.latency_ms} ms{jitter} (netem, handle "
+                            f"{netem.HANDLE} in pod {s.member})")
+
+    async def _remove_netem(self, s: Store, _: DelayParams) -> ActionResult:
+        device = self.runner.cfg.network_device
+        if not netem.ours(await self._run(s, netem.show_argv(device))):
             return ActionResult(ok=True, message=f"no netem qdisc {netem.HANDLE} on {device} "
-                                f"in pod {member}: nothing to remove")
-        await _run(workload, member, netem.del_argv(device), runner)
+                                f"in pod {s.member}: nothing to remove")
+        await self._run(s, netem.del_argv(device))
         return ActionResult(ok=True, message=f"netem qdisc {netem.HANDLE} removed from "
-                            f"{device} in pod {member}")
-    raise PluginError(f"tikv has no fault {fault!r}")
+                            f"{device} in pod {s.member}")
 
+    async def _member(self, sid: int) -> str:
+        """The workload member of a store PD knows. A store that is Down is still known (only
+        Tombstone and gone stores are not), so reverts find theirs."""
+        info = (await self.runner.live_stores()).get(sid)
+        if info is None:
+            raise PluginError(f"{store_name(sid)} is not a store of this cluster")
+        return self.runner.member_of(info.store)
 
-def _workload(ctx: PluginContext, fault: str) -> Workload:
-    if ctx.workload is None:
-        raise PluginError(f"the Subject has no workload (spec.workload): cannot run {fault}")
-    return ctx.workload
+    def _data_dir(self, member: str) -> str:
+        path = self.runner.cfg.data_dir_of(member)
+        if path is None:
+            raise PluginError(f"dataDir {self.runner.cfg.data_dir!r} with member {member!r} is "
+                              "not a plain absolute path")
+        return path
 
-
-async def _member(runner: Runner, sid: int) -> str:
-    """The workload member of a store PD knows. A store that is Down is still known (only
-    Tombstone and gone stores are not), so reverts find theirs."""
-    info = (await runner.live_stores()).get(sid)
-    if info is None:
-        raise PluginError(f"{store_name(sid)} is not a store of this cluster")
-    return runner.member_of(info.store)
-
-
-def _data_dir(runner: Runner, member: str) -> str:
-    path = runner.cfg.data_dir_of(member)
-    if path is None:
-        raise PluginError(f"dataDir {runner.cfg.data_dir!r} with member {member!r} is not a "
-                          "plain absolute path")
-    return path
-
-
-async def _run(workload: Workload, member: str, argv: list[str], runner: Runner) -> str:
-    done = await workload.exec(member, argv, runner.cfg.store_container)
-    if done.rc != 0:
-        raise PluginError(f"{' '.join(argv[:3])} in {member} failed (exit {done.rc}): "
-                          f"{done.why()}")
-    return done.stdout
+    async def _run(self, s: Store, argv: list[str]) -> str:
+        done = await s.workload.exec(s.member, argv, self.runner.cfg.store_container)
+        if done.rc != 0:
+            raise PluginError(f"{' '.join(argv[:3])} in {s.member} failed (exit {done.rc}): "
+                              f"{done.why()}")
+        return done.stdout

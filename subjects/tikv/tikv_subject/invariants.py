@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
-from aiops.subjects.contract import Invariant, MemberState, Observation, Severity, Violation
+from aiops.subjects.checks import below, evaluate_rules, members_down, over_threshold, threshold
+from aiops.subjects.contract import Invariant, Observation, Severity, Violation
 from tikv_subject.observation import (
     DISK_AVAILABLE,
     EVICTING,
@@ -90,48 +90,34 @@ def _addresses(obs: Observation) -> dict[str, dict[str, Any]]:
 
 
 def store_down(obs: Observation, inv: Invariant) -> list[Violation]:
-    out = []
-    for m in obs.members:
-        if m.state is not MemberState.DOWN:
-            continue
-        seen = f"; last heartbeat {m.last_seen.isoformat()}" if m.last_seen else ""
-        out.append(Violation(
-            invariant=inv.name, entity=m.name, severity=inv.severity,
-            summary=f"{m.name} ({m.address}) is not heartbeating: {m.message}{seen}",
-            evidence=[f"PD /pd/api/v1/stores: {m.name} {m.message}"],
-        ))
-    return out
+    return members_down(
+        obs, inv, evidence=lambda m: f"PD /pd/api/v1/stores: {m.name} {m.message}",
+        summary=lambda m: f"{m.name} ({m.address}) is not heartbeating: {m.message}"
+        + (f"; last heartbeat {m.last_seen.isoformat()}" if m.last_seen else ""),
+    )
 
 
 def high_latency(obs: Observation, inv: Invariant) -> list[Violation]:
-    limit = inv.threshold if inv.threshold is not None else 0.5
-    out = []
-    for name, p99 in sorted(obs.metrics.get(P99, {}).items()):
-        if p99 > limit:
-            out.append(Violation(
-                invariant=inv.name, entity=name, severity=inv.severity, value=p99,
-                summary=f"{name} p99 gRPC latency is {p99 * 1000:.0f} ms "
-                f"(threshold {limit * 1000:.0f} ms)",
-                evidence=[f"tikv_grpc_msg_duration_seconds p99 for {name}: {p99:.3f} s"],
-            ))
-    return out
+    return over_threshold(
+        obs, inv, P99, default=0.5,
+        summary=lambda name, p99, limit: f"{name} p99 gRPC latency is {p99 * 1000:.0f} ms "
+        f"(threshold {limit * 1000:.0f} ms)",
+        evidence=lambda name, p99: [f"tikv_grpc_msg_duration_seconds p99 for {name}: "
+                                    f"{p99:.3f} s"],
+    )
 
 
 def low_disk_space(obs: Observation, inv: Invariant) -> list[Violation]:
-    limit = inv.threshold if inv.threshold is not None else 0.2
-    out = []
-    for name, ratio in sorted(obs.metrics.get(DISK_AVAILABLE, {}).items()):
-        if ratio < limit:
-            out.append(Violation(
-                invariant=inv.name, entity=name, severity=inv.severity, value=ratio,
-                summary=f"{name} has {ratio:.0%} of its disk available (threshold {limit:.0%})",
-                evidence=[f"PD store status: available/capacity = {ratio:.3f}"],
-            ))
-    return out
+    return over_threshold(
+        obs, inv, DISK_AVAILABLE, default=0.2, breached=below,
+        summary=lambda name, ratio, limit: f"{name} has {ratio:.0%} of its disk available "
+        f"(threshold {limit:.0%})",
+        evidence=lambda _name, ratio: [f"PD store status: available/capacity = {ratio:.3f}"],
+    )
 
 
 def region_health(obs: Observation, inv: Invariant) -> list[Violation]:
-    limit = inv.threshold if inv.threshold is not None else 0
+    limit = threshold(inv, 0)
     checks = obs.facts.get("region_checks", {})
     out = []
     for check, count in sorted(obs.metrics.get(UNHEALTHY_REGIONS, {}).items()):
@@ -150,7 +136,7 @@ def region_health(obs: Observation, inv: Invariant) -> list[Violation]:
 
 
 def leader_imbalance(obs: Observation, inv: Invariant, min_leaders: int) -> list[Violation]:
-    limit = inv.threshold if inv.threshold is not None else 0.5
+    limit = threshold(inv, 0.5)
     evicting = obs.metrics.get(EVICTING, {})
     leaders, weights = obs.metrics.get(LEADERS, {}), obs.metrics.get(LEADER_WEIGHT, {})
     # Only stores in PD state Up take part: an Offline store is being emptied, one evicting
@@ -222,7 +208,7 @@ def metrics_missing(obs: Observation, inv: Invariant) -> list[Violation]:
 def evaluate(
     obs: Observation, invariants: dict[str, Invariant], min_leaders: int
 ) -> list[Violation]:
-    rules: dict[str, Callable[[Observation, Invariant], list[Violation]]] = {
+    return evaluate_rules(obs, invariants, {
         STORE_DOWN: store_down,
         HIGH_LATENCY: high_latency,
         LOW_DISK_SPACE: low_disk_space,
@@ -230,10 +216,4 @@ def evaluate(
         LEADER_IMBALANCE: lambda o, i: leader_imbalance(o, i, min_leaders),
         EVICT_LEADER_LEFTOVER: evict_leader_leftover,
         METRICS_MISSING: metrics_missing,
-    }
-    out: list[Violation] = []
-    for name, inv in invariants.items():
-        rule = rules.get(name)
-        if rule is not None:
-            out.extend(rule(obs, inv))
-    return out
+    })

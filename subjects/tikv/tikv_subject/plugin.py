@@ -45,6 +45,7 @@ class TikvPlugin(SubjectPlugin):
         # Identifies the cluster in the process-wide ledgers: any of its PD URLs reaches it.
         self.cluster = " ".join(sorted(u.rstrip("/") for u in urls))
         self.runner = Runner(self.cfg, ctx, self.pd, self.cluster)
+        self.chaos = faults.Faults(self.runner, ctx)
 
     async def observe(self) -> Observation:
         reads = await observation.read(self.pd, self.ctx.prometheus, self.queries)
@@ -67,7 +68,7 @@ class TikvPlugin(SubjectPlugin):
         return await self.runner.undo(action, params)
 
     async def inject(self, fault: str, params: BaseModel, target: str) -> ActionResult:
-        return await faults.inject(self.runner, self.ctx, fault, params, target)
+        return await self.chaos.inject(fault, params, target)
 
     async def revert(self, fault: str, params: BaseModel, target: str) -> ActionResult:
-        return await faults.revert(self.runner, self.ctx, fault, params, target)
+        return await self.chaos.revert(fault, params, target)
