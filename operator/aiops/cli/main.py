@@ -2,7 +2,7 @@
 
 import typer
 
-from aiops.cli import actions, approvals, audit, chaos, cluster, crds, operator, up
+from aiops.cli import actions, approvals, audit, chaos, cluster, crds, docs, operator, up
 from aiops.demo import cli as demo
 
 app = typer.Typer(
@@ -13,6 +13,7 @@ app = typer.Typer(
 )
 app.add_typer(cluster.app, name="cluster")
 app.command("crds")(crds.crds)
+app.command("docs")(docs.docs)
 app.add_typer(operator.app, name="operator")
 app.command("approve")(approvals.approve)
 app.command("reject")(approvals.reject)

@@ -21,7 +21,7 @@ validated like any other input.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
@@ -34,13 +34,7 @@ from aiops.subjects.contract import (
     Risk,
     SubjectPlugin,
 )
-
-Verdict = Literal["run", "await-approval", "refused"]
-Check = Literal[
-    "switch", "paused", "action", "params", "autonomy", "budget", "observation",
-    "blast-radius", "precondition", "approval",
-]
-"""The check that decided: the one that refused, or `approval`/`autonomy` for a yes or a wait."""
+from aiops.vocabulary import Autonomy, Check, Verdict
 
 
 @dataclass(frozen=True)
@@ -49,7 +43,7 @@ class Decision:
     reason: str
     spec: ActionSpec | None = None
     params: BaseModel | None = None
-    check: Check | None = None
+    check: Check | None = None  # the one that refused, or approval/autonomy for a yes or a wait
 
     def as_dict(self) -> dict[str, Any]:
         return {"decision": self.verdict, "reason": self.reason}
@@ -103,46 +97,49 @@ async def decide(
     settings = settings or GateSettings()
     subject = facts.subject
     if facts.actions_stopped:
-        return Decision("refused", "actions are stopped operator-wide (the global switch)",
-                        check="switch")
+        return Decision(Verdict.REFUSED, "actions are stopped operator-wide (the global switch)",
+                        check=Check.SWITCH)
     if subject.spec.paused:
-        return Decision("refused", f"Subject {subject.metadata.name} is paused", check="paused")
+        return Decision(Verdict.REFUSED, f"Subject {subject.metadata.name} is paused",
+                        check=Check.PAUSED)
     spec = find_action(facts.plugin, action)
     if spec is None:
         known = action_names(facts.plugin)
         return Decision(
-            "refused", f"unknown action {action!r} for a {subject.spec.type} subject "
-            f"(known: {', '.join(known)})", check="action",
+            Verdict.REFUSED, f"unknown action {action!r} for a {subject.spec.type} subject "
+            f"(known: {', '.join(known)})", check=Check.ACTION,
         )
     try:
         params = validate_params(spec, raw_params)
     except ValueError as err:
-        return Decision("refused", str(err), spec, check="params")
-    if subject.spec.autonomy == "observe":
-        return Decision("refused", "autonomy is observe: the operator proposes nothing it runs",
-                        spec, params, "autonomy")
+        return Decision(Verdict.REFUSED, str(err), spec, check=Check.PARAMS)
+    if subject.spec.autonomy == Autonomy.OBSERVE:
+        return Decision(Verdict.REFUSED,
+                        "autonomy is observe: the operator proposes nothing it runs",
+                        spec, params, Check.AUTONOMY)
     if not facts.undo and facts.executed_in_incident >= settings.actions_per_incident:
         return Decision(
-            "refused",
+            Verdict.REFUSED,
             f"the budget of {settings.actions_per_incident} actions per incident is spent",
-            spec, params, "budget",
+            spec, params, Check.BUDGET,
         )
     has_preconditions = not is_core(spec.name) and not facts.undo
     if facts.observation is None and (spec.disrupts_member or has_preconditions):
         needs = ("it disrupts a member, and the blast radius cannot be checked"
                  if spec.disrupts_member else "its preconditions cannot be checked")
         return Decision(
-            "refused", f"no observation of the subject: {spec.name} does not run blind ({needs}); "
+            Verdict.REFUSED,
+            f"no observation of the subject: {spec.name} does not run blind ({needs}); "
             "it can be proposed again once the subject can be observed",
-            spec, params, "observation",
+            spec, params, Check.OBSERVATION,
         )
     if spec.disrupts_member:
         if facts.disruptive_running:
             return Decision(
-                "refused",
+                Verdict.REFUSED,
                 "blast radius: another disruptive action is running on this subject "
                 f"({', '.join(facts.disruptive_running)})",
-                spec, params, "blast-radius",
+                spec, params, Check.BLAST_RADIUS,
             )
         assert facts.observation is not None  # refused above
         down = [m.name for m in facts.observation.down_members()]
@@ -150,10 +147,10 @@ async def decide(
         others = [m for m in down if m != target]
         if others:
             return Decision(
-                "refused",
+                Verdict.REFUSED,
                 f"blast radius: member(s) {', '.join(others)} already down; one member "
                 "disrupted at a time",
-                spec, params, "blast-radius",
+                spec, params, Check.BLAST_RADIUS,
             )
     if has_preconditions:
         assert facts.observation is not None  # refused above
@@ -162,15 +159,15 @@ async def decide(
         except Exception as err:  # cannot check = cannot run
             reasons = [f"preconditions could not be checked: {err}"]
         if reasons:
-            return Decision("refused", "precondition: " + "; ".join(reasons), spec, params,
-                            "precondition")
+            return Decision(Verdict.REFUSED, "precondition: " + "; ".join(reasons), spec, params,
+                            Check.PRECONDITION)
     if facts.approved:
-        return Decision("run", "approved by a person", spec, params, "approval")
-    if subject.spec.autonomy == "execute" and spec.risk is Risk.LOW:
-        return Decision("run", "autonomy execute allows low-risk actions", spec, params,
-                        "autonomy")
+        return Decision(Verdict.RUN, "approved by a person", spec, params, Check.APPROVAL)
+    if subject.spec.autonomy == Autonomy.EXECUTE and spec.risk is Risk.LOW:
+        return Decision(Verdict.RUN, "autonomy execute allows low-risk actions", spec, params,
+                        Check.AUTONOMY)
     return Decision(
-        "await-approval",
+        Verdict.AWAIT_APPROVAL,
         f"{spec.risk.value}-risk action under autonomy {subject.spec.autonomy}: needs an Approval",
-        spec, params, "approval",
+        spec, params, Check.APPROVAL,
     )

@@ -7,7 +7,7 @@ from typing import Any
 
 from aiops.api import Approval
 from aiops.api.approval import step_digest
-from aiops.loops.approvals import mismatch
+from aiops.loops.incident.approvals import mismatch
 
 UID = "3f2b8a4e-0c1d-4e5f-9a6b-7c8d9e0f1a2b"
 PROPOSED = datetime(2030, 1, 1, 12, 0, 0, 500_000, tzinfo=UTC)

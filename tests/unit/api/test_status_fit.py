@@ -8,7 +8,7 @@ import pytest
 
 from aiops.api import IncidentStatus
 from aiops.api.common import ShortText
-from aiops.loops.incident_status import StatusWriteError, StatusWriter, fit
+from aiops.loops.incident.status import StatusWriteError, StatusWriter, fit
 from aiops.redact import Redactor
 
 NOW = "2030-01-01T00:00:00+00:00"
@@ -120,7 +120,7 @@ async def test_an_incident_whose_status_cannot_be_written_escalates_with_the_rea
     tmp_path: Any,
 ) -> None:
     from aiops.loops.checkpoint import FileCheckpoint
-    from aiops.loops.incident_driver import IncidentDriver
+    from aiops.loops.incident import IncidentDriver
     from aiops.loops.runtime import Runtime
 
     obj = {"apiVersion": "aiops.dev/v1alpha1", "kind": "Incident",

@@ -15,6 +15,7 @@ from datetime import datetime
 from typing import Any
 
 from aiops.api.approval import Approval, step_digest
+from aiops.vocabulary import ApprovalDecision
 
 
 def mismatch(
@@ -32,13 +33,13 @@ def mismatch(
                 f"{incident_uid} (another Incident, or an earlier one of the same name)")
     created = ap.metadata.creation_timestamp
     if proposed_at is None:
-        if ap.spec.decision == "approve":
+        if ap.spec.decision == ApprovalDecision.APPROVE:
             return f"{step_id} has no proposal time on record (proposedAt)"
     # creationTimestamp has whole seconds: compare with the second the step was proposed in.
     elif created is not None and created < proposed_at.replace(microsecond=0):
         return (f"it was created at {created.isoformat()}, before {step_id} was proposed at "
                 f"{proposed_at.isoformat()}: it cannot have approved this step")
-    if ap.spec.decision != "approve":
+    if ap.spec.decision != ApprovalDecision.APPROVE:
         return None
     got = ap.spec.digests.get(step_id)
     if got is None:

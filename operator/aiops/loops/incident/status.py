@@ -7,6 +7,9 @@ the CRD declares, then validated, so no write the operator makes can be refused 
 server for a bound (a long key, a 100 KB message) and leave the incident stuck. What cannot be
 made valid, and what the API server refuses anyway, raises `StatusWriteError`, and the driver
 escalates the incident with that reason instead of retrying the same write forever.
+
+What the driver writes it names through the models too (`record`): a misspelt field is an
+error at once, not a key the API server prunes in silence.
 """
 
 from __future__ import annotations
@@ -27,8 +30,9 @@ from aiops.crashpoints import crashpoint
 from aiops.kube import CustomResources
 from aiops.redact import Redactor, truncate
 from aiops.subjects.contract import utcnow
+from aiops.vocabulary import EventType, Phase
 
-WARNING_PHASES = ("Escalated", "AwaitingApproval")
+WARNING_PHASES = frozenset({Phase.ESCALATED, Phase.AWAITING_APPROVAL})
 EVENT_MESSAGE_MAX = 1000
 _FIT_ROUNDS = 8  # each round fixes every error pydantic reported; nesting needs a few
 # API errors that no retry of the same write can fix: the object as written is refused.
@@ -54,6 +58,20 @@ def fit(model: type[BaseModel] | TypeAdapter[Any], data: Any) -> Any:
             continue
         return adapter.dump_python(valid, mode="json", by_alias=True, exclude_unset=True)
     raise ValueError(f"still invalid after clipping {_FIT_ROUNDS} times")
+
+
+def record(model: type[BaseModel], /, **fields: Any) -> dict[str, Any]:
+    """A status record of `model` in wire form, from its fields by their Python names: each
+    name becomes its camelCase alias (KeyError on a name the model does not have), and a field
+    left None is left out. Values are as given; the writer clips and validates them (`fit`)."""
+    known = model.model_fields
+    out: dict[str, Any] = {}
+    for name, value in fields.items():
+        if name not in known:
+            raise KeyError(f"{model.__name__} has no field {name!r}")
+        if value is not None:
+            out[known[name].alias or name] = value
+    return out
 
 
 @functools.cache
@@ -96,6 +114,8 @@ class StatusWriter:
         self.status: dict[str, Any] = dict(obj.get("status") or {})
         self.audit = audit
         self.redactor = redactor or Redactor()
+        # The phases `enter` may move to (the state machine's moves from this one); None: any.
+        self.moves: frozenset[Phase] | None = None
         meta = obj["metadata"]
         self.namespace, self.name = meta["namespace"], meta["name"]
 
@@ -126,7 +146,7 @@ class StatusWriter:
     def executed(self) -> list[dict[str, Any]]:
         return [dict(a) for a in self.status.get("executedActions", [])]
 
-    def entered_at(self, phase: str) -> datetime | None:
+    def entered_at(self, phase: Phase) -> datetime | None:
         for entry in reversed(self.status.get("timeline", [])):
             if entry.get("phase") == phase:
                 return datetime.fromisoformat(entry["time"].replace("Z", "+00:00"))
@@ -138,21 +158,23 @@ class StatusWriter:
         await self.audit("note", {"timeline": message})
         await self.patch(timeline=[*self.status.get("timeline", []), entry][-TIMELINE_MAX:])
 
-    async def enter(self, phase: str, message: str, **fields: Any) -> None:
+    async def enter(self, phase: Phase, message: str, **fields: Any) -> None:
+        previous = self.status.get("phase") or Phase.OPEN
+        if self.moves is not None and phase not in self.moves:
+            raise StatusWriteError(f"{previous} -> {phase} is not a move of the state machine")
         now = utcnow().isoformat()
         entry = {"time": now, "phase": phase, "message": message}
         timeline = [*self.status.get("timeline", []), entry][-TIMELINE_MAX:]
-        previous = self.status.get("phase") or "Open"
-        record = await self.audit("phase", {"from": previous, "to": phase, "message": message,
+        appended = await self.audit("phase", {"from": previous, "to": phase, "message": message,
                                             **fields})
         # The log's head as of this phase change: `aiops audit verify` compares the log with
         # it, so records cut from the end of the log (which leave a valid chain) are caught.
-        if record is not None and hasattr(record, "seq") and hasattr(record, "hash"):
-            fields["auditHead"] = {"seq": record.seq, "hash": record.hash}
+        if appended is not None and hasattr(appended, "seq") and hasattr(appended, "hash"):
+            fields["auditHead"] = {"seq": appended.seq, "hash": appended.hash}
         crashpoint(f"enter-{phase}")
         await self.patch(phase=phase, timeline=timeline, **fields)
         crashpoint(f"entered-{phase}")
-        kind = "Warning" if phase in WARNING_PHASES else "Normal"
+        kind = EventType.WARNING if phase in WARNING_PHASES else EventType.NORMAL
         # Posted and awaited here, not queued: the Event exists once the phase is written.
         text = truncate(self.redactor.redact_text(message), EVENT_MESSAGE_MAX)
         await self.api.post_event(self.obj, kind, phase, text)
@@ -165,3 +187,13 @@ def _api_message(err: ApiException) -> str:
     except (TypeError, ValueError):
         return str(err.reason)
     return str(body.get("message") or err.reason) if isinstance(body, dict) else str(err.reason)
+
+
+def timestamp(value: Any) -> datetime | None:
+    """A time as the status writes it, or None for anything else."""
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        return datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
