@@ -154,6 +154,16 @@ def _audit_dir() -> Any:
     )
 
 
+def _anthropic_api_key() -> Any:
+    # One definition for both models: `aiops up` starts the operator with the agent it says.
+    return setting(
+        "ANTHROPIC_API_KEY",
+        "The key of the Anthropic backend for Subjects without `spec.agent.apiKeySecretRef`; "
+        "without one, `backend: auto` investigates with the runbook.",
+        flag=False, shown_default="none", quiet=True,
+    )
+
+
 class _Settings(BaseModel):
     model_config = ConfigDict(frozen=True, populate_by_name=True, extra="forbid")
 
@@ -265,12 +275,7 @@ class OperatorSettings(_Settings):
         "Where the Anthropic SDK sends requests (a proxy, or a stand-in server in tests).",
         shown_default="Anthropic's API", quiet=True, metavar="URL",
     )
-    anthropic_api_key: SecretStr | None = setting(
-        "ANTHROPIC_API_KEY",
-        "The key of the Anthropic backend for Subjects without `spec.agent.apiKeySecretRef`; "
-        "without one, `backend: auto` investigates with the runbook.",
-        flag=False, shown_default="none", quiet=True,
-    )
+    anthropic_api_key: SecretStr | None = _anthropic_api_key()
     kubeconfig: str | None = setting(
         "KUBECONFIG",
         "Outside a pod: the kubeconfig (kopf, the client and kubectl read it). In a pod the "
@@ -289,7 +294,7 @@ class OperatorSettings(_Settings):
 
     @property
     def api_key(self) -> str | None:
-        return self.anthropic_api_key.get_secret_value() if self.anthropic_api_key else None
+        return _secret(self.anthropic_api_key)
 
 
 # -- the workstation ------------------------------------------------------------------------
@@ -320,11 +325,21 @@ class WorkstationSettings(_Settings):
         "KUBECONFIG", "The kubeconfig of the client commands.",
         shown_default="~/.kube/config", flag=False,
     )
+    anthropic_api_key: SecretStr | None = _anthropic_api_key()
+
+    @property
+    def agent(self) -> str:
+        """The agent an operator started from here uses for `backend: auto` Subjects."""
+        return "anthropic" if _secret(self.anthropic_api_key) else "runbook"
 
     @classmethod
     def _defaults_from(cls, env: Mapping[str, str]) -> dict[str, Any]:
         home = state_home(env)
         return {"AIOPS_STATE_DIR": home / "aiops", "AIOPS_AUDIT_DIR": home / "aiops" / "audit"}
+
+
+def _secret(value: SecretStr | None) -> str | None:
+    return value.get_secret_value() if value else None
 
 
 # Read by the shell scripts that use them; documented with the rest.

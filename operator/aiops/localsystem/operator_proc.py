@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 from aiops.localsystem.layout import Layout, OperatorRecord
+from aiops.settings import WorkstationSettings
 
 
 def start_time(pid: int) -> float | None:
@@ -46,7 +47,7 @@ def healthy(layout: Layout, timeout: float = 1.0) -> bool:
 
 def wanted_agent() -> str:
     """The agent an operator started now would use (Subjects say backend auto)."""
-    return "anthropic" if os.environ.get("ANTHROPIC_API_KEY") else "runbook"
+    return WorkstationSettings.from_env().agent
 
 
 def start(layout: Layout, kubeconfig: Path, kubectl: Path) -> OperatorRecord:
@@ -59,10 +60,11 @@ def start(layout: Layout, kubeconfig: Path, kubectl: Path) -> OperatorRecord:
         "AIOPS_AUDIT_DIR": str(layout.audit_dir),
         "AIOPS_OPERATOR_NAMESPACE": layout.namespace,
         "AIOPS_KUBECTL": str(kubectl),
-        # A demo fault is reverted a few seconds after the fix; the Chaos then watches the
-        # Subject this long for its recovery (the default, 5 minutes, is for game days).
-        "AIOPS_CHAOS_SETTLE_TIMEOUT": os.environ.get("AIOPS_CHAOS_SETTLE_TIMEOUT", "60s"),
     }
+    # A demo fault is reverted a few seconds after the fix; the Chaos then watches the Subject
+    # this long for its recovery (the default, 5 minutes, is for game days) unless the caller
+    # says otherwise.
+    env.setdefault("AIOPS_CHAOS_SETTLE_TIMEOUT", "60s")
     with layout.operator_log.open("ab") as log:
         proc = subprocess.Popen(
             [sys.executable, "-m", "aiops.cli.main", "operator", "run", "-n", layout.namespace,
