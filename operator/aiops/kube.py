@@ -102,7 +102,7 @@ class CustomResources:
         }
         try:
             await _call(self.core.create_namespaced_event, meta["namespace"], body)
-        except Exception as err:
+        except Exception as err:  # an Event is a courtesy: a lost one never fails the step
             log.warning("could not post Event %s on %s/%s: %s", reason, meta["namespace"],
                         meta["name"], err)
 

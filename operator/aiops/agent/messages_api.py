@@ -297,7 +297,7 @@ async def call_with_retries(
                 turn = await stream_turn(client, request, min(request_timeout, remaining))
         except (asyncio.CancelledError, KeyboardInterrupt):
             raise
-        except Exception as err:
+        except Exception as err:  # each failure is classified: retried, or said and escalated
             if isinstance(err, TimeoutError) and budget.expired():
                 raise ModelUnavailable(_out_of_time(last, attempt)) from err
             last = classify(err)

@@ -148,7 +148,7 @@ class IncidentTools:
             raise ToolError(f"observation failed: {type(err).__name__}: {err}") from err
         try:
             violations = self.plugin.evaluate(obs, self.invariants)
-        except Exception as err:
+        except Exception as err:  # the same: the model learns it, the loop goes on
             raise ToolError(f"evaluating invariants failed: {type(err).__name__}: {err}") from err
         return await self._finish(
             {

@@ -289,7 +289,7 @@ class SubjectCycle:
                 invariant.hold if invariant else timedelta(0),
                 to_timedelta(subject.spec.interval),
             )
-        except Exception as err:
+        except Exception as err:  # a failure to tell never stops the Incident from opening
             log.warning("%s/%s: cannot look for a Chaos behind %s: %s",
                         self.namespace, self.name, v.invariant, err)
             return None, None
@@ -310,8 +310,8 @@ class SubjectCycle:
         """The breach is gone: say so on the incident (the incident loop decides its fate)."""
         try:
             obj = await self.api.get(Incident.PLURAL, self.namespace, p.incident)
-        except Exception:
-            return
+        except Exception:  # best effort: gone or unreadable, the incident's own verification
+            return  # decides its fate; the breach is already off this Subject's status
         incident = Incident.from_k8s(obj)
         # In every phase: whoever holds the incident learns the breach is gone (a Resolved
         # one too: the subject loop's word beside the verification's).

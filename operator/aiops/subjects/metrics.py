@@ -54,7 +54,7 @@ class Prometheus:
                 self._client.custom_query_range, promql, start, end,
                 f"{max(1, int(step.total_seconds()))}s",
             )
-        except Exception as err:
+        except Exception as err:  # as above: one error type, the query named
             raise MetricsError(f"Prometheus range query {promql!r} failed: {err}") from err
         if not isinstance(raw, list):
             raise MetricsError(f"Prometheus answered {promql!r} with {type(raw).__name__}")
