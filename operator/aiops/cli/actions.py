@@ -12,12 +12,14 @@ from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 
 from aiops.loops.runtime import SWITCH
-from aiops.settings import WorkstationSettings
+from aiops.settings import OperatorSettings, WorkstationSettings, env_name
 
 app = typer.Typer(help="Stop or resume every remediation action at once.")
+_OPERATOR_NS = OperatorSettings.model_fields["operator_namespace"]  # the operator's setting
+OPERATOR_NAMESPACE: str = _OPERATOR_NS.default
 NamespaceOpt = Annotated[
     str,
-    typer.Option("--namespace", "-n", envvar="AIOPS_OPERATOR_NAMESPACE",
+    typer.Option("--namespace", "-n", envvar=env_name(_OPERATOR_NS),
                  help="The operator's namespace."),
 ]
 
@@ -42,19 +44,19 @@ def _set(namespace: str, value: str) -> None:
 
 
 @app.command()
-def stop(namespace: NamespaceOpt = "aiops-system") -> None:
+def stop(namespace: NamespaceOpt = OPERATOR_NAMESPACE) -> None:
     """Refuse every action, on every Subject, from now on."""
     _set(namespace, "stopped")
 
 
 @app.command()
-def resume(namespace: NamespaceOpt = "aiops-system") -> None:
+def resume(namespace: NamespaceOpt = OPERATOR_NAMESPACE) -> None:
     """Let the policy gate judge actions again."""
     _set(namespace, "running")
 
 
 @app.command()
-def status(namespace: NamespaceOpt = "aiops-system") -> None:
+def status(namespace: NamespaceOpt = OPERATOR_NAMESPACE) -> None:
     """Say whether actions are stopped."""
     try:
         cm = _core().read_namespaced_config_map(SWITCH, namespace)
