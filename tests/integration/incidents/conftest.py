@@ -175,10 +175,13 @@ class OperatorProcess:
     """`aiops operator run -n NS` as a real process, so it can really be SIGKILLed (at a
     crash point, `AIOPS_CRASHPOINTS`) and started again, as after a crash."""
 
-    def __init__(self, env: LoopEnv, workdir: Path, **environ: str) -> None:
+    def __init__(
+        self, env: LoopEnv, workdir: Path, *, cwd: Path | None = None, **environ: str
+    ) -> None:
         self.env = env
         self.workdir = workdir
-        self.environ = environ
+        self.cwd = cwd  # the process's working directory (default: the test's)
+        self.environ = environ  # added last: may set ANTHROPIC_API_KEY, HOME, ...
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self, crashpoint: str = "") -> None:
@@ -188,14 +191,14 @@ class OperatorProcess:
             "AIOPS_VERIFY_TIMEOUT": "30",
             "AIOPS_CRASHPOINTS": crashpoint,
             "AIOPS_CRASHPOINTS_DIR": str(self.workdir),
-            **self.environ,
         }
-        environ.pop("ANTHROPIC_API_KEY", None)
+        environ.pop("ANTHROPIC_API_KEY", None)  # the runbook investigates, unless given a key
+        environ.update(self.environ)
         log = (self.workdir / "operator.log").open("ab")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "aiops.cli.main", "operator", "run",
              "-n", self.env.ns.namespace],
-            env=environ, stdout=log, stderr=subprocess.STDOUT,
+            env=environ, stdout=log, stderr=subprocess.STDOUT, cwd=self.cwd,
         )
 
     def wait_killed(self, timeout: float) -> int:
