@@ -13,14 +13,9 @@ from typing import Any
 import kopf
 
 from aiops.api import GROUP, VERSION, Chaos
-from aiops.loops.chaos_driver import (
-    SUBJECT_RECOVERED,
-    ChaosDriver,
-    ChaosRuntime,
-    ChaosSettings,
-)
-from aiops.loops.chaos_targets import ACTIVE_STATES
+from aiops.loops.chaos_driver import ChaosDriver, ChaosRuntime, ChaosSettings
 from aiops.settings import OperatorSettings
+from aiops.vocabulary import ACTIVE_TARGETS, ChaosPhase, ConditionStatus, ConditionType
 
 RETRY_AFTER_ERROR = 5.0
 """Seconds before kopf runs the daemon again after it raised (its `backoff`)."""
@@ -44,13 +39,14 @@ def runtime(memo: kopf.Memo) -> ChaosRuntime:
 def unfinished(status: kopf.Status, **_: Any) -> bool:
     """Anything left to do: to inject, to revert, or to watch the Subject recover."""
     targets = status.get("targets") or []
-    if any(t.get("state") in ACTIVE_STATES for t in targets):
+    if any(t.get("state") in ACTIVE_TARGETS for t in targets):
         return True
     phase = status.get("phase")
-    if phase in (None, "Pending", "Injected"):
+    if phase in (None, ChaosPhase.PENDING, ChaosPhase.INJECTED):
         return True
-    if phase == "Recovered":
-        return not any(c.get("type") == SUBJECT_RECOVERED and c.get("status") in ("True", "False")
+    if phase == ChaosPhase.RECOVERED:
+        return not any(c.get("type") == ConditionType.SUBJECT_RECOVERED
+                       and c.get("status") in (ConditionStatus.TRUE, ConditionStatus.FALSE)
                        for c in status.get("conditions") or [])
     return False
 

@@ -28,7 +28,6 @@ from aiops.crashpoints import crashpoint
 from aiops.kube import CustomResources, is_not_found
 from aiops.loops.chaos_link import LABEL_CHAOS
 from aiops.loops.chaos_targets import (
-    ACTIVE_STATES,
     Choice,
     TargetProblem,
     candidates,
@@ -38,12 +37,27 @@ from aiops.loops.chaos_targets import (
 from aiops.policy.gate import validate_params
 from aiops.subjects.binding import Bound, SubjectProblem, bind
 from aiops.subjects.contract import INSTANT, FaultSpec, PluginError, utcnow
+from aiops.vocabulary import (
+    ACTIVE_TARGETS,
+    ChaosPhase,
+    ConditionStatus,
+    ConditionType,
+    EventType,
+    Health,
+    Outcome,
+    RecoveredBy,
+    TargetState,
+)
 
 KOPF_FINALIZER = "kopf.zalando.org/KopfFinalizerMarker"
 """kopf's finalizer (its default, which the operator keeps): on a Chaos it guarantees that the
 delete handler reverts before the object goes. Nothing is injected before it is there."""
 
-ALL_INJECTED, ALL_RECOVERED, SUBJECT_RECOVERED = "AllInjected", "AllRecovered", "SubjectRecovered"
+# The Subject's conditions that say it turned broken, and healthy again.
+_BROKEN = ((ConditionType.DEGRADED, ConditionStatus.TRUE),
+           (ConditionType.READY, ConditionStatus.FALSE))
+_HEALTHY = ((ConditionType.DEGRADED, ConditionStatus.FALSE),
+            (ConditionType.READY, ConditionStatus.TRUE))
 WAIT_TICK = 2.0  # while another Chaos holds the target
 TIME_LEFT_STEP = 5  # seconds: timeLeft is written in steps, not at every tick
 
@@ -156,9 +170,10 @@ class ChaosDriver:
     def _conditions(
         self, status: ChaosStatus, now: datetime, **conds: tuple[bool | None, str, str]
     ) -> list[Any]:
+        """The conditions with each of `conds` set: its name is a `ConditionType`."""
         out = list(status.conditions)
         for type_, (value, reason, message) in conds.items():
-            out = set_condition(out, type_, value, reason, message, now)
+            out = set_condition(out, ConditionType(type_), value, reason, message, now)
         return out
 
     # -- the state machine ----------------------------------------------------------------
@@ -171,16 +186,16 @@ class ChaosDriver:
         chaos = Chaos.from_k8s(obj)
         st = chaos.status
         now = utcnow()
-        phase = st.phase or "Pending"
-        active = any(t.state in ACTIVE_STATES for t in st.targets)
-        if phase == "Pending":
+        phase = st.phase or ChaosPhase.PENDING
+        active = any(t.state in ACTIVE_TARGETS for t in st.targets)
+        if phase == ChaosPhase.PENDING:
             # Targets claimed but never recorded Injected: the operator stopped mid-injection.
             return await (self._resume_injection if active else self._try_inject)(obj, chaos)
         if active:
-            if phase == "Injected" and st.ends_at is not None and now < st.ends_at:
+            if phase == ChaosPhase.INJECTED and st.ends_at is not None and now < st.ends_at:
                 return await self._hold(obj, chaos, now)
             return await self._revert(obj, chaos)
-        if phase == "Recovered":
+        if phase == ChaosPhase.RECOVERED:
             return await self._settle(obj, chaos, now)
         return None
 
@@ -190,13 +205,13 @@ class ChaosDriver:
         now = utcnow()
         message = _clip(f"nothing injected: {message}")
         status = updated(
-            chaos.status, phase="Failed", message=message, waiting_for=None,
+            chaos.status, phase=ChaosPhase.FAILED, message=message, waiting_for=None,
             conditions=self._conditions(
                 chaos.status, now, AllInjected=(False, reason, message),
                 AllRecovered=(True, "NothingInjected", "nothing was injected")),
         )
         await self._write(obj, status)
-        await self._event(obj, "Warning", "Failed", message)
+        await self._event(obj, EventType.WARNING, "Failed", message)
 
     async def _try_inject(self, obj: dict[str, Any], chaos: Chaos) -> float | None:
         if KOPF_FINALIZER not in obj["metadata"].get("finalizers", []):
@@ -256,8 +271,8 @@ class ChaosDriver:
             if choice.holder:
                 return await self._wait(obj, chaos, fault, choice)
             status = updated(
-                chaos.status, phase="Pending", waiting_for=None,
-                targets=[TargetRecord(name=t, state="Injecting") for t in choice.targets],
+                chaos.status, phase=ChaosPhase.PENDING, waiting_for=None,
+                targets=[TargetRecord(name=t, state=TargetState.INJECTING) for t in choice.targets],
                 message=_clip(f"injecting {fault.name} into {', '.join(choice.targets)}"),
             )
             await self._write(obj, status)
@@ -268,15 +283,15 @@ class ChaosDriver:
                     choice: Choice) -> float:
         message = (f"waiting: Chaos {choice.holder} holds {fault.name} on {choice.held}; this "
                    "one is injected once that one is reverted")
-        if chaos.status.waiting_for != choice.holder or chaos.status.phase != "Pending":
+        if chaos.status.waiting_for != choice.holder or chaos.status.phase != ChaosPhase.PENDING:
             now = utcnow()
             status = updated(
-                chaos.status, phase="Pending", waiting_for=choice.holder, message=message,
+                chaos.status, phase=ChaosPhase.PENDING, waiting_for=choice.holder, message=message,
                 conditions=self._conditions(chaos.status, now,
                                             AllInjected=(False, "TargetHeld", message)),
             )
             await self._write(obj, status)
-            await self._event(obj, "Normal", "Waiting", message)
+            await self._event(obj, EventType.NORMAL, "Waiting", message)
         return WAIT_TICK
 
     async def _inject(
@@ -297,7 +312,7 @@ class ChaosDriver:
             now = utcnow()
             if problem is not None:
                 # It may be half made: reverted with the others (reverts are idempotent).
-                records[name] = TargetRecord(name=name, state="Injected", message=problem)
+                records[name] = TargetRecord(name=name, state=TargetState.INJECTED, message=problem)
                 for untried in order[i + 1:]:
                     del records[untried]  # never asked: nothing to revert there
                 status = updated(status, targets=list(records.values()))
@@ -306,7 +321,8 @@ class ChaosDriver:
                                              f"{problem}")
             instant = bool(result.detail.get(INSTANT))
             records[name] = TargetRecord(
-                name=name, state="Reverted" if instant else "Injected", injected_at=now,
+                name=name, state=TargetState.REVERTED if instant else TargetState.INJECTED,
+                injected_at=now,
                 reverted_at=now if instant else None, instant=instant,
                 message=_clip(result.message),
             )
@@ -321,22 +337,22 @@ class ChaosDriver:
                        "made (nothing to revert); watching the subject")
             over = max(t.reverted_at or now for t in records.values())
             status = updated(
-                status, phase="Recovered", injected_at=first, recovered_at=over, ends_at=None,
-                time_left=None, message=message,
+                status, phase=ChaosPhase.RECOVERED, injected_at=first, recovered_at=over,
+                ends_at=None, time_left=None, message=message,
                 conditions=self._conditions(
                     status, now, AllInjected=(True, "Injected", message),
                     AllRecovered=(True, "Instant", "an instant fault: over as soon as made"),
                     SubjectRecovered=watching),
             )
             await self._write(obj, status)
-            await self._event(obj, "Normal", "Injected", message)
-            await self._event(obj, "Normal", "Recovered", message)
+            await self._event(obj, EventType.NORMAL, "Injected", message)
+            await self._event(obj, EventType.NORMAL, "Recovered", message)
             return self.rt.settings.tick
         ends = first + to_timedelta(chaos.spec.duration)
         message = (f"{fault.name} injected into {where} at {_at(first)}; reverted at "
                    f"{_at(ends)} ({chaos.spec.duration})")
         status = updated(
-            status, phase="Injected", injected_at=first, ends_at=ends,
+            status, phase=ChaosPhase.INJECTED, injected_at=first, ends_at=ends,
             time_left=_time_left(ends - now), message=message,
             conditions=self._conditions(
                 status, now, AllInjected=(True, "Injected", message),
@@ -344,7 +360,7 @@ class ChaosDriver:
                 SubjectRecovered=watching),
         )
         await self._write(obj, status)
-        await self._event(obj, "Normal", "Injected", message)
+        await self._event(obj, EventType.NORMAL, "Injected", message)
         return 0
 
     async def _roll_back(
@@ -363,16 +379,16 @@ class ChaosDriver:
                             "is left injected")
             recovered = (True, "RolledBack", message)
         status = updated(
-            status, phase="Failed", message=message,
+            status, phase=ChaosPhase.FAILED, message=message,
             recovered_at=None if failures else now,
             conditions=self._conditions(
                 status, now, AllInjected=(False, "InjectionFailed", message),
                 AllRecovered=recovered),
         )
         await self._write(obj, status)
-        await self._event(obj, "Warning", "Failed", message)
+        await self._event(obj, EventType.WARNING, "Failed", message)
         if failures:
-            await self._event(obj, "Warning", "RevertFailed", message)
+            await self._event(obj, EventType.WARNING, "RevertFailed", message)
             self._revert_attempts += 1
             return self.rt.backoff(self._revert_attempts)
         return None
@@ -408,8 +424,9 @@ class ChaosDriver:
         except PluginError as err:
             failures = [str(err)]
             status = updated(status, targets=[
-                t.model_copy(update={"state": "RevertFailed", "message": str(err)[:4000]})
-                if t.state in ACTIVE_STATES else t for t in status.targets])
+                t.model_copy(update={"state": TargetState.REVERT_FAILED,
+                                     "message": str(err)[:4000]})
+                if t.state in ACTIVE_TARGETS else t for t in status.targets])
         else:
             status, failures = await self._revert_targets(status, bound, fault, params)
         now = utcnow()
@@ -421,31 +438,31 @@ class ChaosDriver:
             status = updated(status, message=message, conditions=self._conditions(
                 status, now, AllRecovered=(False, "RevertFailed", message)))
             await self._write(obj, status)
-            await self._event(obj, "Warning", "RevertFailed", message)
+            await self._event(obj, EventType.WARNING, "RevertFailed", message)
             return delay
         self._revert_attempts = 0
         if restart:
             message = ("the operator restarted while injecting: what it had claimed was "
                        "reverted; injecting again")
-            status = updated(status, phase="Pending", targets=[], message=message)
+            status = updated(status, phase=ChaosPhase.PENDING, targets=[], message=message)
             await self._write(obj, status)
-            await self._event(obj, "Normal", "Restarted", message)
+            await self._event(obj, EventType.NORMAL, "Restarted", message)
             return None
         where = ", ".join(t.name for t in status.targets)
-        if status.phase == "Failed":
+        if status.phase == ChaosPhase.FAILED:
             message = _clip(f"{status.message or 'failed'}; since reverted on {where}")
             status = updated(status, recovered_at=now, message=message, conditions=self.
                              _conditions(status, now, AllRecovered=(True, "RolledBack", message)))
             await self._write(obj, status)
-            await self._event(obj, "Normal", "Reverted", message)
+            await self._event(obj, EventType.NORMAL, "Reverted", message)
             return None
         message = f"{spec.fault} reverted on {where} at {_at(now)}; watching the subject"
         status = updated(
-            status, phase="Recovered", recovered_at=now, time_left=None, message=message,
+            status, phase=ChaosPhase.RECOVERED, recovered_at=now, time_left=None, message=message,
             conditions=self._conditions(status, now, AllRecovered=(True, "Reverted", message)),
         )
         await self._write(obj, status)
-        await self._event(obj, "Normal", "Recovered", message)
+        await self._event(obj, EventType.NORMAL, "Recovered", message)
         return 0
 
     async def _revertible(self, chaos: Chaos) -> tuple[Bound, FaultSpec, BaseModel]:
@@ -471,7 +488,7 @@ class ChaosDriver:
         failures: list[str] = []
         records = []
         for t in status.targets:
-            if t.state not in ACTIVE_STATES:
+            if t.state not in ACTIVE_TARGETS:
                 records.append(t)
                 continue
             try:
@@ -479,15 +496,16 @@ class ChaosDriver:
                     bound.plugin.revert(fault.name, params, t.name), timeout=timeout)
                 problem = None if result.ok else result.message
                 said = result.message
-            except Exception as err:
+            except Exception as err:  # a revert that raised failed: said in status, retried
                 problem = said = _describe(err, timeout)
             if problem is None:
                 records.append(t.model_copy(update={
-                    "state": "Reverted", "reverted_at": utcnow(), "message": _clip(said)}))
+                    "state": TargetState.REVERTED, "reverted_at": utcnow(),
+                    "message": _clip(said)}))
             else:
                 failures.append(f"{t.name}: {problem}")
                 records.append(t.model_copy(update={
-                    "state": "RevertFailed", "message": _clip(problem)}))
+                    "state": TargetState.REVERT_FAILED, "message": _clip(problem)}))
         return updated(status, targets=records), failures
 
     async def revert_for_deletion(self) -> str | None:
@@ -497,13 +515,13 @@ class ChaosDriver:
         if obj is None:
             return None
         chaos = Chaos.from_k8s(obj)
-        if not any(t.state in ACTIVE_STATES for t in chaos.status.targets):
+        if not any(t.state in ACTIVE_TARGETS for t in chaos.status.targets):
             return None
         phase = chaos.status.phase
         delay = await self._revert(obj, chaos)
         if delay is not None:
             return str((obj.get("status") or {}).get("message") or "the revert failed")
-        if phase != "Failed":
+        if phase != ChaosPhase.FAILED:
             after = Chaos.from_k8s(obj).status
             message = _clip(f"deleted while {(phase or 'Pending').lower()}: "
                             f"{after.message or 'reverted'}")
@@ -514,8 +532,8 @@ class ChaosDriver:
 
     async def _settle(self, obj: dict[str, Any], chaos: Chaos, now: datetime) -> float | None:
         status = chaos.status
-        done = next((c for c in status.conditions if c.type == SUBJECT_RECOVERED
-                     and c.status in ("True", "False")), None)
+        done = next((c for c in status.conditions if c.type == ConditionType.SUBJECT_RECOVERED
+                     and c.status != ConditionStatus.UNKNOWN), None)
         if done is not None:
             return None
         status = await self._watch_subject(obj, chaos, status)
@@ -523,12 +541,13 @@ class ChaosDriver:
         recovered_at = status.recovered_at or now
         verdict: tuple[bool, str, str] | None = None
         if status.healthy_at is not None:
-            verdict = (True, (status.recovered_by or "self").capitalize(), _story(chaos, status))
+            by = status.recovered_by or RecoveredBy.SELF
+            verdict = (True, by.capitalize(), _story(chaos, status))
         elif subject is not None and status.broken_at is None:
             interval = to_timedelta(subject.spec.interval)
             quiet = max(2 * interval, timedelta(seconds=2))
             seen = subject.status.last_observation_time
-            if (subject.status.health == "Healthy" and seen is not None
+            if (subject.status.health == Health.HEALTHY and seen is not None
                     and seen >= recovered_at + quiet):
                 verdict = (True, "NeverBroken", _story(chaos, status))
         if verdict is None and now >= recovered_at + self.rt.settings.settle_timeout:
@@ -541,7 +560,7 @@ class ChaosDriver:
         status = updated(status, message=message, conditions=self._conditions(
             status, now, SubjectRecovered=(ok, reason, message)))
         await self._write(obj, status)
-        await self._event(obj, "Normal" if ok else "Warning",
+        await self._event(obj, EventType.NORMAL if ok else EventType.WARNING,
                           "SubjectRecovered" if ok else "SubjectNotRecovered", message)
         return None
 
@@ -561,27 +580,27 @@ class ChaosDriver:
             return status
         sst = subject.status
         seen = sst.last_observation_time
-        if seen is None or seen <= injected or sst.health in (None, "Paused"):
+        if seen is None or seen <= injected or sst.health in (None, Health.PAUSED):
             return status
-        if sst.health != "Healthy":
+        if sst.health != Health.HEALTHY:
             if status.broken_at is None:
-                since = _since(sst.conditions, (("Degraded", "True"), ("Ready", "False")), min)
+                since = _since(sst.conditions, _BROKEN, min)
                 broken = since if since is not None and since > injected else seen
                 status = updated(status, broken_at=broken)
-                await self._event(obj, "Normal", "SubjectBroken",
+                await self._event(obj, EventType.NORMAL, "SubjectBroken",
                                   f"Subject {chaos.spec.subject} observed {sst.health} at "
                                   f"{_at(broken)}")
             return status
         if status.broken_at is None:
             return status
-        since = _since(sst.conditions, (("Degraded", "False"), ("Ready", "True")), max)
+        since = _since(sst.conditions, _HEALTHY, max)
         healthy = since if since is not None and since > status.broken_at else seen
         credit = _credit(chaos, status, incidents, healthy)
         if credit is None:
             return status  # an action is still running: who healed it is not known yet
         by, incident = credit
         status = updated(status, healthy_at=healthy, recovered_by=by, incident=incident)
-        await self._event(obj, "Normal", "SubjectHealthy", _story(chaos, status))
+        await self._event(obj, EventType.NORMAL, "SubjectHealthy", _story(chaos, status))
         return status
 
 
@@ -616,7 +635,7 @@ def _since(conditions: list[Any], wanted: tuple[tuple[str, str], ...],
 
 def _credit(
     chaos: Chaos, status: ChaosStatus, incidents: list[Incident], healthy: datetime,
-) -> tuple[str, str | None] | None:
+) -> tuple[RecoveredBy, str | None] | None:
     """What brought the subject back at `healthy`: ("operator", incident) when an action of
     a linked Incident succeeded before it, ("revert", None) when the revert was due first,
     else ("self", None). None while a linked action is still running."""
@@ -625,17 +644,18 @@ def _credit(
         for a in inc.status.executed_actions:
             if a.started_at < injected or a.started_at > healthy:
                 continue
-            if a.result == "Running":
+            if a.result == Outcome.RUNNING:
                 return None
-            if a.result == "Succeeded" and a.finished_at is not None and a.finished_at <= healthy:
-                return "operator", inc.metadata.name
+            if (a.result == Outcome.SUCCEEDED and a.finished_at is not None
+                    and a.finished_at <= healthy):
+                return RecoveredBy.OPERATOR, inc.metadata.name
     held = any(not t.instant for t in status.targets)
     # From the moment the revert is due: a process started by it serves (and is seen healthy)
     # before the call that started it returns.
     reverted = status.ends_at or status.recovered_at
     if held and status.recovered_at is not None and reverted and healthy >= reverted:
-        return "revert", None
-    return "self", None
+        return RecoveredBy.REVERT, None
+    return RecoveredBy.SELF, None
 
 
 def _story(chaos: Chaos, status: ChaosStatus, gave_up: bool = False) -> str:
@@ -645,9 +665,9 @@ def _story(chaos: Chaos, status: ChaosStatus, gave_up: bool = False) -> str:
     if status.broken_at is not None:
         parts.append(f"subject broken {_at(status.broken_at)}")
     if status.healthy_at is not None:
-        by = {"operator": f"by the operator (Incident {status.incident})",
-              "self": "by itself, before the revert",
-              "revert": "after the revert"}.get(status.recovered_by or "", "")
+        by = {None: "", RecoveredBy.OPERATOR: f"by the operator (Incident {status.incident})",
+              RecoveredBy.SELF: "by itself, before the revert",
+              RecoveredBy.REVERT: "after the revert"}[status.recovered_by]
         parts.append(f"healthy again {_at(status.healthy_at)} {by}".strip())
     if status.recovered_at is not None and not all(t.instant for t in status.targets):
         parts.append(f"reverted {_at(status.recovered_at)}")

@@ -17,6 +17,7 @@ from pydantic import ValidationError
 
 from aiops.api import Chaos
 from aiops.kube import CustomResources
+from aiops.vocabulary import TargetState
 
 LABEL_CHAOS = "aiops.dev/chaos"
 """On an Incident: the Chaos it was linked to (the Chaos lists its incidents by it)."""
@@ -48,7 +49,7 @@ def injecting(items: Iterable[Chaos], since: datetime) -> Chaos | None:
     for c in items:
         created = c.metadata.creation_timestamp
         if (c.status.injected_at is None and (created is None or created <= since)
-                and any(t.state == "Injecting" for t in c.status.targets)):
+                and any(t.state == TargetState.INJECTING for t in c.status.targets)):
             return c
     return None
 

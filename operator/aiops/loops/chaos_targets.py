@@ -20,10 +20,9 @@ from aiops.api import Chaos, Subject
 from aiops.api.chaos import ChaosTarget
 from aiops.subjects.binding import Bound
 from aiops.subjects.contract import FaultSpec, FaultTarget
+from aiops.vocabulary import ACTIVE_TARGETS
 
 OBSERVE_TIMEOUT = 30.0
-ACTIVE_STATES = ("Injecting", "Injected", "RevertFailed")
-"""A target in one of these states may still carry the fault: it holds the target."""
 
 
 class TargetProblem(Exception):
@@ -113,7 +112,7 @@ def held_targets(others: Iterable[Chaos], me: str, fault: str) -> dict[str, str]
         if other.metadata.name == me or other.spec.fault != fault:
             continue
         for t in other.status.targets:
-            if t.state in ACTIVE_STATES:
+            if t.state in ACTIVE_TARGETS:  # it may still carry the fault: it holds the target
                 held.setdefault(t.name, other.metadata.name or "")
     return held
 
