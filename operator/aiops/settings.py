@@ -15,7 +15,8 @@ Deliberately not here:
 - `AIOPS_CRASHPOINTS`, `AIOPS_CRASHPOINTS_DIR`: test hooks that kill the operator at a named
   point (`aiops.crashpoints`); inert unless set, and no setting of a real operator.
 - `RL_*`: the rate limiter service's own settings (`ratelimiter.config`): the service, not the
-  operator.
+  operator. Its local stack (`ratelimiter.localstack`) reads `AIOPS_TOOLS_BIN` itself: that
+  package is installed without the operator and never imports it.
 - `AIOPS_CACHE_DIR`, `AIOPS_KIND_*`: read by the shell scripts that use them
   (hack/tools/build.sh, hack/kind-up.sh); listed in docs/settings.md all the same.
 - The environment a child process inherits (kubectl's allowlist in `aiops.policy.kubectl`,
