@@ -204,6 +204,8 @@ class ConditionType(Word):
     READY = "Ready"
     OBSERVATION_FAILING = "ObservationFailing"
     DEGRADED = "Degraded"
+    # Incident (set by the subject loop)
+    BREACHED = "Breached"
     # Chaos
     ALL_INJECTED = "AllInjected"
     ALL_RECOVERED = "AllRecovered"

@@ -35,13 +35,13 @@ from aiops.subjects.detection import (
     incident_name,
     step,
 )
+from aiops.vocabulary import TERMINAL, ConditionType, EventType, Health, MemberState, Phase
 
 log = logging.getLogger(__name__)
 
 LABEL_SUBJECT = "aiops.dev/subject"
 LABEL_INVARIANT = "aiops.dev/invariant"
 LABEL_ENTITY = "aiops.dev/entity-hash"
-TERMINAL_PHASES = ("Resolved", "Escalated")
 MAX_EVIDENCE = 10
 CHAOS_WAIT = timedelta(seconds=10)
 """How long a due breach waits for a Chaos caught mid-injection to record its injectedAt."""
@@ -96,14 +96,16 @@ class SubjectCycle:
         status = subject.status
         gen = subject.metadata.generation
         if subject.spec.paused:
-            await self._write_status(subject, health="Paused", conditions=set_condition(
-                status.conditions, "Ready", False, "Paused", "spec.paused is true", now, gen))
+            await self._write_status(subject, health=Health.PAUSED, conditions=set_condition(
+                status.conditions, ConditionType.READY, False, "Paused", "spec.paused is true",
+                now, gen))
             return interval
         try:
             bound = await self._bind(subject)
         except SubjectProblem as problem:
-            await self._write_status(subject, health="Unknown", conditions=set_condition(
-                status.conditions, "Ready", False, problem.reason, problem.message, now, gen))
+            await self._write_status(subject, health=Health.UNKNOWN, conditions=set_condition(
+                status.conditions, ConditionType.READY, False, problem.reason, problem.message,
+                now, gen))
             return interval
 
         timeout = max(1.0, min(interval.total_seconds(), 30.0))
@@ -126,10 +128,11 @@ class SubjectCycle:
         since = status.observation_failing_since or now
         grace = to_timedelta(subject.spec.observation_grace_period)
         conditions = set_condition(
-            status.conditions, "ObservationFailing", True, "ObservationFailed", message, now, gen
+            status.conditions, ConditionType.OBSERVATION_FAILING, True, "ObservationFailed",
+            message, now, gen,
         )
         conditions = set_condition(
-            conditions, "Ready", False, "ObservationFailed", message, now, gen
+            conditions, ConditionType.READY, False, "ObservationFailed", message, now, gen
         )
         if now - since >= grace:
             v = Violation(
@@ -148,12 +151,12 @@ class SubjectCycle:
             detection.pending[key] = pending
             # Persist the breach before the incident exists: a restart recomputes its name.
             await self._write_status(
-                subject, health="Unknown", conditions=conditions, detection=detection,
+                subject, health=Health.UNKNOWN, conditions=conditions, detection=detection,
                 failing_since=since, count_open=False,
             )
             pending.incident = await self._ensure_incident(subject, v, pending, now)
         await self._write_status(
-            subject, health="Unknown", conditions=conditions, detection=detection,
+            subject, health=Health.UNKNOWN, conditions=conditions, detection=detection,
             failing_since=since,
         )
 
@@ -171,8 +174,9 @@ class SubjectCycle:
             violations = bound.plugin.evaluate(obs, bound.invariants)
         except Exception as err:  # a plugin bug must not stop the other Subjects
             message = f"the {subject.spec.type} plugin failed to evaluate: {err}"
-            await self._write_status(subject, health="Unknown", conditions=set_condition(
-                status.conditions, "Ready", False, "EvaluationFailed", message, now, gen))
+            await self._write_status(subject, health=Health.UNKNOWN, conditions=set_condition(
+                status.conditions, ConditionType.READY, False, "EvaluationFailed", message, now,
+                gen))
             return
         result = step(previous, violations, bound.invariants, now)
         # Persist held breaches first, so incident names survive a crash between the steps.
@@ -183,14 +187,14 @@ class SubjectCycle:
         for p in [*result.cleared, *recovered]:
             if p.incident:
                 await self._mark_cleared(p, now)
-        health = "Degraded" if violations else "Healthy"
+        health = Health.DEGRADED if violations else Health.HEALTHY
         summary = "; ".join(v.summary for v in violations[:5]) or "every invariant holds"
+        conditions = set_condition(status.conditions, ConditionType.READY, True, "Observed",
+                                   "observation succeeded", now, gen)
+        conditions = set_condition(conditions, ConditionType.OBSERVATION_FAILING, False,
+                                   "Observed", "observation succeeded", now, gen)
         conditions = set_condition(
-            status.conditions, "Ready", True, "Observed", "observation succeeded", now, gen)
-        conditions = set_condition(
-            conditions, "ObservationFailing", False, "Observed", "observation succeeded", now, gen)
-        conditions = set_condition(
-            conditions, "Degraded", bool(violations),
+            conditions, ConditionType.DEGRADED, bool(violations),
             "InvariantsBroken" if violations else "InvariantsHold", summary, now, gen)
         await self._write_status(
             subject, health=health, conditions=conditions, detection=result.state,
@@ -246,12 +250,12 @@ class SubjectCycle:
                 raise
             obj = await self.api.get(Incident.PLURAL, self.namespace, name)
         status = obj.get("status") or {}
-        if status.get("phase") == "Resolved":
+        if status.get("phase") == Phase.RESOLVED:
             # Verified fixed, yet broken again: a new episode, held and opened anew.
             pending.since, pending.incident = now, ""
             return ""
         if created or not status.get("phase"):
-            self.events("Warning", "IncidentOpened", f"{name}: {v.summary}"[:1000])
+            self.events(EventType.WARNING, "IncidentOpened", f"{name}: {v.summary}"[:1000])
             fault_at = pending.since
             opened = f"opened by the subject loop: {v.summary}"
             link: dict[str, Any] = {}
@@ -260,13 +264,13 @@ class SubjectCycle:
                 link = {"chaos": chaos.metadata.name}
                 opened = f"{opened} (during Chaos {chaos.metadata.name})"
             await self.api.patch_status(Incident.PLURAL, self.namespace, name, {
-                "phase": "Open",
+                "phase": Phase.OPEN,
                 "faultAt": fault_at.isoformat(),
                 **link,
                 "detectedAt": now.isoformat(),
                 "lastSeenAt": now.isoformat(),
                 "count": 1,
-                "timeline": [{"time": now.isoformat(), "phase": "Open",
+                "timeline": [{"time": now.isoformat(), "phase": Phase.OPEN,
                               "message": opened[:1000]}],
             })
         else:
@@ -302,7 +306,7 @@ class SubjectCycle:
             f"{LABEL_ENTITY}={entity_hash(v.entity)}"
         )
         for obj in await self.api.list(Incident.PLURAL, self.namespace, selector):
-            if (obj.get("status") or {}).get("phase") not in TERMINAL_PHASES:
+            if (obj.get("status") or {}).get("phase") not in TERMINAL:
                 return str(obj["metadata"]["name"])
         return ""
 
@@ -316,14 +320,14 @@ class SubjectCycle:
         # In every phase: whoever holds the incident learns the breach is gone (a Resolved
         # one too: the subject loop's word beside the verification's).
         conditions = set_condition(
-            incident.status.conditions, "Breached", False, "InvariantHolds",
+            incident.status.conditions, ConditionType.BREACHED, False, "InvariantHolds",
             f"{p.invariant} holds again for {p.entity or 'the subject'}", now,
         )
         await self.api.patch_status(Incident.PLURAL, self.namespace, p.incident, {
             "conditions": [c.model_dump(mode="json", by_alias=True, exclude_none=True)
                            for c in conditions],
         })
-        self.events("Normal", "InvariantHolds", f"{p.incident}: {p.invariant} holds again")
+        self.events(EventType.NORMAL, "InvariantHolds", f"{p.incident}: {p.invariant} holds again")
 
     # -- status ---------------------------------------------------------------------------
 
@@ -331,7 +335,7 @@ class SubjectCycle:
         self,
         subject: Subject,
         *,
-        health: str | None,
+        health: Health | None,
         conditions: list[Any],
         detection: DetectionState | None = None,
         failing_since: datetime | bool | None = False,
@@ -349,10 +353,11 @@ class SubjectCycle:
         if health is not None:
             patch["health"] = health
             if health != subject.status.health:
-                kind = "Normal" if health in ("Healthy", "Paused") else "Warning"
+                kind = EventType.NORMAL if health in (Health.HEALTHY, Health.PAUSED) \
+                    else EventType.WARNING
                 self.events(kind, f"Health{health}",
                             f"health {subject.status.health or 'unset'} -> {health}")
-                subject.status.health = health  # type: ignore[assignment]
+                subject.status.health = health
         if detection is not None:
             patch["detection"] = detection.to_status()
         if failing_since is not False:
@@ -378,7 +383,7 @@ class SubjectCycle:
         items = await self.api.list(
             Incident.PLURAL, self.namespace, field_selector=f"spec.subject={self.name}"
         )
-        return sum(1 for o in items if (o.get("status") or {}).get("phase") not in TERMINAL_PHASES)
+        return sum(1 for o in items if (o.get("status") or {}).get("phase") not in TERMINAL)
 
 
 def _detection(subject: Subject) -> DetectionState:
@@ -387,6 +392,6 @@ def _detection(subject: Subject) -> DetectionState:
 
 def _member_message(m: Any) -> str | None:
     parts = [m.message] if m.message else []
-    if m.last_seen is not None and m.state.value != "Up":
+    if m.last_seen is not None and m.state != MemberState.UP:
         parts.append(f"last seen {m.last_seen.isoformat()}")
     return "; ".join(parts) or None
