@@ -19,7 +19,7 @@ Deliberately not here:
   package is installed without the operator and never imports it.
 - `AIOPS_CACHE_DIR`, `AIOPS_KIND_*`: read by the shell scripts that use them
   (hack/tools/build.sh, hack/kind-up.sh); listed in docs/settings.md all the same.
-- The environment a child process inherits (kubectl's allowlist in `aiops.policy.kubectl`,
+- The environment a child process inherits (kubectl's allowlist in `aiops.actions.kubectl`,
   the cluster's processes): passed on, not read as settings.
 
 docs/settings.md's table is generated from these models: `aiops operator settings --docs
