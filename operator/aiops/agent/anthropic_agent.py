@@ -27,7 +27,7 @@ import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any, Literal
+from typing import Any
 
 import anthropic
 from pydantic import BaseModel, ValidationError
@@ -66,6 +66,7 @@ from aiops.agent.tool_schemas import (
 from aiops.api import AgentSpec, to_timedelta
 from aiops.policy.gate import validate_params
 from aiops.redact import Redactor, clip, truncate
+from aiops.vocabulary import Verdict
 
 DEFAULT_MODEL = "claude-sonnet-5-5"
 
@@ -113,7 +114,7 @@ def settings_for(spec: AgentSpec | None, defaults: AgentDefaults) -> Settings:
 class _Decision(BaseModel):
     """The part of the gate's preview the agent acts on; anything unreadable is a refusal."""
 
-    decision: Literal["run", "await-approval", "refused"]
+    decision: Verdict
     reason: str = ""
 
 
@@ -475,18 +476,18 @@ class _Session:
         problems = self._local_problems(args.action, args.params)
         checked_by = "agent"
         if problems:
-            verdict = _Decision(decision="refused", reason="; ".join(problems))
+            verdict = _Decision(decision=Verdict.REFUSED, reason="; ".join(problems))
         else:
             checked_by = "gate"
             try:
                 raw = await self.inv.tools.check_action(args.action, dict(args.params))
                 verdict = _Decision.model_validate(raw)
             except ToolError as err:
-                verdict = _Decision(decision="refused", reason=str(err))
+                verdict = _Decision(decision=Verdict.REFUSED, reason=str(err))
             except ValidationError:
-                verdict = _Decision(decision="refused",
+                verdict = _Decision(decision=Verdict.REFUSED,
                                     reason="the policy gate's answer could not be read")
-        added = verdict.decision != "refused"
+        added = verdict.decision != Verdict.REFUSED
         if added:
             self.plan.append(PlanStep(action=args.action, params=dict(args.params),
                                       rationale=args.rationale))
@@ -496,7 +497,8 @@ class _Session:
             "added_to_plan": added, "plan_length": len(self.plan),
         })  # fmt: skip
         if not added:
-            return {"added": False, "decision": "refused", "reason": verdict.reason}, True, None
+            refused = {"added": False, "decision": Verdict.REFUSED, "reason": verdict.reason}
+            return refused, True, None
         return {
             "added": True, "step": len(self.plan), "decision": verdict.decision,
             "reason": verdict.reason,

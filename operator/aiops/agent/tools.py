@@ -39,8 +39,8 @@ from aiops.subjects.contract import Invariant, SubjectPlugin
 from aiops.subjects.metrics import MetricsError, Prometheus
 
 PreviewFn = Callable[[str, dict[str, Any]], Awaitable[dict[str, Any]]]
-"""The policy gate's preview of one step: `{"decision": "run" | "await-approval" | "refused",
-"reason": ...}`. Nothing runs."""
+"""The policy gate's preview of one step: `{"decision": <a Verdict>, "reason": ...}`. Nothing
+runs."""
 
 DEFAULT_BUDGET = 6000
 MAX_LIST_ITEMS = 100

@@ -19,6 +19,7 @@ from kubernetes.client.exceptions import ApiException
 from aiops.api import GROUP, VERSION, Approval, Incident, ProposedAction
 from aiops.api.approval import step_digest
 from aiops.settings import WorkstationSettings
+from aiops.vocabulary import ApprovalDecision, Verdict
 
 NamespaceOpt = Annotated[str, typer.Option("--namespace", "-n", help="The incident's namespace.")]
 AsOpt = Annotated[
@@ -42,7 +43,7 @@ def _whoami(api: client.ApiClient) -> str:
 
 
 def _decide(
-    decision: str, incident: str, actions: list[str] | None, namespace: str,
+    decision: ApprovalDecision, incident: str, actions: list[str] | None, namespace: str,
     as_user: str | None, reason: str | None,
 ) -> None:
     api = _client(as_user)
@@ -55,14 +56,14 @@ def _decide(
         typer.secho(f"aiops: cannot read incident {namespace}/{incident}: {err.reason}", err=True)
         raise typer.Exit(1) from err
     inc = Incident.from_k8s(obj)
-    waiting = [p.id for p in inc.status.proposed_actions if p.decision == "await-approval"]
+    waiting = [p.id for p in inc.status.proposed_actions if p.decision == Verdict.AWAIT_APPROVAL]
     chosen = list(actions or waiting)
     unknown = sorted(set(chosen) - {p.id for p in inc.status.proposed_actions})
     if unknown:
         typer.secho(f"aiops: {incident} has no action {', '.join(unknown)} "
                     f"(waiting for approval: {', '.join(waiting) or 'none'})", err=True)
         raise typer.Exit(1)
-    if not chosen and decision == "approve":
+    if not chosen and decision == ApprovalDecision.APPROVE:
         typer.secho(f"aiops: nothing of {incident} waits for approval "
                     f"(phase {inc.status.phase})", err=True)
         raise typer.Exit(1)
@@ -84,7 +85,7 @@ def _decide(
             "actions": chosen,
             "decision": decision,
             "approvedBy": user,
-            **({"digests": digests} if decision == "approve" else {}),
+            **({"digests": digests} if decision == ApprovalDecision.APPROVE else {}),
             **({"reason": reason} if reason else {}),
         },
     }
@@ -121,7 +122,7 @@ def approve(
     reason: ReasonOpt = None,
 ) -> None:
     """Approve an incident's proposed actions."""
-    _decide("approve", incident, actions, namespace, as_user, reason)
+    _decide(ApprovalDecision.APPROVE, incident, actions, namespace, as_user, reason)
 
 
 def reject(
@@ -133,4 +134,4 @@ def reject(
     reason: ReasonOpt = None,
 ) -> None:
     """Reject an incident's proposed actions."""
-    _decide("reject", incident, actions, namespace, as_user, reason)
+    _decide(ApprovalDecision.REJECT, incident, actions, namespace, as_user, reason)

@@ -28,6 +28,7 @@ from rich.table import Table
 from aiops.api import GROUP, VERSION, Chaos, Incident, Subject, format_duration, to_timedelta
 from aiops.settings import WorkstationSettings
 from aiops.subjects.contract import utcnow
+from aiops.vocabulary import ACTIVE_TARGETS, ChaosPhase, ConditionStatus, ConditionType
 
 app = typer.Typer(help="Inject faults as Chaos resources, and follow them.", no_args_is_help=True)
 
@@ -170,13 +171,13 @@ def follow(api: Api, name: str, limit: float) -> int:
 def settled(obj: dict[str, Any]) -> int | None:
     """The exit code once the Chaos is done, else None."""
     st = Chaos.from_k8s(obj).status
-    active = any(t.state in ("Injecting", "Injected", "RevertFailed") for t in st.targets)
-    if st.phase == "Failed" and not active:
+    active = any(t.state in ACTIVE_TARGETS for t in st.targets)
+    if st.phase == ChaosPhase.FAILED and not active:
         return EXIT_FAILED
-    if st.phase == "Recovered":
+    if st.phase == ChaosPhase.RECOVERED:
         for c in st.conditions:
-            if c.type == "SubjectRecovered" and c.status in ("True", "False"):
-                return 0 if c.status == "True" else EXIT_NOT_RECOVERED
+            if c.type == ConditionType.SUBJECT_RECOVERED and c.status != ConditionStatus.UNKNOWN:
+                return 0 if c.status == ConditionStatus.TRUE else EXIT_NOT_RECOVERED
     return None
 
 
@@ -190,8 +191,8 @@ def _left(ends: datetime | None) -> str:
 def progress_line(api: Api, obj: dict[str, Any]) -> str:
     chaos = Chaos.from_k8s(obj)
     st = chaos.status
-    parts = [f"{chaos.metadata.name}", st.phase or "Pending"]
-    if st.phase == "Injected":
+    parts = [f"{chaos.metadata.name}", st.phase or ChaosPhase.PENDING]
+    if st.phase == ChaosPhase.INJECTED:
         parts.append(_left(st.ends_at))
     elif st.waiting_for:
         parts.append(f"waiting for {st.waiting_for}")
@@ -211,7 +212,7 @@ def progress_line(api: Api, obj: dict[str, Any]) -> str:
 def summary(api: Api, obj: dict[str, Any]) -> str:
     chaos = Chaos.from_k8s(obj)
     st = chaos.status
-    lines = [f"{chaos.metadata.name}: {st.phase or 'Pending'}: {st.message or ''}"]
+    lines = [f"{chaos.metadata.name}: {st.phase or ChaosPhase.PENDING}: {st.message or ''}"]
     for inc_name in st.incidents:
         inc_obj = api.get(Incident.PLURAL, inc_name)
         if inc_obj is None or st.injected_at is None:
@@ -248,8 +249,8 @@ def list_(namespace: NamespaceOpt = None) -> None:
         st = c.status
         table.add_row(
             c.metadata.name or "", c.spec.subject, c.spec.fault,
-            ",".join(t.name for t in st.targets), st.phase or "Pending",
-            _left(st.ends_at).removesuffix(" left") if st.phase == "Injected" else "",
+            ",".join(t.name for t in st.targets), st.phase or ChaosPhase.PENDING,
+            _left(st.ends_at).removesuffix(" left") if st.phase == ChaosPhase.INJECTED else "",
             st.recovered_by or "", (st.message or "")[:120],
         )
     Console().print(table)
