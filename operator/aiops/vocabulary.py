@@ -212,6 +212,20 @@ class ConditionType(Word):
     SUBJECT_RECOVERED = "SubjectRecovered"
 
 
+class Reason(Word):
+    """Condition and Event reasons the operator gives in more than one place (a reason said
+    once stays a literal where it is said)."""
+
+    OBSERVED = "Observed"
+    OBSERVATION_FAILED = "ObservationFailed"
+    INJECTED = "Injected"
+    RECOVERED = "Recovered"
+    REVERTED = "Reverted"
+    REVERT_FAILED = "RevertFailed"
+    ROLLED_BACK = "RolledBack"
+    FAILED = "Failed"
+
+
 class EventType(Word):
     NORMAL = "Normal"
     WARNING = "Warning"

@@ -45,6 +45,7 @@ from aiops.vocabulary import (
     EventType,
     Health,
     Outcome,
+    Reason,
     RecoveredBy,
     TargetState,
 )
@@ -211,7 +212,7 @@ class ChaosDriver:
                 AllRecovered=(True, "NothingInjected", "nothing was injected")),
         )
         await self._write(obj, status)
-        await self._event(obj, EventType.WARNING, "Failed", message)
+        await self._event(obj, EventType.WARNING, Reason.FAILED, message)
 
     async def _try_inject(self, obj: dict[str, Any], chaos: Chaos) -> float | None:
         if KOPF_FINALIZER not in obj["metadata"].get("finalizers", []):
@@ -340,13 +341,13 @@ class ChaosDriver:
                 status, phase=ChaosPhase.RECOVERED, injected_at=first, recovered_at=over,
                 ends_at=None, time_left=None, message=message,
                 conditions=self._conditions(
-                    status, now, AllInjected=(True, "Injected", message),
+                    status, now, AllInjected=(True, Reason.INJECTED, message),
                     AllRecovered=(True, "Instant", "an instant fault: over as soon as made"),
                     SubjectRecovered=watching),
             )
             await self._write(obj, status)
-            await self._event(obj, EventType.NORMAL, "Injected", message)
-            await self._event(obj, EventType.NORMAL, "Recovered", message)
+            await self._event(obj, EventType.NORMAL, Reason.INJECTED, message)
+            await self._event(obj, EventType.NORMAL, Reason.RECOVERED, message)
             return self.rt.settings.tick
         ends = first + to_timedelta(chaos.spec.duration)
         message = (f"{fault.name} injected into {where} at {_at(first)}; reverted at "
@@ -355,12 +356,12 @@ class ChaosDriver:
             status, phase=ChaosPhase.INJECTED, injected_at=first, ends_at=ends,
             time_left=_time_left(ends - now), message=message,
             conditions=self._conditions(
-                status, now, AllInjected=(True, "Injected", message),
-                AllRecovered=(False, "Injected", "the fault is active"),
+                status, now, AllInjected=(True, Reason.INJECTED, message),
+                AllRecovered=(False, Reason.INJECTED, "the fault is active"),
                 SubjectRecovered=watching),
         )
         await self._write(obj, status)
-        await self._event(obj, EventType.NORMAL, "Injected", message)
+        await self._event(obj, EventType.NORMAL, Reason.INJECTED, message)
         return 0
 
     async def _roll_back(
@@ -372,12 +373,12 @@ class ChaosDriver:
         if failures:
             message = _clip(f"{why}; reverting what it reached failed (retrying): "
                             f"{'; '.join(failures)}")
-            recovered: tuple[bool | None, str, str] = (False, "RevertFailed", message)
+            recovered: tuple[bool | None, str, str] = (False, Reason.REVERT_FAILED, message)
         else:
             reached = [t.name for t in status.targets]
             message = _clip(f"{why}; reverted what it reached ({', '.join(reached)}): nothing "
                             "is left injected")
-            recovered = (True, "RolledBack", message)
+            recovered = (True, Reason.ROLLED_BACK, message)
         status = updated(
             status, phase=ChaosPhase.FAILED, message=message,
             recovered_at=None if failures else now,
@@ -386,9 +387,9 @@ class ChaosDriver:
                 AllRecovered=recovered),
         )
         await self._write(obj, status)
-        await self._event(obj, EventType.WARNING, "Failed", message)
+        await self._event(obj, EventType.WARNING, Reason.FAILED, message)
         if failures:
-            await self._event(obj, EventType.WARNING, "RevertFailed", message)
+            await self._event(obj, EventType.WARNING, Reason.REVERT_FAILED, message)
             self._revert_attempts += 1
             return self.rt.backoff(self._revert_attempts)
         return None
@@ -436,9 +437,9 @@ class ChaosDriver:
             message = _clip(f"reverting {spec.fault} failed (retrying in {delay:.0f} s): "
                             f"{'; '.join(failures)}")
             status = updated(status, message=message, conditions=self._conditions(
-                status, now, AllRecovered=(False, "RevertFailed", message)))
+                status, now, AllRecovered=(False, Reason.REVERT_FAILED, message)))
             await self._write(obj, status)
-            await self._event(obj, EventType.WARNING, "RevertFailed", message)
+            await self._event(obj, EventType.WARNING, Reason.REVERT_FAILED, message)
             return delay
         self._revert_attempts = 0
         if restart:
@@ -451,18 +452,19 @@ class ChaosDriver:
         where = ", ".join(t.name for t in status.targets)
         if status.phase == ChaosPhase.FAILED:
             message = _clip(f"{status.message or 'failed'}; since reverted on {where}")
-            status = updated(status, recovered_at=now, message=message, conditions=self.
-                             _conditions(status, now, AllRecovered=(True, "RolledBack", message)))
+            rolled_back = (True, Reason.ROLLED_BACK, message)
+            status = updated(status, recovered_at=now, message=message,
+                             conditions=self._conditions(status, now, AllRecovered=rolled_back))
             await self._write(obj, status)
-            await self._event(obj, EventType.NORMAL, "Reverted", message)
+            await self._event(obj, EventType.NORMAL, Reason.REVERTED, message)
             return None
         message = f"{spec.fault} reverted on {where} at {_at(now)}; watching the subject"
         status = updated(
             status, phase=ChaosPhase.RECOVERED, recovered_at=now, time_left=None, message=message,
-            conditions=self._conditions(status, now, AllRecovered=(True, "Reverted", message)),
+            conditions=self._conditions(status, now, AllRecovered=(True, Reason.REVERTED, message)),
         )
         await self._write(obj, status)
-        await self._event(obj, EventType.NORMAL, "Recovered", message)
+        await self._event(obj, EventType.NORMAL, Reason.RECOVERED, message)
         return 0
 
     async def _revertible(self, chaos: Chaos) -> tuple[Bound, FaultSpec, BaseModel]:

@@ -20,7 +20,7 @@ from aiops.api import Chaos, Subject
 from aiops.api.chaos import ChaosTarget
 from aiops.subjects.binding import Bound
 from aiops.subjects.contract import FaultSpec, FaultTarget
-from aiops.vocabulary import ACTIVE_TARGETS
+from aiops.vocabulary import ACTIVE_TARGETS, Reason
 
 OBSERVE_TIMEOUT = 30.0
 
@@ -78,7 +78,7 @@ async def _observed_members(bound: Bound) -> set[str]:
     except Exception as err:  # fail closed: a member we cannot see is not a target
         detail = "timed out" if isinstance(err, TimeoutError) else f"{type(err).__name__}: {err}"
         raise TargetProblem(
-            "ObservationFailed", f"cannot check the target against the subject's members: "
+            Reason.OBSERVATION_FAILED, f"cannot check the target against the subject's members: "
             f"observation failed ({detail})") from err
     return {m.name for m in obs.members}
 

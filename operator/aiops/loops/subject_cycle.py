@@ -35,7 +35,15 @@ from aiops.subjects.detection import (
     incident_name,
     step,
 )
-from aiops.vocabulary import TERMINAL, ConditionType, EventType, Health, MemberState, Phase
+from aiops.vocabulary import (
+    TERMINAL,
+    ConditionType,
+    EventType,
+    Health,
+    MemberState,
+    Phase,
+    Reason,
+)
 
 log = logging.getLogger(__name__)
 
@@ -128,11 +136,11 @@ class SubjectCycle:
         since = status.observation_failing_since or now
         grace = to_timedelta(subject.spec.observation_grace_period)
         conditions = set_condition(
-            status.conditions, ConditionType.OBSERVATION_FAILING, True, "ObservationFailed",
+            status.conditions, ConditionType.OBSERVATION_FAILING, True, Reason.OBSERVATION_FAILED,
             message, now, gen,
         )
         conditions = set_condition(
-            conditions, ConditionType.READY, False, "ObservationFailed", message, now, gen
+            conditions, ConditionType.READY, False, Reason.OBSERVATION_FAILED, message, now, gen
         )
         if now - since >= grace:
             v = Violation(
@@ -189,10 +197,10 @@ class SubjectCycle:
                 await self._mark_cleared(p, now)
         health = Health.DEGRADED if violations else Health.HEALTHY
         summary = "; ".join(v.summary for v in violations[:5]) or "every invariant holds"
-        conditions = set_condition(status.conditions, ConditionType.READY, True, "Observed",
+        conditions = set_condition(status.conditions, ConditionType.READY, True, Reason.OBSERVED,
                                    "observation succeeded", now, gen)
         conditions = set_condition(conditions, ConditionType.OBSERVATION_FAILING, False,
-                                   "Observed", "observation succeeded", now, gen)
+                                   Reason.OBSERVED, "observation succeeded", now, gen)
         conditions = set_condition(
             conditions, ConditionType.DEGRADED, bool(violations),
             "InvariantsBroken" if violations else "InvariantsHold", summary, now, gen)
