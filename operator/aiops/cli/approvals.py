@@ -18,6 +18,7 @@ from kubernetes.client.exceptions import ApiException
 
 from aiops.api import GROUP, VERSION, Approval, Incident, ProposedAction
 from aiops.api.approval import step_digest
+from aiops.cli.printable import printable
 from aiops.settings import WorkstationSettings
 from aiops.vocabulary import ApprovalDecision, Verdict
 
@@ -110,7 +111,8 @@ def _describe(step: ProposedAction) -> str:
         lines.append(f"    policy:  {step.decision}{': ' + step.reason if step.reason else ''}")
     if step.rationale:
         lines.append(f"    why:     {step.rationale}")
-    return "\n".join(lines)
+    # The rationale is the model's, the rest may echo it: nothing in them may redraw the screen.
+    return "\n".join(printable(line) for line in lines)
 
 
 def approve(

@@ -17,6 +17,7 @@ from aiops.audit import AuditError, AuditLog, log_path, verify
 from aiops.audit.files import read_lines
 from aiops.audit.record import AuditRecord, parse_line
 from aiops.audit.verify import Head
+from aiops.cli.printable import printable
 from aiops.settings import WorkstationSettings
 
 app = typer.Typer(help="Read and check incident audit logs.", no_args_is_help=True)
@@ -201,7 +202,8 @@ def _path(root: Path, namespace: str, name: str) -> Path:
 
 def _render(record: AuditRecord) -> str:
     when = record.time.strftime("%Y-%m-%d %H:%M:%S")
-    return f"{when}  {record.seq:>4}  {record.kind:<16} {summarize(record.data)}"
+    # The data holds what the model wrote and what pods logged: shown, never acted on.
+    return printable(f"{when}  {record.seq:>4}  {record.kind:<16} {summarize(record.data)}")
 
 
 def summarize(data: dict[str, Any], width: int = SUMMARY_WIDTH) -> str:
