@@ -41,6 +41,8 @@ from typing import Any
 import pytest
 from kubernetes import client as k8s
 
+from aiops.api import ProposedAction
+from aiops.cli.approvals import _describe
 from ratelimiter.localstack import LocalStack
 from tests.fixtures.cluster import ClusterHandle
 from tests.fixtures.scripted_anthropic import ScriptedAnthropic
@@ -515,6 +517,23 @@ def test_the_operator_kept_serving_the_other_subject(run: Run) -> None:
     assert st["phase"] == "Resolved", st.get("escalationReason")
     [done] = st["executedActions"]
     assert (done["action"], done["params"]) == ("reset_counter", {"key": run.routes["bystander"]})
+
+
+def test_what_a_person_reads_shows_the_real_step(run: Run) -> None:
+    """`aiops approve` (what it prints of the step) and `aiops audit show`: the model's
+    terminal controls are shown as escapes, never redraw the step."""
+    forge = run.incidents["forge"]
+    [step] = status(run, forge)["proposedActions"]
+    assert hostile.REDRAW in step["rationale"]  # kept in the record, as the model wrote it
+    described = _describe(ProposedAction.model_validate(step))
+    shown = subprocess.run(
+        [sys.executable, "-m", "aiops.cli.main", "audit", "show", forge, "-n", run.t.namespace,
+         "--audit-dir", str(run.t.audit_dir)],
+        capture_output=True, text=True, timeout=60, check=True, env=run.env.ns.cluster.env,
+    ).stdout  # fmt: skip
+    for text in (described, shown):
+        assert not [c for c in text if c != "\n" and not c.isprintable()], text
+    assert described.startswith("a1  kubectl  risk high") and "\\x1b[1A" in described
 
 
 def test_the_audit_logs_verify(run: Run) -> None:
