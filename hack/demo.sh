@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# The main job (README.md): installs what is missing, then runs the local demo — a real
-# control plane, the rate limiter under supervisord, the operator, and one incident from fault
-# to verified fix. `hack/demo.sh down` stops it all.
+# The main job (README.md): installs what is missing, brings the whole local system up
+# (`aiops up`: a real control plane, the rate limiter under supervisord, the operator, the
+# example Subject) and runs the live demo (`aiops demo ratelimiter`, options passed through).
+# `hack/demo.sh down` stops it all (`aiops down`).
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Installs everything the project needs on a fresh machine, and is a fast no-op the second time:
-#   - Debian packages: redis-server and prometheus (the rate limiter stack runs them for real)
-#   - a virtualenv in .venv with the project installed editable, test extras included
+#   - Debian packages: redis-server and prometheus (the rate limiter stack runs them for real),
+#     tmux (the demo's tests)
+#   - a virtualenv in .venv with the operator (operator/) and the subject plugins (subjects/*/),
+#     three distributions, installed editable with what the tests need
 #   - the Go tools (Kubernetes control plane, kwok, helm, kind, toxiproxy) via hack/tools/build.sh
 # Sourced by hack/demo.sh and hack/test.sh; safe to run on its own.
 set -euo pipefail
@@ -12,6 +14,8 @@ cd "$root"
 need_apt=()
 command -v redis-server >/dev/null 2>&1 || need_apt+=(redis-server)
 command -v prometheus >/dev/null 2>&1 || need_apt+=(prometheus)
+# tmux: the demo's tests drive its terminal UI in a tmux window (tests/integration/demo).
+command -v tmux >/dev/null 2>&1 || need_apt+=(tmux)
 if ((${#need_apt[@]})); then
   sudo=""
   [[ $(id -u) -eq 0 ]] || sudo="sudo"
@@ -32,12 +36,17 @@ if ! "$python" -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null
   exit 1
 fi
 [[ -x .venv/bin/python ]] || "$python" -m venv .venv
+# One pip run, so that the plugins' dependency on `aiops` is this operator, never an index's.
+# The stamp hashes every distribution's pyproject.toml and this list: an edit to any of them
+# installs again, and otherwise nothing runs.
+dists=(-e './operator[test]' -e './subjects/ratelimiter[server,test]' -e './subjects/tikv')
 stamp=".venv/.aiops-installed"
-want="$(sha256sum pyproject.toml | cut -c1-16)"
+want="$({ cat operator/pyproject.toml subjects/*/pyproject.toml; echo "${dists[*]}"; } |
+  sha256sum | cut -c1-16)"
 if [[ "$(cat "$stamp" 2>/dev/null)" != "$want" ]]; then
-  echo "aiops: installing the Python package and its dependencies into .venv" >&2
+  echo "aiops: installing the operator and the subject plugins into .venv" >&2
   .venv/bin/python -m pip install -q -U pip
-  .venv/bin/python -m pip install -q -e '.[test]'
+  .venv/bin/python -m pip install -q "${dists[@]}"
   echo "$want" >"$stamp"
 fi
 

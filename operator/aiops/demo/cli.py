@@ -147,6 +147,7 @@ def _demo(story: Any, name: str, state_dir: Path | None, *, auto: bool, autonomy
         listing = "\n".join(f"  {n:<18} {f.description}" for n, f in faults.items())
         raise _die(f"{story.subject_type} has no fault {fault!r}; its faults:\n{listing}"
                    if fault != "help" else f"the {story.subject_type} faults:\n{listing}")
+    params = {**story.params(fault), **params}
     try:
         faults[fault].params.model_validate(params)
     except ValidationError as err:

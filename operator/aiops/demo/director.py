@@ -94,6 +94,7 @@ class Director:
     last_chaos: dict[str, Any] = field(default_factory=dict)  # as it was before deletion
     seen: set[str] = field(default_factory=set)  # events noted once
     log: list[str] = field(default_factory=list)  # chapters and notes, in order (plain output)
+    asked: bool = False  # SPACE pressed in this chapter before it was ready
 
     def __post_init__(self) -> None:
         self.custom = client.CustomObjectsApi(self.api)
@@ -251,14 +252,16 @@ class Director:
         self._check_ending()
         if self.chapter != c:
             return
+        dwell = self.clock() - self.entered >= self.settings.dwell
         if c == "summary":
-            if ok and (self.settings.auto or any(k in ("space", "enter", "right")
-                                                 for k in keys)):
+            if ok and ((self.settings.auto and dwell)
+                       or any(k in ("space", "enter", "right") for k in keys)):
                 self.exit_code = self._verdict()
             return
-        dwell = self.clock() - self.entered >= self.settings.dwell
-        advance = c == "countdown" or (self.settings.auto and dwell) or any(
-            k in ("space", "enter", "right") for k in keys)
+        # A SPACE pressed before the chapter is ready is kept: the story moves on as soon as
+        # what the chapter shows has happened.
+        self.asked = self.asked or any(k in ("space", "enter", "right") for k in keys)
+        advance = c == "countdown" or (self.settings.auto and dwell) or self.asked
         if ok and advance:
             self.next()
 
@@ -269,6 +272,7 @@ class Director:
             self.log.append(f"-- {TITLES[self.chapter]} skipped: {why}")
             self.index += 1
         self.entered = self.clock()
+        self.asked = False
         self._enter()
 
     def quit(self) -> None:

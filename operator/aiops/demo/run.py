@@ -104,10 +104,9 @@ def plain(director: Director) -> int:
 def run(director: Director, console: Console) -> int:
     if console.is_terminal and sys.stdin.isatty():
         code = interactive(director, console)
-        # Back on the normal screen: what happened stays in the scrollback.
-        after = [f"  {n}" for n in director.notes.get("summary", [])]
     else:
-        code, after = plain(director), []
-    for line in [*summary_lines(director), *after]:
+        code = plain(director)
+    # Back on the normal screen (or at the end of the log): what happened, in a few lines.
+    for line in summary_lines(director):
         print(line)
     return code

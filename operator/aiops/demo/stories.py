@@ -37,6 +37,9 @@ class Story(Protocol):
     def target(self, fault: FaultSpec, subject: dict[str, Any]) -> dict[str, Any] | None:
         """The Chaos' spec.target for `fault` (None for a fault on the subject as a whole)."""
 
+    def params(self, fault: str) -> dict[str, Any]:
+        """The demo's parameters for `fault` (--param adds to and overrides them)."""
+
     def queries(self) -> list[Query]: ...
 
     def rates(self) -> list[tuple[str, str]]:
@@ -83,6 +86,15 @@ class RateLimiterStory:
         if fault.target is FaultTarget.KEY:
             return {"member": DEMO_KEY}
         return None
+
+    def params(self, fault: str) -> dict[str, Any]:
+        # The demo Subject's latency invariant asks for 250 ms (a busy laptop reaches 50 ms
+        # on its own): the delay faults add 500 ms, so the demo's fault is the one it sees.
+        if fault == "redis_latency":
+            return {"latency_ms": 500}
+        if fault == "redis_jitter":
+            return {"latency_ms": 500, "jitter_ms": 200}
+        return {}
 
     def queries(self) -> list[Query]:
         return [
@@ -162,6 +174,9 @@ class TikvStory:
             return None
         stores = [m["name"] for m in _members(subject) if m.get("role") == "tikv"]
         return {"member": stores[-1] if stores else "store-1"}
+
+    def params(self, fault: str) -> dict[str, Any]:
+        return {}
 
     def queries(self) -> list[Query]:
         return [

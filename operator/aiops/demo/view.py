@@ -375,8 +375,7 @@ class Screen:
                             f"${usage.get('costUSD', 0):.4f}"))
         elif usage:
             out.append(Text("agent: the runbook (no model, no tokens)"))
-        if d.notes.get("summary"):  # one line: the screen has 6 lines here at 80x24
-            out.append(Text(" · ".join(d.notes["summary"]), style="dim"))
+        out += [Text(n, style="dim") for n in d.notes.get("summary", [])]
         return out + wait
 
     def narration(self, width: int) -> Text:
@@ -408,6 +407,8 @@ class Screen:
             keys = "--auto: the story moves on by itself · q quit"
         elif ok and d.chapter != "countdown":
             keys = "SPACE/ENTER/→ next · q quit"
+        elif d.asked:
+            keys = f"next chapter once {waiting} is seen… · q quit"
         else:
             keys = f"waiting for {waiting}… · q quit"
         return Text.assemble(*parts, "\n", (keys, "bold"), no_wrap=True, overflow="ellipsis")

@@ -14,7 +14,6 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
-import socket
 import subprocess
 import time
 import xmlrpc.client
@@ -70,20 +69,36 @@ def _ports(layout: Layout) -> list[int]:
     return [*cluster, *stack, layout.operator_port]
 
 
-def listened(port: int) -> bool:
-    """Some process listens on `port` (any address). A connection in TIME_WAIT after its
-    process exited does not count: it blocks no server that sets SO_REUSEADDR, as ours do."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+def listening_ports() -> set[int]:
+    """The TCP ports some process listens on (IPv4 and IPv6), from /proc/net. Connections
+    left in TIME_WAIT by a process that exited are not listeners, and block none of ours
+    (they set SO_REUSEADDR): a bind test would count them."""
+    ports: set[int] = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
         try:
-            sock.bind(("0.0.0.0", port))
+            lines = Path(table).read_text().splitlines()[1:]
         except OSError:
-            return True
-    return False
+            continue
+        for line in lines:
+            fields = line.split()
+            if len(fields) > 3 and fields[3] == "0A":  # TCP_LISTEN
+                ports.add(int(fields[1].rsplit(":", 1)[1], 16))
+    return ports
 
 
-def busy_ports(layout: Layout) -> list[int]:
-    return [p for p in _ports(layout) if listened(p)]
+def listened(port: int) -> bool:
+    return port in listening_ports()
+
+
+def busy_ports(layout: Layout, wait: float = 0) -> list[int]:
+    """The system's ports something listens on, after up to `wait` seconds for them to go
+    (a process just stopped may close its listener a moment after it was reaped)."""
+    deadline = time.monotonic() + wait
+    while True:
+        busy = sorted(set(_ports(layout)) & listening_ports())
+        if not busy or time.monotonic() >= deadline:
+            return busy
+        time.sleep(0.2)
 
 
 class LocalSystem:
@@ -116,8 +131,11 @@ class LocalSystem:
         with report.step("aiops API (CRDs, admission policy, roles)") as step:
             self._install_api(kubectl, step)
         with report.step("rate limiter (Redis, toxiproxy, 3 nodes, Prometheus)") as step:
-            step.detail("already running" if self.stack.running() else "starting under "
-                        f"supervisord on 127.0.0.1:{self.layout.stack_port}")
+            if self.stack.running():
+                step.detail("already running")
+            else:
+                self._wait_time_wait(step)
+                step.detail(f"starting under supervisord on 127.0.0.1:{self.layout.stack_port}")
             try:
                 urls = self.stack.up()
             except StackError as err:
@@ -157,7 +175,8 @@ class LocalSystem:
                        for role, port in self.stack.spec.ports.roles().items()}
         if not (record is not None and operator_proc.alive(record.operator)):
             wanted[layout.operator_port] = "the operator's health endpoint; --stack-port moves it"
-        busy = [(p, what) for p, what in sorted(wanted.items()) if listened(p)]
+        listening = listening_ports()
+        busy = [(p, what) for p, what in sorted(wanted.items()) if p in listening]
         if busy:
             port, what = busy[0]
             raise PreflightError(
@@ -165,6 +184,20 @@ class LocalSystem:
                 + (f"; {len(busy) - 1} more of its ports are too" if len(busy) > 1 else "")
                 + ": stop what holds them, or choose other ports")
         step.detail(f"{', '.join(p.name for p in found)} found; {len(wanted)} ports free")
+
+    def _wait_time_wait(self, step: Step, most: float = 70) -> None:
+        """Right after a `down`, the stack's ports hold connections in TIME_WAIT for up to a
+        minute; nothing listens (the preflight checked), but the stack's own port check binds
+        without SO_REUSEADDR and would refuse them. Wait them out, saying so."""
+        from ratelimiter.localstack.ports import busy_ports as stack_busy
+
+        deadline = time.monotonic() + most
+        while (busy := stack_busy(self.stack.spec.ports)) and time.monotonic() < deadline:
+            if any(port in listening_ports() for _, port in busy):
+                return  # a real listener: the stack's own check says which, and how to fix
+            step.detail(f"waiting for the last run's connections on port {busy[0][1]} to "
+                        "close (TIME_WAIT, a minute at most)")
+            time.sleep(1)
 
     def _record(self) -> Record | None:
         record = load_record(self.layout.name, self.layout.state_dir)
@@ -291,7 +324,7 @@ class LocalSystem:
                 step.detail(f"no record of system {layout.name!r} (was it up?): ports not "
                             "checked")
                 return
-            busy = busy_ports(layout)
+            busy = busy_ports(layout, wait=10)
             if busy:
                 raise LocalSystemError(
                     f"port(s) {', '.join(map(str, busy))} still in use after down: another "
