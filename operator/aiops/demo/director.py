@@ -22,6 +22,7 @@ from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
 from aiops.api import GROUP, VERSION
+from aiops.cli.printable import printable
 from aiops.demo.sources import Store
 from aiops.demo.stories import Story
 from aiops.loops.runtime import SWITCH
@@ -294,7 +295,7 @@ class Director:
             self.tasks["finish"].future.result(timeout=wait)
 
     def _end(self, why: str) -> None:
-        self.ending = why
+        self.ending = printable(why)
         self.index = CHAPTERS.index("summary") - 1
         self.next()
 
@@ -374,6 +375,7 @@ class Director:
         self.tasks[label] = Task(self.pool.submit(fn), label)
 
     def _note(self, chapter: str, text: str) -> None:
+        text = printable(text)  # notes repeat what others wrote (aiops approve's output)
         self.notes.setdefault(chapter, []).append(text)
         self.log.append(f"   {text}")
         with self.store.lock:

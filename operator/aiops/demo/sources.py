@@ -18,8 +18,21 @@ from kubernetes.client.exceptions import ApiException
 from aiops.api import GROUP, VERSION
 from aiops.audit import AuditError
 from aiops.audit.record import AuditRecord, parse_line
+from aiops.cli.printable import printable
 
 PLURALS = ("subjects", "incidents", "chaos", "approvals")
+
+
+def clean(value: Any) -> Any:
+    """`value` with every string made safe for the screen (aiops.cli.printable): a
+    diagnosis, a rationale or a message may carry escape sequences that would redraw it."""
+    if isinstance(value, str):
+        return printable(value)
+    if isinstance(value, dict):
+        return {k: clean(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [clean(v) for v in value]
+    return value
 HISTORY = 240  # Prometheus samples kept per series (one a second: four minutes)
 
 
@@ -96,7 +109,7 @@ class Watcher(threading.Thread):
             GROUP, VERSION, self.namespace, self.plural, _request_timeout=10))
         with self.store.lock:
             self.store.objects[self.plural] = {
-                o["metadata"]["name"]: o for o in listed.get("items", [])}
+                o["metadata"]["name"]: clean(o) for o in listed.get("items", [])}
             self.store.synced.add(self.plural)
             self.store.bump()
         return str(listed["metadata"]["resourceVersion"])
@@ -118,7 +131,7 @@ class Watcher(threading.Thread):
                     if event["type"] == "DELETED":
                         objs.pop(obj["metadata"]["name"], None)
                     else:
-                        objs[obj["metadata"]["name"]] = obj
+                        objs[obj["metadata"]["name"]] = clean(obj)
                     self.store.bump()
             if self.stop.is_set():
                 w.stop()

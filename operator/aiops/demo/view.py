@@ -24,6 +24,7 @@ from rich.text import Text
 
 from aiops.audit.record import AuditRecord
 from aiops.cli.audit import summarize
+from aiops.cli.printable import printable
 from aiops.demo.director import CHAPTERS, TITLES, Director, ts
 
 MIN_WIDTH, MIN_HEIGHT = 80, 24
@@ -99,7 +100,9 @@ def timeline_text(record: AuditRecord) -> Text:
     else:
         text = summarize(d, 200)
     when = record.time.astimezone(UTC).strftime("%H:%M:%S")
-    return Text.assemble((f"{when} ", "dim"), (f"{k:<16.16} ", "cyan"), (text, style))
+    # The record's data is the model's and the tools' words: shown, never acted on.
+    return Text.assemble((f"{when} ", "dim"), (f"{k:<16.16} ", "cyan"),
+                         (printable(text), style))
 
 
 class Screen:
@@ -333,7 +336,7 @@ class Screen:
             else:
                 out.append(Text(f"{d.decision} sent as your kubectl user:", style="bold"))
             err = d.error("decide")
-            return out + notes + ([Text(err, style="red")] if err else []) + wait
+            return out + notes + ([Text(printable(err), style="red")] if err else []) + wait
         if c == "remediation":
             out = [Text("The operator runs the approved plan, one step at a time.")]
             for a in st.get("executedActions") or []:

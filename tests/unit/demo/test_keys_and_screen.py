@@ -54,3 +54,16 @@ def test_audit_records_in_words() -> None:
     assert 'finished a1 restart_node {"node": "rl-node-2"}: Succeeded restarted' in done
     assert "verified: the invariant holds" in timeline_text(_record("verify", {"holds": True}))\
         .plain
+
+
+def test_what_others_wrote_is_shown_never_acted_on() -> None:
+    """A model's diagnosis or a tool's output can hold escape sequences: on the demo's screen
+    they would clear it or redraw the plan a person is about to approve."""
+    from aiops.demo.sources import clean
+
+    text = timeline_text(_record("agent.result", {
+        "outcome": "plan", "diagnosis": {"summary": "fine\x1b[2J\x1b[Hall good\u202e"}})).plain
+    assert "\x1b" not in text and "\u202e" not in text
+    assert "fine\\x1b[2J\\x1b[Hall good\\u202e" in text
+    obj = clean({"status": {"diagnosis": {"summary": "a\rb"}, "count": 3, "items": ["\x1b"]}})
+    assert obj == {"status": {"diagnosis": {"summary": "a\\rb"}, "count": 3, "items": ["\\x1b"]}}
