@@ -61,7 +61,7 @@ from tests.integration.ratelimiter_subject.conftest import wait_for
 pytestmark = pytest.mark.cluster
 
 FAKE_KEY = "sk-ant-api03-ADVERSARIAL-registered-key-4f1c9e2b7d0a"
-APPROVAL_TIMEOUT = 20  # seconds: the forged incident escalates within the run
+APPROVAL_TIMEOUT = 30  # seconds: only a forgery that failed to land would wait for it
 HOSTILE, BYSTANDER = "rl-hostile", "rl-bystander"
 BYSTANDER_DRIFT = 80  # entries; the bystander sees a drift only above 50, the hostile above 0
 MAX_OBSERVATION_GAP_S = 10.0  # interval 1 s; generous for a loaded two-core machine
