@@ -232,7 +232,6 @@ def test_no_operator_module_reads_the_environment_on_its_own() -> None:
         "localsystem/operator_proc.py",  # starts an operator with the caller's environment
         "localsystem/system.py",  # runs hack/tools/build.sh with the caller's environment
         "demo/director.py",  # runs kubectl with the caller's environment
-        "demo/cli.py",  # FIXME(settings): being rewritten (issue 12); converted next
     }
     root = REPO / "operator" / "aiops"
     readers = sorted(

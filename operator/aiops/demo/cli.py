@@ -11,6 +11,7 @@ from typing import Annotated, Any, cast
 import typer
 
 from aiops.cluster.local import DEFAULT_NAME, default_state_dir
+from aiops.settings import WorkstationSettings
 
 app = typer.Typer(help="The live demo: a fault, followed from detection to a verified fix.",
                   no_args_is_help=True)
@@ -95,7 +96,7 @@ def tikv(
     from aiops.localsystem import load_record
 
     record = load_record(name, state_dir or default_state_dir())
-    kubeconfig = os.environ.get("KUBECONFIG")
+    kubeconfig = WorkstationSettings.from_env().kubeconfig
     if not kubeconfig or (record is not None and Path(kubeconfig) == record.kubeconfig) \
             or not _has_tikv(Path(kubeconfig), namespace):
         raise _die("TiKV needs real pods, and the local path only simulates them (kwok): run "
@@ -154,7 +155,7 @@ def _demo(story: Any, name: str, state_dir: Path | None, *, auto: bool, autonomy
         problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in err.errors())
         raise _die(f"--param for {fault}: {problems}") from err
     audit_dir: Path | None = None
-    agent = "anthropic" if os.environ.get("ANTHROPIC_API_KEY") else "runbook"
+    agent = wanted = WorkstationSettings.from_env().agent  # the record's, when it has one
     if kubeconfig is None:
         record = load_record(name, state_dir or default_state_dir())
         if record is None:
@@ -166,7 +167,7 @@ def _demo(story: Any, name: str, state_dir: Path | None, *, auto: bool, autonomy
         assert record.operator is not None
         kubeconfig, namespace = record.kubeconfig, record.layout.namespace
         audit_dir, agent = record.layout.audit_dir, record.operator.agent
-        if agent == "runbook" and os.environ.get("ANTHROPIC_API_KEY"):
+        if agent == "runbook" and wanted == "anthropic":
             typer.secho("aiops demo: ANTHROPIC_API_KEY is set, but the operator was started "
                         "without it and investigates with the runbook: run 'aiops up' again "
                         "to restart it with the key", err=True)
