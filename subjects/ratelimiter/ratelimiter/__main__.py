@@ -39,10 +39,16 @@ def main(argv: list[str] | None = None) -> int:
         print(settings.model_dump_json(indent=2))
         return 0
 
-    # Imported here: `settings` must work (and fail cleanly) without the server stack.
-    import uvicorn
+    # Imported here: `settings` must work (and fail cleanly) without the server stack, which
+    # is the distribution's `server` extra (the operator installs the package without it).
+    try:
+        import uvicorn
 
-    from ratelimiter.app import create_app
+        from ratelimiter.app import create_app
+    except ModuleNotFoundError as err:
+        print(f"ratelimiter: the service needs its server dependencies ({err}): "
+              f"pip install 'aiops-ratelimiter[server]'", file=sys.stderr)
+        return 2
 
     logging.basicConfig(
         level=settings.log_level.upper(),

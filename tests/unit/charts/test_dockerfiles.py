@@ -3,7 +3,8 @@
 - Each Dockerfile's COPY sources exist in the build context kind-up gives it, and its
   .dockerignore does not leave them out (Docker's rules: last matching pattern wins, a
   pattern matching a directory excludes what is under it, `!` re-includes).
-- What operator/Dockerfile copies holds every package and entry point the project installs.
+- What operator/Dockerfile copies holds every package and entry point of the distributions it
+  installs (the operator and its plugins), and none of them needs the rate limiter's server.
 - The operator image runs `aiops operator run` as the non-root uid the chart expects, with the
   audit directory where the chart mounts the volume, and has kubectl.
 """
@@ -180,10 +181,25 @@ def test_every_copy_source_is_in_its_build_context(tmp_path: Path) -> None:
                 assert [f for f in files if f.startswith(rel + "/")], f"{source} arrives empty"
 
 
+def image_distributions() -> list[str]:
+    """What operator/Dockerfile installs: the operator, and the plugins of its PLUGINS."""
+    (plugins,) = [
+        rest.split("=", 1)[1]
+        for keyword, rest in instructions(OPERATOR_DOCKERFILE)
+        if keyword == "ARG" and rest.startswith("PLUGINS=")
+    ]
+    return ["operator", *json.loads(plugins).split()]
+
+
+def project_of(root: Path, dist: str) -> dict[str, Any]:
+    project: dict[str, Any] = tomllib.loads((root / dist / "pyproject.toml").read_text())
+    return project
+
+
 def test_the_operator_image_gets_every_package_and_entry_point(tmp_path: Path) -> None:
     """Replay operator/Dockerfile's build-stage COPYs from the filtered context, then look for
-    what pyproject.toml installs: the same packages as in the repository, every console
-    script's and plugin's module."""
+    what each distribution it installs (the operator and its plugins) holds: the same packages
+    as in the repository, every console script's and plugin's module."""
     rules = dockerignore(REPO)
     src = tmp_path / "src"
     for source in copy_sources(OPERATOR_DOCKERFILE):
@@ -198,22 +214,41 @@ def test_the_operator_image_gets_every_package_and_entry_point(tmp_path: Path) -
             if path.is_file() and not excluded(r, rules):
                 (src / r).parent.mkdir(parents=True, exist_ok=True)
                 shutil.copy(path, src / r)
-    project: dict[str, Any] = tomllib.loads((src / "pyproject.toml").read_text())
-    assert (src / project["project"]["readme"]).is_file()
-    for where in project["tool"]["setuptools"]["packages"]["find"]["where"]:
-        in_image = sorted(find_packages(str(src / where)))
-        in_repo = sorted(p for p in find_packages(str(REPO / where)) if ".tests" not in p)
-        assert in_image == in_repo and in_image, where
-    targets = [*project["project"]["scripts"].values()]
-    for group in project["project"].get("entry-points", {}).values():
-        targets += group.values()
-    wheres = project["tool"]["setuptools"]["packages"]["find"]["where"]
-    for target in targets:
-        module = target.split(":")[0].replace(".", "/")
-        assert any(
-            (src / w / f"{module}.py").is_file() or (src / w / module / "__init__.py").is_file()
-            for w in wheres
-        ), f"{target}: its module is not in the image's build context"
+    plugins: set[str] = set()
+    for dist in image_distributions():
+        project = project_of(src, dist)
+        include = project["tool"]["setuptools"]["packages"]["find"]["include"]
+        in_image = sorted(find_packages(str(src / dist), include=include))
+        assert in_image == sorted(find_packages(str(REPO / dist), include=include)), dist
+        assert in_image, dist
+        targets = [*project["project"].get("scripts", {}).values()]
+        for group in project["project"].get("entry-points", {}).values():
+            targets += group.values()
+        for target in targets:
+            module = src / dist / target.split(":")[0].replace(".", "/")
+            assert module.with_suffix(".py").is_file() or (module / "__init__.py").is_file(), (
+                f"{dist}: {target}: its module is not in the image's build context"
+            )
+        plugins |= set(project["project"].get("entry-points", {}).get("aiops.subjects", {}))
+    assert plugins == {"ratelimiter", "tikv"}
+
+
+# The rate limiter service's server and local stack: never installed with the operator.
+SERVER = {"uvicorn", "starlette", "prometheus-client", "supervisor"}
+
+
+def requirement_names(requirements: list[str]) -> set[str]:
+    return {re.split(r"[\[<>=!~;\s]", r, maxsplit=1)[0].lower() for r in requirements}
+
+
+def test_no_server_dependency_comes_with_the_operator_or_its_plugins() -> None:
+    """The operator's distribution and the base dependencies of every plugin the image
+    installs have none of the service's; aiops-ratelimiter's `server` extra has them all."""
+    for dist in image_distributions():
+        deps = requirement_names(project_of(REPO, dist)["project"]["dependencies"])
+        assert not deps & SERVER, (dist, deps & SERVER)
+    extras = project_of(REPO, "subjects/ratelimiter")["project"]["optional-dependencies"]
+    assert requirement_names(extras["server"]) >= SERVER
 
 
 # --- the operator image -----------------------------------------------------------------------
@@ -251,7 +286,7 @@ def test_operator_image_runs_the_operator_as_the_chart_expects() -> None:
 
 
 @pytest.mark.parametrize("dockerfile", [OPERATOR_DOCKERFILE], ids=["operator"])
-def test_build_stage_installs_the_project_not_an_editable_link(dockerfile: Path) -> None:
+def test_build_stage_installs_the_distributions_not_editable_links(dockerfile: Path) -> None:
     runs = [rest for keyword, rest in instructions(dockerfile) if keyword == "RUN"]
-    assert any(re.search(r"pip install \.(\s|$)", r) for r in runs)
-    assert not any("-e ." in r or "--editable" in r for r in runs)
+    assert any("pip install $dists" in r and 'dists="./operator"' in r for r in runs)
+    assert not any(" -e " in r or "--editable" in r for r in runs)

@@ -192,4 +192,4 @@ def test_a_plugin_config_takes_camel_case_and_refuses_unknown_fields() -> None:
     with pytest.raises(ValidationError, match="requestTimeoutSecond"):
         Config.model_validate({"requestTimeoutSecond": 2})
     with pytest.raises(ValidationError, match="frozen"):
-        Config().request_timeout_seconds = 3
+        Config().request_timeout_seconds = 3  # type: ignore[misc]
