@@ -45,6 +45,9 @@ want="$({ cat operator/pyproject.toml subjects/*/pyproject.toml; echo "${dists[*
   sha256sum | cut -c1-16)"
 if [[ "$(cat "$stamp" 2>/dev/null)" != "$want" ]]; then
   echo "aiops: installing the operator and the subject plugins into .venv" >&2
+  # Metadata of the single distribution there was before the split; on sys.path (pytest puts
+  # the root there) it would pass for `aiops` and repeat the plugins' entry points.
+  rm -rf aiops.egg-info
   .venv/bin/python -m pip install -q -U pip
   .venv/bin/python -m pip install -q "${dists[@]}"
   echo "$want" >"$stamp"
