@@ -9,6 +9,7 @@ import re
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
+from aiops import settings
 from aiops.loops.incident import machine
 
 
@@ -18,6 +19,7 @@ def _mermaid(render: Callable[[], str]) -> Callable[[], str]:
 
 SECTIONS: Mapping[str, Mapping[str, Callable[[], str]]] = {
     "architecture.md": {"incident-states": _mermaid(machine.mermaid)},
+    "settings.md": {"settings": settings.markdown},
 }
 """Per file (relative to docs/), its generated sections and what writes each."""
 

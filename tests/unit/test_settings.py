@@ -16,16 +16,15 @@ import kopf
 import pytest
 from typer.testing import CliRunner
 
+from aiops import docgen
 from aiops.cli.main import app
 from aiops.loops.startup import operator_settings
 from aiops.settings import (
-    BEGIN,
-    END,
     OperatorSettings,
     SettingsError,
     WorkstationSettings,
     env_name,
-    render_into,
+    markdown,
 )
 
 REPO = Path(__file__).resolve().parents[2]
@@ -199,26 +198,26 @@ def test_the_operator_process_exits_at_once_naming_the_variable() -> None:
 
 
 def test_docs_settings_md_is_generated_from_the_model() -> None:
-    result = run_cli("settings", "--docs", str(DOCS), "--check")
-    assert result.exit_code == 0, (
-        f"{result.output}\ndocs/settings.md is stale: run "
-        "`aiops operator settings --docs docs/settings.md`")
+    assert "settings.md" not in docgen.stale(DOCS.parent), (
+        "docs/settings.md is stale: run `aiops docs`")
     text = DOCS.read_text()
     for var in OPERATOR_VARS + [env_name(f) for f in WorkstationSettings.model_fields.values()]:
         assert f"`{var}`" in text, var
+    printed = run_cli("settings")
+    assert printed.exit_code == 0 and printed.output == markdown()
+    assert markdown() in text  # the very table `aiops operator settings` prints
 
 
 def test_a_stale_table_is_found_and_rewritten(tmp_path: Path) -> None:
+    (tmp_path / "architecture.md").write_text((DOCS.parent / "architecture.md").read_text())
     doc = tmp_path / "settings.md"
-    doc.write_text(f"# Settings\n\n{BEGIN}\n| old |\n{END}\n\nmore\n")
-    stale = run_cli("settings", "--docs", str(doc), "--check")
-    assert stale.exit_code == 1 and "is stale" in stale.output
-    assert "| old |" in doc.read_text()  # --check writes nothing
-    assert run_cli("settings", "--docs", str(doc)).exit_code == 0
-    assert doc.read_text() == render_into(f"# Settings\n\n{BEGIN}\n{END}\n\nmore\n")
-    assert run_cli("settings", "--docs", str(doc), "--check").exit_code == 0
-    with pytest.raises(ValueError, match="markers are missing"):
-        render_into("no markers")
+    doc.write_text("# Settings\n\n<!-- generated:settings -->\n| old |\n"
+                   "<!-- /generated:settings -->\n\nmore\n")
+    assert docgen.stale(tmp_path) == ["settings.md"]
+    assert docgen.write(tmp_path) == ["settings.md"]
+    assert doc.read_text() == f"# Settings\n\n<!-- generated:settings -->\n{markdown()}" \
+        "<!-- /generated:settings -->\n\nmore\n"
+    assert docgen.stale(tmp_path) == []
 
 
 def test_no_operator_module_reads_the_environment_on_its_own() -> None:

@@ -7,7 +7,6 @@ docs/settings.md cannot disagree.
 """
 
 import inspect
-from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -98,33 +97,10 @@ app.command(
 )(run)
 
 
-def settings(
-    docs: Annotated[
-        Path | None,
-        typer.Option("--docs", help="Write the table into this file, between its markers."),
-    ] = None,
-    check: Annotated[
-        bool, typer.Option("--check", help="With --docs: write nothing; exit 1 when stale.")
-    ] = False,
-) -> None:
-    """Print every setting (variable, flag, default, bounds, meaning) as a Markdown table."""
-    if docs is None:
-        typer.echo(model.markdown(), nl=False)
-        return
-    text = docs.read_text()
-    try:
-        fresh = model.render_into(text)
-    except ValueError as err:
-        typer.secho(f"aiops: {docs}: {err}", err=True)
-        raise typer.Exit(2) from None
-    if fresh == text:
-        typer.echo(f"{docs} is up to date")
-    elif check:
-        typer.secho(f"{docs} is stale: run `aiops operator settings --docs {docs}`", err=True)
-        raise typer.Exit(1)
-    else:
-        docs.write_text(fresh)
-        typer.echo(f"wrote {docs}")
+def settings() -> None:
+    """Print every setting (variable, flag, default, bounds, meaning) as a Markdown table: the
+    one in docs/settings.md (`aiops docs` writes it there)."""
+    typer.echo(model.markdown(), nl=False)
 
 
 app.command("settings")(settings)
