@@ -3,6 +3,7 @@ undone through the same calls; the core's name cannot be taken over by a plugin.
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 from typing import Any, cast
 
@@ -86,7 +87,7 @@ async def test_a_plugin_action_runs_in_the_plugin_and_has_no_dry_run(kubectl: Pa
     assert await actions.dry_run("nudge", NoParams(), where) is None
     undone = await actions.undo(toy, "nudge", NoParams(), "k-1")
     assert undone.ok and toy.calls == [("execute", "nudge", "k-1"), ("undo", "nudge", "k-1")]
-    assert not kubectl.exists()
+    assert not await asyncio.to_thread(kubectl.exists)  # kubectl never ran
 
 
 async def test_the_kubectl_action_runs_kubectl_never_the_plugin(kubectl: Path) -> None:
@@ -98,7 +99,7 @@ async def test_the_kubectl_action_runs_kubectl_never_the_plugin(kubectl: Path) -
     result = await actions.execute(toy, "kubectl", params, "k-2", where)
     assert result.ok, result.message
     assert toy.calls == []
-    lines = kubectl.read_text().splitlines()
+    lines = (await asyncio.to_thread(kubectl.read_text)).splitlines()
     # The dry run asked, then the run's own dry run and the change itself.
     assert [("--dry-run=server" in line) for line in lines] == [True, True, False]
     assert all(line.startswith("--namespace=shop annotate") for line in lines)
