@@ -4,7 +4,7 @@ ours swallows the error, and a Subject that does not match the API is a `Tempora
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 import kopf
 import pytest
@@ -12,6 +12,7 @@ from kopf._core.intents.stoppers import DaemonStopper
 from kubernetes.client.exceptions import ApiException
 
 from aiops import handlers
+from aiops.kube import CustomResources
 from aiops.loops import chaos, incidents, subjects
 from aiops.loops.chaos_driver import ChaosRuntime
 from aiops.loops.runtime import Runtime
@@ -37,8 +38,14 @@ async def never(*_: Any, **__: Any) -> Any:
 
 
 def runtime(api: HiccupApi) -> Runtime:
-    return Runtime(api=api, audit=never, agent_for=never, tools_for=never,
-                   checkpoint_for=never, actions_stopped=never)  # fmt: skip
+    return Runtime(api=cast(CustomResources, api), audit=never, agent_for=never,
+                   tools_for=never, checkpoint_for=never, actions_stopped=never)  # fmt: skip
+
+
+def daemon(fn: Any) -> Any:
+    """The handler as a plain coroutine function (kopf types it as its full protocol): called
+    here with the keyword arguments it reads, as kopf calls it."""
+    return fn
 
 
 def registered(handler_id: str) -> Any:
@@ -64,7 +71,7 @@ def test_kopf_retries_a_daemon_that_raised_after_its_backoff(
 async def test_a_failed_incident_step_reaches_kopf() -> None:
     api = HiccupApi()
     with pytest.raises(ApiException) as err:
-        await incidents.drive_incident(
+        await daemon(incidents.drive_incident)(
             stopped=DaemonStopper().async_waiter, name="inc-1", namespace="ns",
             memo=kopf.Memo(runtime=runtime(api)),
         )  # fmt: skip
@@ -73,9 +80,9 @@ async def test_a_failed_incident_step_reaches_kopf() -> None:
 
 async def test_a_failed_chaos_step_reaches_kopf() -> None:
     api = HiccupApi()
-    rt = ChaosRuntime(api=api, actions_stopped=never)
+    rt = ChaosRuntime(api=cast(CustomResources, api), actions_stopped=never)
     with pytest.raises(ApiException):
-        await chaos.drive_chaos(
+        await daemon(chaos.drive_chaos)(
             stopped=DaemonStopper().async_waiter, name="c-1", namespace="ns",
             memo=kopf.Memo(chaos=rt),
         )  # fmt: skip
@@ -86,7 +93,7 @@ async def test_a_subject_that_does_not_match_the_api_is_a_temporary_error() -> N
     body = {"apiVersion": "aiops.dev/v1alpha1", "kind": "Subject",
             "metadata": {"name": "s", "namespace": "ns"}, "spec": {"type": 7}}  # fmt: skip
     with pytest.raises(kopf.TemporaryError, match="does not match this operator's API") as err:
-        await subjects.observe_subject(
+        await daemon(subjects.observe_subject)(
             stopped=DaemonStopper().async_waiter, name="s", namespace="ns", body=body,
             memo=kopf.Memo(api=HiccupApi()),
         )  # fmt: skip
