@@ -6,6 +6,7 @@ from typing import Annotated
 import typer
 
 from aiops.api import crdgen
+from aiops.cli.generated import write_or_check
 
 
 def crds(
@@ -17,17 +18,4 @@ def crds(
     ] = False,
 ) -> None:
     """Generate the CustomResourceDefinitions and access objects from the pydantic models."""
-    if check:
-        stale = crdgen.stale(out)
-        for rel in stale:
-            typer.echo(f"stale: {out / rel}", err=True)
-        if stale:
-            typer.echo("run `aiops crds` to regenerate", err=True)
-            raise typer.Exit(1)
-        typer.echo(f"{out} is up to date")
-        return
-    changed = crdgen.write(out)
-    for rel in changed:
-        typer.echo(f"wrote {out / rel}")
-    if not changed:
-        typer.echo(f"{out} is up to date")
+    write_or_check(out, crdgen.stale, crdgen.write, "aiops crds", check)

@@ -6,6 +6,7 @@ from typing import Annotated
 import typer
 
 from aiops import docgen
+from aiops.cli.generated import write_or_check
 
 
 def docs(
@@ -15,14 +16,4 @@ def docs(
     ] = False,
 ) -> None:
     """Generate the sections of docs/ that come from the code (state diagrams)."""
-    if check:
-        stale = docgen.stale(path)
-        for rel in stale:
-            typer.echo(f"stale: {path / rel}", err=True)
-        if stale:
-            typer.echo("run `aiops docs` to regenerate", err=True)
-            raise typer.Exit(1)
-        typer.echo(f"{path} is up to date")
-        return
-    for rel in docgen.write(path):
-        typer.echo(f"wrote {path / rel}")
+    write_or_check(path, docgen.stale, docgen.write, "aiops docs", check)
