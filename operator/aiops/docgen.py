@@ -10,6 +10,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from aiops import settings
+from aiops.loops import chaos_machine
 from aiops.loops.incident import machine
 
 
@@ -19,6 +20,7 @@ def _mermaid(render: Callable[[], str]) -> Callable[[], str]:
 
 SECTIONS: Mapping[str, Mapping[str, Callable[[], str]]] = {
     "architecture.md": {"incident-states": _mermaid(machine.mermaid)},
+    "chaos.md": {"chaos-states": _mermaid(chaos_machine.mermaid)},
     "settings.md": {"settings": settings.markdown},
 }
 """Per file (relative to docs/), its generated sections and what writes each."""
