@@ -106,6 +106,30 @@ class ApiModel(BaseModel):
         return json_schema
 
 
+class _Null:
+    def __repr__(self) -> str:
+        return "NULL"
+
+
+NULL: Any = _Null()
+"""For `wire`: write this field as null, which a merge patch removes (None leaves it out)."""
+
+
+def wire(model: type[BaseModel], /, **fields: Any) -> dict[str, Any]:
+    """Fields of `model` in wire form, from their Python names: each name becomes its camelCase
+    alias (KeyError on a name the model does not have), and a field left None is left out.
+    Values are as given: for a status patch or a record in one, which the writer validates
+    (and the incident loop's clips, `loops/incident/status.fit`)."""
+    known = model.model_fields
+    out: dict[str, Any] = {}
+    for name, value in fields.items():
+        if name not in known:
+            raise KeyError(f"{model.__name__} has no field {name!r}")
+        if value is not None:
+            out[known[name].alias or name] = None if value is NULL else value
+    return out
+
+
 class KubeAnnotation:
     """Base of `Annotated` metadata that checks a value after pydantic's own validation and
     says the same thing to the API server in the field's schema."""

@@ -15,7 +15,16 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from aiops.api import Chaos, Incident, Subject, to_timedelta
+from aiops.api import (
+    Chaos,
+    Incident,
+    IncidentStatus,
+    Subject,
+    SubjectStatus,
+    TimelineEntry,
+    to_timedelta,
+)
+from aiops.api.common import NULL, wire
 from aiops.api.subject import Member as StatusMember
 from aiops.conditions import set_condition
 from aiops.kube import CustomResources, is_conflict
@@ -266,27 +275,28 @@ class SubjectCycle:
             self.events(EventType.WARNING, "IncidentOpened", f"{name}: {v.summary}"[:1000])
             fault_at = pending.since
             opened = f"opened by the subject loop: {v.summary}"
-            link: dict[str, Any] = {}
+            link: str | None = None
             if chaos is not None and chaos.status.injected_at is not None:
                 fault_at = chaos.status.injected_at
-                link = {"chaos": chaos.metadata.name}
+                link = chaos.metadata.name
                 opened = f"{opened} (during Chaos {chaos.metadata.name})"
-            await self.api.patch_status(Incident.PLURAL, self.namespace, name, {
-                "phase": Phase.OPEN,
-                "faultAt": fault_at.isoformat(),
-                **link,
-                "detectedAt": now.isoformat(),
-                "lastSeenAt": now.isoformat(),
-                "count": 1,
-                "timeline": [{"time": now.isoformat(), "phase": Phase.OPEN,
-                              "message": opened[:1000]}],
-            })
+            await self.api.patch_status(Incident.PLURAL, self.namespace, name, wire(
+                IncidentStatus,
+                phase=Phase.OPEN,
+                fault_at=fault_at.isoformat(),
+                chaos=link,
+                detected_at=now.isoformat(),
+                last_seen_at=now.isoformat(),
+                count=1,
+                timeline=[wire(TimelineEntry, time=now.isoformat(), phase=Phase.OPEN,
+                               message=opened[:1000])],
+            ))
         else:
             # Still broken: tell whoever holds the incident (an Escalated one included).
-            await self.api.patch_status(Incident.PLURAL, self.namespace, name, {
-                "lastSeenAt": now.isoformat(),
-                "count": int(status.get("count") or 0) + 1,
-            })
+            await self.api.patch_status(Incident.PLURAL, self.namespace, name, wire(
+                IncidentStatus, last_seen_at=now.isoformat(),
+                count=int(status.get("count") or 0) + 1,
+            ))
         return name
 
     async def _chaos_for(
@@ -331,10 +341,11 @@ class SubjectCycle:
             incident.status.conditions, ConditionType.BREACHED, False, "InvariantHolds",
             f"{p.invariant} holds again for {p.entity or 'the subject'}", now,
         )
-        await self.api.patch_status(Incident.PLURAL, self.namespace, p.incident, {
-            "conditions": [c.model_dump(mode="json", by_alias=True, exclude_none=True)
-                           for c in conditions],
-        })
+        await self.api.patch_status(Incident.PLURAL, self.namespace, p.incident, wire(
+            IncidentStatus,
+            conditions=[c.model_dump(mode="json", by_alias=True, exclude_none=True)
+                        for c in conditions],
+        ))
         self.events(EventType.NORMAL, "InvariantHolds", f"{p.incident}: {p.invariant} holds again")
 
     # -- status ---------------------------------------------------------------------------
@@ -353,37 +364,38 @@ class SubjectCycle:
     ) -> None:
         """`count_open=False` for the early write of a cycle (the breaches, before incidents
         are opened): the cycle's last write counts them, once."""
-        patch: dict[str, Any] = {
-            "conditions": [c.model_dump(mode="json", by_alias=True, exclude_none=True)
-                           for c in conditions],
-            "observedGeneration": subject.metadata.generation,
-        }
-        if health is not None:
-            patch["health"] = health
-            if health != subject.status.health:
-                kind = EventType.NORMAL if health in (Health.HEALTHY, Health.PAUSED) \
-                    else EventType.WARNING
-                self.events(kind, f"Health{health}",
-                            f"health {subject.status.health or 'unset'} -> {health}")
-                subject.status.health = health
+        patch = wire(
+            SubjectStatus,
+            conditions=[c.model_dump(mode="json", by_alias=True, exclude_none=True)
+                        for c in conditions],
+            observed_generation=NULL if subject.metadata.generation is None
+            else subject.metadata.generation,
+            health=health,
+        )
+        if health is not None and health != subject.status.health:
+            kind = EventType.NORMAL if health in (Health.HEALTHY, Health.PAUSED) \
+                else EventType.WARNING
+            self.events(kind, f"Health{health}",
+                        f"health {subject.status.health or 'unset'} -> {health}")
+            subject.status.health = health
         if detection is not None:
-            patch["detection"] = detection.to_status()
+            patch.update(wire(SubjectStatus, detection=detection.to_status()))
         if failing_since is not False:
-            patch["observationFailingSince"] = (
-                failing_since.isoformat() if isinstance(failing_since, datetime) else None
-            )
+            patch.update(wire(SubjectStatus, observation_failing_since=(
+                failing_since.isoformat() if isinstance(failing_since, datetime) else NULL
+            )))
         if members is not None:
-            patch["members"] = [
+            patch.update(wire(SubjectStatus, members=[
                 StatusMember.model_validate({
                     "name": m.name, "state": m.state.value, "role": m.role or None,
                     "message": _member_message(m),
                 }).model_dump(mode="json", by_alias=True, exclude_none=True)
                 for m in members.members
-            ]
+            ]))
         if observed_at is not None:
-            patch["lastObservationTime"] = observed_at.isoformat()
+            patch.update(wire(SubjectStatus, last_observation_time=observed_at.isoformat()))
         if count_open:
-            patch["openIncidents"] = await self._count_open()
+            patch.update(wire(SubjectStatus, open_incidents=await self._count_open()))
         await self.api.patch_status(Subject.PLURAL, self.namespace, self.name, patch)
 
     async def _count_open(self) -> int:

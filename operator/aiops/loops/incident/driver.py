@@ -98,11 +98,11 @@ class IncidentDriver:
     async def escalate(self, w: StatusWriter, reason: str) -> None:
         """Enters Escalated: a person must act, and `reason` says why."""
         await self.rt.checkpoint_for(self.namespace, self.name).clear()
-        await w.enter(Phase.ESCALATED, f"escalated: {reason}", escalationReason=reason)
+        await w.enter(Phase.ESCALATED, f"escalated: {reason}", escalation_reason=reason)
 
     async def resolve(self, w: StatusWriter, message: str) -> None:
         """Enters Resolved: the subject was observed healthy again."""
-        await w.enter(Phase.RESOLVED, message, resolvedAt=utcnow().isoformat())
+        await w.enter(Phase.RESOLVED, message, resolved_at=utcnow().isoformat())
 
     # -- plumbing -------------------------------------------------------------------------
 

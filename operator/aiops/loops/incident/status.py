@@ -8,8 +8,8 @@ server for a bound (a long key, a 100 KB message) and leave the incident stuck. 
 made valid, and what the API server refuses anyway, raises `StatusWriteError`, and the driver
 escalates the incident with that reason instead of retrying the same write forever.
 
-What the driver writes it names through the models too (`record`): a misspelt field is an
-error at once, not a key the API server prunes in silence.
+What the driver writes it names through the models too (`aiops.api.common.wire`): a misspelt
+field is an error at once, not a key the API server prunes in silence.
 """
 
 from __future__ import annotations
@@ -24,7 +24,8 @@ from typing import Any
 from kubernetes.client.exceptions import ApiException
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
-from aiops.api import Incident, IncidentStatus
+from aiops.api import Incident, IncidentStatus, TimelineEntry
+from aiops.api.common import wire
 from aiops.api.incident import TIMELINE_MAX
 from aiops.crashpoints import crashpoint
 from aiops.kube import CustomResources
@@ -58,20 +59,6 @@ def fit(model: type[BaseModel] | TypeAdapter[Any], data: Any) -> Any:
             continue
         return adapter.dump_python(valid, mode="json", by_alias=True, exclude_unset=True)
     raise ValueError(f"still invalid after clipping {_FIT_ROUNDS} times")
-
-
-def record(model: type[BaseModel], /, **fields: Any) -> dict[str, Any]:
-    """A status record of `model` in wire form, from its fields by their Python names: each
-    name becomes its camelCase alias (KeyError on a name the model does not have), and a field
-    left None is left out. Values are as given; the writer clips and validates them (`fit`)."""
-    known = model.model_fields
-    out: dict[str, Any] = {}
-    for name, value in fields.items():
-        if name not in known:
-            raise KeyError(f"{model.__name__} has no field {name!r}")
-        if value is not None:
-            out[known[name].alias or name] = value
-    return out
 
 
 @functools.cache
@@ -131,7 +118,8 @@ class StatusWriter:
         return fitted
 
     async def patch(self, **fields: Any) -> None:
-        clean = self.clean(fields)
+        """Writes `fields` of IncidentStatus, by their Python names (a None is left out)."""
+        clean = self.clean(wire(IncidentStatus, **fields))
         try:
             await self.api.patch_status(Incident.PLURAL, self.namespace, self.name, clean)
         except ApiException as err:
@@ -154,7 +142,7 @@ class StatusWriter:
 
     async def note(self, message: str) -> None:
         """A timeline entry that changes no phase (a wait a person would want to see)."""
-        entry = {"time": utcnow().isoformat(), "message": message}
+        entry = wire(TimelineEntry, time=utcnow().isoformat(), message=message)
         await self.audit("note", {"timeline": message})
         await self.patch(timeline=[*self.status.get("timeline", []), entry][-TIMELINE_MAX:])
 
@@ -163,14 +151,14 @@ class StatusWriter:
         if self.moves is not None and phase not in self.moves:
             raise StatusWriteError(f"{previous} -> {phase} is not a move of the state machine")
         now = utcnow().isoformat()
-        entry = {"time": now, "phase": phase, "message": message}
+        entry = wire(TimelineEntry, time=now, phase=phase, message=message)
         timeline = [*self.status.get("timeline", []), entry][-TIMELINE_MAX:]
         appended = await self.audit("phase", {"from": previous, "to": phase, "message": message,
-                                            **fields})
+                                            **wire(IncidentStatus, **fields)})
         # The log's head as of this phase change: `aiops audit verify` compares the log with
         # it, so records cut from the end of the log (which leave a valid chain) are caught.
         if appended is not None and hasattr(appended, "seq") and hasattr(appended, "hash"):
-            fields["auditHead"] = {"seq": appended.seq, "hash": appended.hash}
+            fields["audit_head"] = {"seq": appended.seq, "hash": appended.hash}
         crashpoint(f"enter-{phase}")
         await self.patch(phase=phase, timeline=timeline, **fields)
         crashpoint(f"entered-{phase}")

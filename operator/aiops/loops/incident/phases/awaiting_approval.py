@@ -12,9 +12,10 @@ from typing import TYPE_CHECKING, Any
 from pydantic import ValidationError
 
 from aiops.api import Approval, ApprovalStatus, Incident, ProposedAction
+from aiops.api.common import wire
 from aiops.api.durations import format_duration, to_timedelta
 from aiops.loops.incident.approvals import mismatch
-from aiops.loops.incident.status import StatusWriter, fit, record, timestamp
+from aiops.loops.incident.status import StatusWriter, fit, timestamp
 from aiops.subjects.contract import utcnow
 from aiops.vocabulary import HANDLED, ApprovalDecision, ApprovalPhase, Phase, Verdict
 
@@ -46,7 +47,7 @@ async def step(d: IncidentDriver, incident: Incident, w: StatusWriter) -> float:
         changed = changed or bool(hits)
         await _mark(d, obj, hits, stale)
     if changed:
-        await w.patch(proposedActions=proposed)
+        await w.patch(proposed_actions=proposed)
     if not waiting:
         if any(p.get("decision") == Verdict.RUN for p in proposed):
             await w.enter(Phase.REMEDIATING, "approvals received: remediation started")
@@ -92,11 +93,11 @@ def _apply(
     who = ap.spec.approved_by
     for p in steps:
         if ap.spec.decision == ApprovalDecision.APPROVE:
-            p.update(record(ProposedAction, decision=Verdict.RUN, reason=f"approved by {who}",
+            p.update(wire(ProposedAction, decision=Verdict.RUN, reason=f"approved by {who}",
                             approval_uid=ap.metadata.uid, approved_by=who))
         else:
             why = f": {ap.spec.reason}" if ap.spec.reason else ""
-            p.update(record(ProposedAction, decision=Verdict.REFUSED,
+            p.update(wire(ProposedAction, decision=Verdict.REFUSED,
                             reason=f"rejected by {who}{why}"))
     return hits, ""
 
@@ -109,7 +110,7 @@ async def _mark(d: IncidentDriver, obj: dict[str, Any], hits: set[str], stale: s
         "decision": spec.get("decision"), "actions": spec.get("actions", []),
         "applied": sorted(hits), **({"stale": stale} if stale else {}),
     })
-    status = fit(ApprovalStatus, d.rt.redactor.redact(record(
+    status = fit(ApprovalStatus, d.rt.redactor.redact(wire(
         ApprovalStatus,
         phase=ApprovalPhase.APPLIED if hits else ApprovalPhase.STALE,
         message=f"applied to {', '.join(sorted(hits))}" if hits else stale,

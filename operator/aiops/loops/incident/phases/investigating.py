@@ -11,8 +11,9 @@ from typing import TYPE_CHECKING, Any
 from aiops.agent.base import AgentResult, Investigation
 from aiops.api import AgentUsage, Diagnosis, DryRun, Incident, ProposedAction
 from aiops.api.approval import step_digest
+from aiops.api.common import wire
 from aiops.crashpoints import crashpoint
-from aiops.loops.incident.status import StatusWriter, record
+from aiops.loops.incident.status import StatusWriter
 from aiops.policy.gate import Decision
 from aiops.subjects.binding import SubjectProblem
 from aiops.subjects.contract import utcnow
@@ -66,7 +67,7 @@ async def step(d: IncidentDriver, incident: Incident, w: StatusWriter) -> float:
     await d.audit("agent.start", {"agent": agent.name})
     result: AgentResult = await agent.investigate(inv)
     await d.audit("agent.result", result.model_dump(mode="json"))
-    usage = record(
+    usage = wire(
         AgentUsage,
         backend=result.usage.backend,
         turns=result.usage.turns,
@@ -76,7 +77,7 @@ async def step(d: IncidentDriver, incident: Incident, w: StatusWriter) -> float:
         model=result.usage.model or None,
     )
     # Clipped to the model's bounds and redacted by the writer, like every status field.
-    diagnosis = record(
+    diagnosis = wire(
         Diagnosis,
         summary=result.diagnosis.summary or "(none)",
         alternatives=list(result.diagnosis.alternatives),
@@ -98,7 +99,7 @@ async def step(d: IncidentDriver, incident: Incident, w: StatusWriter) -> float:
                                           **decision.as_dict(),
                                           **({"dryRun": dry} if dry else {})})
         proposed.append(_proposed(f"a{i}", s.action, s.params, s.rationale, decision, dry, uid))
-    await w.patch(diagnosis=diagnosis, agent=usage, proposedActions=proposed)
+    await w.patch(diagnosis=diagnosis, agent=usage, proposed_actions=proposed)
     crashpoint("after-plan-recorded")
     await d.rt.checkpoint_for(d.namespace, d.name).clear()
     verdicts = [p["decision"] for p in proposed]
@@ -122,7 +123,7 @@ def _proposed(
     """A proposed step as the status records it (the writer redacts and clips it)."""
     params_obj = params if isinstance(params, dict) else {"value": params}
     action = action if _is_identifier(action) else "invalid-action"
-    return record(
+    return wire(
         ProposedAction,
         id=id_,
         action=action,
@@ -130,7 +131,7 @@ def _proposed(
         risk=d.spec.risk if d.spec is not None else Risk.HIGH,
         # A real dry run where the subject's API has one (Kubernetes mutations); otherwise
         # the gate's checks on live state are the closest thing to it.
-        dry_run=dry_run or record(DryRun, ok=d.verdict != Verdict.REFUSED, message=d.reason),
+        dry_run=dry_run or wire(DryRun, ok=d.verdict != Verdict.REFUSED, message=d.reason),
         decision=d.verdict,
         reason=d.reason,
         # An Approval created before this moment cannot have approved this step.

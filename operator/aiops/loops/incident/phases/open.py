@@ -16,6 +16,6 @@ if TYPE_CHECKING:
 async def step(d: IncidentDriver, incident: Incident, w: StatusWriter) -> float:
     patch: dict[str, Any] = {}
     if incident.status.detected_at is None:
-        patch["detectedAt"] = utcnow().isoformat()  # a person filed it: detected now
+        patch["detected_at"] = utcnow().isoformat()  # a person filed it: detected now
     await w.enter(Phase.INVESTIGATING, "investigation started", **patch)
     return 0

@@ -22,8 +22,9 @@ from typing import TYPE_CHECKING
 
 from aiops.actions import find_action
 from aiops.api import ExecutedAction, Incident
+from aiops.api.common import wire
 from aiops.crashpoints import crashpoint
-from aiops.loops.incident.status import StatusWriter, record
+from aiops.loops.incident.status import StatusWriter
 from aiops.subjects.contract import utcnow
 from aiops.vocabulary import Check, Outcome, Phase, Verdict
 
@@ -77,7 +78,7 @@ async def step(d: IncidentDriver, incident: Incident, w: StatusWriter) -> float:
             key = f"{key}-{attempt}"  # retry-safe by its own word; each attempt on record
         crashpoint("before-action-recorded")
         broken = d.broken(bound, obs) if obs is not None else None
-        started = record(
+        started = wire(
             ExecutedAction,
             id=nxt.id, action=nxt.action, params=params, idempotency_key=key,
             started_at=utcnow().isoformat(), result=Outcome.RUNNING,
@@ -85,19 +86,19 @@ async def step(d: IncidentDriver, incident: Incident, w: StatusWriter) -> float:
             approved_by=ap.spec.approved_by if ap is not None else None,
             broken_before=broken[:50] if broken is not None else None,
         )
-        await w.patch(executedActions=[*w.executed(), started])
+        await w.patch(executed_actions=[*w.executed(), started])
     await d.audit("action.started", started)
     crashpoint("after-action-recorded")
     result = await d.execute(bound, nxt.action, decision, key)
     crashpoint("after-action-executed")
-    finished = {**w.executed()[-1], **record(
+    finished = {**w.executed()[-1], **wire(
         ExecutedAction, finished_at=utcnow().isoformat(),
         result=Outcome.SUCCEEDED if result.ok else Outcome.FAILED, message=result.message,
     )}
     # Audited before the status write: if the write is refused, the log still says what the
     # action did, and the incident escalates with the reason.
     await d.audit("action.finished", finished)
-    await w.patch(executedActions=[*w.executed()[:-1], finished])
+    await w.patch(executed_actions=[*w.executed()[:-1], finished])
     crashpoint("after-action-finished")
     if not result.ok:
         failures = sum(1 for a in w.executed()
@@ -144,24 +145,24 @@ async def _resume_unfinished(d: IncidentDriver, incident: Incident, w: StatusWri
                           f"sent again ({decision.reason}); it may have run: verifying on live "
                           "state")
             return 0
-        last.update(record(
+        last.update(wire(
             ExecutedAction, result=Outcome.UNKNOWN, finished_at=utcnow().isoformat(),
             message=f"interrupted by an operator restart; not sent again: {decision.reason}",
         ))
-        await w.patch(executedActions=executed)
+        await w.patch(executed_actions=executed)
         await d.escalate(w, f"{last['id']} {last['action']} was interrupted by an operator "
                          f"restart and is not sent again: {decision.reason}")
         return 0
     await d.audit("action.resumed", {"id": last["id"], "idempotencyKey":
                                      last["idempotencyKey"]})
     result = await d.execute(bound, last["action"], decision, last["idempotencyKey"])
-    last.update(record(
+    last.update(wire(
         ExecutedAction, finished_at=utcnow().isoformat(),
         result=Outcome.SUCCEEDED if result.ok else Outcome.FAILED,
         message=f"resumed after a restart under the same idempotency key: {result.message}",
     ))
     await d.audit("action.finished", last)
-    await w.patch(executedActions=executed)
+    await w.patch(executed_actions=executed)
     if not result.ok:
         await d.escalate(w, f"{last['id']} {last['action']} failed: {result.message}")
         return 0

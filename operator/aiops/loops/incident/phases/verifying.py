@@ -17,8 +17,9 @@ from typing import TYPE_CHECKING, Any
 from aiops import actions
 from aiops.actions import find_action
 from aiops.api import ExecutedAction, Incident, Subject
+from aiops.api.common import wire
 from aiops.api.durations import format_duration
-from aiops.loops.incident.status import StatusWriter, record
+from aiops.loops.incident.status import StatusWriter
 from aiops.subjects.binding import Bound
 from aiops.subjects.contract import ActionResult, Observation, utcnow
 from aiops.vocabulary import Outcome, Phase, Verdict
@@ -54,11 +55,11 @@ async def step(d: IncidentDriver, incident: Incident, w: StatusWriter) -> float:
         await d.audit("verify", {"holds": True, "step": bool(a_step),
                                  **({"id": last["id"]} if last else {})})
         if last is not None and last.get("result") == Outcome.RUNNING:
-            last.update(record(
+            last.update(wire(
                 ExecutedAction, result=Outcome.SUCCEEDED, finished_at=utcnow().isoformat(),
                 message="finished before an operator restart; verified by observation",
             ))
-            await w.patch(executedActions=executed)
+            await w.patch(executed_actions=executed)
         if remaining:
             await w.enter(Phase.REMEDIATING, f"verified {last['id'] if last else 'the plan'}: "
                           "next action")
@@ -78,11 +79,11 @@ async def step(d: IncidentDriver, incident: Incident, w: StatusWriter) -> float:
         what = incident.spec.invariant or "the reported symptom"
         reason = f"verification failed: {what} still broken after {format_duration(timeout)}"
     if last is not None and last.get("result") == Outcome.RUNNING:
-        last.update(record(
+        last.update(wire(
             ExecutedAction, result=Outcome.UNKNOWN, finished_at=utcnow().isoformat(),
             message="interrupted by an operator restart and not verified; not repeated",
         ))
-        await w.patch(executedActions=executed)
+        await w.patch(executed_actions=executed)
         reason += f"; {last['id']} {last['action']} was interrupted and is not repeated"
     elif last is not None and last.get("result") == Outcome.SUCCEEDED:
         spec = find_action(bound.plugin, last["action"])
@@ -114,8 +115,8 @@ async def _undo(
     await d.audit("action.undone", {"id": last["id"], "ok": result.ok,
                                     "message": result.message})
     executed = w.executed()
-    executed[-1].update(record(ExecutedAction, undone=result.ok))
-    await w.patch(executedActions=executed)
+    executed[-1].update(wire(ExecutedAction, undone=result.ok))
+    await w.patch(executed_actions=executed)
     if not result.ok:
         return f"could not undo {last['id']} {last['action']}: {result.message}"
     return f"undid {last['id']} {last['action']}: {result.message}"
