@@ -14,7 +14,6 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console, Group
 from rich.live import Live
-from rich.spinner import Spinner
 from rich.table import Table
 from rich.text import Text
 
@@ -23,6 +22,7 @@ from aiops.cluster.local import DEFAULT_NAME, DEFAULT_PORT, default_state_dir
 from aiops.localsystem import Layout, LocalSystemError
 from aiops.localsystem.layout import DEFAULT_NAMESPACE, DEFAULT_STACK_PORT
 
+SPINNER = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏"
 NameOpt = Annotated[str, typer.Option("--name", help="The system's (and its cluster's) name.")]
 StateOpt = Annotated[Path | None, typer.Option(
     "--state-dir", help="State directory (default: AIOPS_STATE_DIR, else ~/.local/state/aiops).")]
@@ -57,22 +57,20 @@ class LiveReporter:
                          transient=False)
 
     def _render(self) -> Group:
-        table = Table.grid(padding=(0, 1))
-        table.add_column(width=2)
-        table.add_column(no_wrap=True)
-        table.add_column(justify="right", width=8)
-        table.add_column(overflow="ellipsis", no_wrap=True, ratio=1)
+        rows = []
         for line in self.lines:
-            if line.failed:
-                mark: Text | Spinner = Text("✗", style="bold red")
-            elif line.seconds is None:
-                mark = Spinner("dots", style="cyan")
-            else:
-                mark = Text("✓", style="bold green")
             took = line.seconds if line.seconds is not None else time.monotonic() - line.started
-            table.add_row(mark, Text(line.title, style="bold"), f"{took:6.1f} s",
-                          Text(line.detail, style="dim" if line.seconds is not None else ""))
-        return Group(table)
+            if line.failed:
+                mark, style = "✗", "bold red"
+            elif line.seconds is None:
+                mark, style = SPINNER[int(time.monotonic() * 10) % len(SPINNER)], "bold cyan"
+            else:
+                mark, style = "✓", "bold green"
+            rows.append(Text.assemble(
+                (mark, style), " ", (f"{line.title:<54.54}", "bold"), f"{took:6.1f} s  ",
+                (line.detail, "dim" if line.seconds is not None else ""),
+                no_wrap=True, overflow="ellipsis"))
+        return Group(*rows)
 
     @contextlib.contextmanager
     def step(self, title: str) -> Iterator[_StepView]:

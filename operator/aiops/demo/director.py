@@ -216,6 +216,8 @@ class Director:
                 return None
             if not steps:
                 return "no action was proposed"
+            if all(s.get("decision") == "refused" for s in steps):
+                return "the policy refused every step"
             return f"autonomy {self.settings.autonomy}: the policy let the plan run unapproved"
         if chapter == "remediation":
             if st.get("executedActions") or phase == "Remediating":
@@ -404,11 +406,12 @@ class Director:
         self._note("baseline", "actions switch on")
         self.custom.patch_namespaced_custom_object(
             GROUP, VERSION, ns, "subjects", name,
-            {"spec": {"autonomy": self.settings.autonomy, "paused": False}})
+            {"spec": {"autonomy": self.settings.autonomy, "paused": False,
+                      **self.story.subject_patch(self.settings.fault)}})
         self._note("baseline", f"Subject {name}: autonomy {self.settings.autonomy}, not paused")
         subject = cast(dict[str, Any], self.custom.get_namespaced_custom_object(
             GROUP, VERSION, ns, "subjects", name))
-        for line in self.story.prepare(subject):
+        for line in self.story.prepare(subject, self.settings.fault):
             self._note("baseline", line)
         return self.notes.get("baseline", [])
 

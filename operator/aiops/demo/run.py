@@ -74,6 +74,7 @@ def plain(director: Director) -> int:
     """The director's log (chapters, notes) as it grows, the incident's phases and each
     audit record as the operator writes it."""
     logged, records, phase = 0, 0, ""
+    print(Screen(director).header(wide=True).plain.strip(), flush=True)
     with keyboard(None) as keys:
         while director.exit_code is None:
             try:

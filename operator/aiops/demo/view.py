@@ -371,6 +371,9 @@ class Screen:
         for a in st.get("executedActions") or []:
             who = f", approved by {a['approvedBy']}" if a.get("approvedBy") else ""
             out.append(Text(f"action {a.get('id')} {a.get('action')}: {a.get('result')}{who}"))
+        if phase == "Resolved" and not st.get("executedActions"):
+            out.append(Text("no action ran: the agent diagnosed, and the Subject recovered "
+                            "once the fault ended"))
         usage = st.get("agent") or {}
         if usage.get("backend") == "anthropic":
             out.append(Text(f"model {usage.get('model')}: {usage.get('inputTokens', 0)} in / "

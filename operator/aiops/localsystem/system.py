@@ -183,7 +183,8 @@ class LocalSystem:
                 f"port {port} is in use by another process ({what})"
                 + (f"; {len(busy) - 1} more of its ports are too" if len(busy) > 1 else "")
                 + ": stop what holds them, or choose other ports")
-        step.detail(f"{', '.join(p.name for p in found)} found; {len(wanted)} ports free")
+        step.detail(f"{', '.join(p.name for p in found)} found; "
+                    + (f"{len(wanted)} ports free" if wanted else "every part already runs"))
 
     def _wait_time_wait(self, step: Step, most: float = 70) -> None:
         """Right after a `down`, the stack's ports hold connections in TIME_WAIT for up to a
@@ -435,8 +436,15 @@ def build_tools(detail: Callable[[str], None]) -> Path:
         raise LocalSystemError("the Go toolchain is missing and the tools are not built yet: "
                                "install Go 1.26+ and put 'go' on PATH (hack/setup.sh says how)")
     detail("cold build: tens of minutes on 2 cores, once; cached afterwards")
+    stream_build(BUILD_SCRIPT, detail)
+    return tools_bin_dir(build=False)
+
+
+def stream_build(script: Path, detail: Callable[[str], None]) -> None:
+    """Runs the build script with `go build -v` (GOFLAGS), each line it writes becoming the
+    step's detail with a count of the packages compiled so far."""
     env = {**os.environ, "GOFLAGS": f"{os.environ.get('GOFLAGS', '')} -v".strip()}
-    proc = subprocess.Popen([str(BUILD_SCRIPT)], env=env, stdout=subprocess.DEVNULL,
+    proc = subprocess.Popen([str(script)], env=env, stdout=subprocess.DEVNULL,
                             stderr=subprocess.PIPE, text=True)
     assert proc.stderr is not None
     packages, tail = 0, list[str]()
@@ -449,4 +457,3 @@ def build_tools(detail: Callable[[str], None]) -> Path:
     if proc.wait() != 0:
         raise LocalSystemError(f"building the Go tools failed (exit {proc.returncode}): "
                                f"{' | '.join(tail[-2:])}; run hack/tools/build.sh to see all")
-    return tools_bin_dir(build=False)

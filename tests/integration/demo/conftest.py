@@ -60,10 +60,12 @@ class DemoSystem:
         env.pop("ANTHROPIC_API_KEY", None)  # the runbook investigates in these tests
         return env
 
-    def aiops(self, *args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    def aiops(self, *args: str, timeout: float = 300,
+              env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
             [sys.executable, "-m", "aiops.cli.main", *args, *self.name_args(args)],
-            capture_output=True, text=True, timeout=timeout, env=self.env, check=False)
+            capture_output=True, text=True, timeout=timeout, env={**self.env, **(env or {})},
+            check=False)
 
     def name_args(self, args: tuple[str, ...]) -> list[str]:
         return ["--name", self.name] if args and args[0] in ("up", "down", "status", "demo") \

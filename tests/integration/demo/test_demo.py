@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from tests.fixtures.scripted_anthropic import FAKE_KEY, ScriptedAnthropic, reply, tool_use
 from tests.integration.demo.conftest import DemoSystem, Tmux, demo_command, wait_for
 
 pytestmark = pytest.mark.cluster
@@ -268,6 +269,38 @@ def test_a_too_small_terminal_is_told_the_minimum_size(
     t.keys("q")
     t.wait("EXIT=130")
     assert not t.alternate_on()
+
+
+def test_with_a_model_the_demo_says_claude_and_counts_its_tokens(
+    demo_system: DemoSystem, scripted_anthropic: ScriptedAnthropic,
+) -> None:
+    """ANTHROPIC_API_KEY set: `aiops up` restarts the operator for Claude (here the scripted
+    Messages API, the only stand-in for the model), and the same demo says so."""
+    scripted_anthropic.script([
+        reply(tool_use("observe_subject")),
+        reply(tool_use("propose_action", {"action": "restart_node",
+                                          "params": {"node": "rl-node-2"},
+                                          "rationale": "its process is not running"})),
+        reply(tool_use("resolve", {"summary": "rl-node-2 is down: its process stopped"})),
+    ])  # fmt: skip
+    model = {"ANTHROPIC_API_KEY": FAKE_KEY, "ANTHROPIC_BASE_URL": scripted_anthropic.base_url}
+    try:
+        up = demo_system.aiops("up", "--port", str(demo_system.port), "--stack-port",
+                               str(demo_system.stack_port), env=model)
+        assert up.returncode == 0, up.stdout + up.stderr
+        assert "restarting pid" in up.stdout and "for the anthropic agent" in up.stdout
+        proc = demo_system.aiops("demo", "ratelimiter", "--auto", *FAST, env=model,
+                                 timeout=240)
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        assert "agent Claude" in proc.stdout.splitlines()[0]  # the header, before anything
+        assert re.search(r"model \S+: \d+ in / \d+ out tokens, \$\d+\.\d{4}", proc.stdout), \
+            proc.stdout
+        assert "action a1 restart_node: Succeeded, approved by" in proc.stdout
+        assert FAKE_KEY not in proc.stdout
+    finally:
+        back = demo_system.aiops("up", "--port", str(demo_system.port), "--stack-port",
+                                 str(demo_system.stack_port))
+        assert back.returncode == 0 and "for the runbook agent" in back.stdout, back.stdout
 
 
 def test_down_leaves_no_process_and_no_port(demo_system: DemoSystem) -> None:
