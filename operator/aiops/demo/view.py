@@ -236,7 +236,9 @@ class Screen:
                 problem = self.d.store.audit_problem.get(name)
             body = [timeline_text(r) for r in records]
             if not records:
-                # Not on this machine (an operator in a cluster): the Incident's own timeline.
+                # Nothing in the log yet, or it is not on this machine (an operator in a
+                # cluster): the Incident's own timeline, and the title says so.
+                title = "Timeline (the Incident's status: no audit record here yet)"
                 body = [Text.assemble((t.get("time", "")[11:19] + " ", "dim"),
                                       (f"{t.get('phase') or '':<16.16} ", "cyan"),
                                       t.get("message", ""))
