@@ -462,7 +462,8 @@ class Director:
         the Approval carries exactly the digests of the steps it printed."""
         proc = subprocess.run(
             [sys.executable, "-m", "aiops.cli.main", self.decision, incident,
-             "-n", self.settings.namespace, "--reason", f"{self.decision}d in aiops demo"],
+             "-n", self.settings.namespace, "--reason",
+             f"{'approved' if self.decision == 'approve' else 'rejected'} in aiops demo"],
             env={**os.environ, "KUBECONFIG": self.settings.kubeconfig},
             capture_output=True, text=True, timeout=60, check=False,
         )
