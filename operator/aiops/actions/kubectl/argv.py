@@ -21,6 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
+from aiops.actions.kubectl.patch_fields import patch_problem
 from aiops.api import CATEGORY, GROUP, KINDS
 
 READ_VERBS = frozenset(
@@ -306,7 +307,9 @@ def _patch(value: str) -> str | None:
         doc = json.loads(value)
     except ValueError:
         return "takes a JSON patch, e.g. '{\"spec\":{\"replicas\":2}}'"
-    return None if isinstance(doc, dict | list) else "takes a JSON object or list"
+    if not isinstance(doc, dict | list):
+        return "takes a JSON object or list"
+    return patch_problem(doc)
 
 
 def _pattern(regex: re.Pattern[str], what: str) -> Check:
