@@ -29,9 +29,10 @@ def _imports(path: Path) -> set[str]:
             names = [a.name for a in node.names]
         for name in names:
             parts = name.split(".")
-            if parts[0] == "aiops" and len(parts) > 1:
-                if (ROOT / parts[1]).is_dir() or (ROOT / f"{parts[1]}.py").is_file():
-                    out.add(parts[1])
+            if parts[0] == "aiops" and len(parts) > 1 and (
+                (ROOT / parts[1]).is_dir() or (ROOT / f"{parts[1]}.py").is_file()
+            ):
+                out.add(parts[1])
     return out
 
 
