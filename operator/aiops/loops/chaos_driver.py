@@ -525,7 +525,7 @@ class ChaosDriver:
             return str((obj.get("status") or {}).get("message") or "the revert failed")
         if phase != ChaosPhase.FAILED:
             after = Chaos.from_k8s(obj).status
-            message = _clip(f"deleted while {(phase or 'Pending').lower()}: "
+            message = _clip(f"deleted while {(phase or ChaosPhase.PENDING).lower()}: "
                             f"{after.message or 'reverted'}")
             await self._write(obj, updated(after, message=message))
         return None
