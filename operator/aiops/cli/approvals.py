@@ -9,6 +9,7 @@ what it printed: the operator runs a step only while it still matches the digest
 from __future__ import annotations
 
 import json
+import sys
 import time
 from typing import Annotated, Any
 
@@ -27,6 +28,9 @@ AsOpt = Annotated[
     str | None, typer.Option("--as", help="Impersonate this user (like kubectl --as).")
 ]
 ReasonOpt = Annotated[str | None, typer.Option("--reason", help="Why, for the record.")]
+# On a terminal the steps are shown and a person confirms before anything is created; a script
+# (no terminal) decides at once, as it was told.
+YesOpt = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")]
 
 
 def _client(as_user: str | None) -> client.ApiClient:
@@ -45,7 +49,7 @@ def _whoami(api: client.ApiClient) -> str:
 
 def _decide(
     decision: ApprovalDecision, incident: str, actions: list[str] | None, namespace: str,
-    as_user: str | None, reason: str | None,
+    as_user: str | None, reason: str | None, yes: bool = False,
 ) -> None:
     api = _client(as_user)
     custom = client.CustomObjectsApi(api)
@@ -76,6 +80,12 @@ def _decide(
         digests[step_id] = step_digest(uid, step.id, step.action, step.params)
         typer.echo(f"{_describe(step)}\n    digest:  {digests[step_id]}")
     user = _whoami(api)
+    if not yes and sys.stdin.isatty() and not typer.confirm(
+        f"{decision.capitalize()} {', '.join(chosen) or 'every proposed action'} of {incident} "
+        f"as {user}?", default=False,
+    ):
+        typer.secho("aiops: nothing decided; no Approval was created", err=True)
+        raise typer.Exit(1)
     body = {
         "apiVersion": Approval.API_VERSION,
         "kind": Approval.KIND,
@@ -122,9 +132,10 @@ def approve(
     namespace: NamespaceOpt = "default",
     as_user: AsOpt = None,
     reason: ReasonOpt = None,
+    yes: YesOpt = False,
 ) -> None:
-    """Approve an incident's proposed actions."""
-    _decide(ApprovalDecision.APPROVE, incident, actions, namespace, as_user, reason)
+    """Approve an incident's proposed actions (shown first; asks on a terminal)."""
+    _decide(ApprovalDecision.APPROVE, incident, actions, namespace, as_user, reason, yes)
 
 
 def reject(
@@ -134,6 +145,7 @@ def reject(
     namespace: NamespaceOpt = "default",
     as_user: AsOpt = None,
     reason: ReasonOpt = None,
+    yes: YesOpt = False,
 ) -> None:
-    """Reject an incident's proposed actions."""
-    _decide(ApprovalDecision.REJECT, incident, actions, namespace, as_user, reason)
+    """Reject an incident's proposed actions (shown first; asks on a terminal)."""
+    _decide(ApprovalDecision.REJECT, incident, actions, namespace, as_user, reason, yes)

@@ -5,8 +5,13 @@ and under `observe`, nothing mutates. The audit log of each incident verifies.""
 from __future__ import annotations
 
 import json
+import os
+import pty
+import select
 import subprocess
 import sys
+import time
+from dataclasses import dataclass
 
 from tests.integration.incidents.conftest import Drift, LoopEnv, one_incident, settle
 from tests.integration.ratelimiter_subject.conftest import wait_for
@@ -18,6 +23,44 @@ def aiops(env: LoopEnv, *args: str) -> subprocess.CompletedProcess[str]:
         capture_output=True, text=True, timeout=60, check=False,
         env={**env.ns.cluster.env, "AIOPS_AUDIT_DIR": str(env.audit_dir)},
     )
+
+
+@dataclass
+class TerminalRun:
+    returncode: int
+    output: str
+
+
+def aiops_on_a_terminal(env: LoopEnv, answer: str, *args: str) -> TerminalRun:
+    """Runs `aiops ARGS` with a pseudo-terminal as its stdin and stdout (so it may ask), and
+    types `answer` once it has asked."""
+    main, child = pty.openpty()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "aiops.cli.main", *args], stdin=child, stdout=child,
+        stderr=child, env={**env.ns.cluster.env, "AIOPS_AUDIT_DIR": str(env.audit_dir)},
+    )
+    os.close(child)
+    out = b""
+    deadline = time.monotonic() + 60
+    answered = False
+    while time.monotonic() < deadline:
+        ready, _, _ = select.select([main], [], [], 0.5)
+        if ready:
+            try:
+                chunk = os.read(main, 4096)
+            except OSError:  # the child closed the terminal
+                break
+            if not chunk:
+                break
+            out += chunk
+            if not answered and b"?" in out.rsplit(b"\n", 1)[-1]:
+                os.write(main, answer.encode())
+                answered = True
+        elif proc.poll() is not None:
+            break
+    code = proc.wait(timeout=30)
+    os.close(main)
+    return TerminalRun(code, out.decode(errors="replace"))
 
 
 def phases(incident: dict) -> list[str]:  # type: ignore[type-arg]
@@ -98,6 +141,14 @@ def test_propose_waits_for_a_persons_approval(loop_env: LoopEnv) -> None:
         settle(3)  # waiting means waiting: nothing runs without the Approval
         assert drift.remaining() == len(drift.members)
         assert loop_env.phase(name) == "AwaitingApproval"
+
+        # On a terminal, `aiops approve` shows the step and asks; "n" creates nothing.
+        declined = aiops_on_a_terminal(loop_env, "n\n", "approve", name,
+                                       "-n", loop_env.ns.namespace, "--as", "bob")
+        assert declined.returncode == 1, declined.output
+        assert "reset_counter" in declined.output and "Approve a1" in declined.output
+        assert "no Approval was created" in declined.output
+        assert loop_env.ns.kubectl("get", "approvals", "-o", "name").stdout.strip() == ""
 
         # `aiops approve` as bob: the Approval names bob, who asked (the API server refuses
         # any other name; tests/integration/api shows that refusal).
