@@ -460,13 +460,18 @@ class Director:
     def _decide(self, incident: str) -> list[str]:
         """`aiops approve|reject INCIDENT` as the current kubectl user: the same command, so
         the Approval carries exactly the digests of the steps it printed."""
+        started = time.monotonic()
+        # Its own session, stdin closed: the terminal stays the demo's alone (a child that
+        # touched it would stop on SIGTTIN or read the person's keys).
         proc = subprocess.run(
             [sys.executable, "-m", "aiops.cli.main", self.decision, incident,
              "-n", self.settings.namespace, "--reason",
              f"{'approved' if self.decision == 'approve' else 'rejected'} in aiops demo"],
             env={**os.environ, "KUBECONFIG": self.settings.kubeconfig},
-            capture_output=True, text=True, timeout=60, check=False,
+            stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=60,
+            check=False, start_new_session=True,
         )
+        self.log.append(f"   aiops {self.decision} took {time.monotonic() - started:.1f} s")
         lines = (proc.stdout + proc.stderr).strip().splitlines()
         for line in lines:
             self._note("approval", line)
