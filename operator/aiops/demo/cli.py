@@ -12,6 +12,7 @@ import typer
 
 from aiops.cluster.local import DEFAULT_NAME, default_state_dir
 from aiops.settings import WorkstationSettings
+from aiops.vocabulary import Autonomy
 
 app = typer.Typer(help="The live demo: a fault, followed from detection to a verified fix.",
                   no_args_is_help=True)
@@ -140,7 +141,7 @@ def _demo(story: Any, name: str, state_dir: Path | None, *, auto: bool, autonomy
     from aiops.localsystem import load_record
     from aiops.localsystem.operator_proc import alive
 
-    if autonomy not in ("observe", "propose", "execute"):
+    if autonomy not in tuple(Autonomy):
         raise _die(f"--autonomy {autonomy!r}: say observe, propose or execute")
     faults = story.faults
     fault = fault or story.default_fault

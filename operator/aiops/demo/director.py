@@ -26,12 +26,23 @@ from aiops.cli.printable import printable
 from aiops.demo.sources import Store
 from aiops.demo.stories import Story
 from aiops.loops.runtime import SWITCH
+from aiops.vocabulary import (
+    TERMINAL,
+    ApprovalDecision,
+    ChaosPhase,
+    ConditionStatus,
+    ConditionType,
+    Health,
+    MemberState,
+    Outcome,
+    Phase,
+    Verdict,
+)
 
 CHAPTERS = ("baseline", "load", "countdown", "fault", "detection", "diagnosis", "approval",
             "remediation", "verification", "summary")
 TITLES = {c: c.capitalize() for c in CHAPTERS} | {"baseline": "Healthy baseline"}
 DEMO_LABEL = "aiops.dev/demo"
-DONE_PHASES = ("Resolved", "Escalated")
 
 # Exit codes of `aiops demo`.
 EXIT_RESOLVED, EXIT_NOT_RESOLVED, EXIT_QUIT = 0, 1, 130
@@ -88,7 +99,7 @@ class Director:
     chaos_name: str = ""
     chaos_spec: dict[str, Any] = field(default_factory=dict)
     injected_at: float | None = None
-    decision: str = ""  # "approve" or "reject", once sent
+    decision: str = ""  # an ApprovalDecision, once sent
     ending: str = ""  # why the story ended early (the Chaos failed, a timeout, ...)
     quitting: bool = False
     exit_code: int | None = None  # set: the demo is over
@@ -156,7 +167,7 @@ class Director:
             return None, None
         st = inc.get("status") or {}
         start = (self.chaos().get("status") or {}).get("injectedAt") or st.get("faultAt")
-        resolved = st.get("resolvedAt") if st.get("phase") == "Resolved" else None
+        resolved = st.get("resolvedAt") if st.get("phase") == Phase.RESOLVED else None
         return seconds(st.get("detectedAt"), start), seconds(resolved, start)
 
     def ready(self) -> tuple[bool, str]:
@@ -168,8 +179,8 @@ class Director:
                 return False, "preparing a clean state"
             members = (self.subject().get("status") or {}).get("members") or []
             health = (self.subject().get("status") or {}).get("health")
-            down = [m["name"] for m in members if m.get("state") != "Up"]
-            if health != "Healthy" or down or not members:
+            down = [m["name"] for m in members if m.get("state") != MemberState.UP]
+            if health != Health.HEALTHY or down or not members:
                 return False, f"the Subject to be Healthy (now {health or '?'}" + (
                     f", {', '.join(down)} not Up)" if down else ")")
             return True, ""
@@ -184,25 +195,25 @@ class Director:
             return left <= 0, f"{max(left, 0):.0f}"
         if c == "fault":
             st = self.chaos().get("status") or {}
-            if st.get("phase") in ("Injected", "Recovered"):
+            if st.get("phase") in (ChaosPhase.INJECTED, ChaosPhase.RECOVERED):
                 return True, ""
-            return False, f"the Chaos to be Injected (now {st.get('phase') or 'Pending'})"
+            return False, f"the Chaos to be Injected (now {st.get('phase') or ChaosPhase.PENDING})"
         if c == "detection":
             return (self.incident() is not None), "the subject loop to open an Incident"
         if c == "diagnosis":
             st = (self.incident() or {}).get("status") or {}
-            return bool(st.get("diagnosis")) or phase in DONE_PHASES, "the agent's diagnosis"
+            return bool(st.get("diagnosis")) or phase in TERMINAL, "the agent's diagnosis"
         if c == "approval":
-            return phase not in ("AwaitingApproval", "Investigating", "Open", ""), \
+            return phase not in (Phase.AWAITING_APPROVAL, Phase.INVESTIGATING, Phase.OPEN, ""), \
                 "a decision: a approves, r rejects" if not self.decision else \
                 "the operator to apply the Approval"
         if c == "remediation":
             st = (self.incident() or {}).get("status") or {}
-            finished = any(a.get("result") not in (None, "Running")
+            finished = any(a.get("result") not in (None, Outcome.RUNNING)
                            for a in st.get("executedActions") or [])
-            return finished or phase in ("Verifying", *DONE_PHASES), "the action to finish"
+            return finished or phase in (Phase.VERIFYING, *TERMINAL), "the action to finish"
         if c == "verification":
-            return phase in DONE_PHASES, "the invariant to hold again"
+            return phase in TERMINAL, "the invariant to hold again"
         return not self.busy("finish"), "stopping the fault and the load"
 
     def applies(self, chapter: str) -> str | None:
@@ -211,19 +222,19 @@ class Director:
         phase = st.get("phase")
         steps = st.get("proposedActions") or []
         if chapter == "approval":
-            if any(s.get("decision") == "await-approval" or s.get("approvedBy") for s in steps) \
-                    or phase == "AwaitingApproval":
+            if any(s.get("decision") == Verdict.AWAIT_APPROVAL or s.get("approvedBy")
+                   for s in steps) or phase == Phase.AWAITING_APPROVAL:
                 return None
             if not steps:
                 return "no action was proposed"
-            if all(s.get("decision") == "refused" for s in steps):
+            if all(s.get("decision") == Verdict.REFUSED for s in steps):
                 return "the policy refused every step"
             return f"autonomy {self.settings.autonomy}: the policy let the plan run unapproved"
         if chapter == "remediation":
-            if st.get("executedActions") or phase == "Remediating":
+            if st.get("executedActions") or phase == Phase.REMEDIATING:
                 return None
             return "no action ran"
-        if chapter == "verification" and phase == "Escalated" \
+        if chapter == "verification" and phase == Phase.ESCALATED \
                 and not st.get("executedActions"):
             return "the incident escalated"
         return None
@@ -306,12 +317,13 @@ class Director:
         if self.chapter in ("baseline", "load", "countdown", "summary") or self.ending:
             return
         st = self.chaos().get("status") or {}
-        if st.get("phase") == "Failed":
+        if st.get("phase") == ChaosPhase.FAILED:
             self._end(f"the fault could not be injected: {st.get('message') or 'Failed'}")
             return
-        recovered = any(c.get("type") == "SubjectRecovered" and c.get("status") in
-                        ("True", "False") for c in st.get("conditions") or [])
-        if self.incident() is None and st.get("phase") == "Recovered" and recovered:
+        recovered = any(c.get("type") == ConditionType.SUBJECT_RECOVERED and c.get("status") in
+                        (ConditionStatus.TRUE, ConditionStatus.FALSE)
+                        for c in st.get("conditions") or [])
+        if self.incident() is None and st.get("phase") == ChaosPhase.RECOVERED and recovered:
             self._end("the fault ended and no invariant saw it: no incident was opened")
             return
         if self.injected_at is not None and self.clock() - self.injected_at > \
@@ -336,26 +348,26 @@ class Director:
                        f"({spec.get('invariant')} for {spec.get('entity') or 'the subject'})"
                        + (f", TTD {ttd:.2f} s" if ttd is not None else ""))
         phase = self.phase()
-        if phase in DONE_PHASES and "closed" not in self.seen:
+        if phase in TERMINAL and "closed" not in self.seen:
             self.seen.add("closed")
             _, ttr = self.times()
             self._note("verification", f"{phase}" + (f", TTR {ttr:.2f} s" if ttr else ""))
 
     def _approval_keys(self, keys: list[str]) -> None:
-        if self.decision or self.phase() != "AwaitingApproval":
+        if self.decision or self.phase() != Phase.AWAITING_APPROVAL:
             return
         wanted = next((k for k in keys if k in ("a", "r")), None)
         if wanted is None and self.settings.auto and \
                 self.clock() - self.entered >= self.settings.dwell:
             wanted = "a"
         if wanted is not None:
-            self.decision = "approve" if wanted == "a" else "reject"
+            self.decision = ApprovalDecision.APPROVE if wanted == "a" else ApprovalDecision.REJECT
             inc = self.incident()
             assert inc is not None
             self._submit("decide", lambda: self._decide(inc["metadata"]["name"]))
 
     def _verdict(self) -> int:
-        return EXIT_RESOLVED if self.phase() == "Resolved" and not self.ending \
+        return EXIT_RESOLVED if self.phase() == Phase.RESOLVED and not self.ending \
             else EXIT_NOT_RESOLVED
 
     # -- chapter work (in the worker thread) ---------------------------------------------
@@ -466,7 +478,8 @@ class Director:
         proc = subprocess.run(
             [sys.executable, "-m", "aiops.cli.main", self.decision, incident,
              "-n", self.settings.namespace, "--reason",
-             f"{'approved' if self.decision == 'approve' else 'rejected'} in aiops demo"],
+             f"{'approved' if self.decision == ApprovalDecision.APPROVE else 'rejected'} in "
+             "aiops demo"],
             env={**os.environ, "KUBECONFIG": self.settings.kubeconfig},
             stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=60,
             check=False, start_new_session=True,

@@ -26,13 +26,19 @@ from aiops.audit.record import AuditRecord
 from aiops.cli.audit import summarize
 from aiops.cli.printable import printable
 from aiops.demo.director import CHAPTERS, TITLES, Director, ts
+from aiops.vocabulary import ChaosPhase, Health, MemberState, Outcome, Phase, Verdict
 
 MIN_WIDTH, MIN_HEIGHT = 80, 24
 BARS = "▁▂▃▄▅▆▇█"
-PHASE_STYLE = {"Resolved": "bold green", "Escalated": "bold red", "AwaitingApproval":
-               "bold yellow", "Remediating": "bold cyan", "Verifying": "cyan",
-               "Investigating": "magenta", "Open": "yellow"}
-MEMBER_STYLE = {"Up": "green", "Down": "bold red", "Degraded": "yellow", "Unknown": "dim"}
+PHASE_STYLE: dict[str, str] = {
+    Phase.RESOLVED: "bold green", Phase.ESCALATED: "bold red",
+    Phase.AWAITING_APPROVAL: "bold yellow", Phase.REMEDIATING: "bold cyan",
+    Phase.VERIFYING: "cyan", Phase.INVESTIGATING: "magenta", Phase.OPEN: "yellow"}
+MEMBER_STYLE: dict[str, str] = {
+    MemberState.UP: "green", MemberState.DOWN: "bold red", MemberState.DEGRADED: "yellow",
+    MemberState.UNKNOWN: "dim"}
+VERDICT_STYLE: dict[str, str] = {
+    Verdict.RUN: "green", Verdict.AWAIT_APPROVAL: "yellow", Verdict.REFUSED: "red"}
 
 
 def too_small(width: int, height: int) -> RenderableType:
@@ -74,7 +80,7 @@ def timeline_text(record: AuditRecord) -> Text:
         text, style = f"{d.get('from')} → {d.get('to')}: {d.get('message', '')}", "bold"
     elif k == "policy.decision":
         verdict = d.get("verdict") or d.get("decision") or "?"
-        style = {"run": "green", "await-approval": "yellow", "refused": "red"}.get(verdict, "")
+        style = VERDICT_STYLE.get(verdict, "")
         text = (f"gate ({d.get('phase')}): {d.get('id', '')} {d.get('action', '')} → "
                 f"{verdict}: {d.get('reason', '')}")
     elif k in ("action.started", "action.finished"):
@@ -82,7 +88,7 @@ def timeline_text(record: AuditRecord) -> Text:
         text = f"{k.split('.')[1]} {d.get('id')} {d.get('action')} {params}"
         if k == "action.finished":
             text += f": {d.get('result')} {d.get('message') or ''}"
-            style = "green" if d.get("result") == "Succeeded" else "red"
+            style = "green" if d.get("result") == Outcome.SUCCEEDED else "red"
     elif k == "approval":
         text = (f"approval by {d.get('by')}: {d.get('decision')} "
                 f"{', '.join(d.get('applied') or []) or d.get('stale', '')}")
@@ -169,8 +175,8 @@ class Screen:
     def members(self) -> Panel:
         table = Table.grid(padding=(0, 1))
         for m in (self.d.subject().get("status") or {}).get("members") or []:
-            state = m.get("state", "Unknown")
-            mark = "●" if state == "Up" else "✗"
+            state = m.get("state", MemberState.UNKNOWN)
+            mark = "●" if state == MemberState.UP else "✗"
             style = MEMBER_STYLE.get(state, "")
             table.add_row(Text(mark, style=style), Text(m["name"], style=style),
                           Text(state, style=style))
@@ -179,7 +185,7 @@ class Screen:
             table.add_row(Text("●" if extra.ok else "✗", style=style),
                           Text(extra.name, style=style), Text(extra.text, style=style))
         health = (self.d.subject().get("status") or {}).get("health") or "?"
-        style = "green" if health == "Healthy" else "bold red"
+        style = "green" if health == Health.HEALTHY else "bold red"
         return Panel(table, title=f"Subject {self.d.settings.subject}: [{style}]{health}[/]",
                      title_align="left", border_style=style)
 
@@ -208,7 +214,7 @@ class Screen:
         for inc in rows:
             st = inc.get("status") or {}
             name = inc["metadata"]["name"]
-            phase = st.get("phase") or "Open"
+            phase = st.get("phase") or Phase.OPEN
             mine = name == ours
             detecting = mine and self.d.chapter == "detection"
             style = "bold white on red" if detecting else ("bold" if mine else "dim")
@@ -276,7 +282,7 @@ class Screen:
         inc_name = (d.incident() or {}).get("metadata", {}).get("name", "")
         if c == "baseline":
             members = (d.subject().get("status") or {}).get("members") or []
-            up = sum(1 for m in members if m.get("state") == "Up")
+            up = sum(1 for m in members if m.get("state") == MemberState.UP)
             return [Text(f"Every member is up ({up}/{len(members)}) and no incident is open: "
                          "this is what healthy looks like. The operator observes the Subject "
                          "every second."), Text("Clean state for this run:"), *notes, *wait]
@@ -295,7 +301,7 @@ class Screen:
             return [Text.assemble("Chaos ", (d.chaos_name or "(being created)", "bold"),
                                   f": {s.fault} for {s.duration}"),
                     Text(d.story.faults[s.fault].description, style="dim"),
-                    Text.assemble("phase ", (cst.get("phase") or "Pending", "bold red"),
+                    Text.assemble("phase ", (cst.get("phase") or ChaosPhase.PENDING, "bold red"),
                                   f" · target {targets}"),
                     Text(cst.get("message") or "", style="dim"), *wait]
         if c == "detection":
@@ -373,7 +379,7 @@ class Screen:
         for a in st.get("executedActions") or []:
             who = f", approved by {a['approvedBy']}" if a.get("approvedBy") else ""
             out.append(Text(f"action {a.get('id')} {a.get('action')}: {a.get('result')}{who}"))
-        if phase == "Resolved" and not st.get("executedActions"):
+        if phase == Phase.RESOLVED and not st.get("executedActions"):
             out.append(Text("no action ran: the agent diagnosed, and the Subject recovered "
                             "once the fault ended"))
         usage = st.get("agent") or {}

@@ -31,6 +31,7 @@ from aiops.cluster.tools import BUILD_SCRIPT, REPO_ROOT, tools_bin_dir
 from aiops.localsystem import operator_proc
 from aiops.localsystem.layout import SUBJECT, Layout, LocalSystemError, Record, load_record
 from aiops.localsystem.subject import subject_manifest
+from aiops.vocabulary import Health
 from ratelimiter.localstack import PORT_SPAN, LocalStack, StackError
 from ratelimiter.localstack.tools import ToolError
 
@@ -150,7 +151,7 @@ class LocalSystem:
                           input=yaml.safe_dump(subject_manifest(self.stack,
                                                                 self.layout.namespace)))
             step.detail("waiting for the operator to observe it Healthy")
-            self._wait("the Subject to be Healthy", lambda: self.subject_health() == "Healthy",
+            self._wait("the Subject to be Healthy", lambda: self.subject_health() == Health.HEALTHY,
                        90, hint=f"see {self.layout.operator_log}")
             step.detail("Healthy")
         return record
@@ -364,7 +365,7 @@ class LocalSystem:
         if cst.state == "running":
             health = self.subject_health()
             out.append(Component(f"Subject {self.layout.namespace}/{SUBJECT}",
-                                 health or "absent", healthy=health == "Healthy",
+                                 health or "absent", healthy=health == Health.HEALTHY,
                                  detail=f"KUBECONFIG={self.cluster.kubeconfig}"))
         return out
 
