@@ -108,7 +108,7 @@ def test_examples_apply_and_kubectl_get_aiops_lists_them(api_ns: ApiNamespace) -
     tables = [line.split() for line in proc.stdout.splitlines() if line.startswith("NAME")]
     assert ["NAME", "SUBJECT", "INVARIANT", "SEVERITY", "PHASE", "AGE"] in tables
     assert ["NAME", "TYPE", "HEALTH", "OPEN", "INCIDENTS", "AUTONOMY", "AGE"] in tables
-    assert ["NAME", "SUBJECT", "FAULT", "PHASE", "AGE"] in tables
+    assert ["NAME", "SUBJECT", "FAULT", "TARGET", "PHASE", "TIME", "LEFT", "AGE"] in tables
     assert ["NAME", "INCIDENT", "DECISION", "BY", "AGE"] in tables
     for kind in KINDS:
         assert f"{kind.SINGULAR}.{GROUP}/{example(kind)['metadata']['name']}" in proc.stdout
@@ -127,7 +127,7 @@ def test_kubectl_explain_describes_fields(api_ns: ApiNamespace) -> None:
     expected = {
         "incident.status.phase": "AwaitingApproval",
         "subject.spec.interval": "How often the subject is observed",
-        "chaos.spec.target": "Which members get the fault",
+        "chaos.spec.target": "Which members (or which key) get the fault",
         "approval.spec.approvedBy": "kubectl auth whoami",
     }
 
