@@ -308,8 +308,8 @@ class ChaosDriver:
                 result = await asyncio.wait_for(
                     bound.plugin.inject(fault.name, params, name), timeout=timeout)
                 problem = None if result.ok else result.message
-            except Exception as err:
-                problem = _describe(err, timeout)
+            except Exception as err:  # whatever the plugin raised is this target's failure,
+                problem = _describe(err, timeout)  # said in status and rolled back; not a crash
             now = utcnow()
             if problem is not None:
                 # It may be half made: reverted with the others (reverts are idempotent).
