@@ -37,8 +37,9 @@ DONE = re.compile(r"EXIT=\d+")  # the exit code, not the command line that print
 
 
 def tmux(socket: str, *args: str) -> str:
-    return subprocess.run(["tmux", "-L", socket, *args], capture_output=True, text=True,
-                          check=True, timeout=30).stdout
+    return subprocess.run(
+        ["tmux", "-L", socket, *args], capture_output=True, text=True, check=True, timeout=30
+    ).stdout
 
 
 def capture(socket: str) -> str:
@@ -48,13 +49,20 @@ def capture(socket: str) -> str:
 def to_png(ansi: str, title: str, png: Path) -> None:
     import cairosvg
 
-    console = Console(record=True, width=WIDTH, height=HEIGHT, color_system="truecolor",
-                      force_terminal=True, file=open("/dev/null", "w"))  # noqa: SIM115
+    console = Console(
+        record=True,
+        width=WIDTH,
+        height=HEIGHT,
+        color_system="truecolor",
+        force_terminal=True,
+        file=open("/dev/null", "w"),  # noqa: SIM115 - a sink for the recording console
+    )
     lines = ansi.splitlines()[:HEIGHT]
     console.print(Text("\n").join(Text.from_ansi(line) for line in lines), end="")
     svg = FONT.sub("", console.export_svg(title=title))
-    svg = svg.replace('font-family: Fira Code, monospace', 'font-family: DejaVu Sans Mono, '
-                      'monospace')
+    svg = svg.replace(
+        "font-family: Fira Code, monospace", "font-family: DejaVu Sans Mono, monospace"
+    )
     cairosvg.svg2png(bytestring=svg.encode(), write_to=str(png), output_width=WIDTH * 12)
 
 
@@ -70,15 +78,28 @@ def main() -> int:
     try:
         import cairosvg  # noqa: F401
     except ImportError:
-        print("demo_screenshots: CairoSVG is missing: .venv/bin/pip install cairosvg",
-              file=sys.stderr)
+        print(
+            "demo_screenshots: CairoSVG is missing: .venv/bin/pip install cairosvg", file=sys.stderr
+        )
         return 2
     args.out.mkdir(parents=True, exist_ok=True)
     socket = f"aiops-shots-{uuid.uuid4().hex[:8]}"
-    command = (f"{sys.executable} -m aiops.cli.main demo ratelimiter --name {args.name} "
-               "--auto --dwell 4; echo EXIT=$?")
-    tmux(socket, "new-session", "-d", "-s", "shots", "-x", str(WIDTH), "-y", str(HEIGHT),
-         "bash --norc --noprofile")
+    command = (
+        f"{sys.executable} -m aiops.cli.main demo ratelimiter --name {args.name} "
+        "--auto --dwell 4; echo EXIT=$?"
+    )
+    tmux(
+        socket,
+        "new-session",
+        "-d",
+        "-s",
+        "shots",
+        "-x",
+        str(WIDTH),
+        "-y",
+        str(HEIGHT),
+        "bash --norc --noprofile",
+    )
     try:
         tmux(socket, "set-option", "-g", "status", "off")
         tmux(socket, "resize-window", "-t", "shots", "-x", str(WIDTH), "-y", str(HEIGHT))
@@ -96,17 +117,19 @@ def main() -> int:
                     print(f"{png.relative_to(ROOT) if png.is_relative_to(ROOT) else png}")
                     del pending[stem]
             if DONE.search(plain) and pending:
-                print(f"demo_screenshots: the demo ended before {', '.join(pending)}:\n{plain}",
-                      file=sys.stderr)
+                print(
+                    f"demo_screenshots: the demo ended before {', '.join(pending)}:\n{plain}",
+                    file=sys.stderr,
+                )
                 return 1
             time.sleep(0.3)
         if pending:
-            print(f"demo_screenshots: timed out waiting for {', '.join(pending)}",
-                  file=sys.stderr)
+            print(f"demo_screenshots: timed out waiting for {', '.join(pending)}", file=sys.stderr)
             return 1
         # Let the demo finish its cleanup (the Chaos reverted, the load stopped).
-        while not DONE.search(Text.from_ansi(capture(socket)).plain) \
-                and time.monotonic() < deadline:
+        while (
+            not DONE.search(Text.from_ansi(capture(socket)).plain) and time.monotonic() < deadline
+        ):
             time.sleep(0.5)
     finally:
         subprocess.run(["tmux", "-L", socket, "kill-server"], capture_output=True, check=False)

@@ -5,5 +5,7 @@ set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 hack/setup.sh
-.venv/bin/ruff check operator subjects tests hack
+.venv/bin/ruff check operator subjects tests hack examples
+.venv/bin/ruff format --check operator subjects tests hack examples
+.venv/bin/mypy operator subjects tests examples
 exec .venv/bin/pytest "$@"

@@ -89,13 +89,21 @@ def ts(value: str) -> datetime:
 
 @contextlib.contextmanager
 def operator(kubeconfig: Path, namespace: str, workdir: Path) -> Iterator[None]:
-    env = {**os.environ, "KUBECONFIG": str(kubeconfig), "AIOPS_AUDIT_DIR": str(workdir / "audit"),
-           "AIOPS_OPERATOR_NAMESPACE": namespace, "AIOPS_CHAOS_SETTLE_TIMEOUT": "2m"}
+    env = {
+        **os.environ,
+        "KUBECONFIG": str(kubeconfig),
+        "AIOPS_AUDIT_DIR": str(workdir / "audit"),
+        "AIOPS_OPERATOR_NAMESPACE": namespace,
+        "AIOPS_CHAOS_SETTLE_TIMEOUT": "2m",
+    }
     env.pop("ANTHROPIC_API_KEY", None)  # the runbook: the loop is timed, not a model
     with (workdir / "operator.log").open("w") as out:
         proc = subprocess.Popen(
             [sys.executable, "-m", "aiops.cli.main", "operator", "run", "-n", namespace],
-            env=env, stdout=out, stderr=subprocess.STDOUT)
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
     try:
         yield
     finally:
@@ -115,7 +123,8 @@ class Bench:
     def get(self, plural: str, name: str) -> dict[str, Any] | None:
         try:
             obj: Any = self.custom.get_namespaced_custom_object(
-                GROUP, VERSION, self.namespace, plural, name)
+                GROUP, VERSION, self.namespace, plural, name
+            )
         except k8s.ApiException as err:
             if err.status == 404:
                 return None
@@ -131,32 +140,57 @@ class Bench:
     def run_once(self, f: Fault, i: int) -> tuple[float, float, float, str]:
         wait("the Subject Healthy", self.healthy, timeout=120, every=0.5)
         name = f"ttr-{f.name.replace('_', '-')}-{uuid.uuid4().hex[:5]}"
-        body = {"apiVersion": f"{GROUP}/{VERSION}", "kind": "Chaos", "metadata": {"name": name},
-                "spec": {"subject": SUBJECT, "fault": f.name, "duration": "60s",
-                         "target": {"member": f.target(i)}}}
+        body = {
+            "apiVersion": f"{GROUP}/{VERSION}",
+            "kind": "Chaos",
+            "metadata": {"name": name},
+            "spec": {
+                "subject": SUBJECT,
+                "fault": f.name,
+                "duration": "60s",
+                "target": {"member": f.target(i)},
+            },
+        }
         self.custom.create_namespaced_custom_object(GROUP, VERSION, self.namespace, "chaos", body)
         try:
-            (incident,) = wait(f"an Incident linked to {name}",
-                               lambda: self.status("chaos", name).get("incidents"), 90)
-            inc = wait(f"{incident} Resolved", lambda: (
-                s if (s := self.status("incidents", incident)).get("phase")
-                in ("Resolved", "Escalated", "AwaitingApproval") else None), 120)
+            (incident,) = wait(
+                f"an Incident linked to {name}",
+                lambda: self.status("chaos", name).get("incidents"),
+                90,
+            )
+            inc = wait(
+                f"{incident} Resolved",
+                lambda: (
+                    s
+                    if (s := self.status("incidents", incident)).get("phase")
+                    in ("Resolved", "Escalated", "AwaitingApproval")
+                    else None
+                ),
+                120,
+            )
             if inc["phase"] != "Resolved":
-                raise SystemExit(f"chaos-ttr: {incident} is {inc['phase']}: "
-                                 f"{inc.get('escalationReason') or 'a person must approve'}")
-            chaos = wait(f"{name} to record the Subject healthy",
-                         lambda: (s if (s := self.status("chaos", name)).get("healthyAt")
-                                  else None), 90)
+                raise SystemExit(
+                    f"chaos-ttr: {incident} is {inc['phase']}: "
+                    f"{inc.get('escalationReason') or 'a person must approve'}"
+                )
+            chaos = wait(
+                f"{name} to record the Subject healthy",
+                lambda: s if (s := self.status("chaos", name)).get("healthyAt") else None,
+                90,
+            )
         finally:
-            self.custom.delete_namespaced_custom_object(GROUP, VERSION, self.namespace,
-                                                        "chaos", name)
+            self.custom.delete_namespaced_custom_object(
+                GROUP, VERSION, self.namespace, "chaos", name
+            )
             wait(f"{name} reverted and gone", lambda: self.get("chaos", name) is None, 120)
         injected = ts(chaos["injectedAt"])
         assert ts(inc["faultAt"]) == injected, (inc["faultAt"], chaos["injectedAt"])
-        return ((ts(inc["detectedAt"]) - injected).total_seconds(),
-                (ts(inc["resolvedAt"]) - injected).total_seconds(),
-                (ts(chaos["healthyAt"]) - injected).total_seconds(),
-                str(chaos.get("recoveredBy")))
+        return (
+            (ts(inc["detectedAt"]) - injected).total_seconds(),
+            (ts(inc["resolvedAt"]) - injected).total_seconds(),
+            (ts(chaos["healthyAt"]) - injected).total_seconds(),
+            str(chaos.get("recoveredBy")),
+        )
 
 
 def measure(bench: Bench, faults: list[Fault], runs: int) -> list[Row]:
@@ -172,29 +206,50 @@ def measure(bench: Bench, faults: list[Fault], runs: int) -> list[Row]:
             ttrs.append(ttr)
             healed.append(heal)
             by[who] = by.get(who, 0) + 1
-            log(f"{f.name} run {i + 1}/{runs}: TTD {ttd:.2f} s, TTR {ttr:.2f} s, "
-                f"healthy after {heal:.2f} s ({who})")
-        rows.append(Row(f.name, f.invariant, runs, statistics.median(ttds), max(ttds),
-                        statistics.median(ttrs), max(ttrs), statistics.median(healed), by))
+            log(
+                f"{f.name} run {i + 1}/{runs}: TTD {ttd:.2f} s, TTR {ttr:.2f} s, "
+                f"healthy after {heal:.2f} s ({who})"
+            )
+        rows.append(
+            Row(
+                f.name,
+                f.invariant,
+                runs,
+                statistics.median(ttds),
+                max(ttds),
+                statistics.median(ttrs),
+                max(ttrs),
+                statistics.median(healed),
+                by,
+            )
+        )
     return rows
 
 
 def table(rows: list[Row]) -> str:
-    lines = ["| fault | invariant | runs | TTD median | TTD max | TTR median | TTR max | "
-             "healthy again (median) | recovered by |", "|" + "---|" * 9]
+    lines = [
+        "| fault | invariant | runs | TTD median | TTD max | TTR median | TTR max | "
+        "healthy again (median) | recovered by |",
+        "|" + "---|" * 9,
+    ]
     for r in rows:
         by = ", ".join(f"{k} {v}" for k, v in sorted(r.recovered_by.items()))
-        lines.append(f"| {r.fault} | {r.invariant} | {r.runs} | {r.ttd_median_s:.2f} s | "
-                     f"{r.ttd_max_s:.2f} s | {r.ttr_median_s:.2f} s | {r.ttr_max_s:.2f} s | "
-                     f"{r.healed_median_s:.2f} s | {by} |")
+        lines.append(
+            f"| {r.fault} | {r.invariant} | {r.runs} | {r.ttd_median_s:.2f} s | "
+            f"{r.ttd_max_s:.2f} s | {r.ttr_median_s:.2f} s | {r.ttr_max_s:.2f} s | "
+            f"{r.healed_median_s:.2f} s | {by} |"
+        )
     return "\n".join(lines)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else "")
     parser.add_argument("--runs", type=int, default=10, help="runs per fault (default 10)")
-    parser.add_argument("--faults", default=",".join(f.name for f in FAULTS),
-                        help="comma-separated faults (default: all)")
+    parser.add_argument(
+        "--faults",
+        default=",".join(f.name for f in FAULTS),
+        help="comma-separated faults (default: all)",
+    )
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
     args = parser.parse_args()
     faults = [f for f in FAULTS if f.name in args.faults.split(",")]
@@ -203,29 +258,48 @@ def main() -> None:
     namespace = f"chaos-ttr-{uuid.uuid4().hex[:6]}"
     with api_server(kubectl) as kubeconfig, stack_up() as stack:
         for path in (REPO / "crds", REPO / "crds" / "rbac"):
-            kubectl_run(kubectl, kubeconfig, "apply", "--server-side", "--force-conflicts",
-                        "-f", str(path))
+            kubectl_run(
+                kubectl, kubeconfig, "apply", "--server-side", "--force-conflicts", "-f", str(path)
+            )
         kubectl_run(kubectl, kubeconfig, "create", "namespace", namespace)
         try:
             subject = {
-                "apiVersion": f"{GROUP}/{VERSION}", "kind": "Subject",
+                "apiVersion": f"{GROUP}/{VERSION}",
+                "kind": "Subject",
                 "metadata": {"name": SUBJECT},
-                "spec": {"type": "ratelimiter", "config": subject_config(stack),
-                         "prometheus": {"url": stack.urls.prometheus},
-                         "workload": {"kind": "supervisor",
-                                      "supervisor": {"url": f"{stack.urls.supervisor}/RPC2"}},
-                         "interval": "1s", "autonomy": "execute", "cooldown": "0s"},
+                "spec": {
+                    "type": "ratelimiter",
+                    "config": subject_config(stack),
+                    "prometheus": {"url": stack.urls.prometheus},
+                    "workload": {
+                        "kind": "supervisor",
+                        "supervisor": {"url": f"{stack.urls.supervisor}/RPC2"},
+                    },
+                    "interval": "1s",
+                    "autonomy": "execute",
+                    "cooldown": "0s",
+                },
             }
-            kubectl_run(kubectl, kubeconfig, "apply", "-n", namespace, "-f", "-",
-                        stdin=json.dumps(subject))
+            kubectl_run(
+                kubectl, kubeconfig, "apply", "-n", namespace, "-f", "-", stdin=json.dumps(subject)
+            )
             custom = k8s.CustomObjectsApi(
-                k8s_config.new_client_from_config(config_file=str(kubeconfig)))
+                k8s_config.new_client_from_config(config_file=str(kubeconfig))
+            )
             with operator(kubeconfig, namespace, workdir):
                 try:
                     rows = measure(Bench(custom, namespace), faults, args.runs)
                 finally:  # while the operator runs, so that its finalizers go with them
-                    kubectl_run(kubectl, kubeconfig, "delete", "-n", namespace,
-                                "chaos,incidents,subjects", "--all", "--timeout=60s")
+                    kubectl_run(
+                        kubectl,
+                        kubeconfig,
+                        "delete",
+                        "-n",
+                        namespace,
+                        "chaos,incidents,subjects",
+                        "--all",
+                        "--timeout=60s",
+                    )
         finally:
             kubectl_run(kubectl, kubeconfig, "delete", "namespace", namespace, "--wait=false")
     if args.json:

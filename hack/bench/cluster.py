@@ -35,14 +35,19 @@ def main() -> None:
         up_s = time.monotonic() - started
 
         def k(*args: str) -> str:
-            return subprocess.run([kubectl, "--kubeconfig", str(cluster.kubeconfig), *args],
-                                  capture_output=True, text=True, check=True).stdout
+            return subprocess.run(
+                [kubectl, "--kubeconfig", str(cluster.kubeconfig), *args],
+                capture_output=True,
+                text=True,
+                check=True,
+            ).stdout
 
         k("create", "deployment", "web", "--image=example.invalid/web:1", "--replicas=3")
         started = time.monotonic()
         while time.monotonic() - started < 60:
-            phases = k("get", "pods", "-l", "app=web", "-o",
-                       "jsonpath={.items[*].status.phase}").split()
+            phases = k(
+                "get", "pods", "-l", "app=web", "-o", "jsonpath={.items[*].status.phase}"
+            ).split()
             if phases == ["Running"] * 3:
                 break
             time.sleep(0.05)

@@ -82,8 +82,19 @@ def redis_server() -> Iterator[str]:
 
     port = free_port()
     with tempfile.TemporaryDirectory() as tmp:
-        argv = [str(binary()), "--port", str(port), "--bind", HOST, "--save", "",
-                "--appendonly", "no", "--dir", tmp]  # fmt: skip
+        argv = [
+            str(binary()),
+            "--port",
+            str(port),
+            "--bind",
+            HOST,
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            tmp,
+        ]
         with process(argv):
 
             def pings() -> bool:
@@ -161,8 +172,10 @@ async def library_round(args: argparse.Namespace, redis_url: str, prefix: str) -
     client = Redis(connection_pool=pool)
     spec = LimitSpec(args.limit, args.window_ms)
     channel = ScriptChannel(redis_url, timeout=5.0)
-    for tag, name, piped in (("p", "ours (pipelined, as served)", channel),
-                             ("r", "ours (through redis-py)", None)):  # fmt: skip
+    for tag, name, piped in (
+        ("p", "ours (pipelined, as served)", channel),
+        ("r", "ours (through redis-py)", None),
+    ):
         limiter = RateLimiter(client, KeySpace(prefix + tag), spec, piped)
 
         async def ours(key: str, limiter: RateLimiter = limiter) -> bool:
@@ -190,28 +203,48 @@ async def library_round(args: argparse.Namespace, redis_url: str, prefix: str) -
 async def http_closed(name: str, url: str, args: argparse.Namespace) -> Result:
     from ratelimiter.loadgen import LoadConfig, run_load
 
-    warm = LoadConfig(urls=[url], rps=0, concurrency=args.concurrency, keys=args.keys,
-                      key_prefix="warm", duration_s=60, max_requests=1000)  # fmt: skip
+    warm = LoadConfig(
+        urls=[url],
+        rps=0,
+        concurrency=args.concurrency,
+        keys=args.keys,
+        key_prefix="warm",
+        duration_s=60,
+        max_requests=1000,
+    )
     await run_load(warm)
-    config = LoadConfig(urls=[url], rps=0, concurrency=args.concurrency, keys=args.keys,
-                        key_prefix="bench", duration_s=120, max_requests=args.requests)  # fmt: skip
+    config = LoadConfig(
+        urls=[url],
+        rps=0,
+        concurrency=args.concurrency,
+        keys=args.keys,
+        key_prefix="bench",
+        duration_s=120,
+        max_requests=args.requests,
+    )
     report = await run_load(config)
     if report.errors:
         raise SystemExit(f"bench: {name} answered errors: {report.errors}")
-    return Result(name, report.sent, report.elapsed_s, report.p50_ms, report.p99_ms,
-                  report.allowed)  # fmt: skip
+    return Result(name, report.sent, report.elapsed_s, report.p50_ms, report.p99_ms, report.allowed)
 
 
 async def http_open(name: str, url: str, args: argparse.Namespace) -> tuple[Result, float]:
     from ratelimiter.loadgen import LoadConfig, run_load
 
-    config = LoadConfig(urls=[url], rps=args.rate, concurrency=args.concurrency, keys=args.keys,
-                        key_prefix="open", duration_s=args.rate_seconds)  # fmt: skip
+    config = LoadConfig(
+        urls=[url],
+        rps=args.rate,
+        concurrency=args.concurrency,
+        keys=args.keys,
+        key_prefix="open",
+        duration_s=args.rate_seconds,
+    )
     report = await run_load(config)
     if report.errors:
         raise SystemExit(f"bench: {name} answered errors: {report.errors}")
-    result = Result(name, report.sent, report.elapsed_s, report.p50_ms, report.p99_ms,
-                    report.allowed)  # fmt: skip
+    result = Result(
+        name, report.sent, report.elapsed_s, report.p50_ms, report.p99_ms, report.allowed
+    )
     return result, report.max_ms
 
 
@@ -239,8 +272,15 @@ def serve_peer(port: int, redis_url: str, limit: int, window_ms: int) -> None:
         return Response("{}", media_type="application/json")
 
     app = Starlette(routes=[Route("/check", check, methods=["POST"]), Route("/health", health)])
-    uvicorn.run(app, host=HOST, port=port, loop="uvloop", http="httptools",
-                log_level="warning", access_log=False)  # fmt: skip
+    uvicorn.run(
+        app,
+        host=HOST,
+        port=port,
+        loop="uvloop",
+        http="httptools",
+        log_level="warning",
+        access_log=False,
+    )
 
 
 def run_uvloop(coro: Coroutine[Any, Any, T]) -> T:
@@ -268,11 +308,17 @@ def main() -> int:
         serve_peer(int(args.serve_peer[0]), args.serve_peer[1], args.limit, args.window_ms)
         return 0
 
-    out: dict[str, object] = {"concurrency": args.concurrency, "requests": args.requests,
-                              "keys": args.keys, "limit": f"{args.limit}/{args.window_ms}ms",
-                              "cpus": os.cpu_count()}  # fmt: skip
-    lines = [f"concurrency {args.concurrency}, {args.requests} checks per run, {args.keys} keys, "
-             f"limit {args.limit} per {args.window_ms} ms, {os.cpu_count()} CPUs"]  # fmt: skip
+    out: dict[str, object] = {
+        "concurrency": args.concurrency,
+        "requests": args.requests,
+        "keys": args.keys,
+        "limit": f"{args.limit}/{args.window_ms}ms",
+        "cpus": os.cpu_count(),
+    }
+    lines = [
+        f"concurrency {args.concurrency}, {args.requests} checks per run, {args.keys} keys, "
+        f"limit {args.limit} per {args.window_ms} ms, {os.cpu_count()} CPUs"
+    ]
     with redis_server() as redis_url:
         if "library" not in args.skip:
             best: dict[str, Result] = {}
@@ -292,19 +338,35 @@ def main() -> int:
             out["library_ratio"] = ours.rate / peer.rate
 
         if "service" not in args.skip:
-            env = {**os.environ, "RL_PORT": str(free_port()), "RL_REDIS_URL": redis_url,
-                   "RL_NODE_ID": "bench", "RL_DEFAULT_LIMIT": str(args.limit),
-                   "RL_DEFAULT_WINDOW_MS": str(args.window_ms), "RL_LOG_LEVEL": "warning",
-                   "RL_KEY_PREFIX": "svc"}  # fmt: skip
+            env = {
+                **os.environ,
+                "RL_PORT": str(free_port()),
+                "RL_REDIS_URL": redis_url,
+                "RL_NODE_ID": "bench",
+                "RL_DEFAULT_LIMIT": str(args.limit),
+                "RL_DEFAULT_WINDOW_MS": str(args.window_ms),
+                "RL_LOG_LEVEL": "warning",
+                "RL_KEY_PREFIX": "svc",
+            }
             ours_port, peer_port = int(env["RL_PORT"]), free_port()
-            peer_argv = [sys.executable, __file__, "--serve-peer", str(peer_port), redis_url,
-                         "--limit", str(args.limit),
-                         "--window-ms", str(args.window_ms)]  # fmt: skip
+            peer_argv = [
+                sys.executable,
+                __file__,
+                "--serve-peer",
+                str(peer_port),
+                redis_url,
+                "--limit",
+                str(args.limit),
+                "--window-ms",
+                str(args.window_ms),
+            ]
             with process([sys.executable, "-m", "ratelimiter"], env), process(peer_argv):
                 wait_until(lambda: answers(ours_port, "/health"), "ratelimiter node")
                 wait_until(lambda: answers(peer_port, "/health"), "peer service")
-                urls = {"ratelimiter service": f"http://{HOST}:{ours_port}",
-                        "limits moving-window service": f"http://{HOST}:{peer_port}"}  # fmt: skip
+                urls = {
+                    "ratelimiter service": f"http://{HOST}:{ours_port}",
+                    "limits moving-window service": f"http://{HOST}:{peer_port}",
+                }
                 if "closed" not in args.skip:
                     closed = [run_uvloop(http_closed(n, u, args)) for n, u in urls.items()]
                     lines.append(f"HTTP, closed loop, concurrency {args.concurrency}:")

@@ -18,8 +18,11 @@ def set_condition(
     generation: int | None = None,
 ) -> list[Condition]:
     """A new list with condition `type_` set; True/False/Unknown from True/False/None."""
-    text = {True: ConditionStatus.TRUE, False: ConditionStatus.FALSE,
-            None: ConditionStatus.UNKNOWN}[status]
+    text = {
+        True: ConditionStatus.TRUE,
+        False: ConditionStatus.FALSE,
+        None: ConditionStatus.UNKNOWN,
+    }[status]
     old = next((c for c in conditions if c.type == type_), None)
     since = old.last_transition_time if old is not None and old.status == text else now
     new = Condition(

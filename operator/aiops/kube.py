@@ -63,8 +63,12 @@ class CustomResources:
     ) -> list[dict[str, Any]]:
         out = await _call(
             self.custom.list_namespaced_custom_object,
-            GROUP, VERSION, namespace, plural,
-            label_selector=label_selector, field_selector=field_selector,
+            GROUP,
+            VERSION,
+            namespace,
+            plural,
+            label_selector=label_selector,
+            field_selector=field_selector,
         )
         return list(out.get("items", []))
 
@@ -103,8 +107,9 @@ class CustomResources:
         try:
             await _call(self.core.create_namespaced_event, meta["namespace"], body)
         except Exception as err:  # an Event is a courtesy: a lost one never fails the step
-            log.warning("could not post Event %s on %s/%s: %s", reason, meta["namespace"],
-                        meta["name"], err)
+            log.warning(
+                "could not post Event %s on %s/%s: %s", reason, meta["namespace"], meta["name"], err
+            )
 
     async def patch_status(
         self, plural: str, namespace: str, name: str, status: dict[str, Any]
@@ -112,6 +117,11 @@ class CustomResources:
         """A JSON merge patch of `.status` (lists are replaced whole, maps merged)."""
         result: dict[str, Any] = await _call(
             self.custom.patch_namespaced_custom_object_status,
-            GROUP, VERSION, namespace, plural, name, {"status": status},
+            GROUP,
+            VERSION,
+            namespace,
+            plural,
+            name,
+            {"status": status},
         )
         return result

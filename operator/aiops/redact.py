@@ -56,11 +56,26 @@ REDACTED = "[REDACTED]"
 # usage fields (max_tokens, input_tokens) are numbers worth keeping.
 _SECRET_WORDS = frozenset(
     {
-        "password", "passwd", "pwd", "passphrase", "secret", "secrets", "token", "credential",
-        "credentials", "authorization", "cookie", "apikey", "privatekey", "accesskey",
-        "secretkey", "requirepass", "masterauth", "passcode",
+        "password",
+        "passwd",
+        "pwd",
+        "passphrase",
+        "secret",
+        "secrets",
+        "token",
+        "credential",
+        "credentials",
+        "authorization",
+        "cookie",
+        "apikey",
+        "privatekey",
+        "accesskey",
+        "secretkey",
+        "requirepass",
+        "masterauth",
+        "passcode",
     }
-)  # fmt: skip
+)
 _SECRET_PAIRS = frozenset({("api", "key"), ("private", "key"), ("access", "key")})
 # A word containing one of these is a secret (PGPASSWORD, MYSQLPASSWD).
 _SECRET_STEMS = ("password", "passwd")
@@ -70,21 +85,65 @@ _SECRET_SUFFIXES = ("pass", "auth")
 # Words before "key" that make it an identifier, not a credential.
 _PLAIN_KEY_QUALIFIERS = frozenset(
     {
-        "public", "primary", "foreign", "sort", "partition", "cache", "routing", "idempotency",
-        "dedup", "dedupe", "shard", "hash", "lookup", "index", "row", "label", "annotation",
-        "group", "topology", "map", "object", "field", "column", "join", "composite",
-        "unique", "natural", "surrogate",
+        "public",
+        "primary",
+        "foreign",
+        "sort",
+        "partition",
+        "cache",
+        "routing",
+        "idempotency",
+        "dedup",
+        "dedupe",
+        "shard",
+        "hash",
+        "lookup",
+        "index",
+        "row",
+        "label",
+        "annotation",
+        "group",
+        "topology",
+        "map",
+        "object",
+        "field",
+        "column",
+        "join",
+        "composite",
+        "unique",
+        "natural",
+        "surrogate",
     }
-)  # fmt: skip
+)
 # Words ending in pass/auth that say nothing about a secret.
-_PLAIN_WORDS = frozenset({"bypass", "compass", "surpass", "overpass", "underpass", "trespass",
-                          "encompass", "oauth"})  # fmt: skip
+_PLAIN_WORDS = frozenset(
+    {"bypass", "compass", "surpass", "overpass", "underpass", "trespass", "encompass", "oauth"}
+)
 # A key ending in one of these names or points at a secret (secretName, token_file,
 # passwordRef): the value is a reference worth keeping; nested values are still checked.
 _REFERENCE_WORDS = frozenset(
-    {"name", "names", "ref", "refs", "file", "path", "type", "kind", "mode", "enabled",
-     "required", "method", "ttl", "expiry", "expires", "length", "policy", "source", "from"}
-)  # fmt: skip
+    {
+        "name",
+        "names",
+        "ref",
+        "refs",
+        "file",
+        "path",
+        "type",
+        "kind",
+        "mode",
+        "enabled",
+        "required",
+        "method",
+        "ttl",
+        "expiry",
+        "expires",
+        "length",
+        "policy",
+        "source",
+        "from",
+    }
+)
 
 _CAMEL_1 = re.compile(r"([A-Z]+)([A-Z][a-z])")
 _CAMEL_2 = re.compile(r"([a-z0-9])([A-Z])")
@@ -283,8 +342,12 @@ def _mask_directive(match: re.Match[str]) -> str:
     lo = max(at - 64, 0)
     while at > lo and text[at - 1] in " \t":
         at -= 1
-    if at == 0 or text[at - 1] in "\n\"'" or text[max(at - 2, 0) : at] in ("\\n", "--") \
-            or text[max(at - 3, 0) : at].lower() == "set":  # fmt: skip
+    if (
+        at == 0
+        or text[at - 1] in "\n\"'"
+        or text[max(at - 2, 0) : at] in ("\\n", "--")
+        or text[max(at - 3, 0) : at].lower() == "set"
+    ):
         return f"{match.group(1)}{match.group(2)}{_masked(match.group(3))}"
     return match.group()
 
@@ -375,8 +438,13 @@ def _mask_url(match: re.Match[str]) -> str:
             break
         start = found + 3
         end = _USERINFO_END.search(run, start)
-        if found > 0 and run[found - 1] in _SCHEME_CHARS and end is not None \
-                and end.group() == ":" and end.start() < last_at:  # fmt: skip
+        if (
+            found > 0
+            and run[found - 1] in _SCHEME_CHARS
+            and end is not None
+            and end.group() == ":"
+            and end.start() < last_at
+        ):
             return f"{run[:start]}{REDACTED}{run[last_at:]}"
         # The next "://" begins with ':', so it cannot lie before `end`: linear.
         search = start
@@ -499,8 +567,10 @@ class Redactor:
             masked = self.redact_text(_valid_unicode(str(key)))
             if is_k8s_secret and key in ("data", "stringData") and isinstance(item, Mapping):
                 out[masked] = {self.redact_text(_valid_unicode(str(k))): REDACTED for k in item}
-            elif item not in (None, "") and not isinstance(item, bool) and (
-                key_is_secret(str(key)) or (pair_is_secret and key == "value")
+            elif (
+                item not in (None, "")
+                and not isinstance(item, bool)
+                and (key_is_secret(str(key)) or (pair_is_secret and key == "value"))
             ):
                 out[masked] = REDACTED
             else:
@@ -513,9 +583,11 @@ class Redactor:
         redis_cli = False
         for n, item in enumerate(items):
             before = items[n - 1] if n else None
-            if isinstance(item, str) and isinstance(before, str) and (
-                _names_secret_argument(before) or (redis_cli and before == "-a")
-            ):  # fmt: skip
+            if (
+                isinstance(item, str)
+                and isinstance(before, str)
+                and (_names_secret_argument(before) or (redis_cli and before == "-a"))
+            ):
                 out.append(REDACTED)
                 continue
             if isinstance(item, str) and item.endswith("redis-cli"):
@@ -596,8 +668,9 @@ def clip(text: str, limit: int) -> str:
     if tail_start < head_end:  # pragma: no cover - only with a limit near len(text)
         tail_start = head_end
     cut = tail_start - head_end
-    return f"{text[:head_end]}\n[... {cut} characters cut before redaction ...]\n" \
-        f"{text[tail_start:]}"  # fmt: skip
+    return (
+        f"{text[:head_end]}\n[... {cut} characters cut before redaction ...]\n{text[tail_start:]}"
+    )
 
 
 def _break_before(text: str, at: int) -> int:

@@ -72,8 +72,7 @@ def _parse_duration(value: Any) -> Any:
     try:
         return to_timedelta(text)
     except ValueError:
-        raise ValueError(
-            "not a duration like 30s, 5m or 1h30m, nor a number of seconds") from None
+        raise ValueError("not a duration like 30s, 5m or 1h30m, nor a number of seconds") from None
 
 
 Duration = Annotated[timedelta, BeforeValidator(_parse_duration)]
@@ -83,8 +82,10 @@ _DNS_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?")
 
 def _dns_label(value: str) -> str:
     if not _DNS_LABEL.fullmatch(value):
-        raise ValueError("not a namespace name (a DNS label: at most 63 lowercase letters, "
-                         "digits and '-', a letter or digit at each end)")
+        raise ValueError(
+            "not a namespace name (a DNS label: at most 63 lowercase letters, "
+            "digits and '-', a letter or digit at each end)"
+        )
     return value
 
 
@@ -130,8 +131,13 @@ def setting(
     if shown_default is not None:
         extra["shown_default"] = shown_default
     if default_factory is not None:
-        return Field(default_factory=default_factory, alias=env, description=doc,
-                     json_schema_extra=extra, **constraints)
+        return Field(
+            default_factory=default_factory,
+            alias=env,
+            description=doc,
+            json_schema_extra=extra,
+            **constraints,
+        )
     return Field(default, alias=env, description=doc, json_schema_extra=extra, **constraints)
 
 
@@ -161,7 +167,9 @@ def _anthropic_api_key() -> Any:
         "ANTHROPIC_API_KEY",
         "The key of the Anthropic backend for Subjects without `spec.agent.apiKeySecretRef`; "
         "without one, `backend: auto` investigates with the runbook.",
-        flag=False, shown_default="none", quiet=True,
+        flag=False,
+        shown_default="none",
+        quiet=True,
     )
 
 
@@ -176,8 +184,11 @@ class _Settings(BaseModel):
         variable name: the command line's) winning. Unset and empty variables take their
         defaults; `SettingsError` names every bad one."""
         env = {**(os.environ if env is None else env), **(overrides or {})}
-        given = {f.alias: env[f.alias].strip() for f in cls.model_fields.values()
-                 if f.alias and env.get(f.alias, "").strip()}
+        given = {
+            f.alias: env[f.alias].strip()
+            for f in cls.model_fields.values()
+            if f.alias and env.get(f.alias, "").strip()
+        }
         defaults = cls._defaults_from(env)
         try:
             return cls.model_validate({**defaults, **given})
@@ -224,64 +235,83 @@ class OperatorSettings(_Settings):
         "AIOPS_OPERATOR_NAMESPACE",
         "Where the operator's ConfigMap `aiops-switch` lives; `data.actions: stopped` there "
         "stops every action at once.",
-        default="aiops-system", metavar="NAMESPACE",
+        default="aiops-system",
+        metavar="NAMESPACE",
     )
     approval_timeout: Duration = setting(
         "AIOPS_APPROVAL_TIMEOUT",
         "How long an Incident waits for an Approval before it escalates, unless its Subject "
         "says (`spec.approvalTimeout`). A duration (`30m`) or seconds (`1800`).",
-        default=timedelta(minutes=30), ge=timedelta(seconds=1), le=timedelta(hours=168),
+        default=timedelta(minutes=30),
+        ge=timedelta(seconds=1),
+        le=timedelta(hours=168),
     )
     verify_timeout: Duration = setting(
         "AIOPS_VERIFY_TIMEOUT",
         "How long an action has to show the Subject recovering before it counts as failed. "
         "A duration or seconds.",
-        default=timedelta(seconds=60), ge=timedelta(seconds=1), le=timedelta(hours=1),
+        default=timedelta(seconds=60),
+        ge=timedelta(seconds=1),
+        le=timedelta(hours=1),
     )
     actions_per_incident: int = setting(
         "AIOPS_ACTIONS_PER_INCIDENT",
         "The most actions one Incident may run (the policy gate's budget); 0 runs none.",
-        default=5, ge=0, le=100,
+        default=5,
+        ge=0,
+        le=100,
     )
     chaos_max_duration: Duration = setting(
         "AIOPS_CHAOS_MAX_DURATION",
         "The longest fault this operator injects: a longer Chaos fails (`DurationTooLong`).",
-        default=timedelta(hours=1), ge=timedelta(seconds=1), le=timedelta(hours=24),
+        default=timedelta(hours=1),
+        ge=timedelta(seconds=1),
+        le=timedelta(hours=24),
     )
     chaos_settle_timeout: Duration = setting(
         "AIOPS_CHAOS_SETTLE_TIMEOUT",
         "How long after the revert a Chaos watches for its Subject to be healthy again "
         "before it says it is not.",
-        default=timedelta(minutes=5), ge=timedelta(seconds=1), le=timedelta(hours=24),
+        default=timedelta(minutes=5),
+        ge=timedelta(seconds=1),
+        le=timedelta(hours=24),
     )
     agent_max_refused_per_turn: int = setting(
         "AIOPS_AGENT_MAX_REFUSED_PER_TURN",
         "Refused or failed tool calls tolerated in one model turn; at the limit the agent "
         "escalates.",
-        default=8, ge=1, le=1000,
+        default=8,
+        ge=1,
+        le=1000,
     )
     agent_max_refused_per_session: int = setting(
         "AIOPS_AGENT_MAX_REFUSED_PER_SESSION",
         "Refused or failed tool calls tolerated in one investigation; at the limit the agent "
         "escalates.",
-        default=12, ge=1, le=1000,
+        default=12,
+        ge=1,
+        le=1000,
     )
     kubectl: Annotated[str, AfterValidator(_executable)] | None = setting(
         "AIOPS_KUBECTL",
         "The kubectl that the `kubectl` action and the agent's read tool run.",
-        shown_default="kubectl on PATH", metavar="PATH",
+        shown_default="kubectl on PATH",
+        metavar="PATH",
     )
     anthropic_base_url: Annotated[str, AfterValidator(_http_url)] | None = setting(
         "ANTHROPIC_BASE_URL",
         "Where the Anthropic SDK sends requests (a proxy, or a stand-in server in tests).",
-        shown_default="Anthropic's API", quiet=True, metavar="URL",
+        shown_default="Anthropic's API",
+        quiet=True,
+        metavar="URL",
     )
     anthropic_api_key: SecretStr | None = _anthropic_api_key()
     kubeconfig: str | None = setting(
         "KUBECONFIG",
         "Outside a pod: the kubeconfig (kopf, the client and kubectl read it). In a pod the "
         "ServiceAccount is used.",
-        flag=False, shown_default="~/.kube/config",
+        flag=False,
+        shown_default="~/.kube/config",
     )
 
     @classmethod
@@ -313,18 +343,22 @@ class WorkstationSettings(_Settings):
         "AIOPS_STATE_DIR",
         "Where local clusters and `aiops up` keep their kubeconfig, pids, logs and records.",
         default_factory=_state_dir_default,
-        shown_default="$XDG_STATE_HOME/aiops, else ~/.local/state/aiops", flag=False,
+        shown_default="$XDG_STATE_HOME/aiops, else ~/.local/state/aiops",
+        flag=False,
     )
     tools_bin: Path | None = setting(
         "AIOPS_TOOLS_BIN",
         "A directory of prebuilt tools (kube-apiserver, etcd, kwokctl, kubectl, ...) used "
         "instead of building hack/tools.",
-        shown_default="built by hack/tools/build.sh", flag=False,
+        shown_default="built by hack/tools/build.sh",
+        flag=False,
     )
     audit_dir: Path = _audit_dir()
     kubeconfig: str | None = setting(
-        "KUBECONFIG", "The kubeconfig of the client commands.",
-        shown_default="~/.kube/config", flag=False,
+        "KUBECONFIG",
+        "The kubeconfig of the client commands.",
+        shown_default="~/.kube/config",
+        flag=False,
     )
     anthropic_api_key: SecretStr | None = _anthropic_api_key()
 
@@ -345,11 +379,17 @@ def _secret(value: SecretStr | None) -> str | None:
 
 # Read by the shell scripts that use them; documented with the rest.
 SCRIPT_SETTINGS: tuple[tuple[str, str, str], ...] = (
-    ("AIOPS_CACHE_DIR", "$XDG_CACHE_HOME/aiops, else ~/.cache/aiops",
-     "Where hack/tools/build.sh keeps the Go tools it builds (`<key>/bin`)."),
+    (
+        "AIOPS_CACHE_DIR",
+        "$XDG_CACHE_HOME/aiops, else ~/.cache/aiops",
+        "Where hack/tools/build.sh keeps the Go tools it builds (`<key>/bin`).",
+    ),
     ("AIOPS_KIND_CLUSTER", "aiops", "The kind cluster of hack/kind-up.sh and kind-down.sh."),
-    ("AIOPS_KIND_KUBECONFIG", ".work/kind/<cluster>.kubeconfig",
-     "Where hack/kind-up.sh writes that cluster's kubeconfig."),
+    (
+        "AIOPS_KIND_KUBECONFIG",
+        ".work/kind/<cluster>.kubeconfig",
+        "Where hack/kind-up.sh writes that cluster's kubeconfig.",
+    ),
 )
 
 
@@ -406,15 +446,24 @@ def bounds(field: FieldInfo) -> str:
 
 def markdown() -> str:
     """docs/settings.md's table, generated from the models."""
-    rows = ["| variable | flag of `aiops operator run` | default | bounds | meaning |",
-            "| --- | --- | --- | --- | --- |"]
+    rows = [
+        "| variable | flag of `aiops operator run` | default | bounds | meaning |",
+        "| --- | --- | --- | --- | --- |",
+    ]
     for name, f in OperatorSettings.model_fields.items():
         flag = f"`{flag_name(name)}`" if is_flag(f) else "environment only"
-        rows.append(f"| `{env_name(f)}` | {flag} | {shown_default(f, '`')} | {bounds(f)} "
-                    f"| {f.description} |")
-    rows += ["", "The workstation commands (`aiops cluster`, `aiops up`, `aiops demo`, "
-             "`aiops audit`, and the client commands) and the scripts:", "",
-             "| variable | default | meaning |", "| --- | --- | --- |"]
+        rows.append(
+            f"| `{env_name(f)}` | {flag} | {shown_default(f, '`')} | {bounds(f)} "
+            f"| {f.description} |"
+        )
+    rows += [
+        "",
+        "The workstation commands (`aiops cluster`, `aiops up`, `aiops demo`, "
+        "`aiops audit`, and the client commands) and the scripts:",
+        "",
+        "| variable | default | meaning |",
+        "| --- | --- | --- |",
+    ]
     operator_vars = {env_name(f) for f in OperatorSettings.model_fields.values()}
     for f in WorkstationSettings.model_fields.values():
         if env_name(f) not in operator_vars:

@@ -43,11 +43,15 @@ class Kind:
     kubeconfig: Path
     kubectl_bin: Path
 
-    def kubectl(self, *args: str, check: bool = False, timeout: float = 120
-                ) -> subprocess.CompletedProcess[str]:
+    def kubectl(
+        self, *args: str, check: bool = False, timeout: float = 120
+    ) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
             [str(self.kubectl_bin), "--kubeconfig", str(self.kubeconfig), *args],
-            capture_output=True, text=True, timeout=timeout, check=check,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=check,
         )
 
     def get(self, ns: str, *what: str) -> dict[str, Any]:
@@ -86,26 +90,39 @@ class KindUp:
         docker = shutil.which("docker")
         if docker is None:
             return "the kind e2e tests need Docker: no docker command on PATH"
-        proc = subprocess.run([docker, "info"], capture_output=True, text=True, timeout=60,
-                              check=False)
+        proc = subprocess.run(
+            [docker, "info"], capture_output=True, text=True, timeout=60, check=False
+        )
         if proc.returncode != 0:
             lines = [line.strip() for line in proc.stderr.splitlines() if line.strip()]
-            return ("the kind e2e tests need a running Docker engine: `docker info` failed: "
-                    + (lines[-1] if lines else f"exit {proc.returncode}"))
+            return "the kind e2e tests need a running Docker engine: `docker info` failed: " + (
+                lines[-1] if lines else f"exit {proc.returncode}"
+            )
         cluster = os.environ.get("AIOPS_KIND_CLUSTER", "aiops")
-        kubeconfig = Path(os.environ.get("AIOPS_KIND_KUBECONFIG")
-                          or REPO / ".work" / "kind" / f"{cluster}.kubeconfig")
+        kubeconfig = Path(
+            os.environ.get("AIOPS_KIND_KUBECONFIG")
+            or REPO / ".work" / "kind" / f"{cluster}.kubeconfig"
+        )
         log = self.log_dir / "kind-up.log"
         with log.open("w") as out:
             up = subprocess.run(
-                [str(REPO / "hack" / "kind-up.sh")], stdout=out, stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL, timeout=2700, check=False,
-                env={**os.environ, "AIOPS_KIND_CLUSTER": cluster,
-                     "AIOPS_KIND_KUBECONFIG": str(kubeconfig)},
+                [str(REPO / "hack" / "kind-up.sh")],
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                timeout=2700,
+                check=False,
+                env={
+                    **os.environ,
+                    "AIOPS_KIND_CLUSTER": cluster,
+                    "AIOPS_KIND_KUBECONFIG": str(kubeconfig),
+                },
             )
         if up.returncode != 0:
-            return (f"hack/kind-up.sh failed (exit {up.returncode}); its last output:\n"
-                    + log.read_text(errors="replace")[-4000:])
+            return (
+                f"hack/kind-up.sh failed (exit {up.returncode}); its last output:\n"
+                + log.read_text(errors="replace")[-4000:]
+            )
         return Kind(kubeconfig, tools_bin_dir(build=True, required=("kubectl",)) / "kubectl")
 
 
@@ -116,8 +133,15 @@ def kind_up(tmp_path_factory: pytest.TempPathFactory) -> KindUp:
 
 def test_operator_is_up_and_never_refused(kind_up: KindUp) -> None:
     kind = kind_up()
-    proc = kind.kubectl("-n", OPS_NS, "rollout", "status", "deployment/aiops-operator",
-                        "--timeout=300s", timeout=330)
+    proc = kind.kubectl(
+        "-n",
+        OPS_NS,
+        "rollout",
+        "status",
+        "deployment/aiops-operator",
+        "--timeout=300s",
+        timeout=330,
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     pods = kind.get(OPS_NS, "pods", "-l", "app.kubernetes.io/name=aiops-operator")["items"]
     (pod,) = [p for p in pods if p["metadata"].get("deletionTimestamp") is None]
@@ -128,8 +152,11 @@ def test_operator_is_up_and_never_refused(kind_up: KindUp) -> None:
     # Give the loops a few cycles, then read what the API server said to them.
     time.sleep(30)
     logs = kind.kubectl("-n", OPS_NS, "logs", pod["metadata"]["name"], check=True).stdout
-    refused = [line for line in logs.splitlines()
-               if re.search(r"\b403\b|[Ff]orbidden|Not enough permissions", line)]
+    refused = [
+        line
+        for line in logs.splitlines()
+        if re.search(r"\b403\b|[Ff]orbidden|Not enough permissions", line)
+    ]
     assert not refused, "the operator's RBAC refused it:\n" + "\n".join(refused[:20])
 
 
@@ -149,16 +176,31 @@ def test_subjects_are_observed(kind_up: KindUp) -> None:
 
     status = wait_for("the tikv Subject observed with 3 stores Up", tikv_up, timeout=600)
     assert status["health"] in ("Healthy", "Degraded"), status
-    wait_for("the ratelimiter Subject observed",
-             lambda: observed(kind, RL_NS, "ratelimiter"), timeout=300)
+    wait_for(
+        "the ratelimiter Subject observed",
+        lambda: observed(kind, RL_NS, "ratelimiter"),
+        timeout=300,
+    )
 
 
 @contextmanager
 def port_forward(kind: Kind, ns: str, target: str, port: int) -> Iterator[str]:
     proc = subprocess.Popen(
-        [str(kind.kubectl_bin), "--kubeconfig", str(kind.kubeconfig), "-n", ns,
-         "port-forward", "--address", "127.0.0.1", target, f"0:{port}"],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        [
+            str(kind.kubectl_bin),
+            "--kubeconfig",
+            str(kind.kubeconfig),
+            "-n",
+            ns,
+            "port-forward",
+            "--address",
+            "127.0.0.1",
+            target,
+            f"0:{port}",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
     try:
         assert proc.stdout is not None
@@ -179,13 +221,18 @@ def test_a_leftover_evict_leader_scheduler_opens_an_incident(kind_up: KindUp) ->
         stores = httpx.get(f"{api}/stores", timeout=10).json()["stores"]
         store_id = min(s["store"]["id"] for s in stores)
         before = {i["metadata"]["name"] for i in kind.get(TIKV_NS, "incidents")["items"]}
-        r = httpx.post(f"{api}/schedulers",
-                       json={"name": "evict-leader-scheduler", "store_id": store_id}, timeout=10)
+        r = httpx.post(
+            f"{api}/schedulers",
+            json={"name": "evict-leader-scheduler", "store_id": store_id},
+            timeout=10,
+        )
         assert r.status_code < 300, r.text
         try:
+
             def opened() -> list[dict[str, Any]]:
                 return [
-                    i for i in kind.get(TIKV_NS, "incidents")["items"]
+                    i
+                    for i in kind.get(TIKV_NS, "incidents")["items"]
                     if i["metadata"]["name"] not in before
                     and i["spec"]["subject"] == "tikv"
                     and i["spec"].get("invariant") == "evict_leader_leftover"

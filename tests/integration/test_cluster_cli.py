@@ -23,7 +23,11 @@ NAME = "aiops-lifecycle"
 def aiops(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "aiops.cli.main", *args],
-        capture_output=True, text=True, timeout=300, env=env, check=False,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env,
+        check=False,
     )
 
 
@@ -83,8 +87,9 @@ def test_busy_port_is_one_line_and_starts_nothing(state_dir: Path) -> None:
     with socket.socket() as squatter:
         squatter.bind(("127.0.0.1", PORT))
         squatter.listen()
-        proc = aiops("cluster", "up", "--name", NAME, "--port", str(PORT),
-                     "--state-dir", str(state_dir))
+        proc = aiops(
+            "cluster", "up", "--name", NAME, "--port", str(PORT), "--state-dir", str(state_dir)
+        )
     assert proc.returncode == 1
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1, proc.stderr
@@ -98,8 +103,9 @@ def test_half_started_cluster_is_named_and_down_cleans_it(state_dir: Path) -> No
     pids = local.status().processes
     os.kill(pids["kube-apiserver"], signal.SIGKILL)
     time.sleep(0.5)
-    proc = aiops("cluster", "up", "--name", NAME, "--port", str(PORT),
-                 "--state-dir", str(state_dir))
+    proc = aiops(
+        "cluster", "up", "--name", NAME, "--port", str(PORT), "--state-dir", str(state_dir)
+    )
     assert proc.returncode == 1
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1, proc.stderr
@@ -119,8 +125,7 @@ def test_missing_go_toolchain_is_one_line(tmp_path: Path) -> None:
     env.pop("AIOPS_TOOLS_BIN", None)
     if any(Path(d, "go").exists() for d in env["PATH"].split(":")):
         pytest.fail("this test needs a PATH without 'go'; /usr/bin/go exists here")
-    proc = aiops("cluster", "up", "--name", NAME, "--state-dir", str(tmp_path / "state"),
-                 env=env)
+    proc = aiops("cluster", "up", "--name", NAME, "--state-dir", str(tmp_path / "state"), env=env)
     assert proc.returncode == 1
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1, proc.stderr

@@ -29,8 +29,10 @@ def _imports(path: Path) -> set[str]:
             names = [a.name for a in node.names]
         for name in names:
             parts = name.split(".")
-            if parts[0] == "aiops" and len(parts) > 1 and (
-                (ROOT / parts[1]).is_dir() or (ROOT / f"{parts[1]}.py").is_file()
+            if (
+                parts[0] == "aiops"
+                and len(parts) > 1
+                and ((ROOT / parts[1]).is_dir() or (ROOT / f"{parts[1]}.py").is_file())
             ):
                 out.add(parts[1])
     return out
@@ -58,7 +60,7 @@ def _cycle(graph: dict[str, set[str]]) -> list[str] | None:
         path.append(node)
         for nxt in sorted(graph.get(node, ())):
             if state.get(nxt) == 1:
-                return [*path[path.index(nxt):], nxt]
+                return [*path[path.index(nxt) :], nxt]
             if nxt not in state and (found := visit(nxt)) is not None:
                 return found
         state[node] = 2

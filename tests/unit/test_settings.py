@@ -38,8 +38,10 @@ def test_defaults_when_nothing_is_set(tmp_path: Path) -> None:
     assert s.operator_namespace == "aiops-system"
     assert (s.approval_timeout, s.verify_timeout) == (timedelta(minutes=30), timedelta(minutes=1))
     assert s.actions_per_incident == 5
-    assert (s.chaos_max_duration, s.chaos_settle_timeout) == (timedelta(hours=1),
-                                                              timedelta(minutes=5))
+    assert (s.chaos_max_duration, s.chaos_settle_timeout) == (
+        timedelta(hours=1),
+        timedelta(minutes=5),
+    )
     assert (s.agent_max_refused_per_turn, s.agent_max_refused_per_session) == (8, 12)
     assert (s.kubectl, s.kubectl_binary) == (None, "kubectl")
     assert s.anthropic_base_url is s.api_key is s.kubeconfig is None
@@ -51,27 +53,30 @@ def test_every_variable_is_read(tmp_path: Path) -> None:
     kubectl = tmp_path / "kubectl"
     kubectl.write_text("#!/bin/sh\n")
     kubectl.chmod(0o755)
-    s = OperatorSettings.from_env({
-        "AIOPS_AUDIT_DIR": str(tmp_path / "audit"),
-        "AIOPS_OPERATOR_NAMESPACE": "ops",
-        "AIOPS_APPROVAL_TIMEOUT": "120",  # seconds, as the chart and older setups give it
-        "AIOPS_VERIFY_TIMEOUT": " 1m30s ",  # or a duration; surrounding blanks do not count
-        "AIOPS_ACTIONS_PER_INCIDENT": "0",
-        "AIOPS_CHAOS_MAX_DURATION": "90s",
-        "AIOPS_CHAOS_SETTLE_TIMEOUT": "2m",
-        "AIOPS_AGENT_MAX_REFUSED_PER_TURN": "2",
-        "AIOPS_AGENT_MAX_REFUSED_PER_SESSION": " 4 ",
-        "AIOPS_KUBECTL": str(kubectl),
-        "ANTHROPIC_BASE_URL": "http://127.0.0.1:9",
-        "ANTHROPIC_API_KEY": "sk-test-not-a-real-key",
-        "KUBECONFIG": "/a/config:/b/config",  # kubectl's list form is passed on as it is
-    })  # fmt: skip
+    s = OperatorSettings.from_env(
+        {
+            "AIOPS_AUDIT_DIR": str(tmp_path / "audit"),
+            "AIOPS_OPERATOR_NAMESPACE": "ops",
+            "AIOPS_APPROVAL_TIMEOUT": "120",  # seconds, as the chart and older setups give it
+            "AIOPS_VERIFY_TIMEOUT": " 1m30s ",  # or a duration; surrounding blanks do not count
+            "AIOPS_ACTIONS_PER_INCIDENT": "0",
+            "AIOPS_CHAOS_MAX_DURATION": "90s",
+            "AIOPS_CHAOS_SETTLE_TIMEOUT": "2m",
+            "AIOPS_AGENT_MAX_REFUSED_PER_TURN": "2",
+            "AIOPS_AGENT_MAX_REFUSED_PER_SESSION": " 4 ",
+            "AIOPS_KUBECTL": str(kubectl),
+            "ANTHROPIC_BASE_URL": "http://127.0.0.1:9",
+            "ANTHROPIC_API_KEY": "sk-test-not-a-real-key",
+            "KUBECONFIG": "/a/config:/b/config",  # kubectl's list form is passed on as it is
+        }
+    )
     assert s.audit_dir == tmp_path / "audit" and s.operator_namespace == "ops"
-    assert (s.approval_timeout, s.verify_timeout) == (timedelta(seconds=120),
-                                                      timedelta(seconds=90))
+    assert (s.approval_timeout, s.verify_timeout) == (timedelta(seconds=120), timedelta(seconds=90))
     assert s.actions_per_incident == 0
-    assert (s.chaos_max_duration, s.chaos_settle_timeout) == (timedelta(seconds=90),
-                                                              timedelta(minutes=2))
+    assert (s.chaos_max_duration, s.chaos_settle_timeout) == (
+        timedelta(seconds=90),
+        timedelta(minutes=2),
+    )
     assert (s.agent_max_refused_per_turn, s.agent_max_refused_per_session) == (2, 4)
     assert s.kubectl_binary == str(kubectl)
     assert s.anthropic_base_url == "http://127.0.0.1:9"
@@ -80,7 +85,8 @@ def test_every_variable_is_read(tmp_path: Path) -> None:
     assert s.kubeconfig == "/a/config:/b/config"
     # Set but empty is not set: the default (as the code before the model did).
     assert OperatorSettings.from_env({"AIOPS_APPROVAL_TIMEOUT": "  "}).approval_timeout == (
-        timedelta(minutes=30))
+        timedelta(minutes=30)
+    )
 
 
 @pytest.mark.parametrize(
@@ -102,7 +108,7 @@ def test_every_variable_is_read(tmp_path: Path) -> None:
         ("AIOPS_OPERATOR_NAMESPACE", "Team_A", "not a namespace name"),
         ("AIOPS_KUBECTL", "/nowhere/kubectl", "no such executable"),
     ],
-)  # fmt: skip
+)
 def test_a_bad_value_is_refused_naming_the_variable_and_the_value(
     var: str, value: str, says: str
 ) -> None:
@@ -150,10 +156,13 @@ def test_run_help_lists_every_setting_with_its_variable() -> None:
     [
         (["--approval-timeout", "soon"], {}, "AIOPS_APPROVAL_TIMEOUT='soon'"),
         ([], {"AIOPS_VERIFY_TIMEOUT": "0"}, "AIOPS_VERIFY_TIMEOUT='0'"),
-        ([], {"AIOPS_AGENT_MAX_REFUSED_PER_TURN": "many"},
-         "AIOPS_AGENT_MAX_REFUSED_PER_TURN='many'"),
+        (
+            [],
+            {"AIOPS_AGENT_MAX_REFUSED_PER_TURN": "many"},
+            "AIOPS_AGENT_MAX_REFUSED_PER_TURN='many'",
+        ),
     ],
-)  # fmt: skip
+)
 def test_run_refuses_a_bad_setting_before_the_operator_starts(
     args: list[str], env: dict[str, str], says: str
 ) -> None:
@@ -164,8 +173,9 @@ def test_run_refuses_a_bad_setting_before_the_operator_starts(
 
 
 def test_a_flag_wins_over_its_variable() -> None:
-    result = run_cli("run", "-n", "default", "--verify-timeout", "bad",
-                     env={"AIOPS_VERIFY_TIMEOUT": "30s"})  # fmt: skip
+    result = run_cli(
+        "run", "-n", "default", "--verify-timeout", "bad", env={"AIOPS_VERIFY_TIMEOUT": "30s"}
+    )
     assert "AIOPS_VERIFY_TIMEOUT='bad'" in result.output, result.output
 
 
@@ -187,7 +197,11 @@ def test_the_operator_process_exits_at_once_naming_the_variable() -> None:
     env = {**os.environ, "AIOPS_CHAOS_MAX_DURATION": "a day", "KUBECONFIG": "/nonexistent"}
     proc = subprocess.run(
         [sys.executable, "-m", "aiops.cli.main", "operator", "run", "-n", "default"],
-        capture_output=True, text=True, env=env, timeout=60, check=False,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+        check=False,
     )
     assert proc.returncode == 2, proc.stdout + proc.stderr
     assert "AIOPS_CHAOS_MAX_DURATION='a day': not a duration" in proc.stderr
@@ -199,7 +213,8 @@ def test_the_operator_process_exits_at_once_naming_the_variable() -> None:
 
 def test_docs_settings_md_is_generated_from_the_model() -> None:
     assert "settings.md" not in docgen.stale(DOCS.parent), (
-        "docs/settings.md is stale: run `aiops docs`")
+        "docs/settings.md is stale: run `aiops docs`"
+    )
     text = DOCS.read_text()
     for var in OPERATOR_VARS + [env_name(f) for f in WorkstationSettings.model_fields.values()]:
         assert f"`{var}`" in text, var
@@ -212,12 +227,15 @@ def test_a_stale_table_is_found_and_rewritten(tmp_path: Path) -> None:
     for rel in set(docgen.SECTIONS) - {"settings.md"}:  # the other generated pages, as they are
         (tmp_path / rel).write_text((DOCS.parent / rel).read_text())
     doc = tmp_path / "settings.md"
-    doc.write_text("# Settings\n\n<!-- generated:settings -->\n| old |\n"
-                   "<!-- /generated:settings -->\n\nmore\n")
+    doc.write_text(
+        "# Settings\n\n<!-- generated:settings -->\n| old |\n<!-- /generated:settings -->\n\nmore\n"
+    )
     assert docgen.stale(tmp_path) == ["settings.md"]
     assert docgen.write(tmp_path) == ["settings.md"]
-    assert doc.read_text() == f"# Settings\n\n<!-- generated:settings -->\n{markdown()}" \
+    assert (
+        doc.read_text() == f"# Settings\n\n<!-- generated:settings -->\n{markdown()}"
         "<!-- /generated:settings -->\n\nmore\n"
+    )
     assert docgen.stale(tmp_path) == []
 
 
@@ -235,8 +253,9 @@ def test_no_operator_module_reads_the_environment_on_its_own() -> None:
     }
     root = REPO / "operator" / "aiops"
     readers = sorted(
-        str(p.relative_to(root)) for p in root.rglob("*.py")
-        if re.search(r"os\.environ|getenv\(", p.read_text()) and
-        str(p.relative_to(root)) not in allowed
-    )  # fmt: skip
+        str(p.relative_to(root))
+        for p in root.rglob("*.py")
+        if re.search(r"os\.environ|getenv\(", p.read_text())
+        and str(p.relative_to(root)) not in allowed
+    )
     assert readers == [], f"read the environment outside aiops.settings: {readers}"

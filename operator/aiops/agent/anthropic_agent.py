@@ -157,9 +157,11 @@ class AnthropicAgent:
             # Retries are ours, so that each attempt is audited and the time budget kept.
             return self._client_factory().with_options(max_retries=0), False
         client = anthropic.AsyncAnthropic(
-            api_key=self._api_key, base_url=self._base_url, max_retries=0,
+            api_key=self._api_key,
+            base_url=self._base_url,
+            max_retries=0,
             timeout=self.defaults.request_timeout,
-        )  # fmt: skip
+        )
         return client, True
 
     async def investigate(self, inv: Investigation) -> AgentResult:
@@ -212,10 +214,13 @@ class _Session:
     async def _start(self) -> None:
         s = self.settings
         data: dict[str, Any] = {
-            "backend": "anthropic", "model": s.model, "max_turns": s.max_turns,
-            "max_tokens": s.max_tokens, "time_budget_s": s.time_budget_s,
+            "backend": "anthropic",
+            "model": s.model,
+            "max_turns": s.max_turns,
+            "max_tokens": s.max_tokens,
+            "time_budget_s": s.time_budget_s,
             "retry": dataclasses.asdict(self.agent.retry),
-        }  # fmt: skip
+        }
         spec = self.inv.subject.spec.agent
         if spec is not None and spec.temperature is not None:
             data["temperature_not_sent"] = (
@@ -244,11 +249,15 @@ class _Session:
                 self.failed_calls = saved.failed_calls
                 self.elapsed_before = saved.elapsed_s
                 self.audited = len(self.messages)  # audited by the operator that wrote it
-                await self.inv.audit("agent.resumed", {
-                    "turns": self.turns, "messages": len(self.messages),
-                    "plan": [s.model_dump() for s in self.plan],
-                    "elapsed_s": round(self.elapsed_before, 3),
-                })  # fmt: skip
+                await self.inv.audit(
+                    "agent.resumed",
+                    {
+                        "turns": self.turns,
+                        "messages": len(self.messages),
+                        "plan": [s.model_dump() for s in self.plan],
+                        "elapsed_s": round(self.elapsed_before, 3),
+                    },
+                )
                 return
         s = self.settings
         # The incident's summary and evidence come from status and plugins: masked too.
@@ -266,10 +275,15 @@ class _Session:
         if clipped:
             await self.inv.audit("agent.checkpoint_compacted", {"tool_results_clipped": clipped})
         state = SavedSession(
-            messages=messages, plan=self.plan, usage=self.tokens, turns=self.turns,
-            elapsed_s=self._elapsed(), model=self.settings.model,
-            refused_proposals=self.refused_proposals, failed_calls=self.failed_calls,
-        )  # fmt: skip
+            messages=messages,
+            plan=self.plan,
+            usage=self.tokens,
+            turns=self.turns,
+            elapsed_s=self._elapsed(),
+            model=self.settings.model,
+            refused_proposals=self.refused_proposals,
+            failed_calls=self.failed_calls,
+        )
         try:
             await self.inv.checkpoint.save(state.model_dump(mode="json"))
         except Exception as err:  # a lost checkpoint costs a restart, not the investigation
@@ -290,24 +304,35 @@ class _Session:
                 )
             try:
                 turn = await call_with_retries(
-                    client, self._request(),
-                    policy=self.agent.retry, deadline=self._deadline(),
+                    client,
+                    self._request(),
+                    policy=self.agent.retry,
+                    deadline=self._deadline(),
                     request_timeout=self.agent.defaults.request_timeout,
-                    audit=self.inv.audit, audit_request=self._audit_request(),
+                    audit=self.inv.audit,
+                    audit_request=self._audit_request(),
                     sleep=self.agent._sleep,
-                )  # fmt: skip
+                )
             except ModelUnavailable as err:
                 return await self.finish_escalation(err.reason)
             self.turns += 1
             self.tokens.add(turn.usage)
-            await self.inv.audit("model.response", {
-                "turn": self.turns, "stop_reason": turn.stop_reason, "content": turn.content,
-                "usage": turn.usage, "request_id": turn.request_id,
-            })  # fmt: skip
-            self.messages.append({
-                "role": "assistant",
-                "content": turn.content or [{"type": "text", "text": "(empty reply)"}],
-            })  # fmt: skip
+            await self.inv.audit(
+                "model.response",
+                {
+                    "turn": self.turns,
+                    "stop_reason": turn.stop_reason,
+                    "content": turn.content,
+                    "usage": turn.usage,
+                    "request_id": turn.request_id,
+                },
+            )
+            self.messages.append(
+                {
+                    "role": "assistant",
+                    "content": turn.content or [{"type": "text", "text": "(empty reply)"}],
+                }
+            )
             if turn.stop_reason == "refusal":
                 return await self.finish_escalation("the model declined to continue (refusal)")
             if turn.stop_reason == "model_context_window_exceeded":
@@ -349,10 +374,12 @@ class _Session:
         new = self.messages[self.audited :]
         self.audited = len(self.messages)
         return {
-            "turn": self.turns + 1, "model": s.model, "max_tokens": s.max_tokens,
+            "turn": self.turns + 1,
+            "model": s.model,
+            "max_tokens": s.max_tokens,
             "messages_total": len(self.messages),
             "messages_new": new,
-        }  # fmt: skip
+        }
 
     # -- tools ---------------------------------------------------------------------------------
 
@@ -362,14 +389,25 @@ class _Session:
         refused_this_turn = 0
         for call in turn.tool_calls:
             if final is not None:  # the investigation ended with an earlier call of this turn
-                await self.inv.audit("tool.call", {
-                    "id": call.id, "name": call.name, "input": call.input,
-                    "skipped": "after the investigation ended (resolve, escalate or a limit)",
-                })  # fmt: skip
+                await self.inv.audit(
+                    "tool.call",
+                    {
+                        "id": call.id,
+                        "name": call.name,
+                        "input": call.input,
+                        "skipped": "after the investigation ended (resolve, escalate or a limit)",
+                    },
+                )
                 continue
-            await self.inv.audit("tool.call", {
-                "id": call.id, "name": call.name, "input": call.input, "input_error": call.error,
-            })  # fmt: skip
+            await self.inv.audit(
+                "tool.call",
+                {
+                    "id": call.id,
+                    "name": call.name,
+                    "input": call.input,
+                    "input_error": call.error,
+                },
+            )
             output, is_error, final = await self._run_tool(call)
             text = output if isinstance(output, str) else json.dumps(output, default=str)
             text = await asyncio.to_thread(self._clean, text)
@@ -383,11 +421,16 @@ class _Session:
                 if reason is not None and final is None:
                     await self.inv.audit("agent.refusal_limit", {"reason": reason})
                     final = self._escalated(reason)
-            await self.inv.audit("tool.result", {
-                "id": call.id, "name": call.name, "is_error": is_error, "content": text,
-            })  # fmt: skip
-            block: dict[str, Any] = {"type": "tool_result", "tool_use_id": call.id,
-                                     "content": text}
+            await self.inv.audit(
+                "tool.result",
+                {
+                    "id": call.id,
+                    "name": call.name,
+                    "is_error": is_error,
+                    "content": text,
+                },
+            )
+            block: dict[str, Any] = {"type": "tool_result", "tool_use_id": call.id, "content": text}
             if is_error:
                 block["is_error"] = True
             results.append(block)
@@ -404,16 +447,22 @@ class _Session:
         """Why the investigation must stop for the refused or failed calls, if it must."""
         d = self.agent.defaults
         total = self.refused_proposals + self.failed_calls
-        counts = (f"{self.refused_proposals} refused proposal(s), {self.failed_calls} "
-                  "refused or failed tool call(s) so far")  # fmt: skip
+        counts = (
+            f"{self.refused_proposals} refused proposal(s), {self.failed_calls} "
+            "refused or failed tool call(s) so far"
+        )
         if this_turn >= d.max_refused_per_turn:
-            return (f"the model made {this_turn} refused or failed tool calls in one turn (the "
-                    f"limit is {d.max_refused_per_turn}; {counts}); escalating rather than "
-                    "letting it go on trying")  # fmt: skip
+            return (
+                f"the model made {this_turn} refused or failed tool calls in one turn (the "
+                f"limit is {d.max_refused_per_turn}; {counts}); escalating rather than "
+                "letting it go on trying"
+            )
         if total >= d.max_refused_per_session:
-            return (f"the model made {total} refused or failed tool calls in this investigation "
-                    f"(the limit is {d.max_refused_per_session}; {counts}); escalating rather "
-                    "than letting it go on trying")  # fmt: skip
+            return (
+                f"the model made {total} refused or failed tool calls in this investigation "
+                f"(the limit is {d.max_refused_per_session}; {counts}); escalating rather "
+                "than letting it go on trying"
+            )
         return None
 
     async def _run_tool(self, call: ToolCall) -> tuple[Any, bool, AgentResult | None]:
@@ -423,8 +472,9 @@ class _Session:
         if call.name not in TOOL_INPUTS:
             return (
                 f"Unknown tool {call.name!r}; the tools are: {', '.join(TOOL_INPUTS)}",
-                True, None,
-            )  # fmt: skip
+                True,
+                None,
+            )
         model, _ = TOOL_INPUTS[call.name]
         try:
             args = model.model_validate(call.input)
@@ -447,8 +497,11 @@ class _Session:
         tools = self.inv.tools
         match args:
             case PromqlRangeInput():
-                return await tools.promql_range(args.query, args.minutes, args.step_seconds), \
-                    False, None
+                return (
+                    await tools.promql_range(args.query, args.minutes, args.step_seconds),
+                    False,
+                    None,
+                )
             case PromqlInput():
                 return await tools.promql(args.query), False, None
             case K8sGetInput():
@@ -485,24 +538,40 @@ class _Session:
             except ToolError as err:
                 verdict = _Decision(decision=Verdict.REFUSED, reason=str(err))
             except ValidationError:
-                verdict = _Decision(decision=Verdict.REFUSED,
-                                    reason="the policy gate's answer could not be read")
+                verdict = _Decision(
+                    decision=Verdict.REFUSED, reason="the policy gate's answer could not be read"
+                )
         added = verdict.decision != Verdict.REFUSED
         if added:
-            self.plan.append(PlanStep(action=args.action, params=dict(args.params),
-                                      rationale=args.rationale))
-        await self.inv.audit("policy.decision", {
-            "action": args.action, "params": args.params, "rationale": args.rationale,
-            "decision": verdict.decision, "reason": verdict.reason, "checked_by": checked_by,
-            "added_to_plan": added, "plan_length": len(self.plan),
-        })  # fmt: skip
+            self.plan.append(
+                PlanStep(action=args.action, params=dict(args.params), rationale=args.rationale)
+            )
+        await self.inv.audit(
+            "policy.decision",
+            {
+                "action": args.action,
+                "params": args.params,
+                "rationale": args.rationale,
+                "decision": verdict.decision,
+                "reason": verdict.reason,
+                "checked_by": checked_by,
+                "added_to_plan": added,
+                "plan_length": len(self.plan),
+            },
+        )
         if not added:
             refused = {"added": False, "decision": Verdict.REFUSED, "reason": verdict.reason}
             return refused, True, None
-        return {
-            "added": True, "step": len(self.plan), "decision": verdict.decision,
-            "reason": verdict.reason,
-        }, False, None  # fmt: skip
+        return (
+            {
+                "added": True,
+                "step": len(self.plan),
+                "decision": verdict.decision,
+                "reason": verdict.reason,
+            },
+            False,
+            None,
+        )
 
     def _local_problems(self, action: str, params: dict[str, Any]) -> list[str]:
         """Defence in depth before the gate is even asked: a known action, its exact
@@ -528,28 +597,37 @@ class _Session:
     def _usage(self) -> tuple[Usage, str | None]:
         t = self.tokens
         cost, note = cost_usd(
-            self.settings.model, input_tokens=t.input_tokens, output_tokens=t.output_tokens,
-            cache_read_tokens=t.cache_read_tokens, cache_write_tokens=t.cache_write_tokens,
+            self.settings.model,
+            input_tokens=t.input_tokens,
+            output_tokens=t.output_tokens,
+            cache_read_tokens=t.cache_read_tokens,
+            cache_write_tokens=t.cache_write_tokens,
             prices=self.agent.prices,
-        )  # fmt: skip
+        )
         usage = Usage(
-            backend="anthropic", model=self.settings.model, turns=self.turns,
-            input_tokens=t.input_tokens, output_tokens=t.output_tokens,
-            cache_read_tokens=t.cache_read_tokens, cache_write_tokens=t.cache_write_tokens,
+            backend="anthropic",
+            model=self.settings.model,
+            turns=self.turns,
+            input_tokens=t.input_tokens,
+            output_tokens=t.output_tokens,
+            cache_read_tokens=t.cache_read_tokens,
+            cache_write_tokens=t.cache_write_tokens,
             cost_usd=cost,
-        )  # fmt: skip
+        )
         return usage, note
 
     def _resolved(self, args: ResolveInput) -> AgentResult:
         return AgentResult(
             outcome="plan",
             diagnosis=DiagnosisResult(
-                summary=args.summary, root_cause=args.root_cause, confidence=args.confidence,
+                summary=args.summary,
+                root_cause=args.root_cause,
+                confidence=args.confidence,
                 alternatives=list(args.alternatives),
             ),
             steps=list(self.plan),
             usage=self._usage()[0],
-        )  # fmt: skip
+        )
 
     def _escalated(self, reason: str, summary: str | None = None) -> AgentResult:
         return AgentResult(
@@ -565,11 +643,16 @@ class _Session:
     async def _finish(self, result: AgentResult) -> AgentResult:
         usage, note = self._usage()
         result = result.model_copy(update={"usage": usage})
-        await self.inv.audit("agent.end", {
-            "outcome": result.outcome, "escalation_reason": result.escalation_reason,
-            "steps": [s.model_dump() for s in result.steps],
-            "usage": usage.model_dump(), **({"cost_note": note} if note else {}),
-        })  # fmt: skip
+        await self.inv.audit(
+            "agent.end",
+            {
+                "outcome": result.outcome,
+                "escalation_reason": result.escalation_reason,
+                "steps": [s.model_dump() for s in result.steps],
+                "usage": usage.model_dump(),
+                **({"cost_note": note} if note else {}),
+            },
+        )
         with contextlib.suppress(Exception):
             await self.inv.checkpoint.clear()
         return result
@@ -589,6 +672,4 @@ def _with_cache_mark(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def _problems(err: ValidationError) -> str:
-    return "; ".join(
-        f"{'.'.join(map(str, e['loc'])) or 'input'}: {e['msg']}" for e in err.errors()
-    )
+    return "; ".join(f"{'.'.join(map(str, e['loc'])) or 'input'}: {e['msg']}" for e in err.errors())

@@ -36,8 +36,14 @@ def anthropic_agent(
 
 
 def toolbox(
-    *, api: CustomResources, bound: Bound, subject: Subject, preview: PreviewFn,
-    redactor: Redactor, settings: OperatorSettings, **_: Any,
+    *,
+    api: CustomResources,
+    bound: Bound,
+    subject: Subject,
+    preview: PreviewFn,
+    redactor: Redactor,
+    settings: OperatorSettings,
+    **_: Any,
 ) -> IncidentTools:
     return IncidentTools(
         bound.plugin,

@@ -148,8 +148,9 @@ async def stream_turn(
                 elif cb.type == "thinking":
                     # Models that think between tool calls need their thinking back, signed
                     # and unchanged, in the next request.
-                    blocks[event.index] = _Block("thinking", text=cb.thinking,
-                                                 signature=cb.signature)
+                    blocks[event.index] = _Block(
+                        "thinking", text=cb.thinking, signature=cb.signature
+                    )
                 else:  # redacted_thinking and the like: opaque, passed back as they came
                     blocks[event.index] = _Block(cb.type, opaque=cb.to_dict())
             elif kind == "content_block_delta":
@@ -176,9 +177,11 @@ async def stream_turn(
 
 
 def _assemble(
-    blocks: dict[int, _Block], stop_reason: str | None, usage: dict[str, int],
+    blocks: dict[int, _Block],
+    stop_reason: str | None,
+    usage: dict[str, int],
     request_id: str | None,
-) -> ModelTurn:  # fmt: skip
+) -> ModelTurn:
     content: list[dict[str, Any]] = []
     calls: list[ToolCall] = []
     for _, block in sorted(blocks.items()):
@@ -244,8 +247,9 @@ def classify(err: BaseException) -> Failure:
         detail = err.api_message or str(err)
         return Failure(
             f"rejected the request ({status} {err.type or 'error'}: {detail[:300]})",
-            False, status,
-        )  # fmt: skip
+            False,
+            status,
+        )
     if isinstance(err, anthropic.APITimeoutError):
         return Failure("timed out", True)
     if isinstance(err, anthropic.APIConnectionError):
@@ -305,10 +309,16 @@ async def call_with_retries(
             return turn
         wait = policy.delay(attempt, last.retry_after) if last.retryable else None
         more = last.retryable and attempt < policy.attempts
-        await audit("model.error", {
-            "attempt": attempt, "error": last.label, "status": last.status,
-            "detail": last.detail, "retry_in_s": round(wait, 3) if more and wait else None,
-        })  # fmt: skip
+        await audit(
+            "model.error",
+            {
+                "attempt": attempt,
+                "error": last.label,
+                "status": last.status,
+                "detail": last.detail,
+                "retry_in_s": round(wait, 3) if more and wait else None,
+            },
+        )
         if not last.retryable:
             raise ModelUnavailable(f"Anthropic API {last.label}")
         if not more:

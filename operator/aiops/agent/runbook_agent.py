@@ -49,8 +49,13 @@ class RunbookAgent:
         entity = inv.incident.spec.entity or ""
         if not invariant:
             broken = inv.violations
-            await inv.audit("note", {"runbook": "matching the symptom to broken invariants",
-                                     "broken": [v.model_dump(mode="json") for v in broken]})
+            await inv.audit(
+                "note",
+                {
+                    "runbook": "matching the symptom to broken invariants",
+                    "broken": [v.model_dump(mode="json") for v in broken],
+                },
+            )
             if not broken:
                 return AgentResult(
                     outcome="escalate",
@@ -78,8 +83,11 @@ class RunbookAgent:
     def _plan(self, entry: RunbookEntry, entity: str, usage: Usage) -> AgentResult:
         subject = entity or "the subject"
         steps = [
-            PlanStep(action=s.action, params=_fill(dict(s.params), entity),
-                     rationale=s.rationale or f"runbook step for {entry.invariant}")
+            PlanStep(
+                action=s.action,
+                params=_fill(dict(s.params), entity),
+                rationale=s.rationale or f"runbook step for {entry.invariant}",
+            )
             for s in entry.steps
         ]
         return AgentResult(

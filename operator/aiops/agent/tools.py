@@ -105,9 +105,7 @@ class IncidentTools:
         self._calls: dict[str, tuple[Callable[..., Any], Callable[..., Any]]] = {
             "pods": (core.list_namespaced_pod, core.read_namespaced_pod),
             "deployments": (apps.list_namespaced_deployment, apps.read_namespaced_deployment),
-            "statefulsets": (
-                apps.list_namespaced_stateful_set, apps.read_namespaced_stateful_set
-            ),
+            "statefulsets": (apps.list_namespaced_stateful_set, apps.read_namespaced_stateful_set),
             "services": (core.list_namespaced_service, core.read_namespaced_service),
             "events": (core.list_namespaced_event, core.read_namespaced_event),
             "configmaps": (core.list_namespaced_config_map, core.read_namespaced_config_map),
@@ -160,16 +158,21 @@ class IncidentTools:
 
     async def list_actions(self) -> dict[str, Any]:
         specs = action_specs(self.plugin)
-        return await self._finish({
-            "actions": [
-                {
-                    "name": s.name, "description": s.description, "risk": s.risk.value,
-                    "reversible": s.reversible, "disrupts_member": s.disrupts_member,
-                    "params": compact_schema(s.params.model_json_schema()),
-                }
-                for s in specs
-            ]
-        })  # fmt: skip
+        return await self._finish(
+            {
+                "actions": [
+                    {
+                        "name": s.name,
+                        "description": s.description,
+                        "risk": s.risk.value,
+                        "reversible": s.reversible,
+                        "disrupts_member": s.disrupts_member,
+                        "params": compact_schema(s.params.model_json_schema()),
+                    }
+                    for s in specs
+                ]
+            }
+        )
 
     async def check_action(self, action: str, params: dict[str, Any]) -> dict[str, Any]:
         try:
@@ -193,10 +196,17 @@ class IncidentTools:
             raise ToolError(str(err)) from err
         result = [{"metric": labels, "value": value} for labels, value in samples[:MAX_SERIES]]
         return await self._finish(
-            {"query": query, "series": len(samples), "result": result,
-             **({"note": f"first {MAX_SERIES} series shown"} if len(samples) > MAX_SERIES
-                else {})}
-        )  # fmt: skip
+            {
+                "query": query,
+                "series": len(samples),
+                "result": result,
+                **(
+                    {"note": f"first {MAX_SERIES} series shown"}
+                    if len(samples) > MAX_SERIES
+                    else {}
+                ),
+            }
+        )
 
     async def promql_range(self, query: str, minutes: int, step_seconds: int) -> dict[str, Any]:
         if not 1 <= minutes <= 24 * 60:
@@ -229,8 +239,9 @@ class IncidentTools:
             if err.status == 404:
                 raise ToolError(f"not found in namespace {self.namespace}") from err
             if err.status == 403:
-                raise ToolError(f"forbidden: the operator may not read this ({err.reason})") \
-                    from err
+                raise ToolError(
+                    f"forbidden: the operator may not read this ({err.reason})"
+                ) from err
             raise ToolError(f"Kubernetes API error {err.status}: {err.reason}") from err
         except Exception as err:  # unreachable API server and the like
             raise ToolError(f"Kubernetes API unreachable: {type(err).__name__}") from err
@@ -249,18 +260,24 @@ class IncidentTools:
             raw = self.api_client.sanitize_for_serialization(listed)
             items = [_summary(canonical, item) for item in raw.get("items", [])]
             more = bool((raw.get("metadata") or {}).get("continue"))
-            return await self._finish({
-                "kind": canonical, "namespace": ns, "items": items,
-                **({"note": f"first {MAX_LIST_ITEMS} shown"} if more else {}),
-            })  # fmt: skip
+            return await self._finish(
+                {
+                    "kind": canonical,
+                    "namespace": ns,
+                    "items": items,
+                    **({"note": f"first {MAX_LIST_ITEMS} shown"} if more else {}),
+                }
+            )
         obj = await self._k8s(self._reader(canonical), name, ns)
         body = _slim(self.api_client.sanitize_for_serialization(obj))
         events: list[dict[str, Any]] = []
         if canonical != "events":  # like kubectl describe: the object and what happened to it
             listed = await self._k8s(
-                self._core.list_namespaced_event, ns,
-                field_selector=f"involvedObject.name={name}", limit=MAX_LIST_ITEMS,
-            )  # fmt: skip
+                self._core.list_namespaced_event,
+                ns,
+                field_selector=f"involvedObject.name={name}",
+                limit=MAX_LIST_ITEMS,
+            )
             raw = self.api_client.sanitize_for_serialization(listed)
             events = [_summary("events", e) for e in raw.get("items", [])]
         return await self._finish({"kind": canonical, "object": body, "events": events})
@@ -276,9 +293,7 @@ class IncidentTools:
         raw = self.api_client.sanitize_for_serialization(listed)
         events = [_summary("events", e) for e in raw.get("items", [])]
         events.sort(key=lambda e: e.get("last") or "", reverse=True)
-        return await self._finish(
-            {"namespace": self.namespace, "events": events[:MAX_LIST_ITEMS]}
-        )
+        return await self._finish({"namespace": self.namespace, "events": events[:MAX_LIST_ITEMS]})
 
     async def pod_logs(self, pod: str, tail: int = 100) -> dict[str, Any]:
         if not _NAME.match(pod):
@@ -315,19 +330,27 @@ class IncidentTools:
         if 1 <= whole < tail:
             newest = await self._read_log(pod, container, whole)
             if _fits(newest, whole):
-                return newest, (f"only the last {whole} lines fit in {MAX_LOG_BYTES} bytes "
-                                f"(of the {tail} asked for)")  # fmt: skip
+                return newest, (
+                    f"only the last {whole} lines fit in {MAX_LOG_BYTES} bytes "
+                    f"(of the {tail} asked for)"
+                )
             text = newest
         # Still too long: whole lines only, so that no line (nor a secret on it) is half-shown.
         text = text[: text.rfind("\n") + 1]
-        return text, (f"cut at {MAX_LOG_BYTES} bytes: these are the oldest of the lines asked "
-                      "for; ask for fewer lines (tail) to see the newest")  # fmt: skip
+        return text, (
+            f"cut at {MAX_LOG_BYTES} bytes: these are the oldest of the lines asked "
+            "for; ask for fewer lines (tail) to see the newest"
+        )
 
     async def _read_log(self, pod: str, container: str, tail: int) -> str:
         text = await self._k8s(
-            self._core.read_namespaced_pod_log, pod, self.namespace,
-            container=container, tail_lines=tail, limit_bytes=MAX_LOG_BYTES,
-        )  # fmt: skip
+            self._core.read_namespaced_pod_log,
+            pod,
+            self.namespace,
+            container=container,
+            tail_lines=tail,
+            limit_bytes=MAX_LOG_BYTES,
+        )
         return text if isinstance(text, str) else str(text)
 
     # -- kubectl, reads only -------------------------------------------------------------------
@@ -348,9 +371,12 @@ class IncidentTools:
         if self.kubeconfig:
             env.pop("KUBECONFIG", None)
         proc = await asyncio.create_subprocess_exec(
-            *full, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE, env=env,
-        )  # fmt: skip
+            *full,
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+            env=env,
+        )
 
         def stop() -> None:
             with contextlib.suppress(ProcessLookupError):
@@ -377,7 +403,8 @@ class IncidentTools:
         if out_cut or err_cut:
             out["cut"] = (
                 f"kubectl was stopped after {MAX_KUBECTL_STDOUT} bytes of output"
-                if out_cut else f"kubectl was stopped after {MAX_KUBECTL_STDERR} bytes of errors"
+                if out_cut
+                else f"kubectl was stopped after {MAX_KUBECTL_STDERR} bytes of errors"
             ) + "; what came before is shown (ask for less: a name, a selector, --tail)"
         out["stdout"] = await asyncio.to_thread(_parsed, args, stdout, out_cut)
         out["stderr"] = stderr.decode(errors="replace")
@@ -477,7 +504,8 @@ def _summary(kind: str, item: dict[str, Any]) -> dict[str, Any]:
         }
         waiting = [
             f"{c.get('name')}: {(c.get('state') or {}).get('waiting', {}).get('reason')}"
-            for c in statuses if (c.get("state") or {}).get("waiting")
+            for c in statuses
+            if (c.get("state") or {}).get("waiting")
         ]
         if waiting:
             out["waiting"] = waiting
@@ -503,7 +531,8 @@ def _summary(kind: str, item: dict[str, Any]) -> dict[str, Any]:
             "object": f"{involved.get('kind')}/{involved.get('name')}",
             "message": item.get("message"),
             "count": item.get("count"),
-            "last": item.get("lastTimestamp") or item.get("eventTime")
+            "last": item.get("lastTimestamp")
+            or item.get("eventTime")
             or meta.get("creationTimestamp"),
         }
     elif kind == "configmaps":

@@ -58,8 +58,9 @@ def operator_role() -> dict[str, Any]:
             # pod the role is bound for: bind it in the subjects' namespaces only.
             _rule([""], ["pods/exec"], ["get", "create"]),
             # The partition fault: a NetworkPolicy it creates and its revert deletes.
-            _rule(["networking.k8s.io"], ["networkpolicies"],
-                  ["get", "create", "update", "delete"]),
+            _rule(
+                ["networking.k8s.io"], ["networkpolicies"], ["get", "create", "update", "delete"]
+            ),
             _rule(["apps"], ["statefulsets", "deployments"], READ),
             # spec.agent.apiKeySecretRef; bind this role per namespace to narrow it.
             _rule([""], ["secrets"], ["get"]),

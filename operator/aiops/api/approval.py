@@ -39,8 +39,12 @@ def step_digest(incident_uid: str, step_id: str, action: str, params: Mapping[st
 
     A whole float counts as the integer it equals (JSON does not tell 5000.0 from 5000, and
     the API server may hand either back)."""
-    body = {"incident": incident_uid, "id": step_id, "action": action,
-            "params": _plain_numbers(dict(params))}
+    body = {
+        "incident": incident_uid,
+        "id": step_id,
+        "action": action,
+        "params": _plain_numbers(dict(params)),
+    }
     return hashlib.sha256(canonical(body)).hexdigest()
 
 

@@ -61,8 +61,7 @@ class ChaosSpec(ApiModel):
 
     subject: Name = Field(description="The Subject (same namespace) to inject the fault into.")
     fault: Identifier = Field(
-        description="The fault, as the subject's plugin names it, e.g. kill_node or "
-        "redis_latency."
+        description="The fault, as the subject's plugin names it, e.g. kill_node or redis_latency."
     )
     target: ChaosTarget | None = Field(
         default=None,
@@ -143,7 +142,8 @@ class ChaosStatus(ApiModel):
         default=None, description="The Incident whose action brought the Subject back."
     )
     incidents: list[Name] = Field(
-        default_factory=list, max_length=32,
+        default_factory=list,
+        max_length=32,
         description="Incidents opened on the Subject during this fault, linked to it.",
     )
     message: Text | None = Field(default=None, description="What happened, in words.")
@@ -163,8 +163,12 @@ class Chaos(Resource):
     PRINTER_COLUMNS = (
         Column("Subject", ".spec.subject"),
         Column("Fault", ".spec.fault"),
-        Column("Target", ".status.targets[*].name", type="string",
-               description="The targets the fault was injected into."),
+        Column(
+            "Target",
+            ".status.targets[*].name",
+            type="string",
+            description="The targets the fault was injected into.",
+        ),
         Column("Phase", ".status.phase"),
         Column("Time Left", ".status.timeLeft"),
         Column("Recovered By", ".status.recoveredBy", priority=1),

@@ -245,9 +245,7 @@ class Condition(ApiModel):
             max_length=316,
         ),
     ] = Field(description="Type of condition in CamelCase, such as Ready or Observing.")
-    status: ConditionStatus = Field(
-        description="Status of the condition: True, False or Unknown."
-    )
+    status: ConditionStatus = Field(description="Status of the condition: True, False or Unknown.")
     reason: Annotated[
         str,
         StringConstraints(pattern=r"^[A-Za-z]([A-Za-z0-9_,:]*[A-Za-z0-9_])?$", max_length=1024),

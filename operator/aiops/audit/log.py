@@ -281,9 +281,13 @@ def _write_record(
 ) -> tuple[AuditRecord, _Tail]:
     """Append one record after `tail` and sync it; the record and the new tail."""
     record = AuditRecord.seal(
-        seq=tail.seq, time=datetime.now(UTC), incident=incident, kind=kind, data=data,
+        seq=tail.seq,
+        time=datetime.now(UTC),
+        incident=incident,
+        kind=kind,
+        data=data,
         prev=tail.prev,
-    )  # fmt: skip
+    )
     line = record.line()
     size = os.fstat(fd).st_size
     try:
@@ -294,6 +298,7 @@ def _write_record(
         with contextlib.suppress(OSError):
             os.ftruncate(fd, size)
         raise
-    after = _Tail(prev=sha256(line), seq=record.seq + 1, end=size + len(line) + 1, torn=b"",
-                  unreadable=None)  # fmt: skip
+    after = _Tail(
+        prev=sha256(line), seq=record.seq + 1, end=size + len(line) + 1, torn=b"", unreadable=None
+    )
     return record, after

@@ -107,8 +107,10 @@ def verify(path: Path, incident: str | None = None, head: Head | None = None) ->
         problems.extend(_check_head(head, seen, len(lines) + 1 if rest else None, torn_aside))
     for stray in sorted(path.parent.glob(f"{path.name}.torn-*")):
         if stray.name not in referenced:
-            notes.append(f"{stray.name}: a torn line that no note mentions (left by a writer"
-                         " that stopped before it could say so)")  # fmt: skip
+            notes.append(
+                f"{stray.name}: a torn line that no note mentions (left by a writer"
+                " that stopped before it could say so)"
+            )
     return VerifyResult(path=path, ok=not problems, records=records, problems=problems, notes=notes)
 
 
@@ -129,7 +131,9 @@ def _check_torn(path: Path, number: int, record: AuditRecord, problems: list[str
 
 
 def _check_head(
-    head: Head, seen: dict[int, tuple[int, str]], torn_line: int | None,
+    head: Head,
+    seen: dict[int, tuple[int, str]],
+    torn_line: int | None,
     torn_aside: dict[str, bytes],
 ) -> list[str]:
     """What is wrong with the end of the log, given the head the Incident recorded."""
@@ -139,16 +143,19 @@ def _check_head(
         return []
     aside = next((name for name, content in torn_aside.items() if _holds(content, head)), None)
     if aside is not None:
-        return [f"{said} was moved to {aside} as a torn line by a later append: it had been "
-                "written whole before the Incident recorded it, so the log was cut after the fact"]
+        return [
+            f"{said} was moved to {aside} as a torn line by a later append: it had been "
+            "written whole before the Incident recorded it, so the log was cut after the fact"
+        ]
     if found is not None:
-        return [f"line {found[0]}: seq {head.seq} is not {said}: the log was rewritten from "
-                "there"]
+        return [f"line {found[0]}: seq {head.seq} is not {said}: the log was rewritten from there"]
     last = max(seen, default=-1)
     if torn_line is not None and last < head.seq:
-        return [f"line {torn_line}: torn: {said} was written whole before the Incident recorded "
-                f"it, and the log now ends in a torn line after seq {last}: it was cut after "
-                "the fact"]
+        return [
+            f"line {torn_line}: torn: {said} was written whole before the Incident recorded "
+            f"it, and the log now ends in a torn line after seq {last}: it was cut after "
+            "the fact"
+        ]
     ends = f"ends at seq {last}" if last >= 0 else "holds no record"
     return [f"{said} is not in the log, which {ends}: records were cut from its end"]
 

@@ -19,8 +19,9 @@ _OPERATOR_NS = OperatorSettings.model_fields["operator_namespace"]  # the operat
 OPERATOR_NAMESPACE: str = _OPERATOR_NS.default
 NamespaceOpt = Annotated[
     str,
-    typer.Option("--namespace", "-n", envvar=env_name(_OPERATOR_NS),
-                 help="The operator's namespace."),
+    typer.Option(
+        "--namespace", "-n", envvar=env_name(_OPERATOR_NS), help="The operator's namespace."
+    ),
 ]
 
 

@@ -48,8 +48,13 @@ def _whoami(api: client.ApiClient) -> str:
 
 
 def _decide(
-    decision: ApprovalDecision, incident: str, actions: list[str] | None, namespace: str,
-    as_user: str | None, reason: str | None, yes: bool = False,
+    decision: ApprovalDecision,
+    incident: str,
+    actions: list[str] | None,
+    namespace: str,
+    as_user: str | None,
+    reason: str | None,
+    yes: bool = False,
 ) -> None:
     api = _client(as_user)
     custom = client.CustomObjectsApi(api)
@@ -65,12 +70,16 @@ def _decide(
     chosen = list(actions or waiting)
     unknown = sorted(set(chosen) - {p.id for p in inc.status.proposed_actions})
     if unknown:
-        typer.secho(f"aiops: {incident} has no action {', '.join(unknown)} "
-                    f"(waiting for approval: {', '.join(waiting) or 'none'})", err=True)
+        typer.secho(
+            f"aiops: {incident} has no action {', '.join(unknown)} "
+            f"(waiting for approval: {', '.join(waiting) or 'none'})",
+            err=True,
+        )
         raise typer.Exit(1)
     if not chosen and decision == ApprovalDecision.APPROVE:
-        typer.secho(f"aiops: nothing of {incident} waits for approval "
-                    f"(phase {inc.status.phase})", err=True)
+        typer.secho(
+            f"aiops: nothing of {incident} waits for approval (phase {inc.status.phase})", err=True
+        )
         raise typer.Exit(1)
     uid = inc.metadata.uid or ""
     steps = {p.id: p for p in inc.status.proposed_actions}
@@ -80,9 +89,14 @@ def _decide(
         digests[step_id] = step_digest(uid, step.id, step.action, step.params)
         typer.echo(f"{_describe(step)}\n    digest:  {digests[step_id]}")
     user = _whoami(api)
-    if not yes and sys.stdin.isatty() and not typer.confirm(
-        f"{decision.capitalize()} {', '.join(chosen) or 'every proposed action'} of {incident} "
-        f"as {user}?", default=False,
+    if (
+        not yes
+        and sys.stdin.isatty()
+        and not typer.confirm(
+            f"{decision.capitalize()} {', '.join(chosen) or 'every proposed action'} of {incident} "
+            f"as {user}?",
+            default=False,
+        )
     ):
         typer.secho("aiops: nothing decided; no Approval was created", err=True)
         raise typer.Exit(1)
@@ -103,17 +117,21 @@ def _decide(
     try:
         custom.create_namespaced_custom_object(GROUP, VERSION, namespace, Approval.PLURAL, body)
     except ApiException as err:
-        typer.secho(f"aiops: the API server refused the Approval: {err.body or err.reason}",
-                    err=True)
+        typer.secho(
+            f"aiops: the API server refused the Approval: {err.body or err.reason}", err=True
+        )
         raise typer.Exit(1) from err
-    typer.echo(f"{decision}d {', '.join(chosen) or 'every proposed action'} of {incident} "
-               f"as {user}")
+    typer.echo(
+        f"{decision}d {', '.join(chosen) or 'every proposed action'} of {incident} as {user}"
+    )
 
 
 def _describe(step: ProposedAction) -> str:
     """What a person approves: the step as the Incident's status says it now."""
-    lines = [f"{step.id}  {step.action}  risk {step.risk}",
-             f"    params:  {json.dumps(step.params, sort_keys=True)}"]
+    lines = [
+        f"{step.id}  {step.action}  risk {step.risk}",
+        f"    params:  {json.dumps(step.params, sort_keys=True)}",
+    ]
     if step.dry_run is not None:
         said = f": {step.dry_run.message}" if step.dry_run.message else ""
         lines.append(f"    dry run: {'ok' if step.dry_run.ok else 'REFUSED'}{said}")
@@ -127,8 +145,9 @@ def _describe(step: ProposedAction) -> str:
 
 def approve(
     incident: str,
-    actions: Annotated[list[str] | None, typer.Argument(help="Action ids (default: all waiting).")]
-    = None,
+    actions: Annotated[
+        list[str] | None, typer.Argument(help="Action ids (default: all waiting).")
+    ] = None,
     namespace: NamespaceOpt = "default",
     as_user: AsOpt = None,
     reason: ReasonOpt = None,
@@ -140,8 +159,7 @@ def approve(
 
 def reject(
     incident: str,
-    actions: Annotated[list[str] | None, typer.Argument(help="Action ids (default: all).")]
-    = None,
+    actions: Annotated[list[str] | None, typer.Argument(help="Action ids (default: all).")] = None,
     namespace: NamespaceOpt = "default",
     as_user: AsOpt = None,
     reason: ReasonOpt = None,

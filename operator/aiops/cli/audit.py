@@ -82,13 +82,19 @@ def verify_command(
     audit_dir: AuditDir = None,
     head: Annotated[
         str | None,
-        typer.Option("--head", help="SEQ:HASH the log must hold (the Incident's status.auditHead"
-                     "), for one incident; instead of reading it from the API server."),
+        typer.Option(
+            "--head",
+            help="SEQ:HASH the log must hold (the Incident's status.auditHead"
+            "), for one incident; instead of reading it from the API server.",
+        ),
     ] = None,
     cluster: Annotated[
         bool,
-        typer.Option("--cluster/--no-cluster", help="Read each Incident's audit head from the "
-                     "API server (KUBECONFIG) to check the end of its log."),
+        typer.Option(
+            "--cluster/--no-cluster",
+            help="Read each Incident's audit head from the "
+            "API server (KUBECONFIG) to check the end of its log.",
+        ),
     ] = True,
 ) -> None:
     """Check hash chains, and each log's end against its Incident's audit head: exit 1, with a
@@ -120,8 +126,10 @@ def verify_command(
     elif cluster and targets:
         heads, why = _heads_from_cluster(targets)
         if why:
-            typer.echo(f"note: the ends of the logs were not checked against their Incidents: "
-                       f"{why} (pass --head SEQ:HASH, or --no-cluster)")
+            typer.echo(
+                f"note: the ends of the logs were not checked against their Incidents: "
+                f"{why} (pass --head SEQ:HASH, or --no-cluster)"
+            )
     problems = records = 0
     for ns, name in targets:
         known = heads.get((ns, name)) if heads is not None else None
@@ -129,8 +137,8 @@ def verify_command(
         if heads is not None and known is None:
             result.notes.append(
                 "its Incident has recorded no audit head: the end of the log was not checked"
-                if (ns, name) in heads else
-                "no Incident of this name (deleted?): the end of the log was not checked"
+                if (ns, name) in heads
+                else "no Incident of this name (deleted?): the end of the log was not checked"
             )
         records += result.records
         problems += len(result.problems)
@@ -156,8 +164,9 @@ def _heads_from_cluster(
 
     settings = client.Configuration()
     try:
-        config.load_kube_config(config_file=WorkstationSettings.from_env().kubeconfig,
-                                client_configuration=settings)
+        config.load_kube_config(
+            config_file=WorkstationSettings.from_env().kubeconfig, client_configuration=settings
+        )
     except Exception as err:  # no kubeconfig, or a broken one
         return None, f"no API server configured ({err})"
     settings.retries = 0  # an unreachable server is said at once, not after minutes
@@ -165,12 +174,16 @@ def _heads_from_cluster(
     heads: dict[tuple[str, str], Head | None] = {}
     for ns in sorted({ns for ns, _ in targets}):
         try:
-            listed = cast(dict[str, Any], api.list_namespaced_custom_object(
-                GROUP, VERSION, ns, Incident.PLURAL, _request_timeout=10
-            ))
+            listed = cast(
+                dict[str, Any],
+                api.list_namespaced_custom_object(
+                    GROUP, VERSION, ns, Incident.PLURAL, _request_timeout=10
+                ),
+            )
         except ApiException as err:
-            return None, (f"the API server refused to list incidents in {ns}: {err.status} "
-                          f"{err.reason}")
+            return None, (
+                f"the API server refused to list incidents in {ns}: {err.status} {err.reason}"
+            )
         except Exception as err:
             return None, f"the API server could not be reached ({type(err).__name__}: {err})"
         for obj in listed["items"]:

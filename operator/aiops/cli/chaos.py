@@ -34,8 +34,11 @@ app = typer.Typer(help="Inject faults as Chaos resources, and follow them.", no_
 
 NamespaceOpt = Annotated[
     str | None,
-    typer.Option("--namespace", "-n",
-                 help="The namespace (default: the file's, else the kubeconfig context's)."),
+    typer.Option(
+        "--namespace",
+        "-n",
+        help="The namespace (default: the file's, else the kubeconfig context's).",
+    ),
 ]
 POLL = 0.5
 EXIT_FAILED, EXIT_NOT_RECOVERED, EXIT_TIMEOUT = 1, 2, 3
@@ -48,7 +51,8 @@ def _die(message: str, code: int = 1) -> typer.Exit:
 
 def _custom() -> client.CustomObjectsApi:
     return client.CustomObjectsApi(
-        config.new_client_from_config(config_file=WorkstationSettings.from_env().kubeconfig))
+        config.new_client_from_config(config_file=WorkstationSettings.from_env().kubeconfig)
+    )
 
 
 def _context_namespace() -> str:
@@ -67,8 +71,12 @@ class Api:
 
     def get(self, plural: str, name: str) -> dict[str, Any] | None:
         try:
-            obj = cast(dict[str, Any], self.custom.get_namespaced_custom_object(
-                GROUP, VERSION, self.namespace, plural, name))
+            obj = cast(
+                dict[str, Any],
+                self.custom.get_namespaced_custom_object(
+                    GROUP, VERSION, self.namespace, plural, name
+                ),
+            )
         except ApiException as err:
             if err.status == 404:
                 return None
@@ -76,8 +84,10 @@ class Api:
         return obj
 
     def list(self, plural: str) -> list[dict[str, Any]]:
-        out = cast(dict[str, Any], self.custom.list_namespaced_custom_object(
-            GROUP, VERSION, self.namespace, plural))
+        out = cast(
+            dict[str, Any],
+            self.custom.list_namespaced_custom_object(GROUP, VERSION, self.namespace, plural),
+        )
         return list(out.get("items", []))
 
 
@@ -100,11 +110,17 @@ def _load(file: Path) -> dict[str, Any]:
 def run(
     file: Annotated[Path, typer.Argument(help="A Chaos manifest (YAML).")],
     namespace: NamespaceOpt = None,
-    wait: Annotated[bool, typer.Option(
-        "--wait/--no-wait", help="Follow it until reverted and the Subject's recovery is known.",
-    )] = False,
-    timeout: Annotated[float | None, typer.Option(
-        help="Seconds to wait at most (default: the duration plus 10 minutes).")] = None,
+    wait: Annotated[
+        bool,
+        typer.Option(
+            "--wait/--no-wait",
+            help="Follow it until reverted and the Subject's recovery is known.",
+        ),
+    ] = False,
+    timeout: Annotated[
+        float | None,
+        typer.Option(help="Seconds to wait at most (default: the duration plus 10 minutes)."),
+    ] = None,
 ) -> None:
     """Create the Chaos in FILE; with --wait, follow it live. Exit 1 when it Failed, 2 when
     the Subject was not healthy again, 3 on timeout."""
@@ -117,15 +133,20 @@ def run(
         api.custom.create_namespaced_custom_object(GROUP, VERSION, ns, Chaos.PLURAL, body)
     except ApiException as err:
         if err.status == 409:
-            raise _die(f"Chaos {ns}/{name} exists: `aiops chaos stop {name} -n {ns}` ends it "
-                       "(and reverts it); then run again") from err
+            raise _die(
+                f"Chaos {ns}/{name} exists: `aiops chaos stop {name} -n {ns}` ends it "
+                "(and reverts it); then run again"
+            ) from err
         raise _die(f"the API server refused the Chaos: {_reason(err)}") from err
     typer.echo(f"chaos {ns}/{name} created")
     if not wait:
         return
     chaos = Chaos.from_k8s(body)
-    limit = timeout if timeout is not None else (
-        to_timedelta(chaos.spec.duration).total_seconds() + 600)
+    limit = (
+        timeout
+        if timeout is not None
+        else (to_timedelta(chaos.spec.duration).total_seconds() + 600)
+    )
     raise typer.Exit(follow(api, name, limit))
 
 
@@ -135,8 +156,9 @@ def follow(api: Api, name: str, limit: float) -> int:
     deadline = time.monotonic() + limit
     last = ""
     obj: dict[str, Any] | None = None
-    live = Live(console=console, auto_refresh=False, transient=False) if console.is_terminal \
-        else None
+    live = (
+        Live(console=console, auto_refresh=False, transient=False) if console.is_terminal else None
+    )
     try:
         if live is not None:
             live.start()
@@ -163,8 +185,10 @@ def follow(api: Api, name: str, limit: float) -> int:
     if obj is not None:
         typer.echo(summary(api, obj))
     if code == EXIT_TIMEOUT:
-        typer.echo(f"timed out after {limit:.0f} s; the Chaos goes on "
-                      f"(`aiops chaos stop {name}` ends it now)")
+        typer.echo(
+            f"timed out after {limit:.0f} s; the Chaos goes on "
+            f"(`aiops chaos stop {name}` ends it now)"
+        )
     return code
 
 
@@ -237,8 +261,16 @@ def list_(namespace: NamespaceOpt = None) -> None:
     except ApiException as err:
         raise _die(f"cannot list Chaos in {api.namespace}: {_reason(err)}") from err
     table = Table(box=None, pad_edge=False)
-    for column in ("NAME", "SUBJECT", "FAULT", "TARGET", "PHASE", "LEFT", "RECOVERED BY",
-                   "MESSAGE"):
+    for column in (
+        "NAME",
+        "SUBJECT",
+        "FAULT",
+        "TARGET",
+        "PHASE",
+        "LEFT",
+        "RECOVERED BY",
+        "MESSAGE",
+    ):
         table.add_column(column, overflow="fold" if column == "MESSAGE" else "ellipsis")
     for obj in sorted(items, key=lambda o: o["metadata"]["name"]):
         try:
@@ -248,10 +280,14 @@ def list_(namespace: NamespaceOpt = None) -> None:
             continue
         st = c.status
         table.add_row(
-            c.metadata.name or "", c.spec.subject, c.spec.fault,
-            ",".join(t.name for t in st.targets), st.phase or ChaosPhase.PENDING,
+            c.metadata.name or "",
+            c.spec.subject,
+            c.spec.fault,
+            ",".join(t.name for t in st.targets),
+            st.phase or ChaosPhase.PENDING,
             _left(st.ends_at).removesuffix(" left") if st.phase == ChaosPhase.INJECTED else "",
-            st.recovered_by or "", (st.message or "")[:120],
+            st.recovered_by or "",
+            (st.message or "")[:120],
         )
     Console().print(table)
 
@@ -260,14 +296,16 @@ def list_(namespace: NamespaceOpt = None) -> None:
 def stop(
     name: Annotated[str, typer.Argument(help="The Chaos to end now.")],
     namespace: NamespaceOpt = None,
-    wait: Annotated[float, typer.Option(
-        help="Seconds to wait for the revert (0: do not wait).")] = 60,
+    wait: Annotated[
+        float, typer.Option(help="Seconds to wait for the revert (0: do not wait).")
+    ] = 60,
 ) -> None:
     """Delete the Chaos: the operator reverts the fault first, then lets the object go."""
     api = Api(_custom(), namespace or _context_namespace())
     try:
-        api.custom.delete_namespaced_custom_object(GROUP, VERSION, api.namespace,
-                                                   Chaos.PLURAL, name)
+        api.custom.delete_namespaced_custom_object(
+            GROUP, VERSION, api.namespace, Chaos.PLURAL, name
+        )
     except ApiException as err:
         if err.status == 404:
             raise _die(f"no Chaos {api.namespace}/{name}") from err
@@ -286,8 +324,11 @@ def stop(
             last = message
         time.sleep(POLL)
     if wait > 0:
-        raise _die(f"chaos {name} is still there after {wait:.0f} s: its revert has not "
-                   f"succeeded yet (status: {last or 'no message'})", EXIT_TIMEOUT)
+        raise _die(
+            f"chaos {name} is still there after {wait:.0f} s: its revert has not "
+            f"succeeded yet (status: {last or 'no message'})",
+            EXIT_TIMEOUT,
+        )
 
 
 def _reason(err: ApiException) -> str:

@@ -28,15 +28,22 @@ def _settings_options() -> list[inspect.Parameter]:
         if not model.is_flag(f):
             continue
         option = typer.Option(
-            model.flag_name(name), envvar=model.env_name(f), show_envvar=True,
+            model.flag_name(name),
+            envvar=model.env_name(f),
+            show_envvar=True,
             help=f"{f.description} Default: {model.shown_default(f)}.",
-            show_default=False, metavar=model.metavar(f),
+            show_default=False,
+            metavar=model.metavar(f),
             rich_help_panel="Settings",
         )
-        params.append(inspect.Parameter(
-            name, inspect.Parameter.KEYWORD_ONLY, default=None,
-            annotation=Annotated[str | None, option],
-        ))
+        params.append(
+            inspect.Parameter(
+                name,
+                inspect.Parameter.KEYWORD_ONLY,
+                default=None,
+                annotation=Annotated[str | None, option],
+            )
+        )
     return params
 
 
@@ -88,8 +95,11 @@ def run(
 
 
 # typer reads the signature: the fixed options above, then one option per setting.
-_fixed = [p for p in inspect.signature(run).parameters.values()
-          if p.kind is not inspect.Parameter.VAR_KEYWORD]
+_fixed = [
+    p
+    for p in inspect.signature(run).parameters.values()
+    if p.kind is not inspect.Parameter.VAR_KEYWORD
+]
 run.__signature__ = inspect.Signature(_fixed + _settings_options())  # type: ignore[attr-defined]
 app.command(
     epilog=f"From the environment only: {ENV_ONLY}. Every setting: docs/settings.md "

@@ -24,8 +24,12 @@ from aiops.localsystem.layout import DEFAULT_NAMESPACE, DEFAULT_STACK_PORT
 
 SPINNER = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏"
 NameOpt = Annotated[str, typer.Option("--name", help="The system's (and its cluster's) name.")]
-StateOpt = Annotated[Path | None, typer.Option(
-    "--state-dir", help="State directory (default: AIOPS_STATE_DIR, else ~/.local/state/aiops).")]
+StateOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--state-dir", help="State directory (default: AIOPS_STATE_DIR, else ~/.local/state/aiops)."
+    ),
+]
 
 
 @dataclass
@@ -53,8 +57,9 @@ class LiveReporter:
     def __init__(self, console: Console) -> None:
         self.console = console
         self.lines: list[_Line] = []
-        self.live = Live(console=console, refresh_per_second=8, get_renderable=self._render,
-                         transient=False)
+        self.live = Live(
+            console=console, refresh_per_second=8, get_renderable=self._render, transient=False
+        )
 
     def _render(self) -> Group:
         rows = []
@@ -66,10 +71,17 @@ class LiveReporter:
                 mark, style = SPINNER[int(time.monotonic() * 10) % len(SPINNER)], "bold cyan"
             else:
                 mark, style = "✓", "bold green"
-            rows.append(Text.assemble(
-                (mark, style), " ", (f"{line.title:<54.54}", "bold"), f"{took:6.1f} s  ",
-                (line.detail, "dim" if line.seconds is not None else ""),
-                no_wrap=True, overflow="ellipsis"))
+            rows.append(
+                Text.assemble(
+                    (mark, style),
+                    " ",
+                    (f"{line.title:<54.54}", "bold"),
+                    f"{took:6.1f} s  ",
+                    (line.detail, "dim" if line.seconds is not None else ""),
+                    no_wrap=True,
+                    overflow="ellipsis",
+                )
+            )
         return Group(*rows)
 
     @contextlib.contextmanager
@@ -142,15 +154,26 @@ def _fail(err: Exception) -> typer.Exit:
 
 def up(
     name: NameOpt = DEFAULT_NAME,
-    port: Annotated[int, typer.Option(
-        "--port", help="kube-apiserver port on 127.0.0.1 (the cluster uses 6 from here).")]
-    = DEFAULT_PORT,
-    stack_port: Annotated[int, typer.Option(
-        "--stack-port", help="First port of the rate limiter stack (10 from here, and the "
-        "operator's health endpoint after them).")] = DEFAULT_STACK_PORT,
-    namespace: Annotated[str, typer.Option(
-        "--namespace", "-n", help="Where the operator, the Subject and the demo live.")]
-    = DEFAULT_NAMESPACE,
+    port: Annotated[
+        int,
+        typer.Option(
+            "--port", help="kube-apiserver port on 127.0.0.1 (the cluster uses 6 from here)."
+        ),
+    ] = DEFAULT_PORT,
+    stack_port: Annotated[
+        int,
+        typer.Option(
+            "--stack-port",
+            help="First port of the rate limiter stack (10 from here, and the "
+            "operator's health endpoint after them).",
+        ),
+    ] = DEFAULT_STACK_PORT,
+    namespace: Annotated[
+        str,
+        typer.Option(
+            "--namespace", "-n", help="Where the operator, the Subject and the demo live."
+        ),
+    ] = DEFAULT_NAMESPACE,
     state_dir: StateOpt = None,
 ) -> None:
     """Bring up the whole local system (idempotent): control plane, aiops API, rate limiter
@@ -166,13 +189,18 @@ def up(
     except (LocalSystemError, ClusterError) as err:
         typer.secho(f"aiops: {err}", fg=typer.colors.RED, err=True)
         if not isinstance(err, PreflightError):
-            typer.secho("aiops: what did start is still up: fix the above and run 'aiops up' "
-                        f"again (or 'aiops down{_name_opt(name)}' to stop it)", err=True)
+            typer.secho(
+                "aiops: what did start is still up: fix the above and run 'aiops up' "
+                f"again (or 'aiops down{_name_opt(name)}' to stop it)",
+                err=True,
+            )
         raise typer.Exit(1) from err
     typer.echo(f"the local system is up in {time.monotonic() - started:.1f} s")
     typer.echo(f"  export KUBECONFIG={record.kubeconfig}")
-    typer.echo(f"  aiops demo ratelimiter{_name_opt(name)}      the demo; "
-               f"aiops status{_name_opt(name)}; aiops down{_name_opt(name)}")
+    typer.echo(
+        f"  aiops demo ratelimiter{_name_opt(name)}      the demo; "
+        f"aiops status{_name_opt(name)}; aiops down{_name_opt(name)}"
+    )
 
 
 def _name_opt(name: str) -> str:
@@ -207,8 +235,11 @@ def status(
         components = system.status()
     except (LocalSystemError, ClusterError) as err:
         raise _fail(err) from err
-    absent = all(c.state == "absent" for c in components if c.name in
-                 ("control plane", "rate limiter stack", "operator"))
+    absent = all(
+        c.state == "absent"
+        for c in components
+        if c.name in ("control plane", "rate limiter stack", "operator")
+    )
     if as_json:
         typer.echo(json.dumps([asdict(c) for c in components], indent=2))
     else:
@@ -220,8 +251,11 @@ def status(
             table.add_row(c.name, c.state, str(c.pid or "-"), c.address or "-", health, c.detail)
         Console(width=200 if not Console().is_terminal else None).print(table)
     if absent:
-        typer.echo(f"the local system{_name_opt(name) and ' ' + name} is not up: "
-                   f"'aiops up{_name_opt(name)}' starts it", err=True)
+        typer.echo(
+            f"the local system{_name_opt(name) and ' ' + name} is not up: "
+            f"'aiops up{_name_opt(name)}' starts it",
+            err=True,
+        )
         raise typer.Exit(3)
     if any(c.healthy is False for c in components):
         raise typer.Exit(1)

@@ -284,7 +284,11 @@ class LocalCluster:
                 last = (proc.stderr.strip().splitlines() or ["(no output)"])[-1]
                 raise ClusterError(f"kwokctl could not add nodes: {last}")
         proc = self._kubectl(
-            "wait", "--for=condition=Ready", "node", "--all", f"--timeout={int(wait)}s",
+            "wait",
+            "--for=condition=Ready",
+            "node",
+            "--all",
+            f"--timeout={int(wait)}s",
             timeout=wait + 10,
         )
         if proc.returncode != 0:

@@ -14,28 +14,54 @@ from aiops.cluster.local import DEFAULT_NAME, default_state_dir
 from aiops.settings import WorkstationSettings
 from aiops.vocabulary import Autonomy
 
-app = typer.Typer(help="The live demo: a fault, followed from detection to a verified fix.",
-                  no_args_is_help=True)
+app = typer.Typer(
+    help="The live demo: a fault, followed from detection to a verified fix.", no_args_is_help=True
+)
 
 NameOpt = Annotated[str, typer.Option("--name", help="The system `aiops up` started.")]
-AutoOpt = Annotated[bool, typer.Option(
-    "--auto", help="Run unattended: each chapter moves on by itself, and under autonomy "
-    "propose the plan is approved as the current kubectl user.")]
-AutonomyOpt = Annotated[str, typer.Option(
-    "--autonomy", help="observe | propose | execute: how much the operator may do alone.")]
-FaultOpt = Annotated[str | None, typer.Option(
-    "--fault", help="The fault (a Chaos); `aiops demo ratelimiter --fault help` lists them.")]
-ParamOpt = Annotated[list[str] | None, typer.Option(
-    "--param", help="A fault parameter KEY=VALUE (VALUE as JSON, else a string); repeatable.")]
-DurationOpt = Annotated[str, typer.Option(
-    "--duration", help="How long the fault lasts unless the demo ends it first.")]
-DwellOpt = Annotated[float, typer.Option(
-    "--dwell", help="With --auto: seconds each chapter stays on screen at least.")]
+AutoOpt = Annotated[
+    bool,
+    typer.Option(
+        "--auto",
+        help="Run unattended: each chapter moves on by itself, and under autonomy "
+        "propose the plan is approved as the current kubectl user.",
+    ),
+]
+AutonomyOpt = Annotated[
+    str,
+    typer.Option(
+        "--autonomy", help="observe | propose | execute: how much the operator may do alone."
+    ),
+]
+FaultOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--fault", help="The fault (a Chaos); `aiops demo ratelimiter --fault help` lists them."
+    ),
+]
+ParamOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--param", help="A fault parameter KEY=VALUE (VALUE as JSON, else a string); repeatable."
+    ),
+]
+DurationOpt = Annotated[
+    str, typer.Option("--duration", help="How long the fault lasts unless the demo ends it first.")
+]
+DwellOpt = Annotated[
+    float,
+    typer.Option("--dwell", help="With --auto: seconds each chapter stays on screen at least."),
+]
 CountdownOpt = Annotated[float, typer.Option("--countdown", help="Seconds before the fault.")]
-TimeoutOpt = Annotated[float, typer.Option(
-    "--timeout", help="Seconds after the fault before the demo gives up.")]
-StateOpt = Annotated[Path | None, typer.Option(
-    "--state-dir", help="State directory (default: AIOPS_STATE_DIR, else ~/.local/state/aiops).")]
+TimeoutOpt = Annotated[
+    float, typer.Option("--timeout", help="Seconds after the fault before the demo gives up.")
+]
+StateOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--state-dir", help="State directory (default: AIOPS_STATE_DIR, else ~/.local/state/aiops)."
+    ),
+]
 
 
 def _die(message: str, code: int = 2) -> typer.Exit:
@@ -74,15 +100,26 @@ def ratelimiter(
     Resolved, 1 when not, 130 when quit early."""
     from aiops.demo.stories import RateLimiterStory
 
-    _demo(RateLimiterStory(), name, state_dir, auto=auto, autonomy=autonomy, fault=fault,
-          params=_params(param), duration=duration, dwell=dwell, countdown=countdown,
-          timeout=timeout)
+    _demo(
+        RateLimiterStory(),
+        name,
+        state_dir,
+        auto=auto,
+        autonomy=autonomy,
+        fault=fault,
+        params=_params(param),
+        duration=duration,
+        dwell=dwell,
+        countdown=countdown,
+        timeout=timeout,
+    )
 
 
 @app.command()
 def tikv(
-    namespace: Annotated[str, typer.Option("--namespace", "-n",
-                                           help="Where the TiKV Subject is.")] = "tikv",
+    namespace: Annotated[
+        str, typer.Option("--namespace", "-n", help="Where the TiKV Subject is.")
+    ] = "tikv",
     name: NameOpt = DEFAULT_NAME,
     auto: AutoOpt = False,
     autonomy: AutonomyOpt = "propose",
@@ -98,16 +135,33 @@ def tikv(
 
     record = load_record(name, state_dir or default_state_dir())
     kubeconfig = WorkstationSettings.from_env().kubeconfig
-    if not kubeconfig or (record is not None and Path(kubeconfig) == record.kubeconfig) \
-            or not _has_tikv(Path(kubeconfig), namespace):
-        raise _die("TiKV needs real pods, and the local path only simulates them (kwok): run "
-                   "hack/kind-up.sh (Docker), then KUBECONFIG=.work/kind/aiops.kubeconfig "
-                   "aiops demo tikv; here, run aiops demo ratelimiter")
+    if (
+        not kubeconfig
+        or (record is not None and Path(kubeconfig) == record.kubeconfig)
+        or not _has_tikv(Path(kubeconfig), namespace)
+    ):
+        raise _die(
+            "TiKV needs real pods, and the local path only simulates them (kwok): run "
+            "hack/kind-up.sh (Docker), then KUBECONFIG=.work/kind/aiops.kubeconfig "
+            "aiops demo tikv; here, run aiops demo ratelimiter"
+        )
     from aiops.demo.stories import TikvStory
 
-    _demo(TikvStory(), name, state_dir, auto=auto, autonomy=autonomy, fault=fault, params={},
-          duration=duration, dwell=dwell, countdown=3.0, timeout=timeout,
-          kubeconfig=Path(kubeconfig), namespace=namespace)
+    _demo(
+        TikvStory(),
+        name,
+        state_dir,
+        auto=auto,
+        autonomy=autonomy,
+        fault=fault,
+        params={},
+        duration=duration,
+        dwell=dwell,
+        countdown=3.0,
+        timeout=timeout,
+        kubeconfig=Path(kubeconfig),
+        namespace=namespace,
+    )
 
 
 def _has_tikv(kubeconfig: Path, namespace: str) -> bool:
@@ -118,17 +172,33 @@ def _has_tikv(kubeconfig: Path, namespace: str) -> bool:
 
     try:
         custom = client.CustomObjectsApi(config.new_client_from_config(str(kubeconfig)))
-        items = cast(dict[str, Any], custom.list_namespaced_custom_object(
-            GROUP, VERSION, namespace, "subjects", _request_timeout=10))["items"]
+        items = cast(
+            dict[str, Any],
+            custom.list_namespaced_custom_object(
+                GROUP, VERSION, namespace, "subjects", _request_timeout=10
+            ),
+        )["items"]
     except Exception:
         return False
     return any(s.get("spec", {}).get("type") == "tikv" for s in items)
 
 
-def _demo(story: Any, name: str, state_dir: Path | None, *, auto: bool, autonomy: str,
-          fault: str | None, params: dict[str, Any], duration: str, dwell: float,
-          countdown: float, timeout: float, kubeconfig: Path | None = None,
-          namespace: str | None = None) -> None:
+def _demo(
+    story: Any,
+    name: str,
+    state_dir: Path | None,
+    *,
+    auto: bool,
+    autonomy: str,
+    fault: str | None,
+    params: dict[str, Any],
+    duration: str,
+    dwell: float,
+    countdown: float,
+    timeout: float,
+    kubeconfig: Path | None = None,
+    namespace: str | None = None,
+) -> None:
     from kubernetes import config
     from kubernetes.client.exceptions import ApiException
     from pydantic import ValidationError
@@ -147,8 +217,11 @@ def _demo(story: Any, name: str, state_dir: Path | None, *, auto: bool, autonomy
     fault = fault or story.default_fault
     if fault not in faults:
         listing = "\n".join(f"  {n:<18} {f.description}" for n, f in faults.items())
-        raise _die(f"{story.subject_type} has no fault {fault!r}; its faults:\n{listing}"
-                   if fault != "help" else f"the {story.subject_type} faults:\n{listing}")
+        raise _die(
+            f"{story.subject_type} has no fault {fault!r}; its faults:\n{listing}"
+            if fault != "help"
+            else f"the {story.subject_type} faults:\n{listing}"
+        )
     params = {**story.params(fault), **params}
     try:
         faults[fault].params.model_validate(params)
@@ -160,33 +233,52 @@ def _demo(story: Any, name: str, state_dir: Path | None, *, auto: bool, autonomy
     if kubeconfig is None:
         record = load_record(name, state_dir or default_state_dir())
         if record is None:
-            raise _die(f"the local system{'' if name == DEFAULT_NAME else ' ' + name} is not "
-                       "up: run 'aiops up' first (hack/demo.sh does both)")
+            raise _die(
+                f"the local system{'' if name == DEFAULT_NAME else ' ' + name} is not "
+                "up: run 'aiops up' first (hack/demo.sh does both)"
+            )
         if not alive(record.operator):
-            raise _die("the operator of the local system is not running: 'aiops up' starts "
-                       "it again")
+            raise _die(
+                "the operator of the local system is not running: 'aiops up' starts it again"
+            )
         assert record.operator is not None
         kubeconfig, namespace = record.kubeconfig, record.layout.namespace
         audit_dir, agent = record.layout.audit_dir, record.operator.agent
         if agent == "runbook" and wanted == "anthropic":
-            typer.secho("aiops demo: ANTHROPIC_API_KEY is set, but the operator was started "
-                        "without it and investigates with the runbook: run 'aiops up' again "
-                        "to restart it with the key", err=True)
+            typer.secho(
+                "aiops demo: ANTHROPIC_API_KEY is set, but the operator was started "
+                "without it and investigates with the runbook: run 'aiops up' again "
+                "to restart it with the key",
+                err=True,
+            )
     assert namespace is not None
     api = config.new_client_from_config(config_file=str(kubeconfig))
     from kubernetes import client
 
     custom = client.CustomObjectsApi(api)
-    subjects = cast(dict[str, Any], custom.list_namespaced_custom_object(
-        GROUP, VERSION, namespace, "subjects"))["items"]
+    subjects = cast(
+        dict[str, Any], custom.list_namespaced_custom_object(GROUP, VERSION, namespace, "subjects")
+    )["items"]
     subject = next((s for s in subjects if s["spec"].get("type") == story.subject_type), None)
     if subject is None:
-        raise _die(f"no {story.subject_type} Subject in namespace {namespace}: 'aiops up' "
-                   "creates the rate limiter's")
+        raise _die(
+            f"no {story.subject_type} Subject in namespace {namespace}: 'aiops up' "
+            "creates the rate limiter's"
+        )
     settings = Settings(
-        namespace=namespace, subject=subject["metadata"]["name"], fault=fault, params=params,
-        duration=duration, autonomy=autonomy, auto=auto, dwell=dwell, countdown=countdown,
-        timeout=timeout, kubeconfig=str(kubeconfig), agent=agent)
+        namespace=namespace,
+        subject=subject["metadata"]["name"],
+        fault=fault,
+        params=params,
+        duration=duration,
+        autonomy=autonomy,
+        auto=auto,
+        dwell=dwell,
+        countdown=countdown,
+        timeout=timeout,
+        kubeconfig=str(kubeconfig),
+        agent=agent,
+    )
     store = Store()
     director_box: list[Director] = []
 
@@ -194,7 +286,7 @@ def _demo(story: Any, name: str, state_dir: Path | None, *, auto: bool, autonomy
         inc = director_box[0].incident() if director_box else None
         return [inc["metadata"]["name"]] if inc else []
 
-    prometheus = ((subject["spec"].get("prometheus") or {}).get("url"))
+    prometheus = (subject["spec"].get("prometheus") or {}).get("url")
     stop = start_sources(store, api, settings, story, audit_dir, prometheus, incidents)
     try:
         if not wait_synced(store):

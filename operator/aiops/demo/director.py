@@ -39,8 +39,18 @@ from aiops.vocabulary import (
     Verdict,
 )
 
-CHAPTERS = ("baseline", "load", "countdown", "fault", "detection", "diagnosis", "approval",
-            "remediation", "verification", "summary")
+CHAPTERS = (
+    "baseline",
+    "load",
+    "countdown",
+    "fault",
+    "detection",
+    "diagnosis",
+    "approval",
+    "remediation",
+    "verification",
+    "summary",
+)
 TITLES = {c: c.capitalize() for c in CHAPTERS} | {"baseline": "Healthy baseline"}
 DEMO_LABEL = "aiops.dev/demo"
 
@@ -133,8 +143,9 @@ class Director:
             return None
         linked = set((self.chaos().get("status") or {}).get("incidents") or [])
         for inc in self.store.items("incidents"):
-            if (inc.get("status") or {}).get("chaos") == self.chaos_name \
-                    or inc["metadata"]["name"] in linked:
+            if (inc.get("status") or {}).get("chaos") == self.chaos_name or inc["metadata"][
+                "name"
+            ] in linked:
                 return inc
         return None
 
@@ -182,7 +193,8 @@ class Director:
             down = [m["name"] for m in members if m.get("state") != MemberState.UP]
             if health != Health.HEALTHY or down or not members:
                 return False, f"the Subject to be Healthy (now {health or '?'}" + (
-                    f", {', '.join(down)} not Up)" if down else ")")
+                    f", {', '.join(down)} not Up)" if down else ")"
+                )
             return True, ""
         if c == "load":
             with self.store.lock:
@@ -204,13 +216,18 @@ class Director:
             st = (self.incident() or {}).get("status") or {}
             return bool(st.get("diagnosis")) or phase in TERMINAL, "the agent's diagnosis"
         if c == "approval":
-            return phase not in (Phase.AWAITING_APPROVAL, Phase.INVESTIGATING, Phase.OPEN, ""), \
-                "a decision: a approves, r rejects" if not self.decision else \
-                "the operator to apply the Approval"
+            return (
+                phase not in (Phase.AWAITING_APPROVAL, Phase.INVESTIGATING, Phase.OPEN, ""),
+                "a decision: a approves, r rejects"
+                if not self.decision
+                else "the operator to apply the Approval",
+            )
         if c == "remediation":
             st = (self.incident() or {}).get("status") or {}
-            finished = any(a.get("result") not in (None, Outcome.RUNNING)
-                           for a in st.get("executedActions") or [])
+            finished = any(
+                a.get("result") not in (None, Outcome.RUNNING)
+                for a in st.get("executedActions") or []
+            )
             return finished or phase in (Phase.VERIFYING, *TERMINAL), "the action to finish"
         if c == "verification":
             return phase in TERMINAL, "the invariant to hold again"
@@ -222,8 +239,13 @@ class Director:
         phase = st.get("phase")
         steps = st.get("proposedActions") or []
         if chapter == "approval":
-            if any(s.get("decision") == Verdict.AWAIT_APPROVAL or s.get("approvedBy")
-                   for s in steps) or phase == Phase.AWAITING_APPROVAL:
+            if (
+                any(
+                    s.get("decision") == Verdict.AWAIT_APPROVAL or s.get("approvedBy")
+                    for s in steps
+                )
+                or phase == Phase.AWAITING_APPROVAL
+            ):
                 return None
             if not steps:
                 return "no action was proposed"
@@ -234,8 +256,7 @@ class Director:
             if st.get("executedActions") or phase == Phase.REMEDIATING:
                 return None
             return "no action ran"
-        if chapter == "verification" and phase == Phase.ESCALATED \
-                and not st.get("executedActions"):
+        if chapter == "verification" and phase == Phase.ESCALATED and not st.get("executedActions"):
             return "the incident escalated"
         return None
 
@@ -268,8 +289,10 @@ class Director:
             return
         dwell = self.clock() - self.entered >= self.settings.dwell
         if c == "summary":
-            if ok and ((self.settings.auto and dwell)
-                       or any(k in ("space", "enter", "right") for k in keys)):
+            if ok and (
+                (self.settings.auto and dwell)
+                or any(k in ("space", "enter", "right") for k in keys)
+            ):
                 self.exit_code = self._verdict()
             return
         # A SPACE pressed before the chapter is ready is kept: the story moves on as soon as
@@ -320,14 +343,15 @@ class Director:
         if st.get("phase") == ChaosPhase.FAILED:
             self._end(f"the fault could not be injected: {st.get('message') or 'Failed'}")
             return
-        recovered = any(c.get("type") == ConditionType.SUBJECT_RECOVERED and c.get("status") in
-                        (ConditionStatus.TRUE, ConditionStatus.FALSE)
-                        for c in st.get("conditions") or [])
+        recovered = any(
+            c.get("type") == ConditionType.SUBJECT_RECOVERED
+            and c.get("status") in (ConditionStatus.TRUE, ConditionStatus.FALSE)
+            for c in st.get("conditions") or []
+        )
         if self.incident() is None and st.get("phase") == ChaosPhase.RECOVERED and recovered:
             self._end("the fault ended and no invariant saw it: no incident was opened")
             return
-        if self.injected_at is not None and self.clock() - self.injected_at > \
-                self.settings.timeout:
+        if self.injected_at is not None and self.clock() - self.injected_at > self.settings.timeout:
             self._end(f"timed out {self.settings.timeout:.0f} s after the fault")
 
     def _events(self) -> None:
@@ -337,16 +361,22 @@ class Director:
         if st.get("injectedAt") and "injected" not in self.seen:
             self.seen.add("injected")
             targets = ", ".join(t.get("name", "") for t in st.get("targets") or [])
-            self._note("fault", f"Chaos {self.chaos_name} Injected at {st['injectedAt']}"
-                       + (f" into {targets}" if targets else ""))
+            self._note(
+                "fault",
+                f"Chaos {self.chaos_name} Injected at {st['injectedAt']}"
+                + (f" into {targets}" if targets else ""),
+            )
         inc = self.incident()
         if inc is not None and "detected" not in self.seen:
             self.seen.add("detected")
             ttd, _ = self.times()
             spec = inc.get("spec") or {}
-            self._note("detection", f"DETECTED: incident {inc['metadata']['name']} "
-                       f"({spec.get('invariant')} for {spec.get('entity') or 'the subject'})"
-                       + (f", TTD {ttd:.2f} s" if ttd is not None else ""))
+            self._note(
+                "detection",
+                f"DETECTED: incident {inc['metadata']['name']} "
+                f"({spec.get('invariant')} for {spec.get('entity') or 'the subject'})"
+                + (f", TTD {ttd:.2f} s" if ttd is not None else ""),
+            )
         phase = self.phase()
         if phase in TERMINAL and "closed" not in self.seen:
             self.seen.add("closed")
@@ -357,8 +387,11 @@ class Director:
         if self.decision or self.phase() != Phase.AWAITING_APPROVAL:
             return
         wanted = next((k for k in keys if k in ("a", "r")), None)
-        if wanted is None and self.settings.auto and \
-                self.clock() - self.entered >= self.settings.dwell:
+        if (
+            wanted is None
+            and self.settings.auto
+            and self.clock() - self.entered >= self.settings.dwell
+        ):
             wanted = "a"
         if wanted is not None:
             self.decision = ApprovalDecision.APPROVE if wanted == "a" else ApprovalDecision.REJECT
@@ -367,8 +400,11 @@ class Director:
             self._submit("decide", lambda: self._decide(inc["metadata"]["name"]))
 
     def _verdict(self) -> int:
-        return EXIT_RESOLVED if self.phase() == Phase.RESOLVED and not self.ending \
+        return (
+            EXIT_RESOLVED
+            if self.phase() == Phase.RESOLVED and not self.ending
             else EXIT_NOT_RESOLVED
+        )
 
     # -- chapter work (in the worker thread) ---------------------------------------------
 
@@ -378,8 +414,7 @@ class Director:
         if c == "baseline":
             self._submit("prepare", self._prepare)
         elif c == "load":
-            self._submit("load", lambda: self._note("load", self.story.start_load(
-                self.subject())))
+            self._submit("load", lambda: self._note("load", self.story.start_load(self.subject())))
         elif c == "fault":
             self._submit("inject", self._inject)
         elif c == "summary" and "finish" not in self.tasks:
@@ -404,34 +439,53 @@ class Director:
             self._note("baseline", f"{gone} earlier Chaos deleted (their faults reverted)")
         incidents = self._delete_all("incidents", f"spec.subject={name}")
         approvals = self._delete_all("approvals", None)
-        self._note("baseline", f"{incidents} earlier incidents and {approvals} approvals "
-                   "deleted (their audit logs stay)")
+        self._note(
+            "baseline",
+            f"{incidents} earlier incidents and {approvals} approvals "
+            "deleted (their audit logs stay)",
+        )
         try:
             cm = self.core.read_namespaced_config_map(SWITCH, ns)
             if ((cm.data or {}).get("actions") or "").strip().lower() == "stopped":
-                self.core.patch_namespaced_config_map(SWITCH, ns, {"data": {"actions":
-                                                                            "running"}})
+                self.core.patch_namespaced_config_map(SWITCH, ns, {"data": {"actions": "running"}})
                 self._note("baseline", "the global switch was stopped: resumed")
         except ApiException as err:
             if err.status != 404:
                 raise
         self._note("baseline", "actions switch on")
         self.custom.patch_namespaced_custom_object(
-            GROUP, VERSION, ns, "subjects", name,
-            {"spec": {"autonomy": self.settings.autonomy, "paused": False,
-                      **self.story.subject_patch(self.settings.fault)}})
+            GROUP,
+            VERSION,
+            ns,
+            "subjects",
+            name,
+            {
+                "spec": {
+                    "autonomy": self.settings.autonomy,
+                    "paused": False,
+                    **self.story.subject_patch(self.settings.fault),
+                }
+            },
+        )
         self._note("baseline", f"Subject {name}: autonomy {self.settings.autonomy}, not paused")
-        subject = cast(dict[str, Any], self.custom.get_namespaced_custom_object(
-            GROUP, VERSION, ns, "subjects", name))
+        subject = cast(
+            dict[str, Any],
+            self.custom.get_namespaced_custom_object(GROUP, VERSION, ns, "subjects", name),
+        )
         for line in self.story.prepare(subject, self.settings.fault):
             self._note("baseline", line)
         return self.notes.get("baseline", [])
 
     def _delete_all(self, plural: str, selector: str | None, wait: float = 0) -> int:
         ns = self.settings.namespace
+
         def listed_now() -> list[dict[str, Any]]:
-            listed = cast(dict[str, Any], self.custom.list_namespaced_custom_object(
-                GROUP, VERSION, ns, plural, field_selector=selector or ""))
+            listed = cast(
+                dict[str, Any],
+                self.custom.list_namespaced_custom_object(
+                    GROUP, VERSION, ns, plural, field_selector=selector or ""
+                ),
+            )
             return list(listed.get("items", []))
 
         names = [o["metadata"]["name"] for o in listed_now()]
@@ -452,11 +506,18 @@ class Director:
         s = self.settings
         spec = self.story.faults[s.fault]
         body: dict[str, Any] = {
-            "apiVersion": f"{GROUP}/{VERSION}", "kind": "Chaos",
-            "metadata": {"name": f"demo-{s.fault.replace('_', '-')}-{int(time.time())}",
-                         "labels": {DEMO_LABEL: "true"}},
-            "spec": {"subject": s.subject, "fault": s.fault, "duration": s.duration,
-                     **({"params": s.params} if s.params else {})},
+            "apiVersion": f"{GROUP}/{VERSION}",
+            "kind": "Chaos",
+            "metadata": {
+                "name": f"demo-{s.fault.replace('_', '-')}-{int(time.time())}",
+                "labels": {DEMO_LABEL: "true"},
+            },
+            "spec": {
+                "subject": s.subject,
+                "fault": s.fault,
+                "duration": s.duration,
+                **({"params": s.params} if s.params else {}),
+            },
         }
         target = self.story.target(spec, self.subject())
         if target is not None:
@@ -464,9 +525,12 @@ class Director:
         self.custom.create_namespaced_custom_object(GROUP, VERSION, s.namespace, "chaos", body)
         self.chaos_name, self.chaos_spec = body["metadata"]["name"], body["spec"]
         self.injected_at = self.clock()
-        self._note("fault", f"Chaos {self.chaos_name} created: {s.fault}"
-                   + (f" on {target['member']}" if target and "member" in target else "")
-                   + f" for {s.duration}")
+        self._note(
+            "fault",
+            f"Chaos {self.chaos_name} created: {s.fault}"
+            + (f" on {target['member']}" if target and "member" in target else "")
+            + f" for {s.duration}",
+        )
         return self.chaos_name
 
     def _decide(self, incident: str) -> list[str]:
@@ -476,13 +540,25 @@ class Director:
         # Its own session, stdin closed: the terminal stays the demo's alone (a child that
         # touched it would stop on SIGTTIN or read the person's keys).
         proc = subprocess.run(
-            [sys.executable, "-m", "aiops.cli.main", self.decision, incident,
-             "-n", self.settings.namespace, "--reason",
-             f"{'approved' if self.decision == ApprovalDecision.APPROVE else 'rejected'} in "
-             "aiops demo"],
+            [
+                sys.executable,
+                "-m",
+                "aiops.cli.main",
+                self.decision,
+                incident,
+                "-n",
+                self.settings.namespace,
+                "--reason",
+                f"{'approved' if self.decision == ApprovalDecision.APPROVE else 'rejected'} in "
+                "aiops demo",
+            ],
             env={**os.environ, "KUBECONFIG": self.settings.kubeconfig},
-            stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=60,
-            check=False, start_new_session=True,
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+            start_new_session=True,
         )
         self.log.append(f"   aiops {self.decision} took {time.monotonic() - started:.1f} s")
         lines = (proc.stdout + proc.stderr).strip().splitlines()
@@ -501,14 +577,18 @@ class Director:
                 self.last_chaos = current
             try:
                 self.custom.delete_namespaced_custom_object(
-                    GROUP, VERSION, self.settings.namespace, "chaos", self.chaos_name)
+                    GROUP, VERSION, self.settings.namespace, "chaos", self.chaos_name
+                )
                 self.log.append(f"   Chaos {self.chaos_name} deleted: reverting the fault")
                 deadline = time.monotonic() + 90
                 while time.monotonic() < deadline:
                     try:
-                        self.last_chaos = cast(dict[str, Any],
-                                               self.custom.get_namespaced_custom_object(
-                            GROUP, VERSION, self.settings.namespace, "chaos", self.chaos_name))
+                        self.last_chaos = cast(
+                            dict[str, Any],
+                            self.custom.get_namespaced_custom_object(
+                                GROUP, VERSION, self.settings.namespace, "chaos", self.chaos_name
+                            ),
+                        )
                     except ApiException as err:
                         if err.status == 404:
                             self._note("summary", "fault reverted (Chaos gone)")
@@ -516,8 +596,11 @@ class Director:
                         raise
                     time.sleep(0.3)
                 else:
-                    self._note("summary", f"the Chaos is still reverting: `aiops chaos stop "
-                               f"{self.chaos_name} -n {self.settings.namespace}` follows it")
+                    self._note(
+                        "summary",
+                        f"the Chaos is still reverting: `aiops chaos stop "
+                        f"{self.chaos_name} -n {self.settings.namespace}` follows it",
+                    )
             except ApiException as err:
                 if err.status != 404:
                     raise

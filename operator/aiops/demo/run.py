@@ -22,9 +22,15 @@ from aiops.demo.view import Screen, timeline_text
 FRAME = 0.25  # the screen is redrawn at most this often, and at once after a key
 
 
-def start_sources(store: Store, api: client.ApiClient, settings: Settings, story: Story,
-                  audit_dir: Path | None, prometheus: str | None,
-                  incidents: object) -> threading.Event:
+def start_sources(
+    store: Store,
+    api: client.ApiClient,
+    settings: Settings,
+    story: Story,
+    audit_dir: Path | None,
+    prometheus: str | None,
+    incidents: object,
+) -> threading.Event:
     stop = threading.Event()
     custom = client.CustomObjectsApi(api)
     for plural in PLURALS:
@@ -51,8 +57,10 @@ def summary_lines(director: Director) -> list[str]:
 def interactive(director: Director, console: Console) -> int:
     screen = Screen(director)
     try:
-        with keyboard(sys.stdin.fileno()) as keys, \
-                Live(console=console, screen=True, auto_refresh=False, transient=True) as live:
+        with (
+            keyboard(sys.stdin.fileno()) as keys,
+            Live(console=console, screen=True, auto_refresh=False, transient=True) as live,
+        ):
             seen, drawn = -1, 0.0
             while director.exit_code is None:
                 pressed = keys.read(FRAME / 2)

@@ -33,6 +33,8 @@ def clean(value: Any) -> Any:
     if isinstance(value, list):
         return [clean(v) for v in value]
     return value
+
+
 HISTORY = 240  # Prometheus samples kept per series (one a second: four minutes)
 
 
@@ -44,7 +46,8 @@ class Store:
     lock: threading.Lock = field(default_factory=threading.Lock)
     version: int = 0
     objects: dict[str, dict[str, dict[str, Any]]] = field(
-        default_factory=lambda: {p: {} for p in PLURALS})
+        default_factory=lambda: {p: {} for p in PLURALS}
+    )
     synced: set[str] = field(default_factory=set)  # plurals listed at least once
     audit: dict[str, list[AuditRecord]] = field(default_factory=dict)  # incident -> records
     audit_problem: dict[str, str] = field(default_factory=dict)
@@ -62,8 +65,10 @@ class Store:
     def items(self, plural: str) -> list[dict[str, Any]]:
         with self.lock:
             objs = list(self.objects[plural].values())
-        return sorted(objs, key=lambda o: (o["metadata"].get("creationTimestamp") or "",
-                                           o["metadata"]["name"]))
+        return sorted(
+            objs,
+            key=lambda o: (o["metadata"].get("creationTimestamp") or "", o["metadata"]["name"]),
+        )
 
     def problem(self, source: str, text: str | None) -> None:
         with self.lock:
@@ -79,8 +84,15 @@ class Watcher(threading.Thread):
     """List, then watch from the list's resourceVersion; a 410 (too old) lists again. The
     watch ends every `timeout` seconds so `stop` is seen; it resumes where it was."""
 
-    def __init__(self, store: Store, api: client.CustomObjectsApi, namespace: str, plural: str,
-                 stop: threading.Event, timeout: int = 10) -> None:
+    def __init__(
+        self,
+        store: Store,
+        api: client.CustomObjectsApi,
+        namespace: str,
+        plural: str,
+        stop: threading.Event,
+        timeout: int = 10,
+    ) -> None:
         super().__init__(name=f"watch-{plural}", daemon=True)
         self.store, self.api, self.namespace, self.plural = store, api, namespace, plural
         self.stop, self.timeout = stop, timeout
@@ -105,21 +117,33 @@ class Watcher(threading.Thread):
                 self.stop.wait(1.0)
 
     def _list(self) -> str:
-        listed = cast(dict[str, Any], self.api.list_namespaced_custom_object(
-            GROUP, VERSION, self.namespace, self.plural, _request_timeout=10))
+        listed = cast(
+            dict[str, Any],
+            self.api.list_namespaced_custom_object(
+                GROUP, VERSION, self.namespace, self.plural, _request_timeout=10
+            ),
+        )
         with self.store.lock:
             self.store.objects[self.plural] = {
-                o["metadata"]["name"]: clean(o) for o in listed.get("items", [])}
+                o["metadata"]["name"]: clean(o) for o in listed.get("items", [])
+            }
             self.store.synced.add(self.plural)
             self.store.bump()
         return str(listed["metadata"]["resourceVersion"])
 
     def _watch(self, version: str) -> str | None:
         w = watch.Watch()
-        for event in w.stream(self.api.list_namespaced_custom_object, GROUP, VERSION,
-                              self.namespace, self.plural, resource_version=version,
-                              timeout_seconds=self.timeout, allow_watch_bookmarks=True,
-                              _request_timeout=self.timeout + 5):
+        for event in w.stream(
+            self.api.list_namespaced_custom_object,
+            GROUP,
+            VERSION,
+            self.namespace,
+            self.plural,
+            resource_version=version,
+            timeout_seconds=self.timeout,
+            allow_watch_bookmarks=True,
+            _request_timeout=self.timeout + 5,
+        ):
             obj = event["object"]
             if event["type"] == "ERROR":
                 w.stop()
@@ -191,9 +215,16 @@ class Sampler(threading.Thread):
     """Every `every` seconds: each query against Prometheus, and the audit logs of the
     incidents `incidents()` names."""
 
-    def __init__(self, store: Store, prometheus: str | None, queries: list[Query],
-                 tail: AuditTail | None, incidents: Any, stop: threading.Event,
-                 every: float = 1.0) -> None:
+    def __init__(
+        self,
+        store: Store,
+        prometheus: str | None,
+        queries: list[Query],
+        tail: AuditTail | None,
+        incidents: Any,
+        stop: threading.Event,
+        every: float = 1.0,
+    ) -> None:
         super().__init__(name="sampler", daemon=True)
         self.store, self.prometheus, self.queries = store, prometheus, queries
         self.tail, self.incidents, self.stop, self.every = tail, incidents, stop, every
@@ -229,7 +260,8 @@ class Sampler(threading.Thread):
                 value = values.get(q.label)
                 if q.series:
                     self.store.series.setdefault(q.label, deque(maxlen=HISTORY)).append(
-                        value or 0.0)
+                        value or 0.0
+                    )
                 if value is None:
                     self.store.gauges.pop(q.label, None)
                 else:

@@ -104,8 +104,10 @@ def _members(subject: dict[str, Any]) -> list[dict[str, Any]]:
 class RateLimiterStory:
     subject_type = "ratelimiter"
     default_fault = "kill_node"
-    load_text = ("the load generator (a supervisord program) sends 50 checks/s over 100 keys "
-                 f"to the three nodes, and the demo 20 checks/s on key {DEMO_KEY!r}")
+    load_text = (
+        "the load generator (a supervisord program) sends 50 checks/s over 100 keys "
+        f"to the three nodes, and the demo 20 checks/s on key {DEMO_KEY!r}"
+    )
 
     @property
     def faults(self) -> dict[str, FaultSpec]:
@@ -169,8 +171,10 @@ class RateLimiterStory:
         async def reset() -> list[str]:
             async with httpx.AsyncClient() as http:
                 api = RateLimiterApi(bases, http, 5.0)
-                said = [f"counter of key {DEMO_KEY!r} reset "
-                        f"({await api.reset(DEMO_KEY)} entries dropped)"]
+                said = [
+                    f"counter of key {DEMO_KEY!r} reset "
+                    f"({await api.reset(DEMO_KEY)} entries dropped)"
+                ]
                 if fault == "bypass_limit":
                     # Admissions written past the limit stay visible only while the window
                     # holds them: a limit of 5 per 10 minutes keeps them for the story.

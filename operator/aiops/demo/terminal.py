@@ -17,8 +17,18 @@ from collections.abc import Iterator
 from types import FrameType
 from typing import Any
 
-KEYS = {b" ": "space", b"\r": "enter", b"\n": "enter", b"\x03": "ctrl-c",
-        b"a": "a", b"A": "a", b"r": "r", b"R": "r", b"q": "q", b"Q": "q"}
+KEYS = {
+    b" ": "space",
+    b"\r": "enter",
+    b"\n": "enter",
+    b"\x03": "ctrl-c",
+    b"a": "a",
+    b"A": "a",
+    b"r": "r",
+    b"R": "r",
+    b"q": "q",
+    b"Q": "q",
+}
 
 
 def parse(data: bytes) -> list[str]:
@@ -32,15 +42,15 @@ def parse(data: bytes) -> list[str]:
                 i += len(seq)
                 break
         else:
-            if data[i:i + 1] == b"\x1b":  # another sequence: skip to its final byte
+            if data[i : i + 1] == b"\x1b":  # another sequence: skip to its final byte
                 j = i + 1
-                if data[j:j + 1] in (b"[", b"O"):
+                if data[j : j + 1] in (b"[", b"O"):
                     j += 1
                     while j < len(data) and not 0x40 <= data[j] <= 0x7E:
                         j += 1
                 i = j + 1
                 continue
-            name = KEYS.get(data[i:i + 1])
+            name = KEYS.get(data[i : i + 1])
             if name is not None:
                 out.append(name)
             i += 1
@@ -76,8 +86,9 @@ def keyboard(fd: int | None) -> Iterator[Keys]:
     if fd is not None:
         saved = termios.tcgetattr(fd)
         tty.setcbreak(fd)
-    handlers = {s: signal.signal(s, keys.signalled)
-                for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
+    handlers = {
+        s: signal.signal(s, keys.signalled) for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+    }
     try:
         yield keys
     finally:

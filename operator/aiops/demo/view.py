@@ -31,22 +31,37 @@ from aiops.vocabulary import ChaosPhase, Health, MemberState, Outcome, Phase, Ve
 MIN_WIDTH, MIN_HEIGHT = 80, 24
 BARS = "▁▂▃▄▅▆▇█"
 PHASE_STYLE: dict[str, str] = {
-    Phase.RESOLVED: "bold green", Phase.ESCALATED: "bold red",
-    Phase.AWAITING_APPROVAL: "bold yellow", Phase.REMEDIATING: "bold cyan",
-    Phase.VERIFYING: "cyan", Phase.INVESTIGATING: "magenta", Phase.OPEN: "yellow"}
+    Phase.RESOLVED: "bold green",
+    Phase.ESCALATED: "bold red",
+    Phase.AWAITING_APPROVAL: "bold yellow",
+    Phase.REMEDIATING: "bold cyan",
+    Phase.VERIFYING: "cyan",
+    Phase.INVESTIGATING: "magenta",
+    Phase.OPEN: "yellow",
+}
 MEMBER_STYLE: dict[str, str] = {
-    MemberState.UP: "green", MemberState.DOWN: "bold red", MemberState.DEGRADED: "yellow",
-    MemberState.UNKNOWN: "dim"}
+    MemberState.UP: "green",
+    MemberState.DOWN: "bold red",
+    MemberState.DEGRADED: "yellow",
+    MemberState.UNKNOWN: "dim",
+}
 VERDICT_STYLE: dict[str, str] = {
-    Verdict.RUN: "green", Verdict.AWAIT_APPROVAL: "yellow", Verdict.REFUSED: "red"}
+    Verdict.RUN: "green",
+    Verdict.AWAIT_APPROVAL: "yellow",
+    Verdict.REFUSED: "red",
+}
 
 
 def too_small(width: int, height: int) -> RenderableType:
     text = Text.assemble(
         ("aiops demo needs a terminal of at least ", ""),
         (f"{MIN_WIDTH}x{MIN_HEIGHT}", "bold"),
-        (f"; this one is {width}x{height}.\nEnlarge the window (the demo goes on meanwhile; "
-         "q quits).", ""))
+        (
+            f"; this one is {width}x{height}.\nEnlarge the window (the demo goes on meanwhile; "
+            "q quits).",
+            "",
+        ),
+    )
     return Layout(Align.center(text, vertical="middle"))
 
 
@@ -55,8 +70,7 @@ def sparkline(values: list[float], width: int) -> str:
     top = max(values, default=0.0)
     if top <= 0:
         return "▁" * len(values)
-    return "".join(BARS[min(len(BARS) - 1, int(v / top * (len(BARS) - 1) + 0.5))]
-                   for v in values)
+    return "".join(BARS[min(len(BARS) - 1, int(v / top * (len(BARS) - 1) + 0.5))] for v in values)
 
 
 def age(value: Any, now: datetime) -> str:
@@ -81,8 +95,10 @@ def timeline_text(record: AuditRecord) -> Text:
     elif k == "policy.decision":
         verdict = d.get("verdict") or d.get("decision") or "?"
         style = VERDICT_STYLE.get(verdict, "")
-        text = (f"gate ({d.get('phase')}): {d.get('id', '')} {d.get('action', '')} → "
-                f"{verdict}: {d.get('reason', '')}")
+        text = (
+            f"gate ({d.get('phase')}): {d.get('id', '')} {d.get('action', '')} → "
+            f"{verdict}: {d.get('reason', '')}"
+        )
     elif k in ("action.started", "action.finished"):
         params = json.dumps(d.get("params") or {}, sort_keys=True)
         text = f"{k.split('.')[1]} {d.get('id')} {d.get('action')} {params}"
@@ -90,12 +106,16 @@ def timeline_text(record: AuditRecord) -> Text:
             text += f": {d.get('result')} {d.get('message') or ''}"
             style = "green" if d.get("result") == Outcome.SUCCEEDED else "red"
     elif k == "approval":
-        text = (f"approval by {d.get('by')}: {d.get('decision')} "
-                f"{', '.join(d.get('applied') or []) or d.get('stale', '')}")
+        text = (
+            f"approval by {d.get('by')}: {d.get('decision')} "
+            f"{', '.join(d.get('applied') or []) or d.get('stale', '')}"
+        )
         style = "yellow"
     elif k == "verify":
-        text, style = ("verified: the invariant holds" if d.get("holds")
-                       else "verify: still broken"), "green" if d.get("holds") else ""
+        text, style = (
+            ("verified: the invariant holds" if d.get("holds") else "verify: still broken"),
+            "green" if d.get("holds") else "",
+        )
     elif k == "tool.call":
         text = f"tool {d.get('name') or d.get('tool')} {json.dumps(d.get('input') or {})}"
     elif k == "agent.result":
@@ -107,8 +127,7 @@ def timeline_text(record: AuditRecord) -> Text:
         text = summarize(d, 200)
     when = record.time.astimezone(UTC).strftime("%H:%M:%S")
     # The record's data is the model's and the tools' words: shown, never acted on.
-    return Text.assemble((f"{when} ", "dim"), (f"{k:<16.16} ", "cyan"),
-                         (printable(text), style))
+    return Text.assemble((f"{when} ", "dim"), (f"{k:<16.16} ", "cyan"), (printable(text), style))
 
 
 class Screen:
@@ -130,19 +149,23 @@ class Screen:
             Layout(name="bottom"),
             Layout(self.narration(width), name="narration", size=2),
         )
-        layout["top"].split_row(Layout(self.members(), name="members", size=34),
-                                Layout(self.workload(width - 34), name="workload"))
+        layout["top"].split_row(
+            Layout(self.members(), name="members", size=34),
+            Layout(self.workload(width - 34), name="workload"),
+        )
         rest = height - 1 - max(top, 5) - (incidents + 2) - 2
         if wide:
             chapter_width = width * 9 // 20
             layout["bottom"].split_row(
                 Layout(self.chapter_panel(), name="chapter", size=chapter_width),
-                Layout(self.timeline(rest - 2, width - chapter_width - 4), name="timeline"))
+                Layout(self.timeline(rest - 2, width - chapter_width - 4), name="timeline"),
+            )
         else:
             chapter_size = max(7, rest // 2 + 2)
             layout["bottom"].split_column(
                 Layout(self.chapter_panel(), name="chapter", size=chapter_size),
-                Layout(self.timeline(rest - chapter_size - 2, width - 4), name="timeline"))
+                Layout(self.timeline(rest - chapter_size - 2, width - 4), name="timeline"),
+            )
         return layout
 
     # -- panels --------------------------------------------------------------------------------
@@ -157,13 +180,26 @@ class Screen:
         clock = datetime.now(UTC).strftime("%H:%M:%S")
         if not wide:  # 80 columns: the values without their names
             return Text.assemble(
-                (" aiops demo ", "bold reverse"), " ", (self.d.story.subject_type, "bold"),
-                f" · {s.autonomy} · ", (agent, "bold magenta"), f" · {fault}",
-                overflow="ellipsis", no_wrap=True)
+                (" aiops demo ", "bold reverse"),
+                " ",
+                (self.d.story.subject_type, "bold"),
+                f" · {s.autonomy} · ",
+                (agent, "bold magenta"),
+                f" · {fault}",
+                overflow="ellipsis",
+                no_wrap=True,
+            )
         return Text.assemble(
-            (" aiops demo ", "bold reverse"), " ", (self.d.story.subject_type, "bold"),
-            f" · autonomy {s.autonomy} · agent ", (agent, "bold magenta"),
-            f" · fault {fault}", ("  " + clock, "dim"), overflow="ellipsis", no_wrap=True)
+            (" aiops demo ", "bold reverse"),
+            " ",
+            (self.d.story.subject_type, "bold"),
+            f" · autonomy {s.autonomy} · agent ",
+            (agent, "bold magenta"),
+            f" · fault {fault}",
+            ("  " + clock, "dim"),
+            overflow="ellipsis",
+            no_wrap=True,
+        )
 
     def _agent(self) -> str:
         usage = ((self.d.incident() or {}).get("status") or {}).get("agent") or {}
@@ -178,16 +214,24 @@ class Screen:
             state = m.get("state", MemberState.UNKNOWN)
             mark = "●" if state == MemberState.UP else "✗"
             style = MEMBER_STYLE.get(state, "")
-            table.add_row(Text(mark, style=style), Text(m["name"], style=style),
-                          Text(state, style=style))
+            table.add_row(
+                Text(mark, style=style), Text(m["name"], style=style), Text(state, style=style)
+            )
         for extra in self.d.story.extras(self.d.store):
             style = {True: "green", False: "bold red", None: "dim"}[extra.ok]
-            table.add_row(Text("●" if extra.ok else "✗", style=style),
-                          Text(extra.name, style=style), Text(extra.text, style=style))
+            table.add_row(
+                Text("●" if extra.ok else "✗", style=style),
+                Text(extra.name, style=style),
+                Text(extra.text, style=style),
+            )
         health = (self.d.subject().get("status") or {}).get("health") or "?"
         style = "green" if health == Health.HEALTHY else "bold red"
-        return Panel(table, title=f"Subject {self.d.settings.subject}: [{style}]{health}[/]",
-                     title_align="left", border_style=style)
+        return Panel(
+            table,
+            title=f"Subject {self.d.settings.subject}: [{style}]{health}[/]",
+            title_align="left",
+            border_style=style,
+        )
 
     def workload(self, width: int) -> Panel:
         table = Table.grid(padding=(0, 1))
@@ -199,8 +243,9 @@ class Screen:
             values = series.get(label, [])
             style = {"blocked": "yellow", "errors": "red", "failed/s": "red"}.get(label, "green")
             now = f"{values[-1]:7.1f}/s" if values else "      -"
-            table.add_row(Text(f"{shown:<8}"), Text(sparkline(values, span), style=style),
-                          Text(now))
+            table.add_row(
+                Text(f"{shown:<8}"), Text(sparkline(values, span), style=style), Text(now)
+            )
         if problem:
             table.add_row("", Text(problem, style="red"), "")
         return Panel(table, title="Workload: checks per second (Prometheus)", title_align="left")
@@ -219,8 +264,9 @@ class Screen:
             detecting = mine and self.d.chapter == "detection"
             style = "bold white on red" if detecting else ("bold" if mine else "dim")
             table.add_row(
-                Text(("▶ " if mine else "  ") + name, style=style, overflow="ellipsis",
-                     no_wrap=True),
+                Text(
+                    ("▶ " if mine else "  ") + name, style=style, overflow="ellipsis", no_wrap=True
+                ),
                 Text(phase, style=PHASE_STYLE.get(phase, "")),
                 Text(f"age {age(inc['metadata'].get('creationTimestamp'), now)}"),
                 Text(f"TTD {secs(ttd) if mine else '-'}", style="bold" if mine else "dim"),
@@ -228,8 +274,12 @@ class Screen:
             )
         if not rows:
             table.add_row(Text("none open", style="dim"))
-        return Panel(table, title="Incidents", title_align="left",
-                     border_style="red" if self.d.chapter == "detection" and ours else "")
+        return Panel(
+            table,
+            title="Incidents",
+            title_align="left",
+            border_style="red" if self.d.chapter == "detection" and ours else "",
+        )
 
     def timeline(self, lines: int, width: int) -> Panel:
         inc = self.d.incident()
@@ -245,10 +295,14 @@ class Screen:
                 # Nothing in the log yet, or it is not on this machine (an operator in a
                 # cluster): the Incident's own timeline, and the title says so.
                 title = "Timeline (the Incident's status: no audit record here yet)"
-                body = [Text.assemble((t.get("time", "")[11:19] + " ", "dim"),
-                                      (f"{t.get('phase') or '':<16.16} ", "cyan"),
-                                      t.get("message", ""))
-                        for t in (inc.get("status") or {}).get("timeline") or []]
+                body = [
+                    Text.assemble(
+                        (t.get("time", "")[11:19] + " ", "dim"),
+                        (f"{t.get('phase') or '':<16.16} ", "cyan"),
+                        t.get("message", ""),
+                    )
+                    for t in (inc.get("status") or {}).get("timeline") or []
+                ]
             if problem:
                 body.append(Text(problem, style="red"))
         else:
@@ -268,10 +322,17 @@ class Screen:
         c = self.d.chapter
         number = CHAPTERS.index(c) + 1
         body = Group(*self.chapter_body(c))
-        style = "bold red" if c in ("fault", "detection") else (
-            "bold yellow" if c == "approval" else "bold green" if c == "summary" else "bold")
-        return Panel(body, title=f"Chapter {number}/{len(CHAPTERS)} · {TITLES[c]}",
-                     title_align="left", border_style=style)
+        style = (
+            "bold red"
+            if c in ("fault", "detection")
+            else ("bold yellow" if c == "approval" else "bold green" if c == "summary" else "bold")
+        )
+        return Panel(
+            body,
+            title=f"Chapter {number}/{len(CHAPTERS)} · {TITLES[c]}",
+            title_align="left",
+            border_style=style,
+        )
 
     def chapter_body(self, c: str) -> list[RenderableType]:
         d, s = self.d, self.d.settings
@@ -283,64 +344,110 @@ class Screen:
         if c == "baseline":
             members = (d.subject().get("status") or {}).get("members") or []
             up = sum(1 for m in members if m.get("state") == MemberState.UP)
-            return [Text(f"Every member is up ({up}/{len(members)}) and no incident is open: "
-                         "this is what healthy looks like. The operator observes the Subject "
-                         "every second."), Text("Clean state for this run:"), *notes, *wait]
+            return [
+                Text(
+                    f"Every member is up ({up}/{len(members)}) and no incident is open: "
+                    "this is what healthy looks like. The operator observes the Subject "
+                    "every second."
+                ),
+                Text("Clean state for this run:"),
+                *notes,
+                *wait,
+            ]
         if c == "load":
-            return [Text(f"Load: {d.story.load_text}. Watch the allowed rate climb in the "
-                         "workload panel (Prometheus, scraped each second)."),
-                    *notes, *wait]
+            return [
+                Text(
+                    f"Load: {d.story.load_text}. Watch the allowed rate climb in the "
+                    "workload panel (Prometheus, scraped each second)."
+                ),
+                *notes,
+                *wait,
+            ]
         if c == "countdown":
             left = max(0.0, s.countdown - (d.clock() - d.entered))
-            return [Text(f"Injecting {s.fault} in", style="bold"),
-                    Align.center(Text(f"{left:.0f}", style="bold red"))]
+            return [
+                Text(f"Injecting {s.fault} in", style="bold"),
+                Align.center(Text(f"{left:.0f}", style="bold red")),
+            ]
         if c == "fault":
             chaos = d.chaos()
             cst = chaos.get("status") or {}
             targets = ", ".join(t.get("name", "") for t in cst.get("targets") or []) or "-"
-            return [Text.assemble("Chaos ", (d.chaos_name or "(being created)", "bold"),
-                                  f": {s.fault} for {s.duration}"),
-                    Text(d.story.faults[s.fault].description, style="dim"),
-                    Text.assemble("phase ", (cst.get("phase") or ChaosPhase.PENDING, "bold red"),
-                                  f" · target {targets}"),
-                    Text(cst.get("message") or "", style="dim"), *wait]
+            return [
+                Text.assemble(
+                    "Chaos ",
+                    (d.chaos_name or "(being created)", "bold"),
+                    f": {s.fault} for {s.duration}",
+                ),
+                Text(d.story.faults[s.fault].description, style="dim"),
+                Text.assemble(
+                    "phase ",
+                    (cst.get("phase") or ChaosPhase.PENDING, "bold red"),
+                    f" · target {targets}",
+                ),
+                Text(cst.get("message") or "", style="dim"),
+                *wait,
+            ]
         if c == "detection":
             if d.incident() is None:
-                return [Text("The subject loop compares each observation with the plugin's "
-                             "invariants; a breach must hold for the invariant's hold time "
-                             "before an Incident opens."), *wait]
+                return [
+                    Text(
+                        "The subject loop compares each observation with the plugin's "
+                        "invariants; a breach must hold for the invariant's hold time "
+                        "before an Incident opens."
+                    ),
+                    *wait,
+                ]
             ttd, _ = d.times()
             spec = (d.incident() or {}).get("spec") or {}
-            return [Text(f"DETECTED in {secs(ttd)}", style="bold white on red"),
-                    Text.assemble("Incident ", (inc_name, "bold")),
-                    Text.assemble("invariant ", (str(spec.get("invariant")), "bold"),
-                                  " · entity ", (spec.get("entity") or "-", "bold")),
-                    Text(spec.get("summary") or "", style="dim"),
-                    Text("TTD: from the Chaos' injectedAt to the Incident's detectedAt.",
-                         style="dim")]
+            return [
+                Text(f"DETECTED in {secs(ttd)}", style="bold white on red"),
+                Text.assemble("Incident ", (inc_name, "bold")),
+                Text.assemble(
+                    "invariant ",
+                    (str(spec.get("invariant")), "bold"),
+                    " · entity ",
+                    (spec.get("entity") or "-", "bold"),
+                ),
+                Text(spec.get("summary") or "", style="dim"),
+                Text("TTD: from the Chaos' injectedAt to the Incident's detectedAt.", style="dim"),
+            ]
         if c == "diagnosis":
             diag = st.get("diagnosis") or {}
             out: list[RenderableType] = [Text(f"The {self._agent()} agent investigates.")]
             if diag:
-                out += [Text(diag.get("summary", "")),
-                        Text(f"root cause: {diag.get('rootCause') or '-'}", style="bold")]
+                out += [
+                    Text(diag.get("summary", "")),
+                    Text(f"root cause: {diag.get('rootCause') or '-'}", style="bold"),
+                ]
             return out + wait
         if c == "approval":
             out = [Text(f"Autonomy {s.autonomy}: the plan waits for a person.")]
             for p in st.get("proposedActions") or []:
                 dry = p.get("dryRun")
-                out.append(Text.assemble((f"{p.get('id')} {p.get('action')} ", "bold"),
-                                         json.dumps(p.get("params") or {}, sort_keys=True)))
-                out.append(Text.assemble(
-                    "   risk ", (p.get("risk", "?"), "bold red" if p.get("risk") == "high"
-                                 else "yellow"),
-                    f" · dry run {'-' if dry is None else ('ok' if dry.get('ok') else 'REFUSED')}"
-                ))
-                out.append(Text(f"   policy: {p.get('decision')}: {p.get('reason') or ''}",
-                                style="dim"))
+                out.append(
+                    Text.assemble(
+                        (f"{p.get('id')} {p.get('action')} ", "bold"),
+                        json.dumps(p.get("params") or {}, sort_keys=True),
+                    )
+                )
+                out.append(
+                    Text.assemble(
+                        "   risk ",
+                        (p.get("risk", "?"), "bold red" if p.get("risk") == "high" else "yellow"),
+                        f" · dry run {_dry_word(dry)}",
+                    )
+                )
+                out.append(
+                    Text(f"   policy: {p.get('decision')}: {p.get('reason') or ''}", style="dim")
+                )
             if not d.decision:
-                out.append(Text("a approve · r reject  (an Approval as your kubectl user)",
-                                style="bold yellow"))
+                out.append(
+                    Text(
+                        "a approve · r reject  (an Approval as your kubectl user)",
+                        style="bold yellow",
+                    )
+                )
             else:
                 out.append(Text(f"{d.decision} sent as your kubectl user:", style="bold"))
             err = d.error("decide")
@@ -356,9 +463,14 @@ class Screen:
         if c == "verification":
             spec = (d.incident() or {}).get("spec") or {}
             phase = st.get("phase") or ""
-            return [Text(f"The fix counts only once {spec.get('invariant')} holds again for "
-                         f"{spec.get('entity') or 'the subject'}, observed live."),
-                    Text(phase, style=PHASE_STYLE.get(phase, "")), *wait]
+            return [
+                Text(
+                    f"The fix counts only once {spec.get('invariant')} holds again for "
+                    f"{spec.get('entity') or 'the subject'}, observed live."
+                ),
+                Text(phase, style=PHASE_STYLE.get(phase, "")),
+                *wait,
+            ]
         return self.summary_body(wait)
 
     def summary_body(self, wait: list[Text]) -> list[RenderableType]:
@@ -367,11 +479,20 @@ class Screen:
         ttd, ttr = d.times()
         phase = st.get("phase")
         inc = (d.incident() or {}).get("metadata", {}).get("name")
-        out: list[RenderableType] = [
-            Text.assemble(("Incident ", "bold"), inc or ""),
-            Text.assemble((phase or "", PHASE_STYLE.get(phase or "", "")),
-                          ("   TTD ", "bold"), secs(ttd), ("   TTR ", "bold"), secs(ttr)),
-        ] if inc else [Text("No incident was opened.", style="bold")]
+        out: list[RenderableType] = (
+            [
+                Text.assemble(("Incident ", "bold"), inc or ""),
+                Text.assemble(
+                    (phase or "", PHASE_STYLE.get(phase or "", "")),
+                    ("   TTD ", "bold"),
+                    secs(ttd),
+                    ("   TTR ", "bold"),
+                    secs(ttr),
+                ),
+            ]
+            if inc
+            else [Text("No incident was opened.", style="bold")]
+        )
         if d.ending:
             out.append(Text(d.ending, style="bold red"))
         if st.get("escalationReason"):
@@ -380,13 +501,21 @@ class Screen:
             who = f", approved by {a['approvedBy']}" if a.get("approvedBy") else ""
             out.append(Text(f"action {a.get('id')} {a.get('action')}: {a.get('result')}{who}"))
         if phase == Phase.RESOLVED and not st.get("executedActions"):
-            out.append(Text("no action ran: the agent diagnosed, and the Subject recovered "
-                            "once the fault ended"))
+            out.append(
+                Text(
+                    "no action ran: the agent diagnosed, and the Subject recovered "
+                    "once the fault ended"
+                )
+            )
         usage = st.get("agent") or {}
         if usage.get("backend") == "anthropic":
-            out.append(Text(f"model {usage.get('model')}: {usage.get('inputTokens', 0)} in / "
-                            f"{usage.get('outputTokens', 0)} out tokens, "
-                            f"${usage.get('costUSD', 0):.4f}"))
+            out.append(
+                Text(
+                    f"model {usage.get('model')}: {usage.get('inputTokens', 0)} in / "
+                    f"{usage.get('outputTokens', 0)} out tokens, "
+                    f"${usage.get('costUSD', 0):.4f}"
+                )
+            )
         elif usage:
             out.append(Text("agent: the runbook (no model, no tokens)"))
         out += [Text(n, style="dim") for n in d.notes.get("summary", [])]
@@ -406,8 +535,12 @@ class Screen:
                 mark = ("○", "dim")
             parts.append(mark)
             if i == d.index:
-                parts.append((f"{c.upper()} {i + 1}/{len(CHAPTERS)} " if not named
-                              else f"{c.upper()} ", "bold"))
+                parts.append(
+                    (
+                        f"{c.upper()} {i + 1}/{len(CHAPTERS)} " if not named else f"{c.upper()} ",
+                        "bold",
+                    )
+                )
             elif named:
                 parts.append((f"{c} ", "dim"))
         ok, waiting = d.ready()
@@ -426,3 +559,10 @@ class Screen:
         else:
             keys = f"waiting for {waiting}… · q quit"
         return Text.assemble(*parts, "\n", (keys, "bold"), no_wrap=True, overflow="ellipsis")
+
+
+def _dry_word(dry: dict[str, Any] | None) -> str:
+    """The server's dry run of a step, in a word."""
+    if dry is None:
+        return "-"
+    return "ok" if dry.get("ok") else "REFUSED"

@@ -76,8 +76,11 @@ class Layout(BaseModel):
 class OperatorRecord(BaseModel):
     pid: int
     started: float = Field(description="The process's start time (/proc), against pid reuse.")
-    agent: str = Field(default="runbook", description="anthropic when ANTHROPIC_API_KEY was "
-                       "set for the operator (it investigates with Claude), else runbook.")
+    agent: str = Field(
+        default="runbook",
+        description="anthropic when ANTHROPIC_API_KEY was "
+        "set for the operator (it investigates with Claude), else runbook.",
+    )
 
 
 class Record(BaseModel):
@@ -103,5 +106,6 @@ def load_record(name: str = DEFAULT_NAME, state_dir: Path | None = None) -> Reco
     except FileNotFoundError:
         return None
     except (OSError, ValueError, ValidationError) as err:
-        raise LocalSystemError(f"{path} is unreadable ({err}): remove it, or run 'aiops down'") \
-            from err
+        raise LocalSystemError(
+            f"{path} is unreadable ({err}): remove it, or run 'aiops down'"
+        ) from err

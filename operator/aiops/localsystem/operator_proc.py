@@ -67,9 +67,21 @@ def start(layout: Layout, kubeconfig: Path, kubectl: Path) -> OperatorRecord:
     env.setdefault("AIOPS_CHAOS_SETTLE_TIMEOUT", "60s")
     with layout.operator_log.open("ab") as log:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "aiops.cli.main", "operator", "run", "-n", layout.namespace,
-             "--liveness", layout.operator_health_url],
-            env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+            [
+                sys.executable,
+                "-m",
+                "aiops.cli.main",
+                "operator",
+                "run",
+                "-n",
+                layout.namespace,
+                "--liveness",
+                layout.operator_health_url,
+            ],
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
             start_new_session=True,
         )
     started = None
@@ -79,8 +91,9 @@ def start(layout: Layout, kubeconfig: Path, kubectl: Path) -> OperatorRecord:
             break
         time.sleep(0.01)
     if started is None:
-        raise OSError(f"the operator exited at once (exit {proc.poll()}): see "
-                      f"{layout.operator_log}")
+        raise OSError(
+            f"the operator exited at once (exit {proc.poll()}): see {layout.operator_log}"
+        )
     return OperatorRecord(pid=proc.pid, started=started, agent=wanted_agent())
 
 

@@ -105,8 +105,9 @@ def busy_ports(layout: Layout, wait: float = 0) -> list[int]:
 class LocalSystem:
     def __init__(self, layout: Layout) -> None:
         self.layout = layout
-        self.cluster = LocalCluster(layout.name, port=layout.cluster_port,
-                                    state_dir=layout.state_dir)
+        self.cluster = LocalCluster(
+            layout.name, port=layout.cluster_port, state_dir=layout.state_dir
+        )
         self.stack = LocalStack(layout.stack_dir, layout.stack_port, scrape_interval_s=1.0)
 
     # -- up --------------------------------------------------------------------------------
@@ -123,10 +124,14 @@ class LocalSystem:
             else:
                 step.detail(f"starting on 127.0.0.1:{self.layout.cluster_port}")
             st = self.cluster.up()
-            step.detail(f"https://127.0.0.1:{self.layout.cluster_port}, "
-                        f"{len(st.nodes)} nodes Ready")
-        record = Record(layout=self.layout, kubeconfig=self.cluster.kubeconfig,
-                        operator=record.operator if record else None)
+            step.detail(
+                f"https://127.0.0.1:{self.layout.cluster_port}, {len(st.nodes)} nodes Ready"
+            )
+        record = Record(
+            layout=self.layout,
+            kubeconfig=self.cluster.kubeconfig,
+            operator=record.operator if record else None,
+        )
         record.save()
         kubectl = bin_dir / "kubectl"
         with report.step("aiops API (CRDs, admission policy, roles)") as step:
@@ -147,12 +152,20 @@ class LocalSystem:
         with report.step("operator (out of cluster)") as step:
             self._operator(record, kubectl, step)
         with report.step(f"Subject {SUBJECT} in namespace {self.layout.namespace}") as step:
-            self._kubectl(kubectl, "apply", "-f", "-",
-                          input=yaml.safe_dump(subject_manifest(self.stack,
-                                                                self.layout.namespace)))
+            self._kubectl(
+                kubectl,
+                "apply",
+                "-f",
+                "-",
+                input=yaml.safe_dump(subject_manifest(self.stack, self.layout.namespace)),
+            )
             step.detail("waiting for the operator to observe it Healthy")
-            self._wait("the Subject to be Healthy", lambda: self.subject_health() == Health.HEALTHY,
-                       90, hint=f"see {self.layout.operator_log}")
+            self._wait(
+                "the Subject to be Healthy",
+                lambda: self.subject_health() == Health.HEALTHY,
+                90,
+                hint=f"see {self.layout.operator_log}",
+            )
             step.detail("Healthy")
         return record
 
@@ -169,11 +182,15 @@ class LocalSystem:
         layout = self.layout
         wanted: dict[int, str] = {}
         if self.cluster.status().state == "absent":
-            wanted |= {layout.cluster_port + off: f"{option} of the control plane; --port "
-                       "moves it" for option, off in PORT_OFFSETS.items()}
+            wanted |= {
+                layout.cluster_port + off: f"{option} of the control plane; --port moves it"
+                for option, off in PORT_OFFSETS.items()
+            }
         if not self.stack.running():
-            wanted |= {port: f"{role} of the rate limiter stack; --stack-port moves it"
-                       for role, port in self.stack.spec.ports.roles().items()}
+            wanted |= {
+                port: f"{role} of the rate limiter stack; --stack-port moves it"
+                for role, port in self.stack.spec.ports.roles().items()
+            }
         if not (record is not None and operator_proc.alive(record.operator)):
             wanted[layout.operator_port] = "the operator's health endpoint; --stack-port moves it"
         listening = listening_ports()
@@ -183,9 +200,12 @@ class LocalSystem:
             raise PreflightError(
                 f"port {port} is in use by another process ({what})"
                 + (f"; {len(busy) - 1} more of its ports are too" if len(busy) > 1 else "")
-                + ": stop what holds them, or choose other ports")
-        step.detail(f"{', '.join(p.name for p in found)} found; "
-                    + (f"{len(wanted)} ports free" if wanted else "every part already runs"))
+                + ": stop what holds them, or choose other ports"
+            )
+        step.detail(
+            f"{', '.join(p.name for p in found)} found; "
+            + (f"{len(wanted)} ports free" if wanted else "every part already runs")
+        )
 
     def _wait_time_wait(self, step: Step, most: float = 70) -> None:
         """Right after a `down`, the stack's ports hold connections in TIME_WAIT for up to a
@@ -197,8 +217,10 @@ class LocalSystem:
         while (busy := stack_busy(self.stack.spec.ports)) and time.monotonic() < deadline:
             if any(port in listening_ports() for _, port in busy):
                 return  # a real listener: the stack's own check says which, and how to fix
-            step.detail(f"waiting for the last run's connections on port {busy[0][1]} to "
-                        "close (TIME_WAIT, a minute at most)")
+            step.detail(
+                f"waiting for the last run's connections on port {busy[0][1]} to "
+                "close (TIME_WAIT, a minute at most)"
+            )
             time.sleep(1)
 
     def _record(self) -> Record | None:
@@ -208,15 +230,23 @@ class LocalSystem:
                 f"system {self.layout.name!r} is up with other settings (cluster port "
                 f"{record.layout.cluster_port}, stack port {record.layout.stack_port}, namespace "
                 f"{record.layout.namespace}): 'aiops down --name {self.layout.name}' first, or "
-                "run 'aiops up' with the same options")
+                "run 'aiops up' with the same options"
+            )
         return record
 
     def _install_api(self, kubectl: Path, step: Step) -> None:
         for path in (CRDS, CRDS / "rbac"):
             self._kubectl(kubectl, "apply", "--server-side", "--force-conflicts", "-f", str(path))
         step.detail("waiting for the CRDs to be Established")
-        self._kubectl(kubectl, "wait", "--for=condition=Established", "crd", "-l",
-                      "app.kubernetes.io/part-of=aiops", "--timeout=60s")
+        self._kubectl(
+            kubectl,
+            "wait",
+            "--for=condition=Established",
+            "crd",
+            "-l",
+            "app.kubernetes.io/part-of=aiops",
+            "--timeout=60s",
+        )
         ns = self.layout.namespace
         if self._kubectl(kubectl, "get", "namespace", ns, check=False).returncode != 0:
             self._kubectl(kubectl, "create", "namespace", ns)
@@ -230,8 +260,10 @@ class LocalSystem:
         if current is not None and operator_proc.alive(current):
             if current.agent != operator_proc.wanted_agent():
                 now = "set" if current.agent == "runbook" else "unset"
-                step.detail(f"ANTHROPIC_API_KEY is {now} now: restarting pid {current.pid} "
-                            f"for the {operator_proc.wanted_agent()} agent")
+                step.detail(
+                    f"ANTHROPIC_API_KEY is {now} now: restarting pid {current.pid} "
+                    f"for the {operator_proc.wanted_agent()} agent"
+                )
                 operator_proc.stop(current)
             elif operator_proc.healthy(layout):
                 step.detail(f"already running, pid {current.pid} ({current.agent} agent)")
@@ -242,13 +274,18 @@ class LocalSystem:
         if listened(layout.operator_port):
             raise LocalSystemError(
                 f"port {layout.operator_port} (the operator's health endpoint) is in use by "
-                f"another process: stop it, or choose other ports with 'aiops up --stack-port N'")
+                f"another process: stop it, or choose other ports with 'aiops up --stack-port N'"
+            )
         rec = record.operator = operator_proc.start(layout, self.cluster.kubeconfig, kubectl)
         record.save()
         step.detail(f"pid {rec.pid}, waiting for {layout.operator_health_url}")
         try:
-            self._wait("the operator's health endpoint", lambda: operator_proc.healthy(layout)
-                       or not operator_proc.alive(rec), 60, hint=f"see {layout.operator_log}")
+            self._wait(
+                "the operator's health endpoint",
+                lambda: operator_proc.healthy(layout) or not operator_proc.alive(rec),
+                60,
+                hint=f"see {layout.operator_log}",
+            )
         except LocalSystemError:
             operator_proc.stop(rec)  # a run again starts a fresh one
             raise
@@ -256,11 +293,16 @@ class LocalSystem:
             raise LocalSystemError(f"the operator exited at start: see {layout.operator_log}")
         step.detail(f"pid {rec.pid}, healthy at {layout.operator_health_url} ({rec.agent} agent)")
 
-    def _kubectl(self, kubectl: Path, *args: str, input: str | None = None,
-                 check: bool = True) -> subprocess.CompletedProcess[str]:
+    def _kubectl(
+        self, kubectl: Path, *args: str, input: str | None = None, check: bool = True
+    ) -> subprocess.CompletedProcess[str]:
         proc = subprocess.run(
             [str(kubectl), "--kubeconfig", str(self.cluster.kubeconfig), *args],
-            input=input, capture_output=True, text=True, timeout=90, check=False,
+            input=input,
+            capture_output=True,
+            text=True,
+            timeout=90,
+            check=False,
         )
         if check and proc.returncode != 0:
             last = (proc.stderr.strip().splitlines() or ["(no output)"])[-1]
@@ -272,8 +314,10 @@ class LocalSystem:
         deadline = time.monotonic() + timeout
         while not ready():
             if time.monotonic() > deadline:
-                raise LocalSystemError(f"timed out after {timeout:.0f} s waiting for {what}"
-                                       + (f": {hint}" if hint else ""))
+                raise LocalSystemError(
+                    f"timed out after {timeout:.0f} s waiting for {what}"
+                    + (f": {hint}" if hint else "")
+                )
             time.sleep(0.25)
 
     def subject_health(self) -> str | None:
@@ -281,10 +325,16 @@ class LocalSystem:
 
         try:
             api = client.CustomObjectsApi(
-                config.new_client_from_config(config_file=str(self.cluster.kubeconfig)))
+                config.new_client_from_config(config_file=str(self.cluster.kubeconfig))
+            )
             obj: Any = api.get_namespaced_custom_object(
-                "aiops.dev", "v1alpha1", self.layout.namespace, "subjects", SUBJECT,
-                _request_timeout=5)
+                "aiops.dev",
+                "v1alpha1",
+                self.layout.namespace,
+                "subjects",
+                SUBJECT,
+                _request_timeout=5,
+            )
         except Exception:
             return None
         return str(((obj or {}).get("status") or {}).get("health") or "") or None
@@ -302,8 +352,11 @@ class LocalSystem:
         record = load_record(self.layout.name, self.layout.state_dir)
         layout = self.layout
         with report.step("operator") as step:
-            if record is not None and record.operator is not None \
-                    and operator_proc.stop(record.operator):
+            if (
+                record is not None
+                and record.operator is not None
+                and operator_proc.stop(record.operator)
+            ):
                 step.detail(f"stopped pid {record.operator.pid}")
             else:
                 step.detail("not running")
@@ -323,16 +376,15 @@ class LocalSystem:
             if record is None:
                 # Without a record the ports are not known to be ours: another system may
                 # hold them (the defaults, most likely). Nothing more to check.
-                step.detail(f"no record of system {layout.name!r} (was it up?): ports not "
-                            "checked")
+                step.detail(f"no record of system {layout.name!r} (was it up?): ports not checked")
                 return
             busy = busy_ports(layout, wait=10)
             if busy:
                 raise LocalSystemError(
                     f"port(s) {', '.join(map(str, busy))} still in use after down: another "
-                    "process holds them (see `ss -ltnp`)")
-            step.detail(f"{len(_ports(layout))} ports free; audit logs kept in "
-                        f"{layout.audit_dir}")
+                    "process holds them (see `ss -ltnp`)"
+                )
+            step.detail(f"{len(_ports(layout))} ports free; audit logs kept in {layout.audit_dir}")
         shutil.rmtree(layout.stack_dir, ignore_errors=True)
         layout.record_path.unlink(missing_ok=True)
 
@@ -347,26 +399,51 @@ class LocalSystem:
             out.append(Component("control plane", "absent", address=server))
         for component, pid in sorted(cst.processes.items()):
             address = server if component == "kube-apiserver" else ""
-            out.append(Component(component, "running", pid, address,
-                                 healthy=cst.state == "running",
-                                 detail="" if cst.state == "running" else cst.problem))
+            out.append(
+                Component(
+                    component,
+                    "running",
+                    pid,
+                    address,
+                    healthy=cst.state == "running",
+                    detail="" if cst.state == "running" else cst.problem,
+                )
+            )
         out += [Component(c, "dead", healthy=False, detail=cst.problem) for c in cst.dead]
         out += self._stack_status()
         op = record.operator if record else None
         if operator_proc.alive(op):
             assert op is not None
             ok = operator_proc.healthy(self.layout)
-            out.append(Component("operator", "running", op.pid, self.layout.operator_health_url,
-                                 ok, f"log {self.layout.operator_log}"))
+            out.append(
+                Component(
+                    "operator",
+                    "running",
+                    op.pid,
+                    self.layout.operator_health_url,
+                    ok,
+                    f"log {self.layout.operator_log}",
+                )
+            )
         else:
-            out.append(Component("operator", "stopped" if record else "absent",
-                                 address=self.layout.operator_health_url, healthy=False
-                                 if record else None))
+            out.append(
+                Component(
+                    "operator",
+                    "stopped" if record else "absent",
+                    address=self.layout.operator_health_url,
+                    healthy=False if record else None,
+                )
+            )
         if cst.state == "running":
             health = self.subject_health()
-            out.append(Component(f"Subject {self.layout.namespace}/{SUBJECT}",
-                                 health or "absent", healthy=health == Health.HEALTHY,
-                                 detail=f"KUBECONFIG={self.cluster.kubeconfig}"))
+            out.append(
+                Component(
+                    f"Subject {self.layout.namespace}/{SUBJECT}",
+                    health or "absent",
+                    healthy=health == Health.HEALTHY,
+                    detail=f"KUBECONFIG={self.cluster.kubeconfig}",
+                )
+            )
         return out
 
     def _stack_status(self) -> list[Component]:
@@ -376,8 +453,15 @@ class LocalSystem:
             return [Component("rate limiter stack", "absent")]
         sup = stack.supervisord_pid()
         urls = stack.urls
-        out = [Component("supervisord", "running" if sup else "stopped", sup,
-                         f"{urls.supervisor}/RPC2", healthy=stack.running())]
+        out = [
+            Component(
+                "supervisord",
+                "running" if sup else "stopped",
+                sup,
+                f"{urls.supervisor}/RPC2",
+                healthy=stack.running(),
+            )
+        ]
         if not sup:
             return out
         try:
@@ -385,16 +469,21 @@ class LocalSystem:
         except (OSError, xmlrpc.client.Error):
             return out
         p = stack.spec.ports
-        address = {"redis": f"127.0.0.1:{p.redis}", "toxiproxy": urls.toxiproxy,
-                   "prometheus": urls.prometheus, **urls.nodes}
+        address = {
+            "redis": f"127.0.0.1:{p.redis}",
+            "toxiproxy": urls.toxiproxy,
+            "prometheus": urls.prometheus,
+            **urls.nodes,
+        }
         for name, info in programs.items():
             state = str(info["statename"]).lower()
             running = state == "running"
             probe = _probe(name, address.get(name, ""), urls.redis) if running else None
             # The load generator is stopped until a demo starts it: that is not unhealthy.
             healthy = probe if running else (None if name == "loadgen" else False)
-            out.append(Component(name, state, int(info["pid"]) or None, address.get(name, ""),
-                                 healthy))
+            out.append(
+                Component(name, state, int(info["pid"]) or None, address.get(name, ""), healthy)
+            )
         return out
 
 
@@ -409,7 +498,8 @@ def _probe(name: str, address: str, redis_url: str) -> bool | None:
         except Exception:
             return False
     path = {"prometheus": "/-/ready", "toxiproxy": "/proxies/redis"}.get(
-        name, "/health" if name.startswith("rl-node-") else None)
+        name, "/health" if name.startswith("rl-node-") else None
+    )
     if path is None:
         return None
     try:
@@ -420,9 +510,10 @@ def _probe(name: str, address: str, redis_url: str) -> bool | None:
 
 def _stack_hint(message: str) -> str:
     if "busy" in message and "--base-port" in message:
-        return message.replace("pick another --base-port",
-                               "stop what holds it, or choose other ports with "
-                               "'aiops up --stack-port N'")
+        return message.replace(
+            "pick another --base-port",
+            "stop what holds it, or choose other ports with 'aiops up --stack-port N'",
+        )
     return message
 
 
@@ -434,8 +525,10 @@ def build_tools(detail: Callable[[str], None]) -> Path:
         detail(f"cached in {cached}")
         return tools_bin_dir(build=False)
     if shutil.which("go") is None:
-        raise LocalSystemError("the Go toolchain is missing and the tools are not built yet: "
-                               "install Go 1.26+ and put 'go' on PATH (hack/setup.sh says how)")
+        raise LocalSystemError(
+            "the Go toolchain is missing and the tools are not built yet: "
+            "install Go 1.26+ and put 'go' on PATH (hack/setup.sh says how)"
+        )
     detail("cold build: tens of minutes on 2 cores, once; cached afterwards")
     stream_build(BUILD_SCRIPT, detail)
     return tools_bin_dir(build=False)
@@ -445,8 +538,9 @@ def stream_build(script: Path, detail: Callable[[str], None]) -> None:
     """Runs the build script with `go build -v` (GOFLAGS), each line it writes becoming the
     step's detail with a count of the packages compiled so far."""
     env = {**os.environ, "GOFLAGS": f"{os.environ.get('GOFLAGS', '')} -v".strip()}
-    proc = subprocess.Popen([str(script)], env=env, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [str(script)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
+    )
     assert proc.stderr is not None
     packages, tail = 0, list[str]()
     for line in proc.stderr:
@@ -456,5 +550,7 @@ def stream_build(script: Path, detail: Callable[[str], None]) -> None:
             packages += 1
         detail(f"{packages} packages compiled; {line[:90]}")
     if proc.wait() != 0:
-        raise LocalSystemError(f"building the Go tools failed (exit {proc.returncode}): "
-                               f"{' | '.join(tail[-2:])}; run hack/tools/build.sh to see all")
+        raise LocalSystemError(
+            f"building the Go tools failed (exit {proc.returncode}): "
+            f"{' | '.join(tail[-2:])}; run hack/tools/build.sh to see all"
+        )

@@ -30,8 +30,10 @@ def runtime(memo: kopf.Memo) -> ChaosRuntime:
         rt = memo.chaos = ChaosRuntime(
             api=memo.api,
             actions_stopped=memo.runtime.actions_stopped,
-            settings=ChaosSettings(max_duration=settings.chaos_max_duration,
-                                   settle_timeout=settings.chaos_settle_timeout),
+            settings=ChaosSettings(
+                max_duration=settings.chaos_max_duration,
+                settle_timeout=settings.chaos_settle_timeout,
+            ),
         )
     return rt
 
@@ -45,9 +47,11 @@ def unfinished(status: kopf.Status, **_: Any) -> bool:
     if phase in (None, ChaosPhase.PENDING, ChaosPhase.INJECTED):
         return True
     if phase == ChaosPhase.RECOVERED:
-        return not any(c.get("type") == ConditionType.SUBJECT_RECOVERED
-                       and c.get("status") in (ConditionStatus.TRUE, ConditionStatus.FALSE)
-                       for c in status.get("conditions") or [])
+        return not any(
+            c.get("type") == ConditionType.SUBJECT_RECOVERED
+            and c.get("status") in (ConditionStatus.TRUE, ConditionStatus.FALSE)
+            for c in status.get("conditions") or []
+        )
     return False
 
 
@@ -56,9 +60,16 @@ def unfinished(status: kopf.Status, **_: Any) -> bool:
 # A step that raises (the API server hiccuped, or a bug) ends this run of the daemon: kopf logs
 # it with its traceback and runs the daemon again after `backoff` while the Chaos is
 # unfinished; the new run reads everything it needs from the object, as after a restart.
-@kopf.daemon(GROUP, VERSION, Chaos.PLURAL, when=unfinished,
-             errors=kopf.ErrorsMode.TEMPORARY, backoff=RETRY_AFTER_ERROR,
-             cancellation_backoff=30.0, cancellation_timeout=30.0)
+@kopf.daemon(
+    GROUP,
+    VERSION,
+    Chaos.PLURAL,
+    when=unfinished,
+    errors=kopf.ErrorsMode.TEMPORARY,
+    backoff=RETRY_AFTER_ERROR,
+    cancellation_backoff=30.0,
+    cancellation_timeout=30.0,
+)
 async def drive_chaos(
     stopped: kopf.DaemonStopped,
     name: str,

@@ -55,10 +55,14 @@ KOPF_FINALIZER = "kopf.zalando.org/KopfFinalizerMarker"
 delete handler reverts before the object goes. Nothing is injected before it is there."""
 
 # The Subject's conditions that say it turned broken, and healthy again.
-_BROKEN = ((ConditionType.DEGRADED, ConditionStatus.TRUE),
-           (ConditionType.READY, ConditionStatus.FALSE))
-_HEALTHY = ((ConditionType.DEGRADED, ConditionStatus.FALSE),
-            (ConditionType.READY, ConditionStatus.TRUE))
+_BROKEN = (
+    (ConditionType.DEGRADED, ConditionStatus.TRUE),
+    (ConditionType.READY, ConditionStatus.FALSE),
+)
+_HEALTHY = (
+    (ConditionType.DEGRADED, ConditionStatus.FALSE),
+    (ConditionType.READY, ConditionStatus.TRUE),
+)
 WAIT_TICK = 2.0  # while another Chaos holds the target
 TIME_LEFT_STEP = 5  # seconds: timeLeft is written in steps, not at every tick
 
@@ -206,10 +210,16 @@ class ChaosDriver:
         now = utcnow()
         message = _clip(f"nothing injected: {message}")
         status = updated(
-            chaos.status, phase=ChaosPhase.FAILED, message=message, waiting_for=None,
+            chaos.status,
+            phase=ChaosPhase.FAILED,
+            message=message,
+            waiting_for=None,
             conditions=self._conditions(
-                chaos.status, now, AllInjected=(False, reason, message),
-                AllRecovered=(True, "NothingInjected", "nothing was injected")),
+                chaos.status,
+                now,
+                AllInjected=(False, reason, message),
+                AllRecovered=(True, "NothingInjected", "nothing was injected"),
+            ),
         )
         await self._write(obj, status)
         await self._event(obj, EventType.WARNING, Reason.FAILED, message)
@@ -219,35 +229,55 @@ class ChaosDriver:
             return 0.5  # kopf adds it in this same moment: no fault before its guarantee
         spec, settings = chaos.spec, self.rt.settings
         if to_timedelta(spec.duration) > settings.max_duration:
-            await self._fail(obj, chaos, "DurationTooLong", (
-                f"duration {spec.duration} is over this operator's maximum of "
-                f"{format_duration(settings.max_duration)} (AIOPS_CHAOS_MAX_DURATION)"))
+            await self._fail(
+                obj,
+                chaos,
+                "DurationTooLong",
+                (
+                    f"duration {spec.duration} is over this operator's maximum of "
+                    f"{format_duration(settings.max_duration)} (AIOPS_CHAOS_MAX_DURATION)"
+                ),
+            )
             return None
         subject = await self._subject(spec.subject)
         if subject is None:
-            await self._fail(obj, chaos, "SubjectNotFound",
-                             f"Subject {spec.subject} does not exist in namespace "
-                             f"{self.namespace}")
+            await self._fail(
+                obj,
+                chaos,
+                "SubjectNotFound",
+                f"Subject {spec.subject} does not exist in namespace {self.namespace}",
+            )
             return None
         if subject.spec.paused:
-            await self._fail(obj, chaos, "SubjectPaused",
-                             f"Subject {spec.subject} is paused (spec.paused): no fault is "
-                             "injected into a paused subject")
+            await self._fail(
+                obj,
+                chaos,
+                "SubjectPaused",
+                f"Subject {spec.subject} is paused (spec.paused): no fault is "
+                "injected into a paused subject",
+            )
             return None
         try:
             bound = await self._plugin(subject)
         except SubjectProblem as problem:
-            await self._fail(obj, chaos, problem.reason,
-                             f"Subject {spec.subject} cannot be served: {problem.message}")
+            await self._fail(
+                obj,
+                chaos,
+                problem.reason,
+                f"Subject {spec.subject} cannot be served: {problem.message}",
+            )
             return None
         plugin_cls = type(bound.plugin)
         try:
             fault = plugin_cls.fault(spec.fault)
         except PluginError:
             known = ", ".join(f.name for f in plugin_cls.faults) or "none"
-            await self._fail(obj, chaos, "UnknownFault",
-                             f"a {subject.spec.type} subject has no fault {spec.fault} "
-                             f"(its faults: {known})")
+            await self._fail(
+                obj,
+                chaos,
+                "UnknownFault",
+                f"a {subject.spec.type} subject has no fault {spec.fault} (its faults: {known})",
+            )
             return None
         try:
             params = validate_params(fault, dict(spec.params))
@@ -260,19 +290,25 @@ class ChaosDriver:
             await self._fail(obj, chaos, problem.reason, problem.message)
             return None
         if await self.rt.actions_stopped():
-            await self._fail(obj, chaos, "ActionsStopped",
-                             "actions are stopped operator-wide (the global switch, `aiops "
-                             "actions stop`): no fault is injected")
+            await self._fail(
+                obj,
+                chaos,
+                "ActionsStopped",
+                "actions are stopped operator-wide (the global switch, `aiops "
+                "actions stop`): no fault is injected",
+            )
             return None
         async with self.rt.claim_lock:
-            others = await self.api.list(Chaos.PLURAL, self.namespace,
-                                         field_selector=f"spec.subject={spec.subject}")
-            choice = choose(found, held_targets(_valid(others), self.name, fault.name),
-                            self.rt.rng)
+            others = await self.api.list(
+                Chaos.PLURAL, self.namespace, field_selector=f"spec.subject={spec.subject}"
+            )
+            choice = choose(found, held_targets(_valid(others), self.name, fault.name), self.rt.rng)
             if choice.holder:
                 return await self._wait(obj, chaos, fault, choice)
             status = updated(
-                chaos.status, phase=ChaosPhase.PENDING, waiting_for=None,
+                chaos.status,
+                phase=ChaosPhase.PENDING,
+                waiting_for=None,
                 targets=[TargetRecord(name=t, state=TargetState.INJECTING) for t in choice.targets],
                 message=_clip(f"injecting {fault.name} into {', '.join(choice.targets)}"),
             )
@@ -280,24 +316,36 @@ class ChaosDriver:
         crashpoint("chaos-claimed")
         return await self._inject(obj, chaos, status, bound, fault, params)
 
-    async def _wait(self, obj: dict[str, Any], chaos: Chaos, fault: FaultSpec,
-                    choice: Choice) -> float:
-        message = (f"waiting: Chaos {choice.holder} holds {fault.name} on {choice.held}; this "
-                   "one is injected once that one is reverted")
+    async def _wait(
+        self, obj: dict[str, Any], chaos: Chaos, fault: FaultSpec, choice: Choice
+    ) -> float:
+        message = (
+            f"waiting: Chaos {choice.holder} holds {fault.name} on {choice.held}; this "
+            "one is injected once that one is reverted"
+        )
         if chaos.status.waiting_for != choice.holder or chaos.status.phase != ChaosPhase.PENDING:
             now = utcnow()
             status = updated(
-                chaos.status, phase=ChaosPhase.PENDING, waiting_for=choice.holder, message=message,
-                conditions=self._conditions(chaos.status, now,
-                                            AllInjected=(False, "TargetHeld", message)),
+                chaos.status,
+                phase=ChaosPhase.PENDING,
+                waiting_for=choice.holder,
+                message=message,
+                conditions=self._conditions(
+                    chaos.status, now, AllInjected=(False, "TargetHeld", message)
+                ),
             )
             await self._write(obj, status)
             await self._event(obj, EventType.NORMAL, "Waiting", message)
         return WAIT_TICK
 
     async def _inject(
-        self, obj: dict[str, Any], chaos: Chaos, status: ChaosStatus, bound: Bound,
-        fault: FaultSpec, params: BaseModel,
+        self,
+        obj: dict[str, Any],
+        chaos: Chaos,
+        status: ChaosStatus,
+        bound: Bound,
+        fault: FaultSpec,
+        params: BaseModel,
     ) -> float | None:
         timeout = self.rt.settings.call_timeout
         # Claimed targets stay claimed (Injecting) until the plugin answered for each.
@@ -306,7 +354,8 @@ class ChaosDriver:
         for i, name in enumerate(order):
             try:
                 result = await asyncio.wait_for(
-                    bound.plugin.inject(fault.name, params, name), timeout=timeout)
+                    bound.plugin.inject(fault.name, params, name), timeout=timeout
+                )
                 problem = None if result.ok else result.message
             except Exception as err:  # whatever the plugin raised is this target's failure,
                 problem = _describe(err, timeout)  # said in status and rolled back; not a crash
@@ -314,17 +363,25 @@ class ChaosDriver:
             if problem is not None:
                 # It may be half made: reverted with the others (reverts are idempotent).
                 records[name] = TargetRecord(name=name, state=TargetState.INJECTED, message=problem)
-                for untried in order[i + 1:]:
+                for untried in order[i + 1 :]:
                     del records[untried]  # never asked: nothing to revert there
                 status = updated(status, targets=list(records.values()))
-                return await self._roll_back(obj, chaos, status, bound, fault, params,
-                                             f"injecting {fault.name} into {name} failed: "
-                                             f"{problem}")
+                return await self._roll_back(
+                    obj,
+                    chaos,
+                    status,
+                    bound,
+                    fault,
+                    params,
+                    f"injecting {fault.name} into {name} failed: {problem}",
+                )
             instant = bool(result.detail.get(INSTANT))
             records[name] = TargetRecord(
-                name=name, state=TargetState.REVERTED if instant else TargetState.INJECTED,
+                name=name,
+                state=TargetState.REVERTED if instant else TargetState.INJECTED,
                 injected_at=now,
-                reverted_at=now if instant else None, instant=instant,
+                reverted_at=now if instant else None,
+                instant=instant,
                 message=_clip(result.message),
             )
             status = updated(status, targets=list(records.values()))
@@ -334,57 +391,86 @@ class ChaosDriver:
         where = ", ".join(records)
         watching = (None, "Watching", "watching the subject")
         if all(t.instant for t in records.values()):
-            message = (f"{fault.name} made on {where} at {_at(first)}; it was over as soon as "
-                       "made (nothing to revert); watching the subject")
+            message = (
+                f"{fault.name} made on {where} at {_at(first)}; it was over as soon as "
+                "made (nothing to revert); watching the subject"
+            )
             over = max(t.reverted_at or now for t in records.values())
             status = updated(
-                status, phase=ChaosPhase.RECOVERED, injected_at=first, recovered_at=over,
-                ends_at=None, time_left=None, message=message,
+                status,
+                phase=ChaosPhase.RECOVERED,
+                injected_at=first,
+                recovered_at=over,
+                ends_at=None,
+                time_left=None,
+                message=message,
                 conditions=self._conditions(
-                    status, now, AllInjected=(True, Reason.INJECTED, message),
+                    status,
+                    now,
+                    AllInjected=(True, Reason.INJECTED, message),
                     AllRecovered=(True, "Instant", "an instant fault: over as soon as made"),
-                    SubjectRecovered=watching),
+                    SubjectRecovered=watching,
+                ),
             )
             await self._write(obj, status)
             await self._event(obj, EventType.NORMAL, Reason.INJECTED, message)
             await self._event(obj, EventType.NORMAL, Reason.RECOVERED, message)
             return self.rt.settings.tick
         ends = first + to_timedelta(chaos.spec.duration)
-        message = (f"{fault.name} injected into {where} at {_at(first)}; reverted at "
-                   f"{_at(ends)} ({chaos.spec.duration})")
+        message = (
+            f"{fault.name} injected into {where} at {_at(first)}; reverted at "
+            f"{_at(ends)} ({chaos.spec.duration})"
+        )
         status = updated(
-            status, phase=ChaosPhase.INJECTED, injected_at=first, ends_at=ends,
-            time_left=_time_left(ends - now), message=message,
+            status,
+            phase=ChaosPhase.INJECTED,
+            injected_at=first,
+            ends_at=ends,
+            time_left=_time_left(ends - now),
+            message=message,
             conditions=self._conditions(
-                status, now, AllInjected=(True, Reason.INJECTED, message),
+                status,
+                now,
+                AllInjected=(True, Reason.INJECTED, message),
                 AllRecovered=(False, Reason.INJECTED, "the fault is active"),
-                SubjectRecovered=watching),
+                SubjectRecovered=watching,
+            ),
         )
         await self._write(obj, status)
         await self._event(obj, EventType.NORMAL, Reason.INJECTED, message)
         return 0
 
     async def _roll_back(
-        self, obj: dict[str, Any], chaos: Chaos, status: ChaosStatus, bound: Bound,
-        fault: FaultSpec, params: BaseModel, why: str,
+        self,
+        obj: dict[str, Any],
+        chaos: Chaos,
+        status: ChaosStatus,
+        bound: Bound,
+        fault: FaultSpec,
+        params: BaseModel,
+        why: str,
     ) -> float | None:
         status, failures = await self._revert_targets(status, bound, fault, params)
         now = utcnow()
         if failures:
-            message = _clip(f"{why}; reverting what it reached failed (retrying): "
-                            f"{'; '.join(failures)}")
+            message = _clip(
+                f"{why}; reverting what it reached failed (retrying): {'; '.join(failures)}"
+            )
             recovered: tuple[bool | None, str, str] = (False, Reason.REVERT_FAILED, message)
         else:
             reached = [t.name for t in status.targets]
-            message = _clip(f"{why}; reverted what it reached ({', '.join(reached)}): nothing "
-                            "is left injected")
+            message = _clip(
+                f"{why}; reverted what it reached ({', '.join(reached)}): nothing is left injected"
+            )
             recovered = (True, Reason.ROLLED_BACK, message)
         status = updated(
-            status, phase=ChaosPhase.FAILED, message=message,
+            status,
+            phase=ChaosPhase.FAILED,
+            message=message,
             recovered_at=None if failures else now,
             conditions=self._conditions(
-                status, now, AllInjected=(False, "InjectionFailed", message),
-                AllRecovered=recovered),
+                status, now, AllInjected=(False, "InjectionFailed", message), AllRecovered=recovered
+            ),
         )
         await self._write(obj, status)
         await self._event(obj, EventType.WARNING, Reason.FAILED, message)
@@ -413,8 +499,12 @@ class ChaosDriver:
             await self._write(obj, status)
         return max(0.0, min(self.rt.settings.tick, left.total_seconds()))
 
-    async def _revert(self, obj: dict[str, Any], chaos: Chaos, restart: bool = False,
-                      ) -> float | None:
+    async def _revert(
+        self,
+        obj: dict[str, Any],
+        chaos: Chaos,
+        restart: bool = False,
+    ) -> float | None:
         """Revert every target that may carry the fault. `restart`: after a crash mid-
         injection, go back to Pending instead of Recovered."""
         spec = chaos.spec
@@ -424,27 +514,42 @@ class ChaosDriver:
             bound, fault, params = await self._revertible(chaos)
         except PluginError as err:
             failures = [str(err)]
-            status = updated(status, targets=[
-                t.model_copy(update={"state": TargetState.REVERT_FAILED,
-                                     "message": str(err)[:4000]})
-                if t.state in ACTIVE_TARGETS else t for t in status.targets])
+            status = updated(
+                status,
+                targets=[
+                    t.model_copy(
+                        update={"state": TargetState.REVERT_FAILED, "message": str(err)[:4000]}
+                    )
+                    if t.state in ACTIVE_TARGETS
+                    else t
+                    for t in status.targets
+                ],
+            )
         else:
             status, failures = await self._revert_targets(status, bound, fault, params)
         now = utcnow()
         if failures:
             self._revert_attempts += 1
             delay = self.rt.backoff(self._revert_attempts)
-            message = _clip(f"reverting {spec.fault} failed (retrying in {delay:.0f} s): "
-                            f"{'; '.join(failures)}")
-            status = updated(status, message=message, conditions=self._conditions(
-                status, now, AllRecovered=(False, Reason.REVERT_FAILED, message)))
+            message = _clip(
+                f"reverting {spec.fault} failed (retrying in {delay:.0f} s): {'; '.join(failures)}"
+            )
+            status = updated(
+                status,
+                message=message,
+                conditions=self._conditions(
+                    status, now, AllRecovered=(False, Reason.REVERT_FAILED, message)
+                ),
+            )
             await self._write(obj, status)
             await self._event(obj, EventType.WARNING, Reason.REVERT_FAILED, message)
             return delay
         self._revert_attempts = 0
         if restart:
-            message = ("the operator restarted while injecting: what it had claimed was "
-                       "reverted; injecting again")
+            message = (
+                "the operator restarted while injecting: what it had claimed was "
+                "reverted; injecting again"
+            )
             status = updated(status, phase=ChaosPhase.PENDING, targets=[], message=message)
             await self._write(obj, status)
             await self._event(obj, EventType.NORMAL, "Restarted", message)
@@ -453,14 +558,22 @@ class ChaosDriver:
         if status.phase == ChaosPhase.FAILED:
             message = _clip(f"{status.message or 'failed'}; since reverted on {where}")
             rolled_back = (True, Reason.ROLLED_BACK, message)
-            status = updated(status, recovered_at=now, message=message,
-                             conditions=self._conditions(status, now, AllRecovered=rolled_back))
+            status = updated(
+                status,
+                recovered_at=now,
+                message=message,
+                conditions=self._conditions(status, now, AllRecovered=rolled_back),
+            )
             await self._write(obj, status)
             await self._event(obj, EventType.NORMAL, Reason.REVERTED, message)
             return None
         message = f"{spec.fault} reverted on {where} at {_at(now)}; watching the subject"
         status = updated(
-            status, phase=ChaosPhase.RECOVERED, recovered_at=now, time_left=None, message=message,
+            status,
+            phase=ChaosPhase.RECOVERED,
+            recovered_at=now,
+            time_left=None,
+            message=message,
             conditions=self._conditions(status, now, AllRecovered=(True, Reason.REVERTED, message)),
         )
         await self._write(obj, status)
@@ -473,18 +586,22 @@ class ChaosDriver:
         if subject is None:
             raise PluginError(
                 f"Subject {chaos.spec.subject} does not exist: there is nothing to revert the "
-                "fault through; recreate it (or remove the finalizer by hand to give up)")
+                "fault through; recreate it (or remove the finalizer by hand to give up)"
+            )
         try:
             bound = await self._plugin(subject)
             fault = type(bound.plugin).fault(chaos.spec.fault)
             params = validate_params(fault, dict(chaos.spec.params))
         except (SubjectProblem, ValueError) as err:
-            raise PluginError(f"cannot revert through Subject {chaos.spec.subject}: "
-                              f"{err}") from err
+            raise PluginError(f"cannot revert through Subject {chaos.spec.subject}: {err}") from err
         return bound, fault, params
 
     async def _revert_targets(
-        self, status: ChaosStatus, bound: Bound, fault: FaultSpec, params: BaseModel,
+        self,
+        status: ChaosStatus,
+        bound: Bound,
+        fault: FaultSpec,
+        params: BaseModel,
     ) -> tuple[ChaosStatus, list[str]]:
         timeout = self.rt.settings.call_timeout
         failures: list[str] = []
@@ -495,19 +612,29 @@ class ChaosDriver:
                 continue
             try:
                 result = await asyncio.wait_for(
-                    bound.plugin.revert(fault.name, params, t.name), timeout=timeout)
+                    bound.plugin.revert(fault.name, params, t.name), timeout=timeout
+                )
                 problem = None if result.ok else result.message
                 said = result.message
             except Exception as err:  # a revert that raised failed: said in status, retried
                 problem = said = _describe(err, timeout)
             if problem is None:
-                records.append(t.model_copy(update={
-                    "state": TargetState.REVERTED, "reverted_at": utcnow(),
-                    "message": _clip(said)}))
+                records.append(
+                    t.model_copy(
+                        update={
+                            "state": TargetState.REVERTED,
+                            "reverted_at": utcnow(),
+                            "message": _clip(said),
+                        }
+                    )
+                )
             else:
                 failures.append(f"{t.name}: {problem}")
-                records.append(t.model_copy(update={
-                    "state": TargetState.REVERT_FAILED, "message": _clip(problem)}))
+                records.append(
+                    t.model_copy(
+                        update={"state": TargetState.REVERT_FAILED, "message": _clip(problem)}
+                    )
+                )
         return updated(status, targets=records), failures
 
     async def revert_for_deletion(self) -> str | None:
@@ -525,8 +652,10 @@ class ChaosDriver:
             return str((obj.get("status") or {}).get("message") or "the revert failed")
         if phase != ChaosPhase.FAILED:
             after = Chaos.from_k8s(obj).status
-            message = _clip(f"deleted while {(phase or ChaosPhase.PENDING).lower()}: "
-                            f"{after.message or 'reverted'}")
+            message = _clip(
+                f"deleted while {(phase or ChaosPhase.PENDING).lower()}: "
+                f"{after.message or 'reverted'}"
+            )
             await self._write(obj, updated(after, message=message))
         return None
 
@@ -534,8 +663,14 @@ class ChaosDriver:
 
     async def _settle(self, obj: dict[str, Any], chaos: Chaos, now: datetime) -> float | None:
         status = chaos.status
-        done = next((c for c in status.conditions if c.type == ConditionType.SUBJECT_RECOVERED
-                     and c.status != ConditionStatus.UNKNOWN), None)
+        done = next(
+            (
+                c
+                for c in status.conditions
+                if c.type == ConditionType.SUBJECT_RECOVERED and c.status != ConditionStatus.UNKNOWN
+            ),
+            None,
+        )
         if done is not None:
             return None
         status = await self._watch_subject(obj, chaos, status)
@@ -549,8 +684,11 @@ class ChaosDriver:
             interval = to_timedelta(subject.spec.interval)
             quiet = max(2 * interval, timedelta(seconds=2))
             seen = subject.status.last_observation_time
-            if (subject.status.health == Health.HEALTHY and seen is not None
-                    and seen >= recovered_at + quiet):
+            if (
+                subject.status.health == Health.HEALTHY
+                and seen is not None
+                and seen >= recovered_at + quiet
+            ):
                 verdict = (True, "NeverBroken", _story(chaos, status))
         if verdict is None and now >= recovered_at + self.rt.settings.settle_timeout:
             verdict = (False, "StillBroken", _story(chaos, status, gave_up=True))
@@ -559,21 +697,30 @@ class ChaosDriver:
                 await self._write(obj, status)
             return self.rt.settings.tick
         ok, reason, message = verdict
-        status = updated(status, message=message, conditions=self._conditions(
-            status, now, SubjectRecovered=(ok, reason, message)))
+        status = updated(
+            status,
+            message=message,
+            conditions=self._conditions(status, now, SubjectRecovered=(ok, reason, message)),
+        )
         await self._write(obj, status)
-        await self._event(obj, EventType.NORMAL if ok else EventType.WARNING,
-                          "SubjectRecovered" if ok else "SubjectNotRecovered", message)
+        await self._event(
+            obj,
+            EventType.NORMAL if ok else EventType.WARNING,
+            "SubjectRecovered" if ok else "SubjectNotRecovered",
+            message,
+        )
         return None
 
-    async def _watch_subject(self, obj: dict[str, Any], chaos: Chaos,
-                             status: ChaosStatus) -> ChaosStatus:
+    async def _watch_subject(
+        self, obj: dict[str, Any], chaos: Chaos, status: ChaosStatus
+    ) -> ChaosStatus:
         """The Subject's health as the subject loop last wrote it: when it was first broken
         after the injection, when healthy again after that, and what brought it back."""
         injected = status.injected_at
         subject = await self._subject(chaos.spec.subject)
-        linked = await self.api.list(Incident.PLURAL, self.namespace,
-                                     label_selector=f"{LABEL_CHAOS}={self.name}")
+        linked = await self.api.list(
+            Incident.PLURAL, self.namespace, label_selector=f"{LABEL_CHAOS}={self.name}"
+        )
         incidents = [Incident.from_k8s(o) for o in linked if _is_incident(o)]
         names = sorted(i.metadata.name or "" for i in incidents)[:32]
         if names != status.incidents:
@@ -589,9 +736,12 @@ class ChaosDriver:
                 since = _since(sst.conditions, _BROKEN, min)
                 broken = since if since is not None and since > injected else seen
                 status = updated(status, broken_at=broken)
-                await self._event(obj, EventType.NORMAL, "SubjectBroken",
-                                  f"Subject {chaos.spec.subject} observed {sst.health} at "
-                                  f"{_at(broken)}")
+                await self._event(
+                    obj,
+                    EventType.NORMAL,
+                    "SubjectBroken",
+                    f"Subject {chaos.spec.subject} observed {sst.health} at {_at(broken)}",
+                )
             return status
         if status.broken_at is None:
             return status
@@ -629,14 +779,18 @@ def _time_left(left: timedelta) -> str:
     return format_duration(timedelta(seconds=seconds))
 
 
-def _since(conditions: list[Any], wanted: tuple[tuple[str, str], ...],
-           pick: Callable[..., datetime]) -> datetime | None:
+def _since(
+    conditions: list[Any], wanted: tuple[tuple[str, str], ...], pick: Callable[..., datetime]
+) -> datetime | None:
     times = [c.last_transition_time for c in conditions if (c.type, c.status) in wanted]
     return pick(times) if times else None
 
 
 def _credit(
-    chaos: Chaos, status: ChaosStatus, incidents: list[Incident], healthy: datetime,
+    chaos: Chaos,
+    status: ChaosStatus,
+    incidents: list[Incident],
+    healthy: datetime,
 ) -> tuple[RecoveredBy, str | None] | None:
     """What brought the subject back at `healthy`: ("operator", incident) when an action of
     a linked Incident succeeded before it, ("revert", None) when the revert was due first,
@@ -648,8 +802,11 @@ def _credit(
                 continue
             if a.result == Outcome.RUNNING:
                 return None
-            if (a.result == Outcome.SUCCEEDED and a.finished_at is not None
-                    and a.finished_at <= healthy):
+            if (
+                a.result == Outcome.SUCCEEDED
+                and a.finished_at is not None
+                and a.finished_at <= healthy
+            ):
                 return RecoveredBy.OPERATOR, inc.metadata.name
     held = any(not t.instant for t in status.targets)
     # From the moment the revert is due: a process started by it serves (and is seen healthy)
@@ -667,15 +824,21 @@ def _story(chaos: Chaos, status: ChaosStatus, gave_up: bool = False) -> str:
     if status.broken_at is not None:
         parts.append(f"subject broken {_at(status.broken_at)}")
     if status.healthy_at is not None:
-        by = {None: "", RecoveredBy.OPERATOR: f"by the operator (Incident {status.incident})",
-              RecoveredBy.SELF: "by itself, before the revert",
-              RecoveredBy.REVERT: "after the revert"}[status.recovered_by]
+        by = {
+            None: "",
+            RecoveredBy.OPERATOR: f"by the operator (Incident {status.incident})",
+            RecoveredBy.SELF: "by itself, before the revert",
+            RecoveredBy.REVERT: "after the revert",
+        }[status.recovered_by]
         parts.append(f"healthy again {_at(status.healthy_at)} {by}".strip())
     if status.recovered_at is not None and not all(t.instant for t in status.targets):
         parts.append(f"reverted {_at(status.recovered_at)}")
     if status.broken_at is None and status.healthy_at is None:
-        parts.append("the subject was never observed broken: no invariant caught this fault"
-                     if not gave_up else "the subject was never observed after the fault")
+        parts.append(
+            "the subject was never observed broken: no invariant caught this fault"
+            if not gave_up
+            else "the subject was never observed after the fault"
+        )
     elif gave_up and status.healthy_at is None:
         parts.append("still not healthy when the Chaos stopped watching")
     return _clip("; ".join(parts))

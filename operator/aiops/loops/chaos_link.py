@@ -24,7 +24,10 @@ LABEL_CHAOS = "aiops.dev/chaos"
 
 
 def pick(
-    items: Iterable[Chaos], since: datetime, now: datetime, hold: timedelta,
+    items: Iterable[Chaos],
+    since: datetime,
+    now: datetime,
+    hold: timedelta,
     interval: timedelta,
 ) -> Chaos | None:
     """The Chaos behind a breach first seen at `since` and opened as an Incident `now`."""
@@ -48,15 +51,23 @@ def injecting(items: Iterable[Chaos], since: datetime) -> Chaos | None:
     call takes a moment): a breach seen then is most likely its doing, not yet linkable."""
     for c in items:
         created = c.metadata.creation_timestamp
-        if (c.status.injected_at is None and (created is None or created <= since)
-                and any(t.state == TargetState.INJECTING for t in c.status.targets)):
+        if (
+            c.status.injected_at is None
+            and (created is None or created <= since)
+            and any(t.state == TargetState.INJECTING for t in c.status.targets)
+        ):
             return c
     return None
 
 
 async def linked_chaos(
-    api: CustomResources, namespace: str, subject: str, since: datetime, now: datetime,
-    hold: timedelta, interval: timedelta,
+    api: CustomResources,
+    namespace: str,
+    subject: str,
+    since: datetime,
+    now: datetime,
+    hold: timedelta,
+    interval: timedelta,
 ) -> tuple[Chaos | None, Chaos | None]:
     """(the Chaos behind the breach, or a Chaos still injecting that may be)."""
     items = await api.list(Chaos.PLURAL, namespace, field_selector=f"spec.subject={subject}")

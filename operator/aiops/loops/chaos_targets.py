@@ -43,7 +43,10 @@ class Candidates:
 
 
 async def candidates(
-    fault: FaultSpec, target: ChaosTarget | None, subject: Subject, bound: Bound,
+    fault: FaultSpec,
+    target: ChaosTarget | None,
+    subject: Subject,
+    bound: Bound,
     api_client: Any,
 ) -> Candidates:
     """Raises `TargetProblem` with a precise reason when the target suits neither the fault
@@ -57,15 +60,19 @@ async def candidates(
     if fault.target is FaultTarget.KEY:
         if target.member is None:
             raise TargetProblem(
-                "BadTarget", f"fault {fault.name} works on a key of the subject's data: name "
-                "the key in target.member (a selector selects members)")
+                "BadTarget",
+                f"fault {fault.name} works on a key of the subject's data: name "
+                "the key in target.member (a selector selects members)",
+            )
         return Candidates((target.member,))
     if target.member is not None:
         members = await _observed_members(bound)
         if target.member not in members:
             raise TargetProblem(
-                "TargetNotFound", f"Subject {name} has no member {target.member} (members: "
-                f"{', '.join(sorted(members)) or 'none'})")
+                "TargetNotFound",
+                f"Subject {name} has no member {target.member} (members: "
+                f"{', '.join(sorted(members)) or 'none'})",
+            )
         return Candidates((target.member,))
     assert target.selector is not None  # the model's rule: member or selector
     pods = await _selected_pods(subject, dict(target.selector.match_labels), api_client)
@@ -78,8 +85,9 @@ async def _observed_members(bound: Bound) -> set[str]:
     except Exception as err:  # fail closed: a member we cannot see is not a target
         detail = "timed out" if isinstance(err, TimeoutError) else f"{type(err).__name__}: {err}"
         raise TargetProblem(
-            Reason.OBSERVATION_FAILED, f"cannot check the target against the subject's members: "
-            f"observation failed ({detail})") from err
+            Reason.OBSERVATION_FAILED,
+            f"cannot check the target against the subject's members: observation failed ({detail})",
+        ) from err
     return {m.name for m in obs.members}
 
 
@@ -87,20 +95,25 @@ async def _selected_pods(subject: Subject, labels: dict[str, str], api_client: A
     workload = subject.spec.workload
     if workload is None or workload.kind != "pods" or workload.selector is None:
         raise TargetProblem(
-            "BadTarget", "a selector selects pods, and this Subject's workload is not pods: "
-            "name the member in target.member")
+            "BadTarget",
+            "a selector selects pods, and this Subject's workload is not pods: "
+            "name the member in target.member",
+        )
     namespace = workload.namespace or subject.metadata.namespace or "default"
     # Both: the workload's selector confines the choice to the subject's own pods.
     merged = {**labels, **dict(workload.selector.match_labels)}
     selector = ",".join(f"{k}={v}" for k, v in sorted(merged.items()))
     core = k8s.CoreV1Api(api_client)
     pods = await asyncio.to_thread(core.list_namespaced_pod, namespace, label_selector=selector)
-    names = sorted(str(p.metadata.name) for p in pods.items
-                   if p.metadata is not None and p.metadata.deletion_timestamp is None)
+    names = sorted(
+        str(p.metadata.name)
+        for p in pods.items
+        if p.metadata is not None and p.metadata.deletion_timestamp is None
+    )
     if not names:
         raise TargetProblem(
-            "TargetNotFound", f"no pod of the subject matches {selector} in namespace "
-            f"{namespace}")
+            "TargetNotFound", f"no pod of the subject matches {selector} in namespace {namespace}"
+        )
     return names
 
 

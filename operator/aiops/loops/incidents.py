@@ -30,9 +30,16 @@ def _open(status: kopf.Status, **_: Any) -> bool:
 # logs it with its traceback (and posts it as an Event) and runs the daemon again after
 # `backoff`, for as long as the Incident is open; the new run resumes from status, as after a
 # restart. No catch-all of our own is needed for that.
-@kopf.daemon(GROUP, VERSION, Incident.PLURAL, when=_open,
-             errors=kopf.ErrorsMode.TEMPORARY, backoff=RETRY_AFTER_ERROR,
-             cancellation_backoff=10.0, cancellation_timeout=10.0)
+@kopf.daemon(
+    GROUP,
+    VERSION,
+    Incident.PLURAL,
+    when=_open,
+    errors=kopf.ErrorsMode.TEMPORARY,
+    backoff=RETRY_AFTER_ERROR,
+    cancellation_backoff=10.0,
+    cancellation_timeout=10.0,
+)
 async def drive_incident(
     stopped: kopf.DaemonStopped,
     name: str,

@@ -113,16 +113,36 @@ class SubjectCycle:
         status = subject.status
         gen = subject.metadata.generation
         if subject.spec.paused:
-            await self._write_status(subject, health=Health.PAUSED, conditions=set_condition(
-                status.conditions, ConditionType.READY, False, "Paused", "spec.paused is true",
-                now, gen))
+            await self._write_status(
+                subject,
+                health=Health.PAUSED,
+                conditions=set_condition(
+                    status.conditions,
+                    ConditionType.READY,
+                    False,
+                    "Paused",
+                    "spec.paused is true",
+                    now,
+                    gen,
+                ),
+            )
             return interval
         try:
             bound = await self._bind(subject)
         except SubjectProblem as problem:
-            await self._write_status(subject, health=Health.UNKNOWN, conditions=set_condition(
-                status.conditions, ConditionType.READY, False, problem.reason, problem.message,
-                now, gen))
+            await self._write_status(
+                subject,
+                health=Health.UNKNOWN,
+                conditions=set_condition(
+                    status.conditions,
+                    ConditionType.READY,
+                    False,
+                    problem.reason,
+                    problem.message,
+                    now,
+                    gen,
+                ),
+            )
             return interval
 
         timeout = max(1.0, min(interval.total_seconds(), 30.0))
@@ -131,7 +151,8 @@ class SubjectCycle:
         except Exception as err:  # any failure to observe is "don't know", never "all clear"
             message = (
                 f"observation timed out after {timeout:.0f} s"
-                if isinstance(err, TimeoutError) else f"{type(err).__name__}: {err}"
+                if isinstance(err, TimeoutError)
+                else f"{type(err).__name__}: {err}"
             )
             await self._observation_failed(subject, message, now)
             return interval
@@ -145,8 +166,13 @@ class SubjectCycle:
         since = status.observation_failing_since or now
         grace = to_timedelta(subject.spec.observation_grace_period)
         conditions = set_condition(
-            status.conditions, ConditionType.OBSERVATION_FAILING, True, Reason.OBSERVATION_FAILED,
-            message, now, gen,
+            status.conditions,
+            ConditionType.OBSERVATION_FAILING,
+            True,
+            Reason.OBSERVATION_FAILED,
+            message,
+            now,
+            gen,
         )
         conditions = set_condition(
             conditions, ConditionType.READY, False, Reason.OBSERVATION_FAILED, message, now, gen
@@ -162,18 +188,27 @@ class SubjectCycle:
             key = breach_key(OBSERVATION_FAILED, "")
             prev = detection.pending.get(key)
             pending = Pending(
-                invariant=OBSERVATION_FAILED, since=since, last_seen=now,
+                invariant=OBSERVATION_FAILED,
+                since=since,
+                last_seen=now,
                 incident=prev.incident if prev else "",
             )
             detection.pending[key] = pending
             # Persist the breach before the incident exists: a restart recomputes its name.
             await self._write_status(
-                subject, health=Health.UNKNOWN, conditions=conditions, detection=detection,
-                failing_since=since, count_open=False,
+                subject,
+                health=Health.UNKNOWN,
+                conditions=conditions,
+                detection=detection,
+                failing_since=since,
+                count_open=False,
             )
             pending.incident = await self._ensure_incident(subject, v, pending, now)
         await self._write_status(
-            subject, health=Health.UNKNOWN, conditions=conditions, detection=detection,
+            subject,
+            health=Health.UNKNOWN,
+            conditions=conditions,
+            detection=detection,
             failing_since=since,
         )
 
@@ -183,22 +218,40 @@ class SubjectCycle:
         status = subject.status
         gen = subject.metadata.generation
         detection = _detection(subject)
-        previous = DetectionState(pending={
-            k: p for k, p in detection.pending.items() if p.invariant != OBSERVATION_FAILED
-        })
+        previous = DetectionState(
+            pending={
+                k: p for k, p in detection.pending.items() if p.invariant != OBSERVATION_FAILED
+            }
+        )
         recovered = [p for p in detection.pending.values() if p.invariant == OBSERVATION_FAILED]
         try:
             violations = bound.plugin.evaluate(obs, bound.invariants)
         except Exception as err:  # a plugin bug must not stop the other Subjects
             message = f"the {subject.spec.type} plugin failed to evaluate: {err}"
-            await self._write_status(subject, health=Health.UNKNOWN, conditions=set_condition(
-                status.conditions, ConditionType.READY, False, "EvaluationFailed", message, now,
-                gen))
+            await self._write_status(
+                subject,
+                health=Health.UNKNOWN,
+                conditions=set_condition(
+                    status.conditions,
+                    ConditionType.READY,
+                    False,
+                    "EvaluationFailed",
+                    message,
+                    now,
+                    gen,
+                ),
+            )
             return
         result = step(previous, violations, bound.invariants, now)
         # Persist held breaches first, so incident names survive a crash between the steps.
-        await self._write_status(subject, health=None, conditions=status.conditions,
-                                 detection=result.state, failing_since=None, count_open=False)
+        await self._write_status(
+            subject,
+            health=None,
+            conditions=status.conditions,
+            detection=result.state,
+            failing_since=None,
+            count_open=False,
+        )
         for v, pending in result.due:
             pending.incident = await self._ensure_incident(subject, v, pending, now)
         for p in [*result.cleared, *recovered]:
@@ -206,16 +259,41 @@ class SubjectCycle:
                 await self._mark_cleared(p, now)
         health = Health.DEGRADED if violations else Health.HEALTHY
         summary = "; ".join(v.summary for v in violations[:5]) or "every invariant holds"
-        conditions = set_condition(status.conditions, ConditionType.READY, True, Reason.OBSERVED,
-                                   "observation succeeded", now, gen)
-        conditions = set_condition(conditions, ConditionType.OBSERVATION_FAILING, False,
-                                   Reason.OBSERVED, "observation succeeded", now, gen)
         conditions = set_condition(
-            conditions, ConditionType.DEGRADED, bool(violations),
-            "InvariantsBroken" if violations else "InvariantsHold", summary, now, gen)
+            status.conditions,
+            ConditionType.READY,
+            True,
+            Reason.OBSERVED,
+            "observation succeeded",
+            now,
+            gen,
+        )
+        conditions = set_condition(
+            conditions,
+            ConditionType.OBSERVATION_FAILING,
+            False,
+            Reason.OBSERVED,
+            "observation succeeded",
+            now,
+            gen,
+        )
+        conditions = set_condition(
+            conditions,
+            ConditionType.DEGRADED,
+            bool(violations),
+            "InvariantsBroken" if violations else "InvariantsHold",
+            summary,
+            now,
+            gen,
+        )
         await self._write_status(
-            subject, health=health, conditions=conditions, detection=result.state,
-            failing_since=None, members=obs, observed_at=obs.observed_at,
+            subject,
+            health=health,
+            conditions=conditions,
+            detection=result.state,
+            failing_since=None,
+            members=obs,
+            observed_at=obs.observed_at,
         )
 
     # -- incidents ------------------------------------------------------------------------
@@ -224,8 +302,10 @@ class SubjectCycle:
         self, subject: Subject, v: Violation, pending: Pending, now: datetime
     ) -> str:
         """Open the incident of this breach, or refresh it if it is open already."""
-        name = pending.incident or await self._open_incident_for(v) or incident_name(
-            self.name, v.invariant, v.entity, pending.since
+        name = (
+            pending.incident
+            or await self._open_incident_for(v)
+            or incident_name(self.name, v.invariant, v.entity, pending.since)
         )
         # A new episode may be a Chaos' doing: then it counts from the real injection.
         chaos = None
@@ -280,23 +360,40 @@ class SubjectCycle:
                 fault_at = chaos.status.injected_at
                 link = chaos.metadata.name
                 opened = f"{opened} (during Chaos {chaos.metadata.name})"
-            await self.api.patch_status(Incident.PLURAL, self.namespace, name, wire(
-                IncidentStatus,
-                phase=Phase.OPEN,
-                fault_at=fault_at.isoformat(),
-                chaos=link,
-                detected_at=now.isoformat(),
-                last_seen_at=now.isoformat(),
-                count=1,
-                timeline=[wire(TimelineEntry, time=now.isoformat(), phase=Phase.OPEN,
-                               message=opened[:1000])],
-            ))
+            await self.api.patch_status(
+                Incident.PLURAL,
+                self.namespace,
+                name,
+                wire(
+                    IncidentStatus,
+                    phase=Phase.OPEN,
+                    fault_at=fault_at.isoformat(),
+                    chaos=link,
+                    detected_at=now.isoformat(),
+                    last_seen_at=now.isoformat(),
+                    count=1,
+                    timeline=[
+                        wire(
+                            TimelineEntry,
+                            time=now.isoformat(),
+                            phase=Phase.OPEN,
+                            message=opened[:1000],
+                        )
+                    ],
+                ),
+            )
         else:
             # Still broken: tell whoever holds the incident (an Escalated one included).
-            await self.api.patch_status(Incident.PLURAL, self.namespace, name, wire(
-                IncidentStatus, last_seen_at=now.isoformat(),
-                count=int(status.get("count") or 0) + 1,
-            ))
+            await self.api.patch_status(
+                Incident.PLURAL,
+                self.namespace,
+                name,
+                wire(
+                    IncidentStatus,
+                    last_seen_at=now.isoformat(),
+                    count=int(status.get("count") or 0) + 1,
+                ),
+            )
         return name
 
     async def _chaos_for(
@@ -307,13 +404,22 @@ class SubjectCycle:
         invariant = self.bound.invariants.get(v.invariant) if self.bound else None
         try:
             return await linked_chaos(
-                self.api, self.namespace, self.name, pending.since, now,
+                self.api,
+                self.namespace,
+                self.name,
+                pending.since,
+                now,
                 invariant.hold if invariant else timedelta(0),
                 to_timedelta(subject.spec.interval),
             )
         except Exception as err:  # a failure to tell never stops the Incident from opening
-            log.warning("%s/%s: cannot look for a Chaos behind %s: %s",
-                        self.namespace, self.name, v.invariant, err)
+            log.warning(
+                "%s/%s: cannot look for a Chaos behind %s: %s",
+                self.namespace,
+                self.name,
+                v.invariant,
+                err,
+            )
             return None, None
 
     async def _open_incident_for(self, v: Violation) -> str:
@@ -338,14 +444,24 @@ class SubjectCycle:
         # In every phase: whoever holds the incident learns the breach is gone (a Resolved
         # one too: the subject loop's word beside the verification's).
         conditions = set_condition(
-            incident.status.conditions, ConditionType.BREACHED, False, "InvariantHolds",
-            f"{p.invariant} holds again for {p.entity or 'the subject'}", now,
+            incident.status.conditions,
+            ConditionType.BREACHED,
+            False,
+            "InvariantHolds",
+            f"{p.invariant} holds again for {p.entity or 'the subject'}",
+            now,
         )
-        await self.api.patch_status(Incident.PLURAL, self.namespace, p.incident, wire(
-            IncidentStatus,
-            conditions=[c.model_dump(mode="json", by_alias=True, exclude_none=True)
-                        for c in conditions],
-        ))
+        await self.api.patch_status(
+            Incident.PLURAL,
+            self.namespace,
+            p.incident,
+            wire(
+                IncidentStatus,
+                conditions=[
+                    c.model_dump(mode="json", by_alias=True, exclude_none=True) for c in conditions
+                ],
+            ),
+        )
         self.events(EventType.NORMAL, "InvariantHolds", f"{p.incident}: {p.invariant} holds again")
 
     # -- status ---------------------------------------------------------------------------
@@ -366,32 +482,50 @@ class SubjectCycle:
         are opened): the cycle's last write counts them, once."""
         patch = wire(
             SubjectStatus,
-            conditions=[c.model_dump(mode="json", by_alias=True, exclude_none=True)
-                        for c in conditions],
-            observed_generation=NULL if subject.metadata.generation is None
+            conditions=[
+                c.model_dump(mode="json", by_alias=True, exclude_none=True) for c in conditions
+            ],
+            observed_generation=NULL
+            if subject.metadata.generation is None
             else subject.metadata.generation,
             health=health,
         )
         if health is not None and health != subject.status.health:
-            kind = EventType.NORMAL if health in (Health.HEALTHY, Health.PAUSED) \
-                else EventType.WARNING
-            self.events(kind, f"Health{health}",
-                        f"health {subject.status.health or 'unset'} -> {health}")
+            kind = (
+                EventType.NORMAL if health in (Health.HEALTHY, Health.PAUSED) else EventType.WARNING
+            )
+            self.events(
+                kind, f"Health{health}", f"health {subject.status.health or 'unset'} -> {health}"
+            )
             subject.status.health = health
         if detection is not None:
             patch.update(wire(SubjectStatus, detection=detection.to_status()))
         if failing_since is not False:
-            patch.update(wire(SubjectStatus, observation_failing_since=(
-                failing_since.isoformat() if isinstance(failing_since, datetime) else NULL
-            )))
+            patch.update(
+                wire(
+                    SubjectStatus,
+                    observation_failing_since=(
+                        failing_since.isoformat() if isinstance(failing_since, datetime) else NULL
+                    ),
+                )
+            )
         if members is not None:
-            patch.update(wire(SubjectStatus, members=[
-                StatusMember.model_validate({
-                    "name": m.name, "state": m.state.value, "role": m.role or None,
-                    "message": _member_message(m),
-                }).model_dump(mode="json", by_alias=True, exclude_none=True)
-                for m in members.members
-            ]))
+            patch.update(
+                wire(
+                    SubjectStatus,
+                    members=[
+                        StatusMember.model_validate(
+                            {
+                                "name": m.name,
+                                "state": m.state.value,
+                                "role": m.role or None,
+                                "message": _member_message(m),
+                            }
+                        ).model_dump(mode="json", by_alias=True, exclude_none=True)
+                        for m in members.members
+                    ],
+                )
+            )
         if observed_at is not None:
             patch.update(wire(SubjectStatus, last_observation_time=observed_at.isoformat()))
         if count_open:

@@ -20,9 +20,14 @@ again."""
 # daemon: kopf logs it with its traceback and runs the daemon again after `backoff`, with a
 # fresh plugin binding; everything the cycles keep is in status. A problem of the Subject
 # itself (observation failed, a bad config) never raises: it lands in its status.
-@kopf.daemon(GROUP, VERSION, Subject.PLURAL,
-             errors=kopf.ErrorsMode.TEMPORARY, backoff=RETRY_AFTER_ERROR,
-             cancellation_timeout=10.0)
+@kopf.daemon(
+    GROUP,
+    VERSION,
+    Subject.PLURAL,
+    errors=kopf.ErrorsMode.TEMPORARY,
+    backoff=RETRY_AFTER_ERROR,
+    cancellation_timeout=10.0,
+)
 async def observe_subject(
     stopped: kopf.DaemonStopped,
     name: str,

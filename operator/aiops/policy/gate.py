@@ -97,41 +97,58 @@ async def decide(
     settings = settings or GateSettings()
     subject = facts.subject
     if facts.actions_stopped:
-        return Decision(Verdict.REFUSED, "actions are stopped operator-wide (the global switch)",
-                        check=Check.SWITCH)
+        return Decision(
+            Verdict.REFUSED,
+            "actions are stopped operator-wide (the global switch)",
+            check=Check.SWITCH,
+        )
     if subject.spec.paused:
-        return Decision(Verdict.REFUSED, f"Subject {subject.metadata.name} is paused",
-                        check=Check.PAUSED)
+        return Decision(
+            Verdict.REFUSED, f"Subject {subject.metadata.name} is paused", check=Check.PAUSED
+        )
     spec = find_action(facts.plugin, action)
     if spec is None:
         known = action_names(facts.plugin)
         return Decision(
-            Verdict.REFUSED, f"unknown action {action!r} for a {subject.spec.type} subject "
-            f"(known: {', '.join(known)})", check=Check.ACTION,
+            Verdict.REFUSED,
+            f"unknown action {action!r} for a {subject.spec.type} subject "
+            f"(known: {', '.join(known)})",
+            check=Check.ACTION,
         )
     try:
         params = validate_params(spec, raw_params)
     except ValueError as err:
         return Decision(Verdict.REFUSED, str(err), spec, check=Check.PARAMS)
     if subject.spec.autonomy == Autonomy.OBSERVE:
-        return Decision(Verdict.REFUSED,
-                        "autonomy is observe: the operator proposes nothing it runs",
-                        spec, params, Check.AUTONOMY)
+        return Decision(
+            Verdict.REFUSED,
+            "autonomy is observe: the operator proposes nothing it runs",
+            spec,
+            params,
+            Check.AUTONOMY,
+        )
     if not facts.undo and facts.executed_in_incident >= settings.actions_per_incident:
         return Decision(
             Verdict.REFUSED,
             f"the budget of {settings.actions_per_incident} actions per incident is spent",
-            spec, params, Check.BUDGET,
+            spec,
+            params,
+            Check.BUDGET,
         )
     has_preconditions = not is_core(spec.name) and not facts.undo
     if facts.observation is None and (spec.disrupts_member or has_preconditions):
-        needs = ("it disrupts a member, and the blast radius cannot be checked"
-                 if spec.disrupts_member else "its preconditions cannot be checked")
+        needs = (
+            "it disrupts a member, and the blast radius cannot be checked"
+            if spec.disrupts_member
+            else "its preconditions cannot be checked"
+        )
         return Decision(
             Verdict.REFUSED,
             f"no observation of the subject: {spec.name} does not run blind ({needs}); "
             "it can be proposed again once the subject can be observed",
-            spec, params, Check.OBSERVATION,
+            spec,
+            params,
+            Check.OBSERVATION,
         )
     if spec.disrupts_member:
         if facts.disruptive_running:
@@ -139,7 +156,9 @@ async def decide(
                 Verdict.REFUSED,
                 "blast radius: another disruptive action is running on this subject "
                 f"({', '.join(facts.disruptive_running)})",
-                spec, params, Check.BLAST_RADIUS,
+                spec,
+                params,
+                Check.BLAST_RADIUS,
             )
         assert facts.observation is not None  # refused above
         down = [m.name for m in facts.observation.down_members()]
@@ -150,7 +169,9 @@ async def decide(
                 Verdict.REFUSED,
                 f"blast radius: member(s) {', '.join(others)} already down; one member "
                 "disrupted at a time",
-                spec, params, Check.BLAST_RADIUS,
+                spec,
+                params,
+                Check.BLAST_RADIUS,
             )
     if has_preconditions:
         assert facts.observation is not None  # refused above
@@ -159,15 +180,23 @@ async def decide(
         except Exception as err:  # cannot check = cannot run
             reasons = [f"preconditions could not be checked: {err}"]
         if reasons:
-            return Decision(Verdict.REFUSED, "precondition: " + "; ".join(reasons), spec, params,
-                            Check.PRECONDITION)
+            return Decision(
+                Verdict.REFUSED,
+                "precondition: " + "; ".join(reasons),
+                spec,
+                params,
+                Check.PRECONDITION,
+            )
     if facts.approved:
         return Decision(Verdict.RUN, "approved by a person", spec, params, Check.APPROVAL)
     if subject.spec.autonomy == Autonomy.EXECUTE and spec.risk is Risk.LOW:
-        return Decision(Verdict.RUN, "autonomy execute allows low-risk actions", spec, params,
-                        Check.AUTONOMY)
+        return Decision(
+            Verdict.RUN, "autonomy execute allows low-risk actions", spec, params, Check.AUTONOMY
+        )
     return Decision(
         Verdict.AWAIT_APPROVAL,
         f"{spec.risk.value}-risk action under autonomy {subject.spec.autonomy}: needs an Approval",
-        spec, params, Check.APPROVAL,
+        spec,
+        params,
+        Check.APPROVAL,
     )

@@ -179,9 +179,7 @@ class SubjectPlugin(abc.ABC):
         """The breaches in `obs` of the given invariants (already merged with the Subject's
         overrides, disabled ones left out). Pure: no I/O."""
 
-    async def preconditions(
-        self, action: str, params: BaseModel, obs: Observation
-    ) -> list[str]:
+    async def preconditions(self, action: str, params: BaseModel, obs: Observation) -> list[str]:
         """Reasons, checked against live state, why `action` must not run now (empty: go)."""
         return []
 

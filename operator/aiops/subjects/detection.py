@@ -69,22 +69,32 @@ class DetectionState(BaseModel):
     def from_status(cls, detection: Detection | None) -> DetectionState:
         if detection is None:
             return cls()
-        return cls(pending={
-            breach_key(p.invariant, p.entity): Pending(
-                invariant=p.invariant, entity=p.entity, since=p.since,
-                last_seen=p.last_seen, incident=p.incident,
-            )
-            for p in detection.pending
-        })
+        return cls(
+            pending={
+                breach_key(p.invariant, p.entity): Pending(
+                    invariant=p.invariant,
+                    entity=p.entity,
+                    since=p.since,
+                    last_seen=p.last_seen,
+                    incident=p.incident,
+                )
+                for p in detection.pending
+            }
+        )
 
     def to_status(self) -> dict[str, Any]:
-        return Detection(pending=[
-            PendingBreach(
-                invariant=p.invariant, entity=p.entity, since=p.since,
-                last_seen=p.last_seen, incident=p.incident,
-            )
-            for p in self.pending.values()
-        ]).model_dump(mode="json", by_alias=True)
+        return Detection(
+            pending=[
+                PendingBreach(
+                    invariant=p.invariant,
+                    entity=p.entity,
+                    since=p.since,
+                    last_seen=p.last_seen,
+                    incident=p.incident,
+                )
+                for p in self.pending.values()
+            ]
+        ).model_dump(mode="json", by_alias=True)
 
 
 def breach_key(invariant: str, entity: str) -> str:

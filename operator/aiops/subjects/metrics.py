@@ -31,7 +31,8 @@ class Prometheus:
             raw = await asyncio.wait_for(
                 asyncio.to_thread(
                     # Prometheus takes whole units here: "5.0s" is answered with a 400.
-                    self._client.custom_query, promql,
+                    self._client.custom_query,
+                    promql,
                     params={"timeout": f"{max(1, math.ceil(self.timeout))}s"},
                 ),
                 timeout=self.timeout + 1,
@@ -51,7 +52,10 @@ class Prometheus:
         try:
             raw = await asyncio.to_thread(
                 # Whole seconds: Prometheus answers "60.0s" with a 400.
-                self._client.custom_query_range, promql, start, end,
+                self._client.custom_query_range,
+                promql,
+                start,
+                end,
                 f"{max(1, int(step.total_seconds()))}s",
             )
         except Exception as err:  # as above: one error type, the query named

@@ -38,12 +38,15 @@ class Workload(Protocol):
     async def resume(self, member: str) -> ActionResult: ...
     async def partition(self, member: str, name: str, direction: Direction) -> ActionResult: ...
     async def heal(self, member: str, name: str) -> ActionResult: ...
-    async def fill_disk(self, member: str, directory: str, params: FillParams,
-                        container: str | None = None) -> ActionResult: ...
-    async def unfill_disk(self, member: str, directory: str,
-                          container: str | None = None) -> ActionResult: ...
-    async def exec(self, member: str, argv: list[str],
-                   container: str | None = None) -> ExecResult: ...
+    async def fill_disk(
+        self, member: str, directory: str, params: FillParams, container: str | None = None
+    ) -> ActionResult: ...
+    async def unfill_disk(
+        self, member: str, directory: str, container: str | None = None
+    ) -> ActionResult: ...
+    async def exec(
+        self, member: str, argv: list[str], container: str | None = None
+    ) -> ExecResult: ...
 
 
 def _proc_state(pid: int) -> str | None:
@@ -84,8 +87,9 @@ class SupervisorWorkload:
         except xmlrpc.client.Fault as fault:
             if tolerate and fault.faultString.startswith(tolerate):
                 return None
-            raise PluginError(f"supervisord {method}({', '.join(map(str, args))}): "
-                              f"{fault.faultString}") from fault
+            raise PluginError(
+                f"supervisord {method}({', '.join(map(str, args))}): {fault.faultString}"
+            ) from fault
         except (OSError, TimeoutError) as err:
             raise PluginError(f"supervisord at {self.url} unreachable: {err}") from err
 
@@ -141,8 +145,10 @@ class SupervisorWorkload:
         info, state = await self._paused(member)
         # STARTING counts: the process is up (supervisord calls it RUNNING after startsecs).
         if info.get("statename") not in ("RUNNING", "STARTING") or not info.get("pid"):
-            raise PluginError(f"program {program} is {info.get('statename')}: only a running "
-                              "program can be paused")
+            raise PluginError(
+                f"program {program} is {info.get('statename')}: only a running "
+                "program can be paused"
+            )
         if state != "T":
             await self._call("signalProcess", program, "STOP")
         for _ in range(20):  # the kernel stops it at once; the check is only to say so
@@ -150,15 +156,19 @@ class SupervisorWorkload:
             if state in ("T", None):
                 break
             await asyncio.sleep(0.05)
-        return ActionResult(ok=True, message=f"program {program} (pid {info.get('pid')}) "
-                            "stopped by SIGSTOP: it keeps its sockets and answers nothing")
+        return ActionResult(
+            ok=True,
+            message=f"program {program} (pid {info.get('pid')}) "
+            "stopped by SIGSTOP: it keeps its sockets and answers nothing",
+        )
 
     async def resume(self, member: str) -> ActionResult:
         program = self._program(member)
         info, state = await self._paused(member)
         if info.get("statename") not in _ALIVE or not info.get("pid"):
-            return ActionResult(ok=True, message=f"program {program} is "
-                                f"{info.get('statename')}: nothing to resume")
+            return ActionResult(
+                ok=True, message=f"program {program} is {info.get('statename')}: nothing to resume"
+            )
         if state not in ("T", "t", None):
             return ActionResult(ok=True, message=f"program {program} was not paused")
         await self._call("signalProcess", program, "CONT")
@@ -171,23 +181,27 @@ class SupervisorWorkload:
         )
 
     async def heal(self, member: str, name: str) -> ActionResult:
-        return ActionResult(ok=True, message=f"{member} runs under supervisord, where there "
-                            "is no partition to heal")
+        return ActionResult(
+            ok=True, message=f"{member} runs under supervisord, where there is no partition to heal"
+        )
 
-    async def fill_disk(self, member: str, directory: str, params: FillParams,
-                        container: str | None = None) -> ActionResult:
+    async def fill_disk(
+        self, member: str, directory: str, params: FillParams, container: str | None = None
+    ) -> ActionResult:
         await self._call("getProcessInfo", self._program(member))  # a member of ours at all
         return await diskfill.fill_local(directory, params)
 
-    async def unfill_disk(self, member: str, directory: str,
-                          container: str | None = None) -> ActionResult:
+    async def unfill_disk(
+        self, member: str, directory: str, container: str | None = None
+    ) -> ActionResult:
         # No supervisord call: the file is local, and removing it must work without it.
         return await diskfill.unfill_local(directory)
 
-    async def exec(self, member: str, argv: list[str],
-                   container: str | None = None) -> ExecResult:
-        raise PluginError(f"{member} is a local process under supervisord: there is no "
-                          "container to run a command in (this fault needs a pods workload)")
+    async def exec(self, member: str, argv: list[str], container: str | None = None) -> ExecResult:
+        raise PluginError(
+            f"{member} is a local process under supervisord: there is no "
+            "container to run a command in (this fault needs a pods workload)"
+        )
 
 
 class PodsWorkload:
@@ -232,8 +246,9 @@ class PodsWorkload:
     async def kill(self, member: str) -> ActionResult:
         # Over as soon as made: the controller makes a new pod, and nothing is left to revert.
         done = await self.restart(member)
-        return ActionResult(ok=True, message=f"{done.message}; its controller replaces it",
-                            detail={INSTANT: True})
+        return ActionResult(
+            ok=True, message=f"{done.message}; its controller replaces it", detail={INSTANT: True}
+        )
 
     async def pause(self, member: str) -> ActionResult:
         raise PluginError(
@@ -243,8 +258,9 @@ class PodsWorkload:
         )
 
     async def resume(self, member: str) -> ActionResult:
-        return ActionResult(ok=True, message=f"pod {member}: pods are never paused, nothing "
-                            "to resume")
+        return ActionResult(
+            ok=True, message=f"pod {member}: pods are never paused, nothing to resume"
+        )
 
     async def partition(self, member: str, name: str, direction: Direction) -> ActionResult:
         await self._ours(member)
@@ -254,45 +270,53 @@ class PodsWorkload:
         # No selector check: the pod may be gone or relabelled; the policy goes regardless.
         return await self.partitions.heal(member, name)
 
-    async def exec(self, member: str, argv: list[str],
-                   container: str | None = None) -> ExecResult:
+    async def exec(self, member: str, argv: list[str], container: str | None = None) -> ExecResult:
         return await self.podexec.run(self.namespace, member, argv, container)
 
     async def _sh(self, member: str, argv: list[str], container: str | None) -> str:
         done = await self.exec(member, argv, container)
         if done.rc != 0:
-            raise PluginError(f"{argv[0]} in pod {self.namespace}/{member} failed (exit "
-                              f"{done.rc}): {done.why()}")
+            raise PluginError(
+                f"{argv[0]} in pod {self.namespace}/{member} failed (exit {done.rc}): {done.why()}"
+            )
         return done.stdout
 
-    async def fill_disk(self, member: str, directory: str, params: FillParams,
-                        container: str | None = None) -> ActionResult:
+    async def fill_disk(
+        self, member: str, directory: str, params: FillParams, container: str | None = None
+    ) -> ActionResult:
         await self._ours(member)
         await self._sh(member, diskfill.clear_argv(directory), container)
-        usage = diskfill.parse_df(await self._sh(member, diskfill.df_argv(directory),
-                                                 container))
+        usage = diskfill.parse_df(await self._sh(member, diskfill.df_argv(directory), container))
         if params.capacity_bytes is not None:
-            held = diskfill.parse_du(await self._sh(member, diskfill.du_argv(directory),
-                                                    container))
-            usage = diskfill.Usage(used=held, size=params.capacity_bytes,
-                                   available=usage.available)
+            held = diskfill.parse_du(await self._sh(member, diskfill.du_argv(directory), container))
+            usage = diskfill.Usage(used=held, size=params.capacity_bytes, available=usage.available)
         where = f"{directory} in pod {self.namespace}/{member}"
         nbytes = diskfill.plan(usage, params, where)
         if nbytes == 0:
-            return ActionResult(ok=True, message=f"{where} is {usage.percent():.0f}% full "
-                                f"already, at or over the {params.percent}% asked: nothing "
-                                "written")
+            return ActionResult(
+                ok=True,
+                message=f"{where} is {usage.percent():.0f}% full "
+                f"already, at or over the {params.percent}% asked: nothing "
+                "written",
+            )
         await self._sh(member, diskfill.fill_argv(directory, nbytes), container)
-        return ActionResult(ok=True, message=f"wrote {directory}/{diskfill.FILL_FILE} "
-                            f"({diskfill.human(nbytes)}) in pod {self.namespace}/{member}: "
-                            f"{params.percent}% full (was {usage.percent():.0f}%)")
+        return ActionResult(
+            ok=True,
+            message=f"wrote {directory}/{diskfill.FILL_FILE} "
+            f"({diskfill.human(nbytes)}) in pod {self.namespace}/{member}: "
+            f"{params.percent}% full (was {usage.percent():.0f}%)",
+        )
 
-    async def unfill_disk(self, member: str, directory: str,
-                          container: str | None = None) -> ActionResult:
+    async def unfill_disk(
+        self, member: str, directory: str, container: str | None = None
+    ) -> ActionResult:
         # The file is on the pod's volume, which outlives the pod: a pod that is not there
         # fails the revert, which is retried until it is back.
         out = await self._sh(member, diskfill.clear_argv(directory), container)
         path = f"{directory}/{diskfill.FILL_FILE}"
-        return ActionResult(ok=True, message=f"removed {path} in pod {self.namespace}/{member}"
-                            if out.strip() == "removed" else
-                            f"no {path} in pod {self.namespace}/{member}: nothing to remove")
+        return ActionResult(
+            ok=True,
+            message=f"removed {path} in pod {self.namespace}/{member}"
+            if out.strip() == "removed"
+            else f"no {path} in pod {self.namespace}/{member}: nothing to remove",
+        )

@@ -46,8 +46,11 @@ def main(argv: list[str] | None = None) -> int:
 
         from ratelimiter.app import create_app
     except ModuleNotFoundError as err:
-        print(f"ratelimiter: the service needs its server dependencies ({err}): "
-              f"pip install 'aiops-ratelimiter[server]'", file=sys.stderr)
+        print(
+            f"ratelimiter: the service needs its server dependencies ({err}): "
+            f"pip install 'aiops-ratelimiter[server]'",
+            file=sys.stderr,
+        )
         return 2
 
     logging.basicConfig(

@@ -117,8 +117,9 @@ async def reset_counter(request: Request) -> Response:
     if idem is not None:
         earlier = await idempotency.recall(limiter.redis, limiter.keys.prefix, idem)
         if earlier is not None:  # done before: answer as then, change nothing
-            return Response(earlier, media_type="application/json",
-                            headers={idempotency.REPLAYED: "true"})
+            return Response(
+                earlier, media_type="application/json", headers={idempotency.REPLAYED: "true"}
+            )
     dropped = await limiter.reset(key)
     service.metrics.admin_changes["reset_counter"].inc()
     answer = ResetResult(key=key, dropped=dropped).model_dump_json()

@@ -26,8 +26,11 @@ def key_of(request: Request) -> str | None:
     if raw is None:
         return None
     if not _SHAPE.match(raw):
-        raise ApiError(400, "bad_idempotency_key",
-                       f"{HEADER} must be 1-128 characters of letters, digits and -_.:")
+        raise ApiError(
+            400,
+            "bad_idempotency_key",
+            f"{HEADER} must be 1-128 characters of letters, digits and -_.:",
+        )
     return raw
 
 

@@ -23,9 +23,22 @@ from ratelimiter import __version__
 
 # Fine steps around the 1-5 ms a check should take, coarse ones for outages and timeouts.
 LATENCY_BUCKETS = (
-    0.00025, 0.0005, 0.001, 0.002, 0.003, 0.005, 0.0075, 0.01,
-    0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
-)  # fmt: skip
+    0.00025,
+    0.0005,
+    0.001,
+    0.002,
+    0.003,
+    0.005,
+    0.0075,
+    0.01,
+    0.025,
+    0.05,
+    0.1,
+    0.25,
+    0.5,
+    1.0,
+    2.5,
+)
 
 # The `_created` series double the exposition for no query anyone writes here.
 disable_created_metrics()

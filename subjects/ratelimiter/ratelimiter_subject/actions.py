@@ -119,11 +119,16 @@ class Runner:
         self.api = api
         self.observer = observer
         self.limiter = " ".join(cfg.admin_bases())
-        self._run = Dispatch("ratelimiter", "action", ACTIONS, {
-            RESET_COUNTER: self._reset_counter,
-            UPDATE_LIMIT: self._update_limit,
-            RESTART_NODE: lambda p, _key: self._restart_node(p.node),
-        })
+        self._run = Dispatch(
+            "ratelimiter",
+            "action",
+            ACTIONS,
+            {
+                RESET_COUNTER: self._reset_counter,
+                UPDATE_LIMIT: self._update_limit,
+                RESTART_NODE: lambda p, _key: self._restart_node(p.node),
+            },
+        )
 
     # -- preconditions -----------------------------------------------------------------------
 
@@ -145,8 +150,10 @@ class Runner:
             return [f"key {key!r} has nothing counted in its window: there is nothing to reset"]
         if limit.source == "override":
             return []
-        return [f"no key {key!r}: nothing counts it and no per-key limit is on record for it "
-                f"(a mistyped key?)"]
+        return [
+            f"no key {key!r}: nothing counts it and no per-key limit is on record for it "
+            f"(a mistyped key?)"
+        ]
 
     async def _restart_reasons(self, node: str) -> list[str]:
         reasons = []
@@ -157,12 +164,15 @@ class Runner:
         members = await self.observer.members()
         names = [m.name for m in members]
         if node not in names:
-            reasons.append(f"{node} is not a node of this rate limiter (known: "
-                           f"{', '.join(names) or 'none'})")
+            reasons.append(
+                f"{node} is not a node of this rate limiter (known: {', '.join(names) or 'none'})"
+            )
         for m in members:
             if m.name != node and m.state is MemberState.DOWN:
-                reasons.append(f"node {m.name} is down ({m.message}): no node is restarted while "
-                               f"another node is down")
+                reasons.append(
+                    f"node {m.name} is down ({m.message}): no node is restarted while "
+                    f"another node is down"
+                )
         return reasons
 
     # -- execution ---------------------------------------------------------------------------
@@ -172,8 +182,11 @@ class Runner:
 
     async def _reset_counter(self, p: KeyParams, key: str) -> ActionResult:
         dropped = await self.api.reset(p.key, idempotency_key=service_key(key))
-        return ActionResult(ok=True, message=f"reset key {p.key!r}: {dropped} request(s) "
-                            f"forgotten", detail={"dropped": dropped})
+        return ActionResult(
+            ok=True,
+            message=f"reset key {p.key!r}: {dropped} request(s) forgotten",
+            detail={"dropped": dropped},
+        )
 
     async def _update_limit(self, p: LimitParams, key: str) -> ActionResult:
         before = await self.api.limit(p.key)
@@ -182,13 +195,17 @@ class Runner:
         # knows what to put back.
         _REPLACED.remember((self.limiter, key), replaced)
         await self.api.put_limit(p.key, p.limit, p.window_ms)
-        was = (f"{replaced[0]} per {replaced[1]} ms" if replaced
-               else f"no per-key limit ({before.limit} per {before.window_ms} ms, {before.source})")
+        was = (
+            f"{replaced[0]} per {replaced[1]} ms"
+            if replaced
+            else f"no per-key limit ({before.limit} per {before.window_ms} ms, {before.source})"
+        )
         return ActionResult(
             ok=True,
             message=f"key {p.key!r} now limited to {p.limit} per {p.window_ms} ms (was {was})",
-            detail={"previous": {"limit": replaced[0], "window_ms": replaced[1]}
-                    if replaced else None},
+            detail={
+                "previous": {"limit": replaced[0], "window_ms": replaced[1]} if replaced else None
+            },
         )
 
     async def _restart_node(self, node: str) -> ActionResult:
@@ -207,8 +224,9 @@ class Runner:
         while True:
             h = await probe(self.ctx.http, address, self.cfg.request_timeout_seconds)
             if h.redis_ok and h.node_id in (None, node):
-                return ActionResult(ok=True, message=f"node {node} restarted, serving and "
-                                    f"reaching Redis")
+                return ActionResult(
+                    ok=True, message=f"node {node} restarted, serving and reaching Redis"
+                )
             if loop.time() >= deadline:
                 return ActionResult(
                     ok=False,
@@ -229,8 +247,11 @@ class Runner:
         replaced = _REPLACED[memo]
         if replaced is None:
             removed = await self.api.delete_limit(params.key)
-            message = (f"removed key {params.key!r}'s per-key limit: the default applies again"
-                       if removed else f"key {params.key!r} had no per-key limit left")
+            message = (
+                f"removed key {params.key!r}'s per-key limit: the default applies again"
+                if removed
+                else f"key {params.key!r} had no per-key limit left"
+            )
         else:
             await self.api.put_limit(params.key, *replaced)
             message = f"key {params.key!r} limited to {replaced[0]} per {replaced[1]} ms again"

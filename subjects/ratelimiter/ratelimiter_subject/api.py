@@ -96,8 +96,12 @@ class RateLimiterApi:
         self.timeout = timeout
 
     async def _call(
-        self, method: str, path: str, body: dict[str, Any] | None = None,
-        allow_404: bool = False, headers: dict[str, str] | None = None,
+        self,
+        method: str,
+        path: str,
+        body: dict[str, Any] | None = None,
+        allow_404: bool = False,
+        headers: dict[str, str] | None = None,
     ) -> Any:
         writing = method != "GET"
         problems: list[str] = []
@@ -115,9 +119,7 @@ class RateLimiterApi:
             if allow_404 and resp.status_code == 404:
                 return None
             if resp.status_code >= 400:
-                problems.append(
-                    f"{method} {shown}: HTTP {resp.status_code} {snippet(resp.text)}"
-                )
+                problems.append(f"{method} {shown}: HTTP {resp.status_code} {snippet(resp.text)}")
                 if writing or resp.status_code < 500:
                     break
                 continue
@@ -178,8 +180,9 @@ class RateLimiterApi:
 
     async def delete_limit(self, key: str) -> bool:
         """Drop a per-key limit; False when there was none."""
-        return await self._call("DELETE", f"/admin/limits/{key_path(key)}", allow_404=True) \
-            is not None
+        return (
+            await self._call("DELETE", f"/admin/limits/{key_path(key)}", allow_404=True) is not None
+        )
 
 
 async def probe(http: httpx.AsyncClient, base: str, wait_s: float) -> Health:
@@ -196,9 +199,13 @@ async def probe(http: httpx.AsyncClient, base: str, wait_s: float) -> Health:
     except ValueError:
         body = None
     if not isinstance(body, dict):
-        return Health(shown, True, None, None,
-                      f"GET {shown}: HTTP {resp.status_code}, not the service's JSON: "
-                      f"{snippet(resp.text)}")
+        return Health(
+            shown,
+            True,
+            None,
+            None,
+            f"GET {shown}: HTTP {resp.status_code}, not the service's JSON: {snippet(resp.text)}",
+        )
     node_id = body.get("node_id") if isinstance(body.get("node_id"), str) else None
     raw_redis = body.get("redis")
     redis: dict[str, Any] = raw_redis if isinstance(raw_redis, dict) else {}
@@ -209,5 +216,6 @@ async def probe(http: httpx.AsyncClient, base: str, wait_s: float) -> Health:
     if redis.get("ok") is False:
         error = str(redis.get("error") or "no detail")[:300]
         return Health(shown, True, False, node_id, f"reports Redis unreachable: {error}")
-    return Health(shown, True, None, node_id,
-                  f"GET {shown}: HTTP {resp.status_code} {snippet(resp.text)}")
+    return Health(
+        shown, True, None, node_id, f"GET {shown}: HTTP {resp.status_code} {snippet(resp.text)}"
+    )

@@ -66,20 +66,25 @@ class LatencyParams(DelayParams):
 
 class JitterParams(DelayParams):
     latency_ms: int = Field(default=100, ge=1, le=60_000, description="The mean delay, in ms.")
-    jitter_ms: int = Field(default=50, ge=1, le=60_000,
-                           description="Each delay is latency_ms ± up to this, in ms.")
+    jitter_ms: int = Field(
+        default=50, ge=1, le=60_000, description="Each delay is latency_ms ± up to this, in ms."
+    )
 
 
 class BandwidthParams(Params):
     kilobytes_per_second: int = Field(
-        default=16, ge=1, le=10_000_000,
+        default=16,
+        ge=1,
+        le=10_000_000,
         description="What Redis's replies to the nodes may carry, in KB/s (toxiproxy's rate).",
     )
 
 
 class TimeoutParams(Params):
     timeout_ms: int = Field(
-        default=0, ge=0, le=600_000,
+        default=0,
+        ge=0,
+        le=600_000,
         description="No data passes either way; each connection is closed after this many "
         "ms (0: held open, silent, until the revert).",
     )
@@ -100,7 +105,9 @@ class DriftParams(Params):
 
 class BypassParams(Params):
     over: int = Field(
-        default=5, ge=1, le=10_000,
+        default=5,
+        ge=1,
+        le=10_000,
         description="Admissions written beyond the key's limit in force.",
     )
 
@@ -230,34 +237,52 @@ class Faults:
         fault is injected into it, never before it is reverted: reverting must work whatever
         the registry says now (Redis may be the thing that is down)."""
         node, redis = partial(self._on_node, known=True), self._on_redis
-        inject = Dispatch("ratelimiter", "fault", FAULTS, {
-            KILL_NODE: node("stop a node", lambda w, n, _: w.kill(n)),
-            PAUSE_NODE: node("pause a node", lambda w, n, _: w.pause(n)),
-            PARTITION_NODE: node("cut a node off", lambda w, n, p: w.partition(
-                n, netpolicy.policy_name(PARTITION_NODE, n), p.direction)),
-            # kill: under supervisord it holds until revert; a pod comes back by itself.
-            REDIS_OUTAGE: redis("stop Redis", lambda w, m, _: w.kill(m)),
-            FILL_REDIS_DISK: redis("fill Redis's disk", lambda w, m, p: w.fill_disk(
-                m, self._redis_dir(), p)),
-            **{fault: partial(self._add_toxic, fault) for fault in TOXIC_FAULTS},
-            COUNTER_DRIFT: self._drift,
-            BYPASS_LIMIT: self._bypass,
-            GHOST_LIMIT: self._ghost,
-        })
+        inject = Dispatch(
+            "ratelimiter",
+            "fault",
+            FAULTS,
+            {
+                KILL_NODE: node("stop a node", lambda w, n, _: w.kill(n)),
+                PAUSE_NODE: node("pause a node", lambda w, n, _: w.pause(n)),
+                PARTITION_NODE: node(
+                    "cut a node off",
+                    lambda w, n, p: w.partition(
+                        n, netpolicy.policy_name(PARTITION_NODE, n), p.direction
+                    ),
+                ),
+                # kill: under supervisord it holds until revert; a pod comes back by itself.
+                REDIS_OUTAGE: redis("stop Redis", lambda w, m, _: w.kill(m)),
+                FILL_REDIS_DISK: redis(
+                    "fill Redis's disk", lambda w, m, p: w.fill_disk(m, self._redis_dir(), p)
+                ),
+                **{fault: partial(self._add_toxic, fault) for fault in TOXIC_FAULTS},
+                COUNTER_DRIFT: self._drift,
+                BYPASS_LIMIT: self._bypass,
+                GHOST_LIMIT: self._ghost,
+            },
+        )
         node = partial(self._on_node, known=False)
-        revert = Dispatch("ratelimiter", "fault", FAULTS, {
-            KILL_NODE: node("start a node", lambda w, n, _: w.start(n)),
-            PAUSE_NODE: node("resume a node", lambda w, n, _: w.resume(n)),
-            PARTITION_NODE: node("heal a node", lambda w, n, _: w.heal(
-                n, netpolicy.policy_name(PARTITION_NODE, n))),
-            REDIS_OUTAGE: redis("start Redis", lambda w, m, _: w.start(m)),
-            FILL_REDIS_DISK: redis("empty Redis's disk", lambda w, m, _: w.unfill_disk(
-                m, self._redis_dir())),
-            **{fault: partial(self._remove_toxic, fault) for fault in TOXIC_FAULTS},
-            COUNTER_DRIFT: partial(self._unwrite, COUNTER_DRIFT),
-            BYPASS_LIMIT: partial(self._unwrite, BYPASS_LIMIT),
-            GHOST_LIMIT: self._unghost,
-        })
+        revert = Dispatch(
+            "ratelimiter",
+            "fault",
+            FAULTS,
+            {
+                KILL_NODE: node("start a node", lambda w, n, _: w.start(n)),
+                PAUSE_NODE: node("resume a node", lambda w, n, _: w.resume(n)),
+                PARTITION_NODE: node(
+                    "heal a node",
+                    lambda w, n, _: w.heal(n, netpolicy.policy_name(PARTITION_NODE, n)),
+                ),
+                REDIS_OUTAGE: redis("start Redis", lambda w, m, _: w.start(m)),
+                FILL_REDIS_DISK: redis(
+                    "empty Redis's disk", lambda w, m, _: w.unfill_disk(m, self._redis_dir())
+                ),
+                **{fault: partial(self._remove_toxic, fault) for fault in TOXIC_FAULTS},
+                COUNTER_DRIFT: partial(self._unwrite, COUNTER_DRIFT),
+                BYPASS_LIMIT: partial(self._unwrite, BYPASS_LIMIT),
+                GHOST_LIMIT: self._unghost,
+            },
+        )
         return inject, revert
 
     # -- through the workload --------------------------------------------------------------
@@ -270,22 +295,28 @@ class Faults:
     def _on_node(self, to: str, step: OnMember, *, known: bool) -> Handler:
         """A fault's step on the target node through the workload; `known`: the node must be
         one the registry lists."""
+
         async def run(params: Any, node: str) -> ActionResult:
             workload = self._workload(to)
             return await step(workload, await self._known_node(node) if known else node, params)
+
         return run
 
     def _on_redis(self, to: str, step: OnMember) -> Handler:
         """A fault's step on the workload member that runs Redis (the config's redisMember)."""
+
         async def run(params: Any, _target: str) -> ActionResult:
             return await step(self._workload(to), self.cfg.redis_member, params)
+
         return run
 
     async def _known_node(self, node: str) -> str:
         known = (await self.observer.nodes()).addresses
         if node not in known:
-            raise PluginError(f"{node} is not a node of this rate limiter (known: "
-                              f"{', '.join(sorted(known)) or 'none'})")
+            raise PluginError(
+                f"{node} is not a node of this rate limiter (known: "
+                f"{', '.join(sorted(known)) or 'none'})"
+            )
         return node
 
     def _redis_dir(self) -> str:
@@ -298,8 +329,12 @@ class Faults:
     def _toxiproxy(self) -> ToxiproxyApi:
         if self.cfg.toxiproxy_url is None:
             raise PluginError("no toxiproxyUrl in the config: cannot act on the path to Redis")
-        return ToxiproxyApi(self.ctx.http, str(self.cfg.toxiproxy_url),
-                            self.cfg.toxiproxy_proxy, self.cfg.request_timeout_seconds + 4)
+        return ToxiproxyApi(
+            self.ctx.http,
+            str(self.cfg.toxiproxy_url),
+            self.cfg.toxiproxy_proxy,
+            self.cfg.request_timeout_seconds + 4,
+        )
 
     async def _add_toxic(self, fault: str, params: BaseModel, _target: str) -> ActionResult:
         toxic = _toxic(fault, params)
@@ -328,8 +363,11 @@ class Faults:
         now = await self._redis_data().now_us()
         ahead = now + p.ahead_seconds * 1_000_000
         added = await self._write(COUNTER_DRIFT, key, [ahead + i for i in range(p.entries)])
-        return ActionResult(ok=True, message=f"wrote {added} entries dated {p.ahead_seconds} s "
-                            f"ahead into the log of key {key!r}")
+        return ActionResult(
+            ok=True,
+            message=f"wrote {added} entries dated {p.ahead_seconds} s "
+            f"ahead into the log of key {key!r}",
+        )
 
     async def _bypass(self, p: BypassParams, key: str) -> ActionResult:
         now = await self._redis_data().now_us()
@@ -337,21 +375,30 @@ class Faults:
         count = limit.limit + p.over
         # Dated just before now, one microsecond apart: all inside the window, none ahead.
         added = await self._write(BYPASS_LIMIT, key, [now - i for i in range(count)])
-        return ActionResult(ok=True, message=f"wrote {added} admissions into the log of key "
-                            f"{key!r} around the check script (its limit is {limit.limit} per "
-                            f"{limit.window_ms} ms)")
+        return ActionResult(
+            ok=True,
+            message=f"wrote {added} admissions into the log of key "
+            f"{key!r} around the check script (its limit is {limit.limit} per "
+            f"{limit.window_ms} ms)",
+        )
 
     async def _unwrite(self, fault: str, _params: BaseModel, key: str) -> ActionResult:
         truth = self._redis_data()
         log = truth.keys.window(key)
         try:
-            ours = [m async for m, _ in truth.redis.zscan_iter(
-                log, match=f"aiops-chaos-{fault}-*", count=500)]
+            ours = [
+                m
+                async for m, _ in truth.redis.zscan_iter(
+                    log, match=f"aiops-chaos-{fault}-*", count=500
+                )
+            ]
             removed = int(await truth.redis.zrem(log, *ours)) if ours else 0
         except (RedisError, OSError) as err:
             raise truth.error(f"the log of {key!r} (reverting {fault})", err) from err
-        return ActionResult(ok=True, message=f"removed {removed} entries {fault} had written "
-                            f"into the log of key {key!r}")
+        return ActionResult(
+            ok=True,
+            message=f"removed {removed} entries {fault} had written into the log of key {key!r}",
+        )
 
     async def _ghost(self, p: GhostParams, key: str) -> ActionResult:
         truth = self._redis_data()
@@ -362,15 +409,22 @@ class Faults:
             doc = _ours(previous)
             if doc is not None:
                 previous = doc.get("previous")  # injected twice: keep the original value
-            value = json.dumps({
-                "limit": p.limit, "window_ms": p.window_ms, "written_by": GHOST_MARK,
-                "previous": previous,
-            })
+            value = json.dumps(
+                {
+                    "limit": p.limit,
+                    "window_ms": p.window_ms,
+                    "written_by": GHOST_MARK,
+                    "previous": previous,
+                }
+            )
             await truth.redis.hset(field_, key, value)
         except (RedisError, OSError) as err:
             raise truth.error(f"the limits (writing {GHOST_LIMIT})", err) from err
-        return ActionResult(ok=True, message=f"stored the limit of key {key!r} as JSON "
-                            f"({p.limit} per {p.window_ms} ms), which the check script skips")
+        return ActionResult(
+            ok=True,
+            message=f"stored the limit of key {key!r} as JSON "
+            f"({p.limit} per {p.window_ms} ms), which the check script skips",
+        )
 
     async def _unghost(self, _params: BaseModel, key: str) -> ActionResult:
         truth = self._redis_data()
@@ -379,8 +433,11 @@ class Faults:
             raw = await truth.redis.hget(field_, key)
             doc = _ours(None if raw is None else as_text(raw))
             if doc is None:
-                return ActionResult(ok=True, message=f"the limit of key {key!r} is not the one "
-                                    f"{GHOST_LIMIT} wrote: left as it is")
+                return ActionResult(
+                    ok=True,
+                    message=f"the limit of key {key!r} is not the one "
+                    f"{GHOST_LIMIT} wrote: left as it is",
+                )
             previous = doc.get("previous")
             if isinstance(previous, str):
                 await truth.redis.hset(field_, key, previous)
@@ -414,14 +471,23 @@ def _toxic(fault: str, params: BaseModel) -> Toxic:
     """The toxic a network fault adds, named for the fault."""
     name = toxic_name(fault)
     if isinstance(params, DelayParams):  # redis_latency, redis_jitter
-        return Toxic(name=name, type="latency", stream="downstream",
-                     attributes={"latency": params.latency_ms, "jitter": params.jitter_ms})
+        return Toxic(
+            name=name,
+            type="latency",
+            stream="downstream",
+            attributes={"latency": params.latency_ms, "jitter": params.jitter_ms},
+        )
     if isinstance(params, BandwidthParams):
-        return Toxic(name=name, type="bandwidth", stream="downstream",
-                     attributes={"rate": params.kilobytes_per_second})
+        return Toxic(
+            name=name,
+            type="bandwidth",
+            stream="downstream",
+            attributes={"rate": params.kilobytes_per_second},
+        )
     if isinstance(params, TimeoutParams):
-        return Toxic(name=name, type="timeout", stream="upstream",
-                     attributes={"timeout": params.timeout_ms})
+        return Toxic(
+            name=name, type="timeout", stream="upstream", attributes={"timeout": params.timeout_ms}
+        )
     if fault == REDIS_CUT:
         # Upstream: the reset comes as soon as a node sends anything, a new connection too.
         return Toxic(name=name, type="reset_peer", stream="upstream", attributes={"timeout": 0})

@@ -100,9 +100,13 @@ INVARIANTS: tuple[Invariant, ...] = (
 
 def node_down(obs: Observation, inv: Invariant) -> list[Violation]:
     return members_down(
-        obs, inv, evidence=lambda m: f"{m.name}: {m.message}",
-        summary=lambda m: f"node {m.name} ({m.address}) is down: {m.message}"
-        + (f"; last seen {m.last_seen.isoformat()}" if m.last_seen else ""),
+        obs,
+        inv,
+        evidence=lambda m: f"{m.name}: {m.message}",
+        summary=lambda m: (
+            f"node {m.name} ({m.address}) is down: {m.message}"
+            + (f"; last seen {m.last_seen.isoformat()}" if m.last_seen else "")
+        ),
     )
 
 
@@ -112,16 +116,22 @@ def redis_disconnected(obs: Observation, inv: Invariant) -> list[Violation]:
     errors: dict[str, str] = obs.facts.get("redis_errors", {})
     evidence = [f"{n}: {errors.get(n, 'reports Redis unreachable')}" for n in cut]
     if len(ok) >= 2 and len(cut) == len(ok):
-        return [Violation(
-            invariant=inv.name, entity=REDIS_ENTITY, severity=inv.severity,
-            value=float(len(cut)),
-            summary=f"every node that answers ({', '.join(cut)}) reports Redis unreachable: "
-            f"Redis itself, or the way to it, is down; every check fails with 503",
-            evidence=evidence,
-        )]
+        return [
+            Violation(
+                invariant=inv.name,
+                entity=REDIS_ENTITY,
+                severity=inv.severity,
+                value=float(len(cut)),
+                summary=f"every node that answers ({', '.join(cut)}) reports Redis unreachable: "
+                f"Redis itself, or the way to it, is down; every check fails with 503",
+                evidence=evidence,
+            )
+        ]
     return [
         Violation(
-            invariant=inv.name, entity=n, severity=inv.severity,
+            invariant=inv.name,
+            entity=n,
+            severity=inv.severity,
             summary=f"node {n} serves but cannot reach Redis (the other nodes can): "
             f"{errors.get(n, 'no detail')}",
             evidence=[e],
@@ -136,15 +146,17 @@ def high_latency(obs: Observation, inv: Invariant) -> list[Violation]:
     masked = obs.metrics.get(LATENCY_MASKED, {})
     up = {m.name for m in obs.members if m.state is MemberState.UP}
     judged = {
-        n: v for n, v in obs.metrics.get(P99, {}).items()
+        n: v
+        for n, v in obs.metrics.get(P99, {}).items()
         if n in up and redis_ok.get(n) != 0.0 and n not in masked
     }
     slow = {n: v for n, v in sorted(judged.items()) if v > limit}
     if not slow:
         return []
     shown = ", ".join(f"{n} {v * 1000:.0f} ms" for n, v in slow.items())
-    evidence = [f"ratelimiter_check_duration_seconds p99 for {n}: {v:.4f} s"
-                for n, v in slow.items()]
+    evidence = [
+        f"ratelimiter_check_duration_seconds p99 for {n}: {v:.4f} s" for n, v in slow.items()
+    ]
     # Redis answering every node's live PING slowly is the shared cause, seen now; the p99
     # of the other nodes may lag it by a scrape. Without it, all nodes slow says the same.
     ping = obs.metrics.get(REDIS_PING, {})
@@ -154,19 +166,29 @@ def high_latency(obs: Observation, inv: Invariant) -> list[Violation]:
     recent = obs.metrics.get(P99_RECENT_MAX, {})
     all_were_slow = all(recent.get(n, 0.0) > limit for n in judged)
     if len(judged) >= 2 and (len(slow) == len(judged) or pings_slow or all_were_slow):
-        pinged = (f"; Redis answers every node's PING in {min(ping.values()) * 1000:.0f} ms or "
-                  f"more" if pings_slow else "")
-        return [Violation(
-            invariant=inv.name, entity=ALL_NODES, severity=inv.severity,
-            value=max(slow.values()),
-            summary=f"every node answers checks slowly, p99 {shown} (threshold "
-            f"{limit * 1000:.0f} ms){pinged}: a cause they share, such as a slow Redis",
-            evidence=evidence + [f"Redis PING from {n}: {v * 1000:.1f} ms"
-                                 for n, v in sorted(ping.items())],
-        )]
+        pinged = (
+            f"; Redis answers every node's PING in {min(ping.values()) * 1000:.0f} ms or more"
+            if pings_slow
+            else ""
+        )
+        return [
+            Violation(
+                invariant=inv.name,
+                entity=ALL_NODES,
+                severity=inv.severity,
+                value=max(slow.values()),
+                summary=f"every node answers checks slowly, p99 {shown} (threshold "
+                f"{limit * 1000:.0f} ms){pinged}: a cause they share, such as a slow Redis",
+                evidence=evidence
+                + [f"Redis PING from {n}: {v * 1000:.1f} ms" for n, v in sorted(ping.items())],
+            )
+        ]
     return [
         Violation(
-            invariant=inv.name, entity=n, severity=inv.severity, value=v,
+            invariant=inv.name,
+            entity=n,
+            severity=inv.severity,
+            value=v,
             summary=f"node {n} answers checks slowly: p99 {v * 1000:.0f} ms "
             f"(threshold {limit * 1000:.0f} ms)",
             evidence=[e],
@@ -176,42 +198,57 @@ def high_latency(obs: Observation, inv: Invariant) -> list[Violation]:
 
 
 def _per_key(
-    obs: Observation, inv: Invariant, metric: str, breached: Callable[[float, float], bool],
+    obs: Observation,
+    inv: Invariant,
+    metric: str,
+    breached: Callable[[float, float], bool],
     summary: Callable[[str, dict[str, Any]], str],
 ) -> list[Violation]:
     """One violation per key whose value of `metric` breaches the threshold; the key's facts
     (the API's view and Redis's, bounded in number) make the summary and the evidence."""
     facts = {f["key"]: f for f in obs.facts.get("keys", [])}
     return over_threshold(
-        obs, inv, metric, default=0, breached=breached,
+        obs,
+        inv,
+        metric,
+        default=0,
+        breached=breached,
         summary=lambda key, _value, _limit: summary(key, facts.get(key, {})),
-        evidence=lambda key, _value: [f"counters of {key!r}: {facts[key]}"] if key in facts
-        else [],
+        evidence=lambda key, _value: [f"counters of {key!r}: {facts[key]}"] if key in facts else [],
     )
 
 
 def _drift_summary(key: str, f: dict[str, Any]) -> str:
-    future = (f" ({f['future_entries']} entries dated up to {f.get('newest_ahead_s', 0):.0f} s "
-              f"after Redis's clock, which no check can have written)"
-              if f.get("future_entries") else "")
-    return (f"the API reports {f.get('api_count', '?')} requests in the window of key {key!r}, its "
-            f"log in Redis holds {f.get('admitted', '?')} admissions in that window{future}")
+    future = (
+        f" ({f['future_entries']} entries dated up to {f.get('newest_ahead_s', 0):.0f} s "
+        f"after Redis's clock, which no check can have written)"
+        if f.get("future_entries")
+        else ""
+    )
+    return (
+        f"the API reports {f.get('api_count', '?')} requests in the window of key {key!r}, its "
+        f"log in Redis holds {f.get('admitted', '?')} admissions in that window{future}"
+    )
 
 
 def _over_summary(key: str, f: dict[str, Any]) -> str:
-    return (f"key {key!r} holds {f.get('admitted_since_limit', '?')} admissions in its "
-            f"{f.get('window_ms', '?')} ms window, over its limit of {f.get('limit', '?')} "
-            f"({f.get('source', '?')}): something admits requests around the check script")
+    return (
+        f"key {key!r} holds {f.get('admitted_since_limit', '?')} admissions in its "
+        f"{f.get('window_ms', '?')} ms window, over its limit of {f.get('limit', '?')} "
+        f"({f.get('source', '?')}): something admits requests around the check script"
+    )
 
 
 def _ghost_summary(key: str, f: dict[str, Any]) -> str:
     rec = f.get("recorded_limit") or {}
-    return (f"key {key!r} is exhausted by the limit Redis has on record for it "
-            f"({rec.get('limit', '?')} per {rec.get('window_ms', '?')} ms, stored as "
-            f"{f.get('recorded_raw', '?')!r}, a form the check script skips) yet is still let "
-            f"through: {f.get('admitted_in_recorded_window', '?')} admissions in that window, "
-            f"under the {f.get('limit', '?')} per {f.get('window_ms', '?')} ms "
-            f"({f.get('source', '?')}) actually enforced")
+    return (
+        f"key {key!r} is exhausted by the limit Redis has on record for it "
+        f"({rec.get('limit', '?')} per {rec.get('window_ms', '?')} ms, stored as "
+        f"{f.get('recorded_raw', '?')!r}, a form the check script skips) yet is still let "
+        f"through: {f.get('admitted_in_recorded_window', '?')} admissions in that window, "
+        f"under the {f.get('limit', '?')} per {f.get('window_ms', '?')} ms "
+        f"({f.get('source', '?')}) actually enforced"
+    )
 
 
 def counter_drift(obs: Observation, inv: Invariant) -> list[Violation]:

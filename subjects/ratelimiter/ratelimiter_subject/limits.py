@@ -59,8 +59,12 @@ def recorded(raw: str) -> Spec | None:
             return None
         if isinstance(doc, dict):
             limit, window = doc.get("limit"), doc.get("window_ms", doc.get("window"))
-            if isinstance(limit, int) and isinstance(window, int) \
-                    and not isinstance(limit, bool) and not isinstance(window, bool):
+            if (
+                isinstance(limit, int)
+                and isinstance(window, int)
+                and not isinstance(limit, bool)
+                and not isinstance(window, bool)
+            ):
                 spec = Spec(limit, window)
     if spec is None or spec.limit < 1 or spec.window_ms < 1:
         return None

@@ -178,9 +178,7 @@ class Observer:
             addresses = known or await self._discover()
         else:
             # The registry is the truth about who exists; forgotten nodes drop out.
-            self.memory.registry = {
-                n.node_id: n.address.rstrip("/") for n in registry if n.address
-            }
+            self.memory.registry = {n.node_id: n.address.rstrip("/") for n in registry if n.address}
             addresses = {**self.memory.registry, **cfg.node_bases()}
         health = {n: t.result() for n, t in probes.items() if n in addresses}
         missing = {n: u for n, u in addresses.items() if n not in health or u != known.get(n)}
@@ -198,8 +196,9 @@ class Observer:
         """With no registry and no node known yet (Redis down at the first look), the admin
         URLs are asked who they are: each node's /health names it."""
         found = await asyncio.gather(*(self._probe(b) for b in self.cfg.admin_bases()))
-        return {h.node_id: b for b, h in zip(self.cfg.admin_bases(), found, strict=True)
-                if h.node_id}
+        return {
+            h.node_id: b for b, h in zip(self.cfg.admin_bases(), found, strict=True) if h.node_id
+        }
 
     async def members(self) -> list[Member]:
         """The nodes as they are now (for preconditions)."""
@@ -208,7 +207,8 @@ class Observer:
     async def read(self) -> Reads:
         p99_task = (
             asyncio.ensure_future(_p99(self.prometheus, latency_query(self.cfg)))
-            if self.prometheus is not None else None
+            if self.prometheus is not None
+            else None
         )
         counters_task = asyncio.ensure_future(self._counters()) if self.truth else None
         others = [t for t in (p99_task, counters_task) if t is not None]
@@ -267,7 +267,8 @@ class Observer:
         for name, value in (p99 or {}).items():
             memory.p99_seen.setdefault(name, []).append((now, value))
         memory.p99_seen = {
-            n: kept for n, seen in memory.p99_seen.items()
+            n: kept
+            for n, seen in memory.p99_seen.items()
             if (kept := [(t, v) for t, v in seen if now - t <= 2 * window])
         }
         recent = {n: max(v for _, v in seen) for n, seen in memory.p99_seen.items()}
@@ -278,8 +279,12 @@ class Observer:
 
     async def _counters(
         self,
-    ) -> tuple[list[CounterView], dict[str, LogCounts],
-               dict[str, tuple[str, limits.Spec | None]], str | None]:
+    ) -> tuple[
+        list[CounterView],
+        dict[str, LogCounts],
+        dict[str, tuple[str, limits.Spec | None]],
+        str | None,
+    ]:
         """The API's counters, the same keys counted in Redis, and their limits on record."""
         assert self.truth is not None
         truth = self.truth
@@ -344,13 +349,17 @@ def _member(name: str, address: str, h: Health | None, rec: NodeView | None) -> 
         registry = f"registry: {rec.state}" + (f" ({rec.down_reason})" if rec.down_reason else "")
     last_seen = (
         datetime.fromtimestamp(rec.last_seen_ms / 1000, UTC)
-        if rec is not None and rec.last_seen_ms is not None else None
+        if rec is not None and rec.last_seen_ms is not None
+        else None
     )
     parts = [registry] if registry else []
     if h is None:
         # No address to probe: the registry is all there is to go by.
-        state = MemberState.DOWN if rec is not None and rec.state == "Down" else (
-            MemberState.UP if rec is not None and rec.state == "Up" else MemberState.UNKNOWN)
+        state = (
+            MemberState.DOWN
+            if rec is not None and rec.state == "Down"
+            else (MemberState.UP if rec is not None and rec.state == "Up" else MemberState.UNKNOWN)
+        )
         parts.append("no address to probe")
     elif not h.reachable:
         state = MemberState.DOWN
@@ -377,8 +386,11 @@ def _member(name: str, address: str, h: Health | None, rec: NodeView | None) -> 
     )
 
 
-def _key_fact(view: CounterView, c: LogCounts, record: tuple[str, limits.Spec | None] | None,
-              ) -> dict[str, Any]:
+def _key_fact(
+    view: CounterView,
+    c: LogCounts,
+    record: tuple[str, limits.Spec | None] | None,
+) -> dict[str, Any]:
     fact: dict[str, Any] = {
         "key": view.key,
         "api_count": view.count,
@@ -389,7 +401,8 @@ def _key_fact(view: CounterView, c: LogCounts, record: tuple[str, limits.Spec | 
         "admitted_since_limit": c.admitted_since,
         "future_entries": c.future,
         "newest_ahead_s": round((c.newest_us - view.now_us) / 1e6, 3)
-        if c.newest_us is not None and c.newest_us > view.now_us else 0.0,
+        if c.newest_us is not None and c.newest_us > view.now_us
+        else 0.0,
         "conclusive": c.oldest_present,
     }
     if record is not None:
@@ -420,7 +433,8 @@ def build(reads: Reads, now: datetime) -> Observation:
             if h.redis_ping_s is not None:
                 metrics[REDIS_PING][m.name] = h.redis_ping_s
     facts: dict[str, Any] = {
-        "registry": "ok" if reads.nodes.registry is not None
+        "registry": "ok"
+        if reads.nodes.registry is not None
         else f"unavailable: {reads.nodes.registry_problem}",
         "redis_errors": {
             n: h.problem for n, h in sorted(reads.nodes.health.items()) if h.redis_ok is False
@@ -454,8 +468,11 @@ def build(reads: Reads, now: datetime) -> Observation:
             metrics[OVER][view.key] = float(c.admitted_since - view.limit)
             if record is not None and record[1] is not None:
                 metrics[GHOST][view.key] = float(c.admitted_recorded - record[1].limit)
-            if ((c.oldest_present and view.count != c.admitted)
-                    or c.admitted_since > view.limit or record is not None):
+            if (
+                (c.oldest_present and view.count != c.admitted)
+                or c.admitted_since > view.limit
+                or record is not None
+            ):
                 notable.append(_key_fact(view, c, record))
         facts["keys"] = notable[:MAX_KEY_FACTS]
     return Observation(observed_at=now, members=members, metrics=metrics, facts=facts)

@@ -43,7 +43,8 @@ class RateLimiterPlugin(SubjectPlugin):
         self.api = RateLimiterApi(self.cfg.admin_bases(), ctx.http, timeout)
         self.truth = (
             RedisTruth(str(self.cfg.redis_url), self.cfg.key_prefix, timeout)
-            if self.cfg.redis_url is not None else None
+            if self.cfg.redis_url is not None
+            else None
         )
         self.observer = observation.Observer(
             self.cfg, self.api, ctx.http, ctx.prometheus, self.truth
@@ -58,9 +59,7 @@ class RateLimiterPlugin(SubjectPlugin):
     def evaluate(self, obs: Observation, invariants: dict[str, Invariant]) -> list[Violation]:
         return evaluate(obs, invariants)
 
-    async def preconditions(
-        self, action: str, params: BaseModel, obs: Observation
-    ) -> list[str]:
+    async def preconditions(self, action: str, params: BaseModel, obs: Observation) -> list[str]:
         # `obs` may be seconds old; every rule is checked against the limiter as it is now.
         return await self.runner.preconditions(action, params)
 

@@ -88,7 +88,7 @@ class RedisTruth:
                 cursor, batch = await self.redis.scan(
                     cursor=cursor, match=f"{_glob_escape(prefix)}*", count=SCAN_BATCH
                 )
-                found.extend(as_text(k)[len(prefix):] for k in batch)
+                found.extend(as_text(k)[len(prefix) :] for k in batch)
                 if cursor == 0 or len(found) >= most:
                     break
         except (RedisError, OSError) as err:
@@ -138,7 +138,7 @@ class RedisTruth:
             raise self.error("the window logs", err) from err
         out: dict[str, LogCounts] = {}
         for i, q in enumerate(queries):
-            admitted, oldest, future, newest, since, recorded = answers[i * 6: i * 6 + 6]
+            admitted, oldest, future, newest, since, recorded = answers[i * 6 : i * 6 + 6]
             out[q.key] = LogCounts(
                 admitted=int(admitted),
                 oldest_present=q.oldest_us is None or int(oldest) > 0,

@@ -126,12 +126,17 @@ class Runner:
         self.ctx = ctx
         self.pd = pd
         self.cluster = cluster
-        self._run = Dispatch("tikv", "action", ACTIONS, {
-            EVICT_LEADER: self.evict_leader,
-            REMOVE_EVICT_LEADER: lambda p, _key: self.remove_evict_leader(p.store),
-            TRANSFER_LEADER: lambda p, _key: self.transfer_leader(p),
-            RESTART_STORE: lambda p, key: self.restart_store(p.store, key),
-        })
+        self._run = Dispatch(
+            "tikv",
+            "action",
+            ACTIONS,
+            {
+                EVICT_LEADER: self.evict_leader,
+                REMOVE_EVICT_LEADER: lambda p, _key: self.remove_evict_leader(p.store),
+                TRANSFER_LEADER: lambda p, _key: self.transfer_leader(p),
+                RESTART_STORE: lambda p, key: self.restart_store(p.store, key),
+            },
+        )
 
     # -- helpers -----------------------------------------------------------------------------
 
@@ -177,8 +182,10 @@ class Runner:
         try:
             await self.pd.remove_evict_leader(store_id)
         except Exception as err:
-            return (f"removing its evict-leader scheduler failed too ({err}); the "
-                    "evict_leader_leftover invariant will report it")
+            return (
+                f"removing its evict-leader scheduler failed too ({err}); the "
+                "evict_leader_leftover invariant will report it"
+            )
         return "its evict-leader scheduler was removed"
 
     # -- preconditions -----------------------------------------------------------------------
@@ -244,8 +251,11 @@ class Runner:
                 f"{store_name(sid)} already has an evict-leader scheduler this operator did not "
                 f"add; remove_evict_leader clears it"
             )
-        takers = [s for s, i in stores.items() if s != sid and s not in evicted
-                  and member_state(i.store.state_name) is MemberState.UP]
+        takers = [
+            s
+            for s, i in stores.items()
+            if s != sid and s not in evicted and member_state(i.store.state_name) is MemberState.UP
+        ]
         if not takers:
             reasons.append(
                 f"no other Up store without an evict-leader scheduler could take "
@@ -264,8 +274,7 @@ class Runner:
         if to not in voters:
             where = ", ".join(store_name(s) for s in sorted(voters)) or "no store"
             reasons.append(
-                f"{store_name(to)} holds no voter of region {region.id} (its voters are on "
-                f"{where})"
+                f"{store_name(to)} holds no voter of region {region.id} (its voters are on {where})"
             )
         if to in evicted:
             reasons.append(
@@ -316,9 +325,7 @@ class Runner:
         LEDGER.claim(self.cluster, sid, key, until)
         try:
             await self.pd.add_evict_leader(sid)
-            if not await self._wait(
-                lambda: self._leaders_gone(sid), self.cfg.wait_timeout_seconds
-            ):
+            if not await self._wait(lambda: self._leaders_gone(sid), self.cfg.wait_timeout_seconds):
                 raise _NotDone(
                     f"{name} still holds {await self._leaders(sid)} leader(s) after "
                     f"{self.cfg.wait_timeout_seconds:.0f} s"
@@ -348,8 +355,11 @@ class Runner:
     async def remove_evict_leader(self, sid: int) -> ActionResult:
         LEDGER.release(self.cluster, sid)
         removed = await self.pd.remove_evict_leader(sid)
-        message = (f"removed the evict-leader scheduler of {store_name(sid)}" if removed
-                   else f"{store_name(sid)} had no evict-leader scheduler")
+        message = (
+            f"removed the evict-leader scheduler of {store_name(sid)}"
+            if removed
+            else f"{store_name(sid)} had no evict-leader scheduler"
+        )
         return ActionResult(ok=True, message=message, detail={"removed": removed})
 
     async def transfer_leader(self, p: TransferLeaderParams) -> ActionResult:
@@ -394,14 +404,18 @@ class Runner:
 
         async def back() -> bool:
             now = (await self.live_stores()).get(sid)
-            return (now is not None and now.store.state_name == "Up"
-                    and (before is None or now.status.start_ts != before))
+            return (
+                now is not None
+                and now.store.state_name == "Up"
+                and (before is None or now.status.start_ts != before)
+            )
 
         try:
             if ours:
                 await self.pd.add_evict_leader(sid)
-                if not await self._wait(lambda: self._leaders_gone(sid),
-                                        self.cfg.wait_timeout_seconds):
+                if not await self._wait(
+                    lambda: self._leaders_gone(sid), self.cfg.wait_timeout_seconds
+                ):
                     notes.append("leaders had not all drained; restarted anyway")
             await workload.restart(member)
             is_back = await self._wait(back, self.cfg.restart_timeout_seconds)
@@ -418,11 +432,13 @@ class Runner:
             )
         return ActionResult(
             ok=False,
-            message="; ".join([
-                f"{member} was restarted but {name} was not Up again within "
-                f"{self.cfg.restart_timeout_seconds:.0f} s",
-                *notes,
-            ]),
+            message="; ".join(
+                [
+                    f"{member} was restarted but {name} was not Up again within "
+                    f"{self.cfg.restart_timeout_seconds:.0f} s",
+                    *notes,
+                ]
+            ),
         )
 
     async def undo(self, action: str, params: BaseModel) -> ActionResult:

@@ -77,7 +77,7 @@ class TikvConfig(PluginConfig):
     workload_members: dict[str, str] = Field(
         default_factory=dict,
         max_length=256,
-        description="Store (\"store-1\" or \"1\") to workload member (pod or supervisord "
+        description='Store ("store-1" or "1") to workload member (pod or supervisord '
         "program), for stores whose member is not named by memberPattern.",
     )
     member_pattern: str = Field(
@@ -95,9 +95,10 @@ class TikvConfig(PluginConfig):
         "the store's pod (tidb-operator's default is /var/lib/tikv), or for supervisor "
         "workloads a local path, where {member} stands for the store's member name.",
     )
-    store_container: Annotated[
-        str, StringConstraints(pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$", max_length=63)
-    ] | None = Field(
+    store_container: (
+        Annotated[str, StringConstraints(pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$", max_length=63)]
+        | None
+    ) = Field(
         default=None,
         description="The container of a store's pod that faults run commands in (disk fill, "
         "latency); unset: the pod's only container.",

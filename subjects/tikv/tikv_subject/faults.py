@@ -116,26 +116,52 @@ class Faults:
     def __init__(self, runner: Runner, ctx: PluginContext) -> None:
         self.runner, self.ctx, container = runner, ctx, runner.cfg.store_container
         on = self._on_store
-        self.inject = Dispatch("tikv", "fault", FAULTS, {
-            KILL_STORE: on(KILL_STORE, lambda s, _: s.workload.kill(s.member)),
-            PAUSE_STORE: on(PAUSE_STORE, lambda s, _: s.workload.pause(s.member)),
-            PARTITION_STORE: on(PARTITION_STORE, lambda s, p: s.workload.partition(
-                s.member, netpolicy.policy_name(PARTITION_STORE, s.member), p.direction)),
-            FILL_STORE_DISK: on(FILL_STORE_DISK, lambda s, p: s.workload.fill_disk(
-                s.member, self._data_dir(s.member), p, container)),
-            STORE_LATENCY: on(STORE_LATENCY, self._add_netem),
-            LEAVE_EVICT_LEADER: self._leave_evict_leader,
-        })
-        self.revert = Dispatch("tikv", "fault", FAULTS, {
-            KILL_STORE: on(KILL_STORE, lambda s, _: s.workload.start(s.member)),
-            PAUSE_STORE: on(PAUSE_STORE, lambda s, _: s.workload.resume(s.member)),
-            PARTITION_STORE: on(PARTITION_STORE, lambda s, _: s.workload.heal(
-                s.member, netpolicy.policy_name(PARTITION_STORE, s.member))),
-            FILL_STORE_DISK: on(FILL_STORE_DISK, lambda s, _: s.workload.unfill_disk(
-                s.member, self._data_dir(s.member), container)),
-            STORE_LATENCY: on(STORE_LATENCY, self._remove_netem),
-            LEAVE_EVICT_LEADER: self._remove_evict_leader,
-        })
+        self.inject = Dispatch(
+            "tikv",
+            "fault",
+            FAULTS,
+            {
+                KILL_STORE: on(KILL_STORE, lambda s, _: s.workload.kill(s.member)),
+                PAUSE_STORE: on(PAUSE_STORE, lambda s, _: s.workload.pause(s.member)),
+                PARTITION_STORE: on(
+                    PARTITION_STORE,
+                    lambda s, p: s.workload.partition(
+                        s.member, netpolicy.policy_name(PARTITION_STORE, s.member), p.direction
+                    ),
+                ),
+                FILL_STORE_DISK: on(
+                    FILL_STORE_DISK,
+                    lambda s, p: s.workload.fill_disk(
+                        s.member, self._data_dir(s.member), p, container
+                    ),
+                ),
+                STORE_LATENCY: on(STORE_LATENCY, self._add_netem),
+                LEAVE_EVICT_LEADER: self._leave_evict_leader,
+            },
+        )
+        self.revert = Dispatch(
+            "tikv",
+            "fault",
+            FAULTS,
+            {
+                KILL_STORE: on(KILL_STORE, lambda s, _: s.workload.start(s.member)),
+                PAUSE_STORE: on(PAUSE_STORE, lambda s, _: s.workload.resume(s.member)),
+                PARTITION_STORE: on(
+                    PARTITION_STORE,
+                    lambda s, _: s.workload.heal(
+                        s.member, netpolicy.policy_name(PARTITION_STORE, s.member)
+                    ),
+                ),
+                FILL_STORE_DISK: on(
+                    FILL_STORE_DISK,
+                    lambda s, _: s.workload.unfill_disk(
+                        s.member, self._data_dir(s.member), container
+                    ),
+                ),
+                STORE_LATENCY: on(STORE_LATENCY, self._remove_netem),
+                LEAVE_EVICT_LEADER: self._remove_evict_leader,
+            },
+        )
 
     def _on_store(
         self, fault: str, step: Callable[[Store, Any], Awaitable[ActionResult]]
@@ -158,25 +184,35 @@ class Faults:
     async def _remove_evict_leader(self, _: NoParams, target: str) -> ActionResult:
         sid = _store_id(target)
         removed = await self.runner.pd.remove_evict_leader(sid)
-        return ActionResult(ok=True, message=f"evict-leader scheduler on {store_name(sid)} "
-                            + ("removed" if removed else "was already gone"))
+        return ActionResult(
+            ok=True,
+            message=f"evict-leader scheduler on {store_name(sid)} "
+            + ("removed" if removed else "was already gone"),
+        )
 
     async def _add_netem(self, s: Store, p: DelayParams) -> ActionResult:
         device = self.runner.cfg.network_device
         await self._run(s, netem.add_argv(device, p))
         jitter = f" ± {p.jitter_ms} ms" if p.jitter_ms else ""
-        return ActionResult(ok=True, message=f"every packet {store_name(s.sid)} sends on "
-                            f"{device} is delayed {p.latency_ms} ms{jitter} (netem, handle "
-                            f"{netem.HANDLE} in pod {s.member})")
+        return ActionResult(
+            ok=True,
+            message=f"every packet {store_name(s.sid)} sends on "
+            f"{device} is delayed {p.latency_ms} ms{jitter} (netem, handle "
+            f"{netem.HANDLE} in pod {s.member})",
+        )
 
     async def _remove_netem(self, s: Store, _: DelayParams) -> ActionResult:
         device = self.runner.cfg.network_device
         if not netem.ours(await self._run(s, netem.show_argv(device))):
-            return ActionResult(ok=True, message=f"no netem qdisc {netem.HANDLE} on {device} "
-                                f"in pod {s.member}: nothing to remove")
+            return ActionResult(
+                ok=True,
+                message=f"no netem qdisc {netem.HANDLE} on {device} "
+                f"in pod {s.member}: nothing to remove",
+            )
         await self._run(s, netem.del_argv(device))
-        return ActionResult(ok=True, message=f"netem qdisc {netem.HANDLE} removed from "
-                            f"{device} in pod {s.member}")
+        return ActionResult(
+            ok=True, message=f"netem qdisc {netem.HANDLE} removed from {device} in pod {s.member}"
+        )
 
     async def _member(self, sid: int) -> str:
         """The workload member of a store PD knows. A store that is Down is still known (only
@@ -189,13 +225,16 @@ class Faults:
     def _data_dir(self, member: str) -> str:
         path = self.runner.cfg.data_dir_of(member)
         if path is None:
-            raise PluginError(f"dataDir {self.runner.cfg.data_dir!r} with member {member!r} is "
-                              "not a plain absolute path")
+            raise PluginError(
+                f"dataDir {self.runner.cfg.data_dir!r} with member {member!r} is "
+                "not a plain absolute path"
+            )
         return path
 
     async def _run(self, s: Store, argv: list[str]) -> str:
         done = await s.workload.exec(s.member, argv, self.runner.cfg.store_container)
         if done.rc != 0:
-            raise PluginError(f"{' '.join(argv[:3])} in {s.member} failed (exit {done.rc}): "
-                              f"{done.why()}")
+            raise PluginError(
+                f"{' '.join(argv[:3])} in {s.member} failed (exit {done.rc}): {done.why()}"
+            )
         return done.stdout

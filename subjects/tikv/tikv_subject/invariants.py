@@ -91,27 +91,39 @@ def _addresses(obs: Observation) -> dict[str, dict[str, Any]]:
 
 def store_down(obs: Observation, inv: Invariant) -> list[Violation]:
     return members_down(
-        obs, inv, evidence=lambda m: f"PD /pd/api/v1/stores: {m.name} {m.message}",
-        summary=lambda m: f"{m.name} ({m.address}) is not heartbeating: {m.message}"
-        + (f"; last heartbeat {m.last_seen.isoformat()}" if m.last_seen else ""),
+        obs,
+        inv,
+        evidence=lambda m: f"PD /pd/api/v1/stores: {m.name} {m.message}",
+        summary=lambda m: (
+            f"{m.name} ({m.address}) is not heartbeating: {m.message}"
+            + (f"; last heartbeat {m.last_seen.isoformat()}" if m.last_seen else "")
+        ),
     )
 
 
 def high_latency(obs: Observation, inv: Invariant) -> list[Violation]:
     return over_threshold(
-        obs, inv, P99, default=0.5,
-        summary=lambda name, p99, limit: f"{name} p99 gRPC latency is {p99 * 1000:.0f} ms "
-        f"(threshold {limit * 1000:.0f} ms)",
-        evidence=lambda name, p99: [f"tikv_grpc_msg_duration_seconds p99 for {name}: "
-                                    f"{p99:.3f} s"],
+        obs,
+        inv,
+        P99,
+        default=0.5,
+        summary=lambda name, p99, limit: (
+            f"{name} p99 gRPC latency is {p99 * 1000:.0f} ms (threshold {limit * 1000:.0f} ms)"
+        ),
+        evidence=lambda name, p99: [f"tikv_grpc_msg_duration_seconds p99 for {name}: {p99:.3f} s"],
     )
 
 
 def low_disk_space(obs: Observation, inv: Invariant) -> list[Violation]:
     return over_threshold(
-        obs, inv, DISK_AVAILABLE, default=0.2, breached=below,
-        summary=lambda name, ratio, limit: f"{name} has {ratio:.0%} of its disk available "
-        f"(threshold {limit:.0%})",
+        obs,
+        inv,
+        DISK_AVAILABLE,
+        default=0.2,
+        breached=below,
+        summary=lambda name, ratio, limit: (
+            f"{name} has {ratio:.0%} of its disk available (threshold {limit:.0%})"
+        ),
         evidence=lambda _name, ratio: [f"PD store status: available/capacity = {ratio:.3f}"],
     )
 
@@ -126,12 +138,20 @@ def region_health(obs: Observation, inv: Invariant) -> list[Violation]:
         sample = checks.get(check, {}).get("regions", [])
         stores = sorted({s for r in sample for s in (r.get("down", []) + r.get("pending", []))})
         where = f"; unhealthy peers on {', '.join(stores)}" if stores else ""
-        out.append(Violation(
-            invariant=inv.name, entity=check, severity=inv.severity, value=count,
-            summary=f"PD's {check} check lists {count:.0f} region(s){where}",
-            evidence=[f"region {r['id']}: peers {r['peers']}, leader {r['leader']}, "
-                      f"down {r['down']}, pending {r['pending']}" for r in sample],
-        ))
+        out.append(
+            Violation(
+                invariant=inv.name,
+                entity=check,
+                severity=inv.severity,
+                value=count,
+                summary=f"PD's {check} check lists {count:.0f} region(s){where}",
+                evidence=[
+                    f"region {r['id']}: peers {r['peers']}, leader {r['leader']}, "
+                    f"down {r['down']}, pending {r['pending']}"
+                    for r in sample
+                ],
+            )
+        )
     return out
 
 
@@ -144,8 +164,7 @@ def leader_imbalance(obs: Observation, inv: Invariant, min_leaders: int) -> list
     scores = {
         name: leaders.get(name, 0.0) / weights[name]
         for name, fact in _addresses(obs).items()
-        if fact.get("state") == "Up" and evicting.get(name) != 1.0
-        and weights.get(name, 0.0) > 0
+        if fact.get("state") == "Up" and evicting.get(name) != 1.0 and weights.get(name, 0.0) > 0
     }
     total = sum(leaders.get(name, 0.0) for name in scores)
     if len(scores) < 2 or total < min_leaders:
@@ -157,13 +176,20 @@ def leader_imbalance(obs: Observation, inv: Invariant, min_leaders: int) -> list
     for name, score in sorted(scores.items()):
         deviation = (score - mean) / mean
         if abs(deviation) > limit:
-            out.append(Violation(
-                invariant=inv.name, entity=name, severity=inv.severity, value=deviation,
-                summary=f"{name} holds {leaders.get(name, 0.0):.0f} leaders, {deviation:+.0%} "
-                f"from the mean of {mean:.1f} per unit of weight (threshold ±{limit:.0%})",
-                evidence=["leaders per store: "
-                          + ", ".join(f"{n}={leaders.get(n, 0.0):.0f}" for n in sorted(scores))],
-            ))
+            out.append(
+                Violation(
+                    invariant=inv.name,
+                    entity=name,
+                    severity=inv.severity,
+                    value=deviation,
+                    summary=f"{name} holds {leaders.get(name, 0.0):.0f} leaders, {deviation:+.0%} "
+                    f"from the mean of {mean:.1f} per unit of weight (threshold ±{limit:.0%})",
+                    evidence=[
+                        "leaders per store: "
+                        + ", ".join(f"{n}={leaders.get(n, 0.0):.0f}" for n in sorted(scores))
+                    ],
+                )
+            )
     return out
 
 
@@ -173,13 +199,20 @@ def evict_leader_leftover(obs: Observation, inv: Invariant) -> list[Violation]:
         owner, until = e.get("owner"), e.get("owned_until")
         if owner and until and datetime.fromisoformat(until) > obs.observed_at:
             continue
-        why = (f"its owner ({owner}) let it lapse at {until}" if owner
-               else "no running action of this operator owns it")
-        out.append(Violation(
-            invariant=inv.name, entity=e["store"], severity=inv.severity,
-            summary=f"an evict-leader scheduler keeps leaders off {e['store']}, and {why}",
-            evidence=[f"PD schedulers: {', '.join(obs.facts.get('schedulers', []))}"],
-        ))
+        why = (
+            f"its owner ({owner}) let it lapse at {until}"
+            if owner
+            else "no running action of this operator owns it"
+        )
+        out.append(
+            Violation(
+                invariant=inv.name,
+                entity=e["store"],
+                severity=inv.severity,
+                summary=f"an evict-leader scheduler keeps leaders off {e['store']}, and {why}",
+                evidence=[f"PD schedulers: {', '.join(obs.facts.get('schedulers', []))}"],
+            )
+        )
     return out
 
 
@@ -195,25 +228,34 @@ def metrics_missing(obs: Observation, inv: Invariant) -> list[Violation]:
             continue
         endpoint = stores.get(name, {}).get("status_address", "?")
         state = "failing" if name in scraped else "absent"
-        out.append(Violation(
-            invariant=inv.name, entity=name, severity=inv.severity,
-            summary=f"Prometheus has no successful scrape of {name}'s status port "
-            f"({endpoint}): its scrape is {state}, so its latency cannot be judged",
-            evidence=[f"series that matched no store: {', '.join(unmatched)}"] if unmatched
-            else [],
-        ))
+        out.append(
+            Violation(
+                invariant=inv.name,
+                entity=name,
+                severity=inv.severity,
+                summary=f"Prometheus has no successful scrape of {name}'s status port "
+                f"({endpoint}): its scrape is {state}, so its latency cannot be judged",
+                evidence=[f"series that matched no store: {', '.join(unmatched)}"]
+                if unmatched
+                else [],
+            )
+        )
     return out
 
 
 def evaluate(
     obs: Observation, invariants: dict[str, Invariant], min_leaders: int
 ) -> list[Violation]:
-    return evaluate_rules(obs, invariants, {
-        STORE_DOWN: store_down,
-        HIGH_LATENCY: high_latency,
-        LOW_DISK_SPACE: low_disk_space,
-        REGION_HEALTH: region_health,
-        LEADER_IMBALANCE: lambda o, i: leader_imbalance(o, i, min_leaders),
-        EVICT_LEADER_LEFTOVER: evict_leader_leftover,
-        METRICS_MISSING: metrics_missing,
-    })
+    return evaluate_rules(
+        obs,
+        invariants,
+        {
+            STORE_DOWN: store_down,
+            HIGH_LATENCY: high_latency,
+            LOW_DISK_SPACE: low_disk_space,
+            REGION_HEALTH: region_health,
+            LEADER_IMBALANCE: lambda o, i: leader_imbalance(o, i, min_leaders),
+            EVICT_LEADER_LEFTOVER: evict_leader_leftover,
+            METRICS_MISSING: metrics_missing,
+        },
+    )

@@ -48,7 +48,6 @@ SCRAPED = "metrics_scraped"
 UNHEALTHY_REGIONS = "unhealthy_regions"
 
 
-
 @dataclass(frozen=True)
 class Reads:
     stores: StoresInfo
@@ -93,9 +92,7 @@ async def _query(prometheus: Prometheus, what: str, promql: str) -> list[Sample]
         raise PluginError(f"cannot read TiKV {what} from Prometheus: {message}") from err
 
 
-async def read(
-    pd: PdClient, prometheus: Prometheus | None, queries: Queries
-) -> Reads:
+async def read(pd: PdClient, prometheus: Prometheus | None, queries: Queries) -> Reads:
     calls: dict[str, Callable[[], Awaitable[Any]]] = {
         "stores": pd.stores,
         "evictions": pd.evictions,
@@ -167,7 +164,11 @@ def build(
     live = [i for i in reads.stores.stores if i.store.state_name not in GONE_STATES]
     gone = [i for i in reads.stores.stores if i.store.state_name in GONE_STATES]
     metrics: dict[str, dict[str, float]] = {
-        STORE_UP: {}, LEADERS: {}, LEADER_WEIGHT: {}, REGIONS: {}, DISK_AVAILABLE: {},
+        STORE_UP: {},
+        LEADERS: {},
+        LEADER_WEIGHT: {},
+        REGIONS: {},
+        DISK_AVAILABLE: {},
         EVICTING: {},
     }
     store_facts: list[dict[str, Any]] = []
@@ -182,25 +183,29 @@ def build(
         metrics[EVICTING][name] = 1.0 if s.id in reads.evicted else 0.0
         if st.capacity and st.available is not None:
             metrics[DISK_AVAILABLE][name] = st.available / st.capacity
-        store_facts.append({
-            "name": name,
-            "address": s.address,
-            "status_address": status_endpoint(s, cfg.status_port),
-            "state": s.state_name,
-            "version": s.version,
-            "leaders": st.leader_count,
-            "regions": st.region_count,
-        })
+        store_facts.append(
+            {
+                "name": name,
+                "address": s.address,
+                "status_address": status_endpoint(s, cfg.status_port),
+                "state": s.state_name,
+                "version": s.version,
+                "leaders": st.leader_count,
+                "regions": st.region_count,
+            }
+        )
 
     metrics[UNHEALTHY_REGIONS] = {c: float(r.count) for c, r in reads.checks.items()}
     evictions = []
     for store_id in sorted(reads.evicted):
         owner = owners.get(store_id)
-        evictions.append({
-            "store": store_name(store_id),
-            "owner": owner.key if owner else None,
-            "owned_until": owner.until.isoformat() if owner else None,
-        })
+        evictions.append(
+            {
+                "store": store_name(store_id),
+                "owner": owner.key if owner else None,
+                "owned_until": owner.until.isoformat() if owner else None,
+            }
+        )
     facts: dict[str, Any] = {
         "stores": store_facts,
         "removed_stores": [store_name(i.store.id) for i in gone],

@@ -79,9 +79,7 @@ class PdClient:
         for base in self.urls:
             shown = redact_url(base)
             try:
-                resp = await self.http.request(
-                    method, base + path, json=body, timeout=self.timeout
-                )
+                resp = await self.http.request(method, base + path, json=body, timeout=self.timeout)
             except httpx.HTTPError as err:
                 problems.append(f"{shown} unreachable ({describe(err)})")
                 # A write that timed out may have been applied: never repeat it elsewhere.
@@ -91,9 +89,7 @@ class PdClient:
             if allow_404 and resp.status_code == 404:
                 return shown, 404, None
             if resp.status_code >= 400:
-                problems.append(
-                    f"{shown} answered HTTP {resp.status_code}: {snippet(resp.text)}"
-                )
+                problems.append(f"{shown} answered HTTP {resp.status_code}: {snippet(resp.text)}")
                 if writing or resp.status_code < 500:
                     break
                 continue
@@ -153,8 +149,12 @@ class PdClient:
             shown, status, data = await self._call("GET", path, allow_404=True)
             # 404: the last eviction was removed between the two reads.
             if status != 404:
-                conf = _validate(EvictLeaderConfig, data, f"PD at {shown} answered GET {path} "
-                                 "with", "the evict-leader scheduler's config")
+                conf = _validate(
+                    EvictLeaderConfig,
+                    data,
+                    f"PD at {shown} answered GET {path} with",
+                    "the evict-leader scheduler's config",
+                )
                 stores |= set(conf.store_id_ranges)
         return names, stores
 

@@ -14,8 +14,15 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 # PD renders byte sizes with docker/go-units (`"49.98GiB"`, `"0B"`); go-units parses them back
 # with binary multipliers whether or not the `i` is there. Older PDs omit zero fields.
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgtpe])?i?b?\s*$", re.IGNORECASE)
-_MULT = {None: 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40, "p": 1 << 50,
-         "e": 1 << 60}
+_MULT = {
+    None: 1,
+    "k": 1 << 10,
+    "m": 1 << 20,
+    "g": 1 << 30,
+    "t": 1 << 40,
+    "p": 1 << 50,
+    "e": 1 << 60,
+}
 
 
 def parse_byte_size(value: Any) -> int:
@@ -120,9 +127,7 @@ class RegionInfo(PdModel):
         return {p.store_id for p in self.peers}
 
     def unhealthy_store_ids(self) -> set[int]:
-        return {d.peer.store_id for d in self.down_peers} | {
-            p.store_id for p in self.pending_peers
-        }
+        return {d.peer.store_id for d in self.down_peers} | {p.store_id for p in self.pending_peers}
 
 
 class RegionsInfo(PdModel):

@@ -55,9 +55,7 @@ class TikvPlugin(SubjectPlugin):
     def evaluate(self, obs: Observation, invariants: dict[str, Invariant]) -> list[Violation]:
         return evaluate(obs, invariants, self.cfg.leader_imbalance_min_leaders)
 
-    async def preconditions(
-        self, action: str, params: BaseModel, obs: Observation
-    ) -> list[str]:
+    async def preconditions(self, action: str, params: BaseModel, obs: Observation) -> list[str]:
         # `obs` may be seconds old; every rule is checked against PD as it is now.
         return await self.runner.preconditions(action, params)
 

@@ -47,11 +47,13 @@ class World:
                 if obj["kind"] == "Pod":
                     obj["spec"].pop("nodeName", None)  # the scheduler's, whenever it binds
                 seen[f"{ns}/{obj['kind']}/{meta['name']}"] = {
-                    "labels": meta.get("labels"), "annotations": meta.get("annotations"),
+                    "labels": meta.get("labels"),
+                    "annotations": meta.get("annotations"),
                     "body": obj.get("data") if obj["kind"] == "ConfigMap" else obj.get("spec"),
-                    "version": meta["resourceVersion"] if obj["kind"] == "ConfigMap"
+                    "version": meta["resourceVersion"]
+                    if obj["kind"] == "ConfigMap"
                     else meta.get("generation"),
-                }  # fmt: skip
+                }
         return seen
 
 
@@ -67,20 +69,49 @@ def world(cluster: ClusterHandle) -> Iterator[World]:
             for cm in (TARGET, BYSTANDER):
                 k("-n", ns, "create", "configmap", cm, "--from-literal=mode=normal", check=True)
         # No replicas: no pods of its own appear while a test compares states.
-        k("-n", w.ns, "create", "deployment", WEB, "--image=example.invalid/web:1",
-          "--replicas=0", check=True)  # fmt: skip
+        k(
+            "-n",
+            w.ns,
+            "create",
+            "deployment",
+            WEB,
+            "--image=example.invalid/web:1",
+            "--replicas=0",
+            check=True,
+        )
         # A second revision, so that `rollout undo` has one to go back to.
-        k("-n", w.ns, "set", "image", f"deployment/{WEB}", "web=example.invalid/web:1b",
-          check=True)  # fmt: skip
-        wait_for("the Deployment's second revision", lambda: k(
-            "-n", w.ns, "get", "deployment", WEB, "-o",
-            "jsonpath={.metadata.annotations.deployment\\.kubernetes\\.io/revision}",
-        ).stdout == "2", timeout=60)  # fmt: skip
+        k("-n", w.ns, "set", "image", f"deployment/{WEB}", "web=example.invalid/web:1b", check=True)
+        wait_for(
+            "the Deployment's second revision",
+            lambda: (
+                k(
+                    "-n",
+                    w.ns,
+                    "get",
+                    "deployment",
+                    WEB,
+                    "-o",
+                    "jsonpath={.metadata.annotations.deployment\\.kubernetes\\.io/revision}",
+                ).stdout
+                == "2"
+            ),
+            timeout=60,
+        )
         # A pod needs the namespace's default ServiceAccount, made a moment after it.
-        wait_for("the default ServiceAccount", lambda: k(
-            "-n", w.ns, "get", "serviceaccount", "default").returncode == 0, timeout=30)
-        k("-n", w.ns, "run", "web-0", "--image=example.invalid/web:1", "--restart=Never",
-          check=True)  # fmt: skip
+        wait_for(
+            "the default ServiceAccount",
+            lambda: k("-n", w.ns, "get", "serviceaccount", "default").returncode == 0,
+            timeout=30,
+        )
+        k(
+            "-n",
+            w.ns,
+            "run",
+            "web-0",
+            "--image=example.invalid/web:1",
+            "--restart=Never",
+            check=True,
+        )
         yield w
     finally:
         for ns in (w.ns, w.other):
@@ -127,12 +158,18 @@ def hostile(world: World) -> list[list[str]]:
         ["annotate", *cm, "pwned=1", f"--namespace={world.other}"],
         ["annotate", "configmap", BYSTANDER, "pwned=1", "--all", "--field-manager"],
         ["annotate", "namespace", world.ns, "pwned=1", "--field-manager"],
-        ["annotate", *cm, "pwned=1", "--kubeconfig", str(world.cluster.kubeconfig),
-         "--field-manager"],
+        [
+            "annotate",
+            *cm,
+            "pwned=1",
+            "--kubeconfig",
+            str(world.cluster.kubeconfig),
+            "--field-manager",
+        ],
         ["create", "token", "default", "--field-manager"],
         ["create", "rolebinding", "pwn", "--clusterrole=admin", "--user=mallory"],
         ["patch", "serviceaccount", "default", "-p", '{"metadata":{"labels":{"a":"b"}}}'],
-    ]  # fmt: skip
+    ]
 
 
 async def test_no_hostile_argv_changes_anything_during_a_dry_run(kubectl_env: World) -> None:
@@ -183,8 +220,13 @@ async def test_every_allowed_verb_dry_runs_on_the_server_and_changes_nothing(
         ["delete", "pod", "web-0", "--grace-period=30"],
         ["scale", deploy, "--replicas=2"],
         ["rollout", "undo", deploy],
-        ["patch", deploy, "-p", '{"spec":{"template":{"metadata":{"annotations":'
-         '{"kubectl.kubernetes.io/restartedAt":"2026-01-01T00:00:00Z"}}}}}'],  # a restart
+        [
+            "patch",
+            deploy,
+            "-p",
+            '{"spec":{"template":{"metadata":{"annotations":'
+            '{"kubectl.kubernetes.io/restartedAt":"2026-01-01T00:00:00Z"}}}}}',
+        ],  # a restart
         ["patch", deploy, "--type=merge", "-p", '{"spec":{"paused":true}}'],  # a pause
         ["set", "image", deploy, "web=example.invalid/web:2"],
         ["set", "resources", deploy, "-c", "web", "--limits=cpu=200m,memory=128Mi"],
@@ -200,15 +242,15 @@ async def test_every_allowed_verb_dry_runs_on_the_server_and_changes_nothing(
 async def test_an_allowed_change_touches_its_one_object(kubectl_env: World) -> None:
     world = kubectl_env
     before = world.state()
-    result = await run_kubectl(["annotate", "cm", TARGET, "aiops.dev/drained=true"], world.ns,
-                               kubectl=world.kubectl)
+    result = await run_kubectl(
+        ["annotate", "cm", TARGET, "aiops.dev/drained=true"], world.ns, kubectl=world.kubectl
+    )
     assert result.ok, result.message
     after = world.state()
     changed = {key for key in after if after[key] != before[key]}
     assert changed == {f"{world.ns}/ConfigMap/{TARGET}"}
     assert after[f"{world.ns}/ConfigMap/{TARGET}"]["annotations"] == {"aiops.dev/drained": "true"}
     # The server's own dry run still refuses what the live object would refuse.
-    gone = await run_kubectl(["delete", "configmap", "never-was"], world.ns,
-                             kubectl=world.kubectl)
+    gone = await run_kubectl(["delete", "configmap", "never-was"], world.ns, kubectl=world.kubectl)
     assert not gone.ok and "server-side dry run refused it" in gone.message
     assert "never-was" in gone.message and "not found" in gone.message

@@ -34,18 +34,41 @@ def namespaces(cluster: ClusterHandle) -> Iterator[Namespaces]:
         cluster.kubectl("create", "namespace", name, check=True)
     try:
         k = cluster.kubectl
-        k("-n", ns.mine, "create", "configmap", "app-config", "--from-literal=mode=fast",
-          "--from-literal=password=hunter2", check=True)  # fmt: skip
-        k("-n", ns.mine, "create", "secret", "generic", "db", "--from-literal=pw=s3cret",
-          check=True)  # fmt: skip
+        k(
+            "-n",
+            ns.mine,
+            "create",
+            "configmap",
+            "app-config",
+            "--from-literal=mode=fast",
+            "--from-literal=password=hunter2",
+            check=True,
+        )
+        k(
+            "-n",
+            ns.mine,
+            "create",
+            "secret",
+            "generic",
+            "db",
+            "--from-literal=pw=s3cret",
+            check=True,
+        )
         # A pod needs the namespace's default ServiceAccount, which the controller-manager
         # creates a moment after the namespace: wait for it instead of racing it.
         deadline = time.monotonic() + 30
         while k("-n", ns.mine, "get", "serviceaccount", "default").returncode != 0:
             assert time.monotonic() < deadline, "no default ServiceAccount after 30 s"
             time.sleep(0.2)
-        k("-n", ns.mine, "run", "web-0", "--image=example.invalid/web:1", "--restart=Never",
-          check=True)  # fmt: skip
+        k(
+            "-n",
+            ns.mine,
+            "run",
+            "web-0",
+            "--image=example.invalid/web:1",
+            "--restart=Never",
+            check=True,
+        )
         k("-n", ns.other, "create", "configmap", "elsewhere", "--from-literal=a=b", check=True)
         yield ns
     finally:
@@ -56,9 +79,16 @@ def namespaces(cluster: ClusterHandle) -> Iterator[Namespaces]:
 def tools_in(ns: Namespaces) -> tuple[Harness, IncidentTools]:
     h = harness()  # the test subject, its preview and a redactor
     tools = IncidentTools(
-        h.plugin, None, ns.cluster.api_client(), ns.mine, ns.cluster.kubectl_bin, h.preview,
-        h.redactor, 6000, kubeconfig=ns.cluster.kubeconfig,
-    )  # fmt: skip
+        h.plugin,
+        None,
+        ns.cluster.api_client(),
+        ns.mine,
+        ns.cluster.kubectl_bin,
+        h.preview,
+        h.redactor,
+        6000,
+        kubeconfig=ns.cluster.kubeconfig,
+    )
     return h, tools
 
 
@@ -92,9 +122,13 @@ async def test_kubectl_reads_run_and_mutations_never_do(namespaces: Namespaces) 
     odd = await tools.kubectl(["get", "pods", "web-0$(id);true"])
     assert 'pods "web-0$(id);true" not found' in odd["stderr"]
 
-    for argv in (["delete", "configmap", "app-config"], ["delete", "pods", "--all"],
-                 ["get", "configmaps", "-A"], ["get", "secret", "db", "-o", "yaml"],
-                 ["get", "configmap", "elsewhere", "-n", namespaces.other]):  # fmt: skip
+    for argv in (
+        ["delete", "configmap", "app-config"],
+        ["delete", "pods", "--all"],
+        ["get", "configmaps", "-A"],
+        ["get", "secret", "db", "-o", "yaml"],
+        ["get", "configmap", "elsewhere", "-n", namespaces.other],
+    ):
         with pytest.raises(ToolError):
             await tools.kubectl(argv)
     still = namespaces.cluster.kubectl("-n", namespaces.mine, "get", "configmap", "app-config")

@@ -22,18 +22,25 @@ pytestmark = pytest.mark.cluster
 PASSWORD = "fake-redis-pw-7f3a"
 
 POD = {
-    "apiVersion": "v1", "kind": "Pod", "metadata": {"name": "redis-0"},
+    "apiVersion": "v1",
+    "kind": "Pod",
+    "metadata": {"name": "redis-0"},
     "spec": {
         "automountServiceAccountToken": False,
-        "containers": [{
-            "name": "redis", "image": "example.invalid/redis:7",
-            "args": ["redis-server", "--requirepass", PASSWORD],
-            "env": [{"name": "REDIS_PASSWORD", "value": PASSWORD},
-                    {"name": "REDIS_PORT", "value": "6379"}],
-            "livenessProbe": {"exec": {"command": ["redis-cli", "-a", PASSWORD, "ping"]}},
-        }],
+        "containers": [
+            {
+                "name": "redis",
+                "image": "example.invalid/redis:7",
+                "args": ["redis-server", "--requirepass", PASSWORD],
+                "env": [
+                    {"name": "REDIS_PASSWORD", "value": PASSWORD},
+                    {"name": "REDIS_PORT", "value": "6379"},
+                ],
+                "livenessProbe": {"exec": {"command": ["redis-cli", "-a", PASSWORD, "ping"]}},
+            }
+        ],
     },
-}  # fmt: skip
+}
 
 
 @dataclass
@@ -48,9 +55,15 @@ def world(cluster: ClusterHandle) -> Iterator[World]:
     cluster.kubectl("create", "namespace", namespace, check=True)
     try:
         cluster.kubectl("-n", namespace, "apply", "-f", "-", input=json.dumps(POD), check=True)
-        cluster.kubectl("-n", namespace, "create", "configmap", "redis-conf",
-                        f"--from-literal=redis.conf=port 6379\nrequirepass {PASSWORD}\n",
-                        check=True)  # fmt: skip
+        cluster.kubectl(
+            "-n",
+            namespace,
+            "create",
+            "configmap",
+            "redis-conf",
+            f"--from-literal=redis.conf=port 6379\nrequirepass {PASSWORD}\n",
+            check=True,
+        )
         yield World(cluster, namespace)
     finally:
         cluster.kubectl("delete", "namespace", namespace, "--wait=false")
@@ -59,9 +72,16 @@ def world(cluster: ClusterHandle) -> Iterator[World]:
 def tools_for(world: World) -> IncidentTools:
     h = harness()
     return IncidentTools(
-        h.plugin, None, world.cluster.api_client(), world.namespace, world.cluster.kubectl_bin,
-        h.preview, h.redactor, 6000, kubeconfig=world.cluster.kubeconfig,
-    )  # fmt: skip
+        h.plugin,
+        None,
+        world.cluster.api_client(),
+        world.namespace,
+        world.cluster.kubectl_bin,
+        h.preview,
+        h.redactor,
+        6000,
+        kubeconfig=world.cluster.kubeconfig,
+    )
 
 
 async def test_a_password_in_a_pod_spec_never_comes_out_of_the_tools(world: World) -> None:

@@ -43,6 +43,18 @@ from aiops.api import (
     Workload,
 )
 from aiops.api.common import LabelSelector
+from aiops.vocabulary import (
+    Autonomy,
+    ConditionStatus,
+    Health,
+    MemberState,
+    Outcome,
+    Phase,
+    Risk,
+    Severity,
+    Source,
+    Verdict,
+)
 from tests.integration.api.conftest import EXAMPLES, ApiNamespace
 
 pytestmark = pytest.mark.cluster
@@ -150,8 +162,10 @@ def full_subject(name: str) -> Subject:
             config={"nodes": ["node-1", "node-2"], "redis": {"url": "redis://127.0.0.1:6379"}},
             workload=Workload(kind="pods", selector=LabelSelector(match_labels={"app": "rl"})),
             interval="15s",
-            invariants=[InvariantOverride(name="node-down", for_="20s", severity="critical")],
-            autonomy="execute",
+            invariants=[
+                InvariantOverride(name="node-down", for_="20s", severity=Severity.CRITICAL)
+            ],
+            autonomy=Autonomy.EXECUTE,
             agent=AgentSpec(
                 backend="anthropic",
                 max_turns=8,
@@ -162,11 +176,17 @@ def full_subject(name: str) -> Subject:
             observation_grace_period="45s",
         ),
         status=SubjectStatus(
-            health="Degraded",
-            members=[Member(name="node-1", state="Up"), Member(name="node-2", state="Down")],
+            health=Health.DEGRADED,
+            members=[
+                Member(name="node-1", state=MemberState.UP),
+                Member(name="node-2", state=MemberState.DOWN),
+            ],
             conditions=[
                 Condition(
-                    type="Observing", status="True", reason="Observed", last_transition_time=T0
+                    type="Observing",
+                    status=ConditionStatus.TRUE,
+                    reason="Observed",
+                    last_transition_time=T0,
                 )
             ],
             open_incidents=1,
@@ -189,13 +209,13 @@ def full_incident(name: str) -> Incident:
             subject="ratelimiter",
             invariant="node-down",
             entity="node-2",
-            severity="critical",
+            severity=Severity.CRITICAL,
             summary="node-2 is down.",
-            source="subject-loop",
+            source=Source.SUBJECT_LOOP,
             evidence=[Evidence(kind="observation", text="connection refused", at=T0)],
         ),
         status=IncidentStatus(
-            phase="AwaitingApproval",
+            phase=Phase.AWAITING_APPROVAL,
             diagnosis=Diagnosis(
                 summary="The node-2 process exited.",
                 root_cause="OOM kill",
@@ -207,10 +227,10 @@ def full_incident(name: str) -> Incident:
                     id="a1",
                     action="restart-member",
                     params={"member": "node-2", "grace": {"seconds": 5}},
-                    risk="medium",
+                    risk=Risk.MEDIUM,
                     rationale="The process is gone.",
                     dry_run=DryRun(ok=True, message="would start ratelimiter-node-2"),
-                    decision="await-approval",
+                    decision=Verdict.AWAIT_APPROVAL,
                     reason="medium risk under autonomy propose",
                 )
             ],
@@ -221,13 +241,13 @@ def full_incident(name: str) -> Incident:
                     idempotency_key="inc-1/a0",
                     started_at=T0,
                     finished_at=T0,
-                    result="Succeeded",
+                    result=Outcome.SUCCEEDED,
                 )
             ],
             detected_at=T0,
             last_seen_at=T0,
             count=3,
-            timeline=[TimelineEntry(time=T0, phase="Open", message="opened")],
+            timeline=[TimelineEntry(time=T0, phase=Phase.OPEN, message="opened")],
             agent=AgentUsage(
                 backend="anthropic", turns=2, input_tokens=900, output_tokens=120, cost_usd=0.01
             ),

@@ -47,16 +47,24 @@ def ts(value: str) -> datetime:
 
 
 def chaos_manifest(
-    name: str, fault: str, target: dict[str, Any] | None = None, duration: str = "10s",
-    params: dict[str, Any] | None = None, subject: str = SUBJECT,
+    name: str,
+    fault: str,
+    target: dict[str, Any] | None = None,
+    duration: str = "10s",
+    params: dict[str, Any] | None = None,
+    subject: str = SUBJECT,
 ) -> dict[str, Any]:
     spec: dict[str, Any] = {"subject": subject, "fault": fault, "duration": duration}
     if target is not None:
         spec["target"] = target
     if params is not None:
         spec["params"] = params
-    return {"apiVersion": f"{GROUP}/{VERSION}", "kind": "Chaos", "metadata": {"name": name},
-            "spec": spec}
+    return {
+        "apiVersion": f"{GROUP}/{VERSION}",
+        "kind": "Chaos",
+        "metadata": {"name": name},
+        "spec": spec,
+    }
 
 
 @dataclass
@@ -72,8 +80,12 @@ class ChaosEnv:
 
     def get(self, plural: str, name: str) -> dict[str, Any] | None:
         try:
-            obj = cast(dict[str, Any], self.custom.get_namespaced_custom_object(
-                GROUP, VERSION, self.ns.namespace, plural, name))
+            obj = cast(
+                dict[str, Any],
+                self.custom.get_namespaced_custom_object(
+                    GROUP, VERSION, self.ns.namespace, plural, name
+                ),
+            )
         except k8s.ApiException as err:
             if err.status == 404:
                 return None
@@ -89,8 +101,9 @@ class ChaosEnv:
         return dict(self.chaos(name).get("status") or {})
 
     def wait_phase(self, name: str, *phases: str, timeout: float = 60) -> dict[str, Any]:
-        wait_for(f"Chaos {name} in {phases}",
-                 lambda: self.status(name).get("phase") in phases, timeout)
+        wait_for(
+            f"Chaos {name} in {phases}", lambda: self.status(name).get("phase") in phases, timeout
+        )
         return self.status(name)
 
     def condition(self, name: str, type_: str) -> dict[str, Any]:
@@ -101,13 +114,17 @@ class ChaosEnv:
 
     def settled(self, name: str, timeout: float = 90) -> dict[str, Any]:
         """The Chaos once it knows whether the Subject recovered."""
-        wait_for(f"Chaos {name} to know the Subject's recovery", lambda: self.condition(
-            name, "SubjectRecovered").get("status") in ("True", "False"), timeout)
+        wait_for(
+            f"Chaos {name} to know the Subject's recovery",
+            lambda: self.condition(name, "SubjectRecovered").get("status") in ("True", "False"),
+            timeout,
+        )
         return self.status(name)
 
     def events(self, name: str) -> list[str]:
-        proc = self.ns.kubectl("get", "events", f"--field-selector=involvedObject.name={name}",
-                               "-o", "json")
+        proc = self.ns.kubectl(
+            "get", "events", f"--field-selector=involvedObject.name={name}", "-o", "json"
+        )
         items = json.loads(proc.stdout or "{}").get("items", [])
         items.sort(key=lambda e: (e.get("lastTimestamp") or "", e["metadata"]["name"]))
         return [e["reason"] for e in items]
@@ -121,7 +138,8 @@ class ChaosEnv:
 
     def healthy(self, subject: str = SUBJECT) -> bool:
         return ((self.get("subjects", subject) or {}).get("status") or {}).get(
-            "health") == "Healthy"
+            "health"
+        ) == "Healthy"
 
     def delete(self, name: str) -> None:
         self.ns.kubectl("delete", "chaos", name, "--wait=false", check=True)
@@ -131,8 +149,11 @@ class ChaosEnv:
 
 
 def operator_env(ns: ApiNamespace, audit_dir: Path) -> dict[str, str]:
-    return {**OPERATOR_ENV, "AIOPS_AUDIT_DIR": str(audit_dir),
-            "AIOPS_OPERATOR_NAMESPACE": ns.namespace}
+    return {
+        **OPERATOR_ENV,
+        "AIOPS_AUDIT_DIR": str(audit_dir),
+        "AIOPS_OPERATOR_NAMESPACE": ns.namespace,
+    }
 
 
 def clean_up(ns: ApiNamespace) -> None:
@@ -143,8 +164,12 @@ def clean_up(ns: ApiNamespace) -> None:
 
 
 def operator_on_stack(
-    aiops_api: ClusterHandle, rl_stack: LocalStack, audit_dir: Path, prefix: str,
-    autonomy: str, **subject: Any,
+    aiops_api: ClusterHandle,
+    rl_stack: LocalStack,
+    audit_dir: Path,
+    prefix: str,
+    autonomy: str,
+    **subject: Any,
 ) -> Iterator[ChaosEnv]:
     """A namespace, Subject `rl` on the stack with `autonomy`, and the operator in-process."""
     repair(rl_stack)
@@ -168,8 +193,9 @@ def chaos_env(
 ) -> Iterator[ChaosEnv]:
     """Subject `rl` under autonomy observe: the operator opens incidents and never acts, so
     what heals the subject is the revert."""
-    yield from operator_on_stack(aiops_api, rl_stack, tmp_path_factory.mktemp("chaos-audit"),
-                                 "chaos", "observe")
+    yield from operator_on_stack(
+        aiops_api, rl_stack, tmp_path_factory.mktemp("chaos-audit"), "chaos", "observe"
+    )
 
 
 @pytest.fixture(scope="module")
@@ -177,5 +203,11 @@ def fixing_env(
     aiops_api: ClusterHandle, rl_stack: LocalStack, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[ChaosEnv]:
     """Subject `rl` under autonomy execute: the runbook fixes what it can."""
-    yield from operator_on_stack(aiops_api, rl_stack, tmp_path_factory.mktemp("fix-audit"),
-                                 "chaosfix", "execute", cooldown="0s")
+    yield from operator_on_stack(
+        aiops_api,
+        rl_stack,
+        tmp_path_factory.mktemp("fix-audit"),
+        "chaosfix",
+        "execute",
+        cooldown="0s",
+    )

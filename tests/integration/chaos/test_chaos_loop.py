@@ -46,8 +46,7 @@ def test_kill_node_takes_the_member_down_and_the_revert_brings_it_back(
     assert env.condition("kill-2", "AllRecovered")["status"] == "False"
 
     # kubectl wait is how a script waits for the end (standard conditions).
-    waited = env.ns.kubectl("wait", "--for=condition=AllRecovered", "chaos/kill-2",
-                            "--timeout=60s")
+    waited = env.ns.kubectl("wait", "--for=condition=AllRecovered", "chaos/kill-2", "--timeout=60s")
     assert waited.returncode == 0, waited.stderr
     st = env.status("kill-2")
     assert st["phase"] == "Recovered"
@@ -69,9 +68,15 @@ def test_kill_node_takes_the_member_down_and_the_revert_brings_it_back(
     inc = env.get("incidents", st["incidents"][0]) or {}
     assert inc["status"]["chaos"] == "kill-2"
     assert ts(inc["status"]["faultAt"]) == ts(st["injectedAt"])
-    reasons = wait_for("the Chaos' Events", lambda: (
-        r if {"Injected", "Recovered", "SubjectRecovered"} <= set(r := env.events("kill-2"))
-        else None), 20)
+    reasons = wait_for(
+        "the Chaos' Events",
+        lambda: (
+            r
+            if {"Injected", "Recovered", "SubjectRecovered"} <= set(r := env.events("kill-2"))
+            else None
+        ),
+        20,
+    )
     assert reasons.index("Injected") < reasons.index("Recovered")
 
 
@@ -87,8 +92,15 @@ def test_counter_drift_is_in_redis_while_injected_and_nothing_is_left_after(
         return [m for m, _ in r.zscan_iter(log, match="aiops-chaos-counter_drift-*")]
 
     try:
-        env.apply(chaos_manifest("drift", "counter_drift", {"member": key}, duration="6s",
-                                 params={"entries": 7, "ahead_seconds": 600}))
+        env.apply(
+            chaos_manifest(
+                "drift",
+                "counter_drift",
+                {"member": key},
+                duration="6s",
+                params={"entries": 7, "ahead_seconds": 600},
+            )
+        )
         st = env.wait_phase("drift", "Injected", timeout=30)
         assert [t["name"] for t in st["targets"]] == [key]
         assert len(ours()) == 7
@@ -145,21 +157,43 @@ def test_a_revert_that_cannot_reach_its_target_keeps_the_finalizer_until_it_can(
     urls = env.stack.urls
     tp = Toxiproxy(urls.toxiproxy, proxy=f"sup-{uuid.uuid4().hex[:6]}")
     port = int(urls.supervisor.rsplit(":", 1)[1])
-    relay = tp._call("POST", "/proxies", {
-        "name": tp.proxy, "listen": "127.0.0.1:0", "upstream": f"127.0.0.1:{port}",
-        "enabled": True})
+    relay = tp._call(
+        "POST",
+        "/proxies",
+        {
+            "name": tp.proxy,
+            "listen": "127.0.0.1:0",
+            "upstream": f"127.0.0.1:{port}",
+            "enabled": True,
+        },
+    )
     subject = "rl-relay"
     try:
-        env.apply(subject_manifest(subject, env.stack, autonomy="observe", workload={
-            "kind": "supervisor", "supervisor": {"url": f"http://{relay['listen']}/RPC2"}}))
+        env.apply(
+            subject_manifest(
+                subject,
+                env.stack,
+                autonomy="observe",
+                workload={
+                    "kind": "supervisor",
+                    "supervisor": {"url": f"http://{relay['listen']}/RPC2"},
+                },
+            )
+        )
         wait_for("Subject rl-relay Healthy", lambda: env.healthy(subject), 60)
-        env.apply(chaos_manifest("cut", "kill_node", {"member": "rl-node-3"}, duration="4s",
-                                 subject=subject))
+        env.apply(
+            chaos_manifest(
+                "cut", "kill_node", {"member": "rl-node-3"}, duration="4s", subject=subject
+            )
+        )
         env.wait_phase("cut", "Injected", timeout=30)
         assert env.program("rl-node-3") == "STOPPED"
         tp.set_enabled(False)
-        wait_for("the revert failing", lambda: env.condition(
-            "cut", "AllRecovered").get("reason") == "RevertFailed", 30)
+        wait_for(
+            "the revert failing",
+            lambda: env.condition("cut", "AllRecovered").get("reason") == "RevertFailed",
+            30,
+        )
         st = env.status("cut")
         assert st["phase"] == "Injected" and "retrying" in st["message"]
         assert "unreachable" in st["message"], st["message"]
@@ -184,8 +218,10 @@ def test_a_revert_that_cannot_reach_its_target_keeps_the_finalizer_until_it_can(
 
 
 def snapshot(env: ChaosEnv) -> dict[str, Any]:
-    return {"programs": {n: i["statename"] for n, i in env.stack.status().items()},
-            "toxics": Toxiproxy(env.stack.urls.toxiproxy).state()["toxics"]}
+    return {
+        "programs": {n: i["statename"] for n, i in env.stack.status().items()},
+        "toxics": Toxiproxy(env.stack.urls.toxiproxy).state()["toxics"],
+    }
 
 
 def test_bad_input_fails_with_a_precise_reason_and_injects_nothing(
@@ -195,34 +231,64 @@ def test_bad_input_fails_with_a_precise_reason_and_injects_nothing(
     env.apply(subject_manifest("rl-paused", env.stack, autonomy="observe", paused=True))
     before = snapshot(env)
     cases = {
-        "no-such-fault": (chaos_manifest("no-such-fault", "melt_cpu", {"member": "rl-node-1"}),
-                          "UnknownFault", "a ratelimiter subject has no fault melt_cpu (its "
-                          "faults: "),
-        "bad-params": (chaos_manifest("bad-params", "redis_latency",
-                                      params={"latency_ms": 100, "colour": "red"}),
-                       "InvalidParams", "redis_latency has no parameter(s) colour"),
-        "bad-value": (chaos_manifest("bad-value", "redis_latency", params={"latency_ms": -5}),
-                      "InvalidParams", "latency_ms: Input should be greater than or equal to 1"),
-        "no-member": (chaos_manifest("no-member", "kill_node", {"member": "rl-node-9"}),
-                      "TargetNotFound", "Subject rl has no member rl-node-9 (members: rl-node-1"),
-        "no-target": (chaos_manifest("no-target", "kill_node"),
-                      "NoTarget", "fault kill_node needs a target: a member"),
-        "key-by-selector": (chaos_manifest("key-by-selector", "counter_drift",
-                                           {"selector": {"matchLabels": {"app": "rl"}}}),
-                            "BadTarget", "name the key in target.member"),
-        "selector-on-processes": (chaos_manifest("selector-on-processes", "kill_node",
-                                                 {"selector": {"matchLabels": {"app": "rl"}},
-                                                  "mode": "all"}),
-                                  "BadTarget", "this Subject's workload is not pods"),
-        "too-long": (chaos_manifest("too-long", "kill_node", {"member": "rl-node-1"},
-                                    duration="30m"),
-                     "DurationTooLong", "30m is over this operator's maximum of 10m"),
-        "no-subject": (chaos_manifest("no-subject", "kill_node", {"member": "rl-node-1"},
-                                      subject="nope"),
-                       "SubjectNotFound", "Subject nope does not exist"),
-        "paused": (chaos_manifest("paused", "kill_node", {"member": "rl-node-1"},
-                                  subject="rl-paused"),
-                   "SubjectPaused", "Subject rl-paused is paused"),
+        "no-such-fault": (
+            chaos_manifest("no-such-fault", "melt_cpu", {"member": "rl-node-1"}),
+            "UnknownFault",
+            "a ratelimiter subject has no fault melt_cpu (its faults: ",
+        ),
+        "bad-params": (
+            chaos_manifest(
+                "bad-params", "redis_latency", params={"latency_ms": 100, "colour": "red"}
+            ),
+            "InvalidParams",
+            "redis_latency has no parameter(s) colour",
+        ),
+        "bad-value": (
+            chaos_manifest("bad-value", "redis_latency", params={"latency_ms": -5}),
+            "InvalidParams",
+            "latency_ms: Input should be greater than or equal to 1",
+        ),
+        "no-member": (
+            chaos_manifest("no-member", "kill_node", {"member": "rl-node-9"}),
+            "TargetNotFound",
+            "Subject rl has no member rl-node-9 (members: rl-node-1",
+        ),
+        "no-target": (
+            chaos_manifest("no-target", "kill_node"),
+            "NoTarget",
+            "fault kill_node needs a target: a member",
+        ),
+        "key-by-selector": (
+            chaos_manifest(
+                "key-by-selector", "counter_drift", {"selector": {"matchLabels": {"app": "rl"}}}
+            ),
+            "BadTarget",
+            "name the key in target.member",
+        ),
+        "selector-on-processes": (
+            chaos_manifest(
+                "selector-on-processes",
+                "kill_node",
+                {"selector": {"matchLabels": {"app": "rl"}}, "mode": "all"},
+            ),
+            "BadTarget",
+            "this Subject's workload is not pods",
+        ),
+        "too-long": (
+            chaos_manifest("too-long", "kill_node", {"member": "rl-node-1"}, duration="30m"),
+            "DurationTooLong",
+            "30m is over this operator's maximum of 10m",
+        ),
+        "no-subject": (
+            chaos_manifest("no-subject", "kill_node", {"member": "rl-node-1"}, subject="nope"),
+            "SubjectNotFound",
+            "Subject nope does not exist",
+        ),
+        "paused": (
+            chaos_manifest("paused", "kill_node", {"member": "rl-node-1"}, subject="rl-paused"),
+            "SubjectPaused",
+            "Subject rl-paused is paused",
+        ),
     }
     env.apply(*(m for m, _, _ in cases.values()))
     try:
@@ -241,8 +307,12 @@ def test_bad_input_fails_with_a_precise_reason_and_injects_nothing(
 
 def test_the_global_switch_stops_new_faults(chaos_env: ChaosEnv) -> None:
     env = chaos_env
-    switch = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "aiops-switch"},
-              "data": {"actions": "stopped"}}
+    switch = {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": "aiops-switch"},
+        "data": {"actions": "stopped"},
+    }
     env.apply(switch)
     try:
         env.apply(chaos_manifest("switched", "kill_node", {"member": "rl-node-1"}))
@@ -256,33 +326,52 @@ def test_the_global_switch_stops_new_faults(chaos_env: ChaosEnv) -> None:
 
 
 def test_the_cli_runs_a_chaos_and_follows_it_to_the_end(
-    chaos_env: ChaosEnv, tmp_path: Any,
+    chaos_env: ChaosEnv,
+    tmp_path: Any,
 ) -> None:
     env = chaos_env
     manifest = tmp_path / "chaos.yaml"
     manifest.write_text(
         "apiVersion: aiops.dev/v1alpha1\nkind: Chaos\nmetadata:\n  name: cli-kill\n"
         "spec:\n  subject: rl\n  fault: kill_node\n  target:\n    member: rl-node-1\n"
-        "  duration: 10s\n")
+        "  duration: 10s\n"
+    )
     cli = [sys.executable, "-m", "aiops.cli.main", "chaos"]
-    run = subprocess.run([*cli, "run", str(manifest), "-n", env.ns.namespace, "--wait"],
-                         capture_output=True, text=True, timeout=180, check=False,
-                         env=env.ns.cluster.env)
+    run = subprocess.run(
+        [*cli, "run", str(manifest), "-n", env.ns.namespace, "--wait"],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+        env=env.ns.cluster.env,
+    )
     assert run.returncode == 0, run.stdout + run.stderr
     lines = run.stdout.splitlines()
     assert lines[0] == f"chaos {env.ns.namespace}/cli-kill created"
     # The live line (one line per change when not on a terminal): phase, time left, health.
-    assert any("| Injected |" in ln and "left" in ln and f"subject {SUBJECT}" in ln
-               for ln in lines), run.stdout
+    assert any(
+        "| Injected |" in ln and "left" in ln and f"subject {SUBJECT}" in ln for ln in lines
+    ), run.stdout
     assert any("| Recovered |" in ln for ln in lines), run.stdout
     assert "cli-kill: Recovered: kill_node on rl-node-1: injected" in run.stdout
     assert "TTD" in run.stdout  # the node_down incident it opened, measured from injection
-    listed = subprocess.run([*cli, "list", "-n", env.ns.namespace], capture_output=True,
-                            text=True, timeout=60, check=True, env=env.ns.cluster.env)
+    listed = subprocess.run(
+        [*cli, "list", "-n", env.ns.namespace],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+        env=env.ns.cluster.env,
+    )
     assert "cli-kill" in listed.stdout and "Recovered" in listed.stdout
-    stopped = subprocess.run([*cli, "stop", "cli-kill", "-n", env.ns.namespace],
-                             capture_output=True, text=True, timeout=90, check=False,
-                             env=env.ns.cluster.env)
+    stopped = subprocess.run(
+        [*cli, "stop", "cli-kill", "-n", env.ns.namespace],
+        capture_output=True,
+        text=True,
+        timeout=90,
+        check=False,
+        env=env.ns.cluster.env,
+    )
     assert stopped.returncode == 0, stopped.stdout + stopped.stderr
     assert "reverted and gone" in stopped.stdout
     assert httpx.get(f"{env.stack.urls.nodes['rl-node-1']}/health", timeout=5).status_code == 200
@@ -297,21 +386,34 @@ def test_a_selector_picks_among_the_subjects_pods_one_at_random_or_all(
     env = chaos_env
 
     def pod(name: str, app: str) -> dict[str, Any]:
-        return {"apiVersion": "v1", "kind": "Pod",
-                "metadata": {"name": name, "labels": {"app": app, "tier": "x"}},
-                "spec": {"containers": [{"name": "rl", "image": "example.invalid/rl:1"}]}}
+        return {
+            "apiVersion": "v1",
+            "kind": "Pod",
+            "metadata": {"name": name, "labels": {"app": app, "tier": "x"}},
+            "spec": {"containers": [{"name": "rl", "image": "example.invalid/rl:1"}]},
+        }
 
     def alive() -> set[str]:
-        out = env.ns.kubectl("get", "pods", "-o", "jsonpath={range .items[*]}"
-                             "{.metadata.name} {.metadata.deletionTimestamp}{'\\n'}{end}",
-                             check=True).stdout
+        out = env.ns.kubectl(
+            "get",
+            "pods",
+            "-o",
+            "jsonpath={range .items[*]}{.metadata.name} {.metadata.deletionTimestamp}{'\\n'}{end}",
+            check=True,
+        ).stdout
         return {ln.split()[0] for ln in out.splitlines() if len(ln.split()) == 1}
 
     subject = "rl-pods"
     mine = {"rl-node-1", "rl-node-2", "rl-node-3"}
     env.apply(*(pod(n, "rlpods") for n in sorted(mine)), pod("stray", "other"))
-    env.apply(subject_manifest(subject, env.stack, autonomy="observe", workload={
-        "kind": "pods", "selector": {"matchLabels": {"app": "rlpods"}}}))
+    env.apply(
+        subject_manifest(
+            subject,
+            env.stack,
+            autonomy="observe",
+            workload={"kind": "pods", "selector": {"matchLabels": {"app": "rlpods"}}},
+        )
+    )
     try:
         wait_for("the pods listed", lambda: alive() >= {*mine, "stray"}, 30)
         tier = {"selector": {"matchLabels": {"tier": "x"}}}

@@ -19,15 +19,28 @@ def test_counter_drift_chaos_is_fixed_by_the_operator_and_timed_from_injection(
     key = f"chaos-loop-{uuid.uuid4().hex[:6]}"
     r = redis.Redis.from_url(env.stack.urls.redis, decode_responses=True)
     try:
-        env.apply(chaos_manifest("drift-loop", "counter_drift", {"member": key},
-                                 duration="25s", params={"entries": 12}))
+        env.apply(
+            chaos_manifest(
+                "drift-loop",
+                "counter_drift",
+                {"member": key},
+                duration="25s",
+                params={"entries": 12},
+            )
+        )
         chaos = env.wait_phase("drift-loop", "Injected", timeout=30)
         injected = ts(chaos["injectedAt"])
-        (name,) = wait_for("an Incident linked to the Chaos",
-                           lambda: env.status("drift-loop").get("incidents"), 60)
-        wait_for(f"{name} Resolved or Escalated", lambda: (
-            (env.get("incidents", name) or {}).get("status", {}).get("phase")
-            in ("Resolved", "Escalated")), 90)
+        (name,) = wait_for(
+            "an Incident linked to the Chaos", lambda: env.status("drift-loop").get("incidents"), 60
+        )
+        wait_for(
+            f"{name} Resolved or Escalated",
+            lambda: (
+                (env.get("incidents", name) or {}).get("status", {}).get("phase")
+                in ("Resolved", "Escalated")
+            ),
+            90,
+        )
         inc = env.get("incidents", name) or {}
         st = inc["status"]
         assert st["phase"] == "Resolved", st.get("escalationReason")

@@ -28,20 +28,27 @@ from tests.integration.ratelimiter_subject.conftest import repair, subject_manif
 
 
 def test_a_killed_operator_is_replaced_and_the_fault_reverted_on_time(
-    aiops_api: ClusterHandle, rl_stack: LocalStack, tmp_path: Path,
+    aiops_api: ClusterHandle,
+    rl_stack: LocalStack,
+    tmp_path: Path,
 ) -> None:
     repair(rl_stack)
     for ns in api_namespace(aiops_api, "chaoskill"):
         custom = k8s.CustomObjectsApi(aiops_api.api_client())
         env = ChaosEnv(ns, rl_stack, custom, tmp_path)
-        op = OperatorProcess(LoopEnv(ns, rl_stack, custom, tmp_path), tmp_path,
-                             **operator_env(ns, tmp_path))
+        op = OperatorProcess(
+            LoopEnv(ns, rl_stack, custom, tmp_path),
+            tmp_path,
+            # variables only (names like AIOPS_*), never `cwd`: mypy cannot tell from the type
+            **operator_env(ns, tmp_path),  # type: ignore[arg-type]
+        )
         op.start()
         try:
             env.apply(subject_manifest(SUBJECT, rl_stack, autonomy="observe"))
             wait_for("Subject rl Healthy", env.healthy, timeout=90)
-            env.apply(chaos_manifest("kill-3", "kill_node", {"member": "rl-node-3"},
-                                     duration="25s"))
+            env.apply(
+                chaos_manifest("kill-3", "kill_node", {"member": "rl-node-3"}, duration="25s")
+            )
             st = env.wait_phase("kill-3", "Injected", timeout=30)
             ends = ts(st["endsAt"])
             assert env.program("rl-node-3") == "STOPPED"

@@ -79,7 +79,10 @@ def release_ns(namespaces: Namespaces) -> str:
 
 @pytest.mark.parametrize(("chart", "values_name"), CASES, ids=[f"{c}-{v}" for c, v in CASES])
 def test_api_server_accepts_every_rendered_object(
-    aiops_api: ClusterHandle, namespaces: Namespaces, release_ns: str, chart: str,
+    aiops_api: ClusterHandle,
+    namespaces: Namespaces,
+    release_ns: str,
+    chart: str,
     values_name: str,
 ) -> None:
     values = namespaced(value_sets(chart)[values_name], namespaces.prefix)
@@ -93,7 +96,12 @@ def test_api_server_accepts_every_rendered_object(
         if not objs:
             continue
         proc = aiops_api.kubectl(
-            "apply", "--dry-run=server", *scope, "-f", "-", input=yaml.safe_dump_all(objs),
+            "apply",
+            "--dry-run=server",
+            *scope,
+            "-f",
+            "-",
+            input=yaml.safe_dump_all(objs),
             timeout=120,
         )
         assert proc.returncode == 0, proc.stderr
@@ -104,8 +112,9 @@ def test_api_server_accepts_every_rendered_object(
 # --- a real install -------------------------------------------------------------------------
 
 
-def helm_cmd(cluster: ClusterHandle, *args: str, values: dict[str, Any] | None = None
-             ) -> subprocess.CompletedProcess[str]:
+def helm_cmd(
+    cluster: ClusterHandle, *args: str, values: dict[str, Any] | None = None
+) -> subprocess.CompletedProcess[str]:
     return helm(*args, "--kubeconfig", str(cluster.kubeconfig), values=values, timeout=120)
 
 
@@ -155,13 +164,20 @@ def test_operator_chart_installed_for_real(
         assert switch(cluster, ops) == "running"
 
         # What the loops need, where the operator watches.
-        for verb, res in [("list", "subjects.aiops.dev"), ("watch", "incidents.aiops.dev"),
-                          ("create", "incidents.aiops.dev"), ("get", "approvals.aiops.dev"),
-                          ("delete", "pods"), ("list", "pods"), ("get", "secrets"),
-                          ("create", "events")]:
+        for verb, res in [
+            ("list", "subjects.aiops.dev"),
+            ("watch", "incidents.aiops.dev"),
+            ("create", "incidents.aiops.dev"),
+            ("get", "approvals.aiops.dev"),
+            ("delete", "pods"),
+            ("list", "pods"),
+            ("get", "secrets"),
+            ("create", "events"),
+        ]:
             assert can(cluster, watched, verb, res, user=user), f"cannot {verb} {res}"
-        assert can(cluster, watched, "patch", "incidents.aiops.dev", "--subresource=status",
-                   user=user)
+        assert can(
+            cluster, watched, "patch", "incidents.aiops.dev", "--subresource=status", user=user
+        )
         assert can(cluster, ops, "get", "configmap/aiops-switch", user=user)
         assert can(cluster, None, "list", "namespaces", user=user)  # kopf's discovery
         # Nothing elsewhere, and never an Approval.
@@ -173,15 +189,35 @@ def test_operator_chart_installed_for_real(
             assert not can(cluster, watched, verb, "approvals.aiops.dev", user=user)
 
         # An SRE stops actions; neither an upgrade nor its values turn them back on.
-        cluster.kubectl("-n", ops, "patch", "configmap", "aiops-switch", "--type", "merge",
-                        "-p", '{"data":{"actions":"stopped"}}', check=True)
+        cluster.kubectl(
+            "-n",
+            ops,
+            "patch",
+            "configmap",
+            "aiops-switch",
+            "--type",
+            "merge",
+            "-p",
+            '{"data":{"actions":"stopped"}}',
+            check=True,
+        )
         up = {**base, "switch": {"actions": "running"}}
         proc = helm_cmd(cluster, "upgrade", "aiops", chart, "-n", ops, values=up)
         assert proc.returncode == 0, proc.stderr
         assert switch(cluster, ops) == "stopped"
         # Resumed with kubectl, stopped again through helm: helm may stop actions.
-        cluster.kubectl("-n", ops, "patch", "configmap", "aiops-switch", "--type", "merge",
-                        "-p", '{"data":{"actions":"running"}}', check=True)
+        cluster.kubectl(
+            "-n",
+            ops,
+            "patch",
+            "configmap",
+            "aiops-switch",
+            "--type",
+            "merge",
+            "-p",
+            '{"data":{"actions":"running"}}',
+            check=True,
+        )
         down = {**base, "switch": {"actions": "stopped"}}
         assert helm_cmd(cluster, "upgrade", "aiops", chart, "-n", ops, values=down).returncode == 0
         assert switch(cluster, ops) == "stopped"

@@ -25,8 +25,9 @@ from tikv_subject.config import TikvConfig
 from tikv_subject.queries import build
 
 
-def pod_target(address: str, pod: str, namespace: str, labels: dict[str, str],
-               annotations: dict[str, str]) -> dict[str, Any]:
+def pod_target(
+    address: str, pod: str, namespace: str, labels: dict[str, str], annotations: dict[str, str]
+) -> dict[str, Any]:
     meta = {
         "__meta_kubernetes_namespace": namespace,
         "__meta_kubernetes_pod_name": pod,
@@ -40,8 +41,11 @@ def pod_target(address: str, pod: str, namespace: str, labels: dict[str, str],
 
 
 def scrape(port: int, path: str = "/metrics") -> dict[str, str]:
-    return {"prometheus.io/scrape": "true", "prometheus.io/port": str(port),
-            "prometheus.io/path": path}
+    return {
+        "prometheus.io/scrape": "true",
+        "prometheus.io/port": str(port),
+        "prometheus.io/path": path,
+    }
 
 
 TIKV = {"app.kubernetes.io/component": "tikv", "app.kubernetes.io/instance": "tikv"}
@@ -67,8 +71,13 @@ def query(url: str, promql: str) -> list[dict[str, Any]]:
 
 
 def test_scrape_job_labels_targets_as_the_plugins_select_them(tmp_path: Path) -> None:
-    rendered = template("aiops-operator", {"prometheus": {"enabled": True, "scrapeInterval": "1s"},
-                                           "watch": {"namespaces": ["tikv", "ratelimiter"]}})
+    rendered = template(
+        "aiops-operator",
+        {
+            "prometheus": {"enabled": True, "scrapeInterval": "1s"},
+            "watch": {"namespaces": ["tikv", "ratelimiter"]},
+        },
+    )
     cm = rendered.one("ConfigMap", "aiops-prometheus", NAMESPACE)
     config = yaml.safe_load(cm["data"]["prometheus.yml"])
     (job,) = config["scrape_configs"]
@@ -90,11 +99,19 @@ def test_scrape_job_labels_targets_as_the_plugins_select_them(tmp_path: Path) ->
             time.sleep(0.5)
         # Three: TiKV's two container ports make one target; Redis is not annotated.
         assert active == [
-            {"instance": "127.0.0.4:8080", "job": "ratelimiter", "namespace": "ratelimiter",
-             "pod": "rl-ratelimiter-0"},
+            {
+                "instance": "127.0.0.4:8080",
+                "job": "ratelimiter",
+                "namespace": "ratelimiter",
+                "pod": "rl-ratelimiter-0",
+            },
             {"instance": "127.0.0.3:2379", "job": "pd", "namespace": "tikv", "pod": "tikv-pd-0"},
-            {"instance": "127.0.0.2:20180", "job": "tikv", "namespace": "tikv",
-             "pod": "tikv-tikv-0"},
+            {
+                "instance": "127.0.0.2:20180",
+                "job": "tikv",
+                "namespace": "tikv",
+                "pod": "tikv-tikv-0",
+            },
         ], active
         assert all(t["scrapeUrl"].endswith("/metrics") for t in r["activeTargets"])
 

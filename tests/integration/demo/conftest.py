@@ -60,16 +60,20 @@ class DemoSystem:
         env.pop("ANTHROPIC_API_KEY", None)  # the runbook investigates in these tests
         return env
 
-    def aiops(self, *args: str, timeout: float = 300,
-              env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    def aiops(
+        self, *args: str, timeout: float = 300, env: dict[str, str] | None = None
+    ) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
             [sys.executable, "-m", "aiops.cli.main", *args, *self.name_args(args)],
-            capture_output=True, text=True, timeout=timeout, env={**self.env, **(env or {})},
-            check=False)
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            env={**self.env, **(env or {})},
+            check=False,
+        )
 
     def name_args(self, args: tuple[str, ...]) -> list[str]:
-        return ["--name", self.name] if args and args[0] in ("up", "down", "status", "demo") \
-            else []
+        return ["--name", self.name] if args and args[0] in ("up", "down", "status", "demo") else []
 
     @property
     def record(self) -> dict[str, Any]:
@@ -88,8 +92,12 @@ class DemoSystem:
         from aiops.cluster.tools import tools_bin_dir
 
         return subprocess.run(
-            [str(tools_bin_dir(build=False) / "kubectl"), "--kubeconfig", self.kubeconfig,
-             *args], capture_output=True, text=True, timeout=60, check=False)
+            [str(tools_bin_dir(build=False) / "kubectl"), "--kubeconfig", self.kubeconfig, *args],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
 
     def get(self, *args: str) -> dict[str, Any]:
         proc = self.kubectl("get", "-n", self.namespace, *args, "-o", "json")
@@ -112,10 +120,10 @@ def demo_system() -> Iterator[DemoSystem]:
     # Not under pytest's basetemp: another pytest session on this machine rotates those away,
     # records and all, while this one still runs.
     state = Path(tempfile.mkdtemp(prefix="aiops-demo-test-"))
-    system = DemoSystem(f"demo-test-{uuid.uuid4().hex[:6]}", state, free_cluster_port(),
-                        free_stack_port())
-    proc = system.aiops("up", "--port", str(system.port), "--stack-port",
-                        str(system.stack_port))
+    system = DemoSystem(
+        f"demo-test-{uuid.uuid4().hex[:6]}", state, free_cluster_port(), free_stack_port()
+    )
+    proc = system.aiops("up", "--port", str(system.port), "--stack-port", str(system.stack_port))
     try:
         assert proc.returncode == 0, proc.stdout + proc.stderr
         yield system
@@ -137,14 +145,29 @@ class Tmux:
             pytest.fail("tmux is not installed: hack/setup.sh installs it (apt-get install tmux)")
         self.socket = f"aiops-demo-{uuid.uuid4().hex[:8]}"
         self.env = env
-        self.tmux("new-session", "-d", "-s", "demo", "-x", str(width), "-y", str(height),
-                  "bash --norc --noprofile")
+        self.tmux(
+            "new-session",
+            "-d",
+            "-s",
+            "demo",
+            "-x",
+            str(width),
+            "-y",
+            str(height),
+            "bash --norc --noprofile",
+        )
         self.tmux("set-option", "-g", "status", "off")
         self.tmux("resize-window", "-t", "demo", "-x", str(width), "-y", str(height))
 
     def tmux(self, *args: str) -> str:
-        proc = subprocess.run(["tmux", "-L", self.socket, *args], capture_output=True,
-                              text=True, env=self.env, timeout=30, check=False)
+        proc = subprocess.run(
+            ["tmux", "-L", self.socket, *args],
+            capture_output=True,
+            text=True,
+            env=self.env,
+            timeout=30,
+            check=False,
+        )
         assert proc.returncode == 0, f"tmux {args[0]}: {proc.stderr}"
         return proc.stdout
 
@@ -184,12 +207,12 @@ class Tmux:
         try:
             if not re.search(r"EXIT=\d+", self.screen()):
                 self.keys("q")
-                wait_for("the demo to exit", lambda: re.search(r"EXIT=\d+", self.screen()),
-                         120)
+                wait_for("the demo to exit", lambda: re.search(r"EXIT=\d+", self.screen()), 120)
         except AssertionError:
             pass
-        subprocess.run(["tmux", "-L", self.socket, "kill-server"], capture_output=True,
-                       timeout=30, check=False)
+        subprocess.run(
+            ["tmux", "-L", self.socket, "kill-server"], capture_output=True, timeout=30, check=False
+        )
 
 
 @pytest.fixture
@@ -208,6 +231,14 @@ def tmux_factory(demo_system: DemoSystem) -> Iterator[Any]:
 
 def demo_command(system: DemoSystem, *options: str) -> str:
     """The demo as typed in the terminal, followed by its exit code on a line of its own."""
-    argv = [sys.executable, "-m", "aiops.cli.main", "demo", "ratelimiter", "--name",
-            system.name, *options]
+    argv = [
+        sys.executable,
+        "-m",
+        "aiops.cli.main",
+        "demo",
+        "ratelimiter",
+        "--name",
+        system.name,
+        *options,
+    ]
     return f"{' '.join(argv)}; echo EXIT=$?"

@@ -12,7 +12,7 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 import redis
@@ -40,16 +40,26 @@ class LoopEnv:
         assert proc.returncode == 0, proc.stderr
 
     def get(self, plural: str, name: str) -> dict[str, Any]:
-        obj: dict[str, Any] = self.custom.get_namespaced_custom_object(
-            GROUP, VERSION, self.ns.namespace, plural, name
+        obj: dict[str, Any] = cast(
+            dict[str, Any],
+            self.custom.get_namespaced_custom_object(
+                GROUP, VERSION, self.ns.namespace, plural, name
+            ),
         )
         return obj
 
     def incidents(self, subject: str) -> list[dict[str, Any]]:
-        items: list[dict[str, Any]] = self.custom.list_namespaced_custom_object(
-            GROUP, VERSION, self.ns.namespace, "incidents",
-            field_selector=f"spec.subject={subject}",
-        )["items"]
+        listed = cast(
+            dict[str, Any],
+            self.custom.list_namespaced_custom_object(
+                GROUP,
+                VERSION,
+                self.ns.namespace,
+                "incidents",
+                field_selector=f"spec.subject={subject}",
+            ),
+        )
+        items: list[dict[str, Any]] = listed["items"]
         return items
 
     def phase(self, name: str) -> str | None:
@@ -61,8 +71,11 @@ class LoopEnv:
 
     def subject(self, name: str, autonomy: str, **spec: Any) -> str:
         self.apply(subject_manifest(name, self.stack, autonomy=autonomy, **spec))
-        wait_for(f"Subject {name} Healthy", lambda: (
-            self.get("subjects", name).get("status") or {}).get("health") == "Healthy", 60)
+        wait_for(
+            f"Subject {name} Healthy",
+            lambda: (self.get("subjects", name).get("status") or {}).get("health") == "Healthy",
+            60,
+        )
         return name
 
     def delete_subject(self, name: str) -> None:
@@ -112,8 +125,13 @@ def loop_env(
 
 
 def operator_with_model(
-    aiops_api: ClusterHandle, rl_stack: LocalStack, audit_dir: Path, prefix: str,
-    base_url: str, api_key: str, **env: str,
+    aiops_api: ClusterHandle,
+    rl_stack: LocalStack,
+    audit_dir: Path,
+    prefix: str,
+    base_url: str,
+    api_key: str,
+    **env: str,
 ) -> Iterator[LoopEnv]:
     """An operator of its own in a fresh namespace, investigating with Claude as reached at
     `base_url` (the scripted server), its audit log in `audit_dir`; `env` adds settings."""
@@ -126,8 +144,7 @@ def operator_with_model(
             mp.setenv(key, value)
         for ns in api_namespace(aiops_api, prefix):
             with running_operator(ns, mp):
-                yield LoopEnv(ns, rl_stack, k8s.CustomObjectsApi(aiops_api.api_client()),
-                              audit_dir)
+                yield LoopEnv(ns, rl_stack, k8s.CustomObjectsApi(aiops_api.api_client()), audit_dir)
     repair(rl_stack)
 
 
@@ -150,19 +167,26 @@ def awaiting(env: LoopEnv, name: str) -> dict[str, Any]:
 
 
 def one_incident(env: LoopEnv, subject: str, invariant: str, timeout: float = 30) -> str:
-    found = wait_for(f"an incident {invariant} of {subject}", lambda: [
-        i for i in env.incidents(subject) if i["spec"].get("invariant") == invariant
-    ], timeout)
+    found = wait_for(
+        f"an incident {invariant} of {subject}",
+        lambda: [i for i in env.incidents(subject) if i["spec"].get("invariant") == invariant],
+        timeout,
+    )
     assert len(found) == 1, [i["metadata"]["name"] for i in found]
     return str(found[0]["metadata"]["name"])
 
 
 def incident_of(env: LoopEnv, subject: str, key: str, timeout: float = 30) -> str:
     """The one counter_drift Incident of `subject` for `key`."""
-    found = wait_for(f"an incident counter_drift/{key} of {subject}", lambda: [
-        i for i in env.incidents(subject)
-        if i["spec"].get("invariant") == "counter_drift" and i["spec"].get("entity") == key
-    ], timeout)  # fmt: skip
+    found = wait_for(
+        f"an incident counter_drift/{key} of {subject}",
+        lambda: [
+            i
+            for i in env.incidents(subject)
+            if i["spec"].get("invariant") == "counter_drift" and i["spec"].get("entity") == key
+        ],
+        timeout,
+    )
     assert len(found) == 1, [i["metadata"]["name"] for i in found]
     return str(found[0]["metadata"]["name"])
 
@@ -196,9 +220,19 @@ class OperatorProcess:
         environ.update(self.environ)
         log = (self.workdir / "operator.log").open("ab")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "aiops.cli.main", "operator", "run",
-             "-n", self.env.ns.namespace],
-            env=environ, stdout=log, stderr=subprocess.STDOUT, cwd=self.cwd,
+            [
+                sys.executable,
+                "-m",
+                "aiops.cli.main",
+                "operator",
+                "run",
+                "-n",
+                self.env.ns.namespace,
+            ],
+            env=environ,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            cwd=self.cwd,
         )
 
     def wait_killed(self, timeout: float) -> int:

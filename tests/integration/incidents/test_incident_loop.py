@@ -12,6 +12,7 @@ import subprocess
 import sys
 import time
 from dataclasses import dataclass
+from typing import Any
 
 from tests.integration.incidents.conftest import Drift, LoopEnv, one_incident, settle
 from tests.integration.ratelimiter_subject.conftest import wait_for
@@ -20,7 +21,10 @@ from tests.integration.ratelimiter_subject.conftest import wait_for
 def aiops(env: LoopEnv, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "aiops.cli.main", *args],
-        capture_output=True, text=True, timeout=60, check=False,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
         env={**env.ns.cluster.env, "AIOPS_AUDIT_DIR": str(env.audit_dir)},
     )
 
@@ -36,8 +40,11 @@ def aiops_on_a_terminal(env: LoopEnv, answer: str, *args: str) -> TerminalRun:
     types `answer` once it has asked."""
     main, child = pty.openpty()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "aiops.cli.main", *args], stdin=child, stdout=child,
-        stderr=child, env={**env.ns.cluster.env, "AIOPS_AUDIT_DIR": str(env.audit_dir)},
+        [sys.executable, "-m", "aiops.cli.main", *args],
+        stdin=child,
+        stdout=child,
+        stderr=child,
+        env={**env.ns.cluster.env, "AIOPS_AUDIT_DIR": str(env.audit_dir)},
     )
     os.close(child)
     out = b""
@@ -63,7 +70,7 @@ def aiops_on_a_terminal(env: LoopEnv, answer: str, *args: str) -> TerminalRun:
     return TerminalRun(code, out.decode(errors="replace"))
 
 
-def phases(incident: dict) -> list[str]:  # type: ignore[type-arg]
+def phases(incident: dict[str, Any]) -> list[str]:
     return [t["phase"] for t in incident["status"]["timeline"] if t.get("phase")]
 
 
@@ -80,7 +87,8 @@ def test_execute_resets_the_drifted_counter_and_resolves(loop_env: LoopEnv) -> N
         assert phases(inc) == ["Open", "Investigating", "Remediating", "Verifying", "Resolved"]
         assert st["diagnosis"]["summary"]
         assert [(p["action"], p["params"], p["decision"]) for p in st["proposedActions"]] == [
-            ("reset_counter", {"key": drift.key}, "run")]
+            ("reset_counter", {"key": drift.key}, "run")
+        ]
         [done] = st["executedActions"]
         assert done["result"] == "Succeeded" and done["idempotencyKey"]
         assert st["resolvedAt"] >= st["detectedAt"] >= st["faultAt"]
@@ -101,7 +109,10 @@ def test_execute_resets_the_drifted_counter_and_resolves(loop_env: LoopEnv) -> N
     head = st["auditHead"]
     resolved = json.loads(lines[head["seq"]])
     assert (resolved["kind"], resolved["data"]["to"], resolved["hash"]) == (
-        "phase", "Resolved", head["hash"])
+        "phase",
+        "Resolved",
+        head["hash"],
+    )
     path.write_bytes(b"".join(lines[: head["seq"]]))  # a chain still, one record short
     cut = aiops(loop_env, "audit", "verify", name, "-n", loop_env.ns.namespace)
     assert cut.returncode == 1, cut.stdout + cut.stderr
@@ -109,10 +120,15 @@ def test_execute_resets_the_drifted_counter_and_resolves(loop_env: LoopEnv) -> N
     wanted = {"Investigating", "Remediating", "Verifying", "Resolved"}
 
     def reasons() -> set[str]:
-        return set(loop_env.ns.kubectl(
-            "get", "events", f"--field-selector=involvedObject.name={name}",
-            "-o", "jsonpath={.items[*].reason}",
-        ).stdout.split())
+        return set(
+            loop_env.ns.kubectl(
+                "get",
+                "events",
+                f"--field-selector=involvedObject.name={name}",
+                "-o",
+                "jsonpath={.items[*].reason}",
+            ).stdout.split()
+        )
 
     # The loop posts each phase's Event right after writing the phase, so the last one may
     # land a moment after the status write that the wait above saw.
@@ -143,8 +159,9 @@ def test_propose_waits_for_a_persons_approval(loop_env: LoopEnv) -> None:
         assert loop_env.phase(name) == "AwaitingApproval"
 
         # On a terminal, `aiops approve` shows the step and asks; "n" creates nothing.
-        declined = aiops_on_a_terminal(loop_env, "n\n", "approve", name,
-                                       "-n", loop_env.ns.namespace, "--as", "bob")
+        declined = aiops_on_a_terminal(
+            loop_env, "n\n", "approve", name, "-n", loop_env.ns.namespace, "--as", "bob"
+        )
         assert declined.returncode == 1, declined.output
         assert "reset_counter" in declined.output and "Approve a1" in declined.output
         assert "no Approval was created" in declined.output
@@ -156,14 +173,16 @@ def test_propose_waits_for_a_persons_approval(loop_env: LoopEnv) -> None:
         assert approved.returncode == 0, approved.stderr
         assert "as bob" in approved.stdout
         approvals = loop_env.ns.kubectl(
-            "get", "approvals", "-o", "jsonpath={.items[*].spec.approvedBy}").stdout.split()
+            "get", "approvals", "-o", "jsonpath={.items[*].spec.approvedBy}"
+        ).stdout.split()
         assert approvals == ["bob"]
         inc = loop_env.wait_phase(name, "Resolved", "Escalated", timeout=60)
         assert inc["status"]["phase"] == "Resolved", inc["status"].get("escalationReason")
         assert drift.remaining() == 0
         assert inc["status"]["proposedActions"][0]["reason"] == "approved by bob"
-        ap = loop_env.ns.kubectl("get", "approvals", "-o",
-                                 "jsonpath={.items[0].status.phase}").stdout
+        ap = loop_env.ns.kubectl(
+            "get", "approvals", "-o", "jsonpath={.items[0].status.phase}"
+        ).stdout
         assert ap == "Applied"
     finally:
         drift.undo()

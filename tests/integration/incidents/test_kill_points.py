@@ -53,8 +53,7 @@ def resets(stack: LocalStack) -> int:
 def kill_env(
     aiops_api: ClusterHandle, rl_stack: LocalStack, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[LoopEnv]:
-    yield from operator_free_env(aiops_api, rl_stack, tmp_path_factory.mktemp("kill-audit"),
-                                 "kill")
+    yield from operator_free_env(aiops_api, rl_stack, tmp_path_factory.mktemp("kill-audit"), "kill")
 
 
 def test_sigkill_at_ten_points_resolves_every_incident_and_runs_no_action_twice(
@@ -81,7 +80,9 @@ def test_sigkill_at_ten_points_resolves_every_incident_and_runs_no_action_twice(
                 inc = kill_env.wait_phase(name, "Resolved", "Escalated", timeout=90)
                 outcomes[point] = inc["status"]["phase"]
                 assert inc["status"]["phase"] == "Resolved", (
-                    point, inc["status"].get("escalationReason"))
+                    point,
+                    inc["status"].get("escalationReason"),
+                )
                 assert drift.remaining() == 0
                 ran = [a for a in inc["status"]["executedActions"] if a["result"] == "Succeeded"]
                 assert [a["action"] for a in ran] == ["reset_counter"], point
@@ -92,9 +93,19 @@ def test_sigkill_at_ten_points_resolves_every_incident_and_runs_no_action_twice(
                 drift.undo()
         assert outcomes == dict.fromkeys(POINTS, "Resolved")
         verified = subprocess.run(
-            [sys.executable, "-m", "aiops.cli.main", "audit", "verify",
-             "--audit-dir", str(kill_env.audit_dir)],
-            capture_output=True, text=True, timeout=60, check=False,
+            [
+                sys.executable,
+                "-m",
+                "aiops.cli.main",
+                "audit",
+                "verify",
+                "--audit-dir",
+                str(kill_env.audit_dir),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
         )
         assert verified.returncode == 0, verified.stdout + verified.stderr
     finally:

@@ -44,13 +44,21 @@ PlanEnv = tuple[LoopEnv, ScriptedAnthropic]
 
 @pytest.fixture(scope="module")
 def plan_env(
-    aiops_api: ClusterHandle, rl_stack: LocalStack, tmp_path_factory: pytest.TempPathFactory,
+    aiops_api: ClusterHandle,
+    rl_stack: LocalStack,
+    tmp_path_factory: pytest.TempPathFactory,
     _scripted_anthropic_server: ScriptedAnthropic,
 ) -> Iterator[PlanEnv]:
     server = _scripted_anthropic_server
     for env in operator_with_model(
-        aiops_api, rl_stack, tmp_path_factory.mktemp("plans-audit"), "plans", server.base_url,
-        FAKE_KEY, AIOPS_VERIFY_TIMEOUT=str(VERIFY_TIMEOUT), AIOPS_APPROVAL_TIMEOUT="120",
+        aiops_api,
+        rl_stack,
+        tmp_path_factory.mktemp("plans-audit"),
+        "plans",
+        server.base_url,
+        FAKE_KEY,
+        AIOPS_VERIFY_TIMEOUT=str(VERIFY_TIMEOUT),
+        AIOPS_APPROVAL_TIMEOUT="120",
         AIOPS_KUBECTL=str(aiops_api.kubectl_bin),  # the cluster's own version
     ):
         yield env, server
@@ -63,11 +71,23 @@ def plan_env(
 def approve(env: LoopEnv, name: str) -> None:
     """`aiops approve NAME -n NS --as bob`: every action waiting, approved by bob."""
     proc = subprocess.run(
-        [sys.executable, "-m", "aiops.cli.main", "approve", name, "-n", env.ns.namespace,
-         "--as", "bob"],
-        capture_output=True, text=True, timeout=60, check=False,
+        [
+            sys.executable,
+            "-m",
+            "aiops.cli.main",
+            "approve",
+            name,
+            "-n",
+            env.ns.namespace,
+            "--as",
+            "bob",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
         env={**env.ns.cluster.env, "AIOPS_AUDIT_DIR": str(env.audit_dir)},
-    )  # fmt: skip
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
@@ -105,8 +125,9 @@ class Limits:
         return body
 
     def put(self, limit: int, window_ms: int) -> None:
-        httpx.put(self.url, json={"limit": limit, "window_ms": window_ms},
-                  timeout=5).raise_for_status()
+        httpx.put(
+            self.url, json={"limit": limit, "window_ms": window_ms}, timeout=5
+        ).raise_for_status()
 
     def delete(self) -> None:
         httpx.delete(self.url, timeout=5)
@@ -120,19 +141,24 @@ def test_a_two_step_plan_runs_in_order_each_step_verified_before_the_next(
 ) -> None:
     env, server = plan_env
     drift = Drift(env.stack)
-    server.script([
-        reply(propose("restart_node", {"node": NODE}, "a node may hold stale state"),
-              propose("reset_counter", {"key": drift.key}, "entries dated ahead of Redis")),
-        resolve(f"Key {drift.key} holds entries dated ahead of Redis's clock."),
-    ])  # fmt: skip
+    server.script(
+        [
+            reply(
+                propose("restart_node", {"node": NODE}, "a node may hold stale state"),
+                propose("reset_counter", {"key": drift.key}, "entries dated ahead of Redis"),
+            ),
+            resolve(f"Key {drift.key} holds entries dated ahead of Redis's clock."),
+        ]
+    )
     subject = env.subject("rl-two-steps", "propose")
     pid_before = env.stack.pid(NODE)
     try:
         drift.cause()
         name = one_incident(env, subject, "counter_drift")
         inc = awaiting(env, name)
-        assert [(p["action"], p["risk"], p["decision"])
-                for p in inc["status"]["proposedActions"]] == [
+        assert [
+            (p["action"], p["risk"], p["decision"]) for p in inc["status"]["proposedActions"]
+        ] == [
             ("restart_node", "high", "await-approval"),
             ("reset_counter", "low", "await-approval"),
         ]
@@ -154,8 +180,16 @@ def test_a_two_step_plan_runs_in_order_each_step_verified_before_the_next(
 
         # Each step was verified: Verifying twice, a1's by "nothing newly broken" (a step),
         # and a2 started only after that, with the restarted node already serving.
-        assert phases(inc) == ["Open", "Investigating", "AwaitingApproval", "Remediating",
-                               "Verifying", "Remediating", "Verifying", "Resolved"]
+        assert phases(inc) == [
+            "Open",
+            "Investigating",
+            "AwaitingApproval",
+            "Remediating",
+            "Verifying",
+            "Remediating",
+            "Verifying",
+            "Resolved",
+        ]
         records = audit(env, name)
         [step_verified] = [r for r in records if r["kind"] == "verify" and r["data"]["step"]]
         assert step_verified["data"] == {"holds": True, "step": True, "id": "a1"}
@@ -177,8 +211,13 @@ def test_a_two_step_plan_runs_in_order_each_step_verified_before_the_next(
 def bigger_limit(drift: Drift) -> list[Any]:
     """The model's plan: a bigger limit for the drifted key, which does not fix the drift."""
     return [
-        reply(propose("update_limit", {"key": drift.key, "limit": 5000, "window_ms": 60000},
-                      "a bigger limit lets the key's clients through")),
+        reply(
+            propose(
+                "update_limit",
+                {"key": drift.key, "limit": 5000, "window_ms": 60000},
+                "a bigger limit lets the key's clients through",
+            )
+        ),
         resolve(f"Key {drift.key} is refused early; a bigger limit will do."),
     ]
 
@@ -198,7 +237,10 @@ def test_a_step_that_does_not_fix_it_is_undone_and_the_incident_escalates(
         inc = awaiting(env, name)
         [p] = inc["status"]["proposedActions"]
         assert (p["action"], p["risk"], p["decision"]) == (
-            "update_limit", "medium", "await-approval")
+            "update_limit",
+            "medium",
+            "await-approval",
+        )
         approve(env, name)
         # The step runs: the key's limit really changes...
         wait_for("the new limit in force", lambda: limits.get()["limit"] == 5000, 30)
@@ -240,8 +282,14 @@ def test_no_undo_once_the_subject_is_paused(plan_env: PlanEnv) -> None:
         awaiting(env, name)
         approve(env, name)
         wait_for("the new limit in force", lambda: limits.get()["limit"] == 5000, 30)
-        paused = env.ns.kubectl("patch", "subject", subject, "--type=merge",
-                                "-p", json.dumps({"spec": {"paused": True}}))
+        paused = env.ns.kubectl(
+            "patch",
+            "subject",
+            subject,
+            "--type=merge",
+            "-p",
+            json.dumps({"spec": {"paused": True}}),
+        )
         assert paused.returncode == 0, paused.stderr
         inc = env.wait_phase(name, "Escalated", "Resolved", timeout=30 + VERIFY_TIMEOUT)
         st = inc["status"]
@@ -263,8 +311,9 @@ def test_no_undo_once_the_subject_is_paused(plan_env: PlanEnv) -> None:
 def test_no_approval_within_the_subjects_timeout_escalates(plan_env: PlanEnv) -> None:
     env, _ = plan_env
     drift = Drift(env.stack)
-    subject = env.subject("rl-no-approval", "propose", approvalTimeout="10s",
-                          agent={"backend": "runbook"})
+    subject = env.subject(
+        "rl-no-approval", "propose", approvalTimeout="10s", agent={"backend": "runbook"}
+    )
     try:
         drift.cause()
         name = one_incident(env, subject, "counter_drift")
@@ -296,8 +345,10 @@ def configmap(env: LoopEnv, name: str) -> dict[str, Any]:
 def kubectl_then_reset(argv: list[str], drift: Drift) -> list[Any]:
     """The model's plan: the kubectl command, then the reset that really fixes the drift."""
     return [
-        reply(propose("kubectl", {"argv": argv}, "the config first"),
-              propose("reset_counter", {"key": drift.key}, "entries dated ahead of Redis")),
+        reply(
+            propose("kubectl", {"argv": argv}, "the config first"),
+            propose("reset_counter", {"key": drift.key}, "entries dated ahead of Redis"),
+        ),
         resolve(f"Key {drift.key} holds entries dated ahead of Redis's clock."),
     ]
 
@@ -316,15 +367,20 @@ def test_kubectl_annotates_a_live_configmap_then_the_plan_resolves(plan_env: Pla
         name = one_incident(env, subject, "counter_drift")
         inc = awaiting(env, name)
         assert [(p["action"], p["risk"]) for p in inc["status"]["proposedActions"]] == [
-            ("kubectl", "high"), ("reset_counter", "low")]
-        assert "aiops.dev/drained" not in (configmap(env, target)["metadata"].get("annotations")
-                                           or {})
+            ("kubectl", "high"),
+            ("reset_counter", "low"),
+        ]
+        assert "aiops.dev/drained" not in (
+            configmap(env, target)["metadata"].get("annotations") or {}
+        )
         approve(env, name)
         inc = env.wait_phase(name, "Resolved", "Escalated", timeout=60)
         st = inc["status"]
         assert st["phase"] == "Resolved", st.get("escalationReason")
         assert [(a["action"], a["result"]) for a in st["executedActions"]] == [
-            ("kubectl", "Succeeded"), ("reset_counter", "Succeeded")]
+            ("kubectl", "Succeeded"),
+            ("reset_counter", "Succeeded"),
+        ]
         assert st["executedActions"][0]["params"] == {"argv": argv}
         annotations = configmap(env, target)["metadata"].get("annotations") or {}
         assert annotations.get("aiops.dev/drained") == "true"
@@ -340,28 +396,42 @@ def test_kubectl_the_dry_run_refuses_goes_back_to_the_model_and_never_into_the_p
 ) -> None:
     env, server = plan_env
     drift = Drift(env.stack)
-    server.script([
-        reply(propose("kubectl", {"argv": ["delete", "configmap", "does-not-exist"]},
-                      "a stale config")),
-        reply(propose("reset_counter", {"key": drift.key}, "entries dated ahead of Redis")),
-        resolve(f"Key {drift.key} holds entries dated ahead of Redis's clock."),
-    ])  # fmt: skip
+    server.script(
+        [
+            reply(
+                propose(
+                    "kubectl", {"argv": ["delete", "configmap", "does-not-exist"]}, "a stale config"
+                )
+            ),
+            reply(propose("reset_counter", {"key": drift.key}, "entries dated ahead of Redis")),
+            resolve(f"Key {drift.key} holds entries dated ahead of Redis's clock."),
+        ]
+    )
     subject = env.subject("rl-kubectl-dry", "propose")
     try:
         drift.cause()
         name = one_incident(env, subject, "counter_drift")
         inc = awaiting(env, name)
         # The API server's verdict reached the model as the answer to its proposal...
-        answers = [json.dumps(b.get("content")) for req in server.requests
-                   for m in req.body.get("messages", []) if isinstance(m.get("content"), list)
-                   for b in m["content"] if b.get("type") == "tool_result"]
+        answers = [
+            json.dumps(b.get("content"))
+            for req in server.requests
+            for m in req.body.get("messages", [])
+            if isinstance(m.get("content"), list)
+            for b in m["content"]
+            if b.get("type") == "tool_result"
+        ]
         refusal = next(a for a in answers if "server-side dry run refused it" in a)
         assert "does-not-exist" in refusal and "not found" in refusal
         # ...and the step never entered the plan: only what the server would admit waits.
         assert [(p["action"], p["decision"]) for p in inc["status"]["proposedActions"]] == [
-            ("reset_counter", "await-approval")]
-        refused = [r["data"] for r in audit(env, name) if r.get("kind") == "policy.decision"
-                   and r["data"].get("action") == "kubectl"]
+            ("reset_counter", "await-approval")
+        ]
+        refused = [
+            r["data"]
+            for r in audit(env, name)
+            if r.get("kind") == "policy.decision" and r["data"].get("action") == "kubectl"
+        ]
         assert refused and refused[0]["decision"] == "refused"
         assert refused[0]["dryRun"]["ok"] is False
         approve(env, name)
@@ -421,8 +491,7 @@ def test_the_cooldown_spaces_two_incidents_actions(plan_env: PlanEnv) -> None:
     env, _ = plan_env
     cooldown = timedelta(seconds=15)
     first, second = Drift(env.stack), Drift(env.stack)
-    subject = env.subject("rl-cooldown", "execute", cooldown="15s",
-                          agent={"backend": "runbook"})
+    subject = env.subject("rl-cooldown", "execute", cooldown="15s", agent={"backend": "runbook"})
     try:
         first.cause()
         one = incident_of(env, subject, first.key)
@@ -453,8 +522,9 @@ def test_two_incidents_at_once_still_wait_out_the_cooldown(plan_env: PlanEnv) ->
     cooldown before either recorded its action, once, and both ran at the same instant)."""
     env, _ = plan_env
     first, second = Drift(env.stack), Drift(env.stack)
-    subject = env.subject("rl-cooldown-race", "execute", cooldown="15s",
-                          agent={"backend": "runbook"})
+    subject = env.subject(
+        "rl-cooldown-race", "execute", cooldown="15s", agent={"backend": "runbook"}
+    )
     try:
         first.cause()
         second.cause()

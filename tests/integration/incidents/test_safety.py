@@ -50,8 +50,9 @@ from tests.integration.ratelimiter_subject.conftest import (
 def proc_env(
     aiops_api: ClusterHandle, rl_stack: LocalStack, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[LoopEnv]:
-    yield from operator_free_env(aiops_api, rl_stack, tmp_path_factory.mktemp("safety-audit"),
-                                 "safety")
+    yield from operator_free_env(
+        aiops_api, rl_stack, tmp_path_factory.mktemp("safety-audit"), "safety"
+    )
 
 
 @pytest.fixture
@@ -66,7 +67,10 @@ def operator(proc_env: LoopEnv, tmp_path: Path) -> Iterator[OperatorProcess]:
 def aiops(env: LoopEnv, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "aiops.cli.main", *args],
-        capture_output=True, text=True, timeout=60, check=False,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
         env={**env.ns.cluster.env, "AIOPS_AUDIT_DIR": str(env.audit_dir)},
     )
 
@@ -81,18 +85,30 @@ def patch_status(env: LoopEnv, name: str, status: dict[str, Any]) -> None:
 def create_approval(env: LoopEnv, name: str, incident: str, spec: dict[str, Any]) -> None:
     """An Approval as alice writes one by hand (the admission policy checks approvedBy)."""
     manifest = {
-        "apiVersion": f"{GROUP}/{VERSION}", "kind": "Approval", "metadata": {"name": name},
-        "spec": {"incident": incident, "actions": ["a1"], "decision": "approve",
-                 "approvedBy": "alice", **spec},
+        "apiVersion": f"{GROUP}/{VERSION}",
+        "kind": "Approval",
+        "metadata": {"name": name},
+        "spec": {
+            "incident": incident,
+            "actions": ["a1"],
+            "decision": "approve",
+            "approvedBy": "alice",
+            **spec,
+        },
     }
     proc = env.ns.kubectl("apply", "-f", "-", as_user="alice", input=yaml.safe_dump(manifest))
     assert proc.returncode == 0, proc.stderr
 
 
 def approval_status(env: LoopEnv, name: str) -> dict[str, Any]:
-    return wait_for(f"Approval {name} handled", lambda: (
-        env.get("approvals", name).get("status") or {}).get("phase") and
-        env.get("approvals", name)["status"], 30)
+    return wait_for(
+        f"Approval {name} handled",
+        lambda: (
+            (env.get("approvals", name).get("status") or {}).get("phase")
+            and env.get("approvals", name)["status"]
+        ),
+        30,
+    )
 
 
 # -- forged and stale approvals ------------------------------------------------------------------
@@ -106,8 +122,13 @@ def test_an_approval_forged_into_status_runs_nothing(loop_env: LoopEnv) -> None:
         name = one_incident(loop_env, subject, "counter_drift")
         [step] = awaiting(loop_env, name)["status"]["proposedActions"]
         # The review's forgery: the step marked approved in status, no Approval anywhere.
-        forged = {**step, "decision": "run", "reason": "approved by alice",
-                  "approvedBy": "alice", "approvalUid": "7d4e5f60-0000-4000-8000-000000000000"}
+        forged = {
+            **step,
+            "decision": "run",
+            "reason": "approved by alice",
+            "approvedBy": "alice",
+            "approvalUid": "7d4e5f60-0000-4000-8000-000000000000",
+        }
         patch_status(loop_env, name, {"proposedActions": [forged]})
         inc = loop_env.wait_phase(name, "Escalated", "Resolved", timeout=60)
         st = inc["status"]
@@ -149,8 +170,10 @@ def test_params_changed_in_status_after_the_approval_do_not_run(
         inc = proc_env.wait_phase(name, "Escalated", "Resolved", timeout=60)
         st = inc["status"]
         assert st["phase"] == "Escalated"
-        assert "does not match the step: the action or its params are not what was approved" in (
-            st["escalationReason"])
+        assert (
+            "does not match the step: the action or its params are not what was approved"
+            in (st["escalationReason"])
+        )
         assert st.get("executedActions", []) == []
         assert victim.remaining() == len(victim.members)  # the tampered step never ran
         assert drift.remaining() == len(drift.members)
@@ -175,31 +198,50 @@ def test_approvals_for_another_incident_too_early_or_of_another_step_are_stale(
         # Written before the step exists, with the very digest it will have: still Stale.
         create_approval(proc_env, "too-early", name, {"incidentUid": uid, "digests": {"a1": exact}})
         created = time.time()
-        wait_for("a second later (creationTimestamp has seconds)",
-                 lambda: time.time() > created + 1.2, 5)
+        wait_for(
+            "a second later (creationTimestamp has seconds)", lambda: time.time() > created + 1.2, 5
+        )
         operator.start()
         awaiting(proc_env, name)
         early = approval_status(proc_env, "too-early")
         assert early["phase"] == "Stale"
         assert "before a1 was proposed" in early["message"], early
         other = step_digest(uid, "a1", "reset_counter", {"key": "some-other-key"})
-        create_approval(proc_env, "other-incident", name,
-                        {"incidentUid": "0b1c2d3e-0000-4000-8000-000000000000",
-                         "digests": {"a1": exact}})
-        create_approval(proc_env, "other-step", name,
-                        {"incidentUid": uid, "digests": {"a1": other}})
+        create_approval(
+            proc_env,
+            "other-incident",
+            name,
+            {"incidentUid": "0b1c2d3e-0000-4000-8000-000000000000", "digests": {"a1": exact}},
+        )
+        create_approval(
+            proc_env, "other-step", name, {"incidentUid": uid, "digests": {"a1": other}}
+        )
         wrong_uid = approval_status(proc_env, "other-incident")
         assert wrong_uid["phase"] == "Stale"
         assert "is for incident uid 0b1c2d3e" in wrong_uid["message"]
         wrong_step = approval_status(proc_env, "other-step")
         assert wrong_step["phase"] == "Stale" and "does not match the step" in wrong_step["message"]
         # The API server itself refuses an approval that carries no digest.
-        bare = proc_env.ns.kubectl("apply", "-f", "-", as_user="alice", input=yaml.safe_dump({
-            "apiVersion": f"{GROUP}/{VERSION}", "kind": "Approval",
-            "metadata": {"name": "no-digest"},
-            "spec": {"incident": name, "incidentUid": uid, "actions": ["a1"],
-                     "decision": "approve", "approvedBy": "alice"},
-        }))  # fmt: skip
+        bare = proc_env.ns.kubectl(
+            "apply",
+            "-f",
+            "-",
+            as_user="alice",
+            input=yaml.safe_dump(
+                {
+                    "apiVersion": f"{GROUP}/{VERSION}",
+                    "kind": "Approval",
+                    "metadata": {"name": "no-digest"},
+                    "spec": {
+                        "incident": name,
+                        "incidentUid": uid,
+                        "actions": ["a1"],
+                        "decision": "approve",
+                        "approvedBy": "alice",
+                    },
+                }
+            ),
+        )
         assert bare.returncode != 0 and "carries the digest of each action" in bare.stderr
         assert proc_env.phase(name) == "AwaitingApproval"
         assert drift.remaining() == len(drift.members)  # none of them ran anything
@@ -211,9 +253,13 @@ def test_approvals_for_another_incident_too_early_or_of_another_step_are_stale(
         assert st["phase"] == "Resolved", st.get("escalationReason")
         assert drift.remaining() == 0
         listed: Any = proc_env.custom.list_namespaced_custom_object(
-            GROUP, VERSION, proc_env.ns.namespace, "approvals")
-        [ap] = [a for a in listed["items"]
-                if a["spec"]["approvedBy"] == "bob" and a["spec"]["incident"] == name]
+            GROUP, VERSION, proc_env.ns.namespace, "approvals"
+        )
+        [ap] = [
+            a
+            for a in listed["items"]
+            if a["spec"]["approvedBy"] == "bob" and a["spec"]["incident"] == name
+        ]
         assert ap["status"]["phase"] == "Applied"
         [done] = st["executedActions"]
         assert (done["approvedBy"], done["approvalUid"]) == ("bob", ap["metadata"]["uid"])
@@ -238,8 +284,14 @@ def test_an_action_found_running_after_a_restart_is_not_sent_when_the_subject_is
         [running] = proc_env.get("incidents", name)["status"]["executedActions"]
         assert running["result"] == "Running"
         # While the operator is down, a person pauses the Subject.
-        paused = proc_env.ns.kubectl("patch", "subject", subject, "--type=merge",
-                                     "-p", json.dumps({"spec": {"paused": True}}))
+        paused = proc_env.ns.kubectl(
+            "patch",
+            "subject",
+            subject,
+            "--type=merge",
+            "-p",
+            json.dumps({"spec": {"paused": True}}),
+        )
         assert paused.returncode == 0, paused.stderr
         operator.start()
         inc = proc_env.wait_phase(name, "Escalated", "Resolved", timeout=60)
@@ -293,8 +345,10 @@ def test_an_incident_awaiting_approval_escalates_when_its_subject_is_deleted(
         # The approval timeout is 120 s here: escalating well before it is the deletion's doing.
         inc = loop_env.wait_phase(name, "Escalated", "Resolved", timeout=30)
         assert inc["status"]["phase"] == "Escalated"
-        assert (f"Subject {subject} was deleted while the incident awaited approval"
-                == inc["status"]["escalationReason"])
+        assert (
+            f"Subject {subject} was deleted while the incident awaited approval"
+            == inc["status"]["escalationReason"]
+        )
         assert drift.remaining() == len(drift.members)
     finally:
         drift.undo()
@@ -302,13 +356,20 @@ def test_an_incident_awaiting_approval_escalates_when_its_subject_is_deleted(
 
 
 def test_a_pods_workload_in_another_namespace_is_refused(loop_env: LoopEnv) -> None:
-    workload = {"kind": "pods", "namespace": "kube-system",
-                "selector": {"matchLabels": {"component": "kube-apiserver"}}}
-    loop_env.apply(subject_manifest("rl-elsewhere", loop_env.stack, autonomy="execute",
-                                    workload=workload))
+    workload = {
+        "kind": "pods",
+        "namespace": "kube-system",
+        "selector": {"matchLabels": {"component": "kube-apiserver"}},
+    }
+    loop_env.apply(
+        subject_manifest("rl-elsewhere", loop_env.stack, autonomy="execute", workload=workload)
+    )
     try:
-        ready = wait_for("the Subject's Ready condition", lambda: condition(
-            loop_env.get("subjects", "rl-elsewhere"), "Ready"), 30)
+        ready = wait_for(
+            "the Subject's Ready condition",
+            lambda: condition(loop_env.get("subjects", "rl-elsewhere"), "Ready"),
+            30,
+        )
         assert (ready["status"], ready["reason"]) == ("False", "WorkloadNamespace"), ready
         assert "kube-system" in ready["message"] and "its own namespace" in ready["message"]
     finally:

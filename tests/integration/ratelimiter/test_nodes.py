@@ -63,7 +63,8 @@ def test_a_killed_node_shows_down_within_its_ttl_with_last_seen(
     assert killed_at_ms - 1000 * (BEAT_S + 0.5) <= record["last_seen_ms"] <= killed_at_ms + 50  # type: ignore[operator]
     # The survivor's metrics say so too, per peer.
     metrics = wait_metrics(
-        survivor.url, 'ratelimiter_peer_up{node_id="keeper",peer="victim"} 0.0', timeout=5)
+        survivor.url, 'ratelimiter_peer_up{node_id="keeper",peer="victim"} 0.0', timeout=5
+    )
     assert 'ratelimiter_peer_up{node_id="keeper",peer="keeper"} 1.0' in metrics
     # It comes back Up when it restarts under the same id.
     victim.start()

@@ -70,10 +70,14 @@ def _healthy(url: str) -> bool:
 def test_everything_runs_and_prometheus_scrapes_each_node_by_id(healthy: LocalStack) -> None:
     states = {name: info["statename"] for name, info in healthy.status().items()}
     assert states == {
-        "redis": "RUNNING", "toxiproxy": "RUNNING", "prometheus": "RUNNING",
-        "rl-node-1": "RUNNING", "rl-node-2": "RUNNING", "rl-node-3": "RUNNING",
+        "redis": "RUNNING",
+        "toxiproxy": "RUNNING",
+        "prometheus": "RUNNING",
+        "rl-node-1": "RUNNING",
+        "rl-node-2": "RUNNING",
+        "rl-node-3": "RUNNING",
         "loadgen": "STOPPED",
-    }  # fmt: skip
+    }
     for url in healthy.urls.nodes.values():
         for _ in range(5):
             httpx.post(f"{url}/check", json={"key": "scrape-me"})

@@ -45,7 +45,9 @@ def subject_manifest(
         "metadata": {"name": name},
         "spec": {
             "type": "ratelimiter",
-            "config": config if config is not None else {
+            "config": config
+            if config is not None
+            else {
                 "adminUrls": list(urls.nodes.values()),
                 "redisUrl": urls.redis,
                 "latencyWindow": "5s",
@@ -86,7 +88,10 @@ class RateLimiterEnv:
 
     def incidents(self, subject: str = SUBJECT) -> dict[str, dict[str, Any]]:
         listed = self.custom.list_namespaced_custom_object(
-            GROUP, VERSION, self.ns.namespace, "incidents",
+            GROUP,
+            VERSION,
+            self.ns.namespace,
+            "incidents",
             label_selector=f"aiops.dev/subject={subject}",
         )
         items: list[dict[str, Any]] = cast(dict[str, Any], listed)["items"]
@@ -101,9 +106,11 @@ class RateLimiterEnv:
 
     def new_incident(self, before: set[str], timeout: float = 30) -> dict[str, Any]:
         """The first Incident of the Subject not in `before`."""
-        found = wait_for("an Incident", lambda: [
-            i for n, i in self.incidents().items() if n not in before
-        ], timeout)
+        found = wait_for(
+            "an Incident",
+            lambda: [i for n, i in self.incidents().items() if n not in before],
+            timeout,
+        )
         return dict(found[0])
 
     def cleared(self, name: str) -> bool:
@@ -131,8 +138,16 @@ def repair(stack: LocalStack) -> None:
 @contextmanager
 def subject_loop(ns: ApiNamespace) -> Iterator[KopfRunner]:
     """`aiops operator run -n NS` with the subject loop alone, in a thread."""
-    args = ["run", "--standalone", "--namespace", ns.namespace,
-            "-m", "aiops.loops.startup", "-m", "aiops.loops.subjects"]
+    args = [
+        "run",
+        "--standalone",
+        "--namespace",
+        ns.namespace,
+        "-m",
+        "aiops.loops.startup",
+        "-m",
+        "aiops.loops.subjects",
+    ]
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("KUBECONFIG", str(ns.cluster.kubeconfig))
         with KopfRunner(args, timeout=60) as runner:
@@ -149,12 +164,15 @@ def rl_env(aiops_api: ClusterHandle, rl_stack: LocalStack) -> Iterator[RateLimit
     try:
         for ns in api_namespace(aiops_api, "rlsubj"):
             env = RateLimiterEnv(ns, rl_stack, k8s.CustomObjectsApi(aiops_api.api_client()))
-            env.apply(subject_manifest(
-                SUBJECT, rl_stack,
-                # Metric invariants wait for the scrape; a short hold keeps the tests short
-                # while still showing a breach held before it is an Incident.
-                invariants=[{"name": "high_latency", "for": "3s"}],
-            ))
+            env.apply(
+                subject_manifest(
+                    SUBJECT,
+                    rl_stack,
+                    # Metric invariants wait for the scrape; a short hold keeps the tests short
+                    # while still showing a breach held before it is an Incident.
+                    invariants=[{"name": "high_latency", "for": "3s"}],
+                )
+            )
             with subject_loop(ns):
                 wait_for("Subject rl Healthy", env.healthy, timeout=60)
                 yield env

@@ -53,9 +53,13 @@ def garbage_prometheus() -> Iterator[str]:
 
 
 def failing(env: RateLimiterEnv, name: str) -> dict[str, str]:
-    return wait_for(f"{name} to report its observation failing", lambda: (
-        (c := condition(env.subject(name), "ObservationFailing")).get("status") == "True" and c
-    ), timeout=30)
+    return wait_for(
+        f"{name} to report its observation failing",
+        lambda: (
+            (c := condition(env.subject(name), "ObservationFailing")).get("status") == "True" and c
+        ),
+        timeout=30,
+    )
 
 
 def last_observed(env: RateLimiterEnv) -> datetime:
@@ -72,20 +76,37 @@ def test_bad_subjects_say_what_is_wrong_and_the_good_one_keeps_being_observed(
     garbage["spec"]["prometheus"]["url"] = garbage_prometheus
     rl_env.apply(
         garbage,
-        subject_manifest("rl-badconfig", stack, {
-            "adminUrls": ["not a url"], "latencyWindow": "5 minutes", "maxKeys": 0,
-        }),
-        subject_manifest("rl-unreachable", stack, {
-            "adminUrls": [f"http://127.0.0.1:{dead_api}"],
-        }),
-        subject_manifest("rl-secret", stack, {
-            **good, "redisUrl": f"redis://:{SECRET}@127.0.0.1:{dead_redis}/0",
-        }),
+        subject_manifest(
+            "rl-badconfig",
+            stack,
+            {
+                "adminUrls": ["not a url"],
+                "latencyWindow": "5 minutes",
+                "maxKeys": 0,
+            },
+        ),
+        subject_manifest(
+            "rl-unreachable",
+            stack,
+            {
+                "adminUrls": [f"http://127.0.0.1:{dead_api}"],
+            },
+        ),
+        subject_manifest(
+            "rl-secret",
+            stack,
+            {
+                **good,
+                "redisUrl": f"redis://:{SECRET}@127.0.0.1:{dead_redis}/0",
+            },
+        ),
     )
     before = last_observed(rl_env)
 
-    ready = wait_for("the rejected config", lambda: (
-        (c := condition(rl_env.subject("rl-badconfig"), "Ready")).get("reason") and c))
+    ready = wait_for(
+        "the rejected config",
+        lambda: (c := condition(rl_env.subject("rl-badconfig"), "Ready")).get("reason") and c,
+    )
     assert ready["status"] == "False" and ready["reason"] == "InvalidConfig"
     for field in ("adminUrls", "latencyWindow", "maxKeys"):
         assert field in ready["message"], ready["message"]

@@ -35,16 +35,22 @@ pytestmark = pytest.mark.asyncio(loop_scope="session")
 @pytest.fixture
 async def plugin(rl_stack: LocalStack) -> AsyncIterator[RateLimiterPlugin]:
     urls = rl_stack.urls
-    cfg = RateLimiterConfig.model_validate({
-        "adminUrls": list(urls.nodes.values()),
-        "redisUrl": urls.redis,
-        "toxiproxyUrl": urls.toxiproxy,
-        "redisDataDir": str(rl_stack.directory / "redis"),
-    })
+    cfg = RateLimiterConfig.model_validate(
+        {
+            "adminUrls": list(urls.nodes.values()),
+            "redisUrl": urls.redis,
+            "toxiproxyUrl": urls.toxiproxy,
+            "redisDataDir": str(rl_stack.directory / "redis"),
+        }
+    )
     # A stack just up answers /health before supervisord calls its programs RUNNING (after
     # startsecs): the snapshots compare program states, so start from settled ones.
-    wait_for("every program RUNNING", lambda: all(
-        i["statename"] == "RUNNING" for n, i in rl_stack.status().items() if n != "loadgen"))
+    wait_for(
+        "every program RUNNING",
+        lambda: all(
+            i["statename"] == "RUNNING" for n, i in rl_stack.status().items() if n != "loadgen"
+        ),
+    )
     workload = SupervisorWorkload(f"{urls.supervisor}/RPC2")
     ctx = PluginContext("test/rl", None, workload)
     p = RateLimiterPlugin(cfg, ctx)
@@ -118,7 +124,11 @@ def snapshot(stack: LocalStack, key: str) -> dict[str, Any]:
 
 
 async def inject_and_revert(
-    p: RateLimiterPlugin, stack: LocalStack, fault: str, target: str, key: str,
+    p: RateLimiterPlugin,
+    stack: LocalStack,
+    fault: str,
+    target: str,
+    key: str,
     params: dict[str, Any] | None = None,
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """(state before, state while injected); asserts revert restores `before`, twice."""
@@ -161,7 +171,8 @@ async def test_redis_latency_adds_a_toxic_and_revert_removes_it(
     plugin: RateLimiterPlugin, rl_stack: LocalStack
 ) -> None:
     _, during = await inject_and_revert(
-        plugin, rl_stack, "redis_latency", "", "x", {"latency_ms": 80})
+        plugin, rl_stack, "redis_latency", "", "x", {"latency_ms": 80}
+    )
     (toxic,) = during["toxics"]
     assert toxic["type"] == "latency" and toxic["attributes"]["latency"] == 80
 
@@ -178,7 +189,8 @@ async def test_counter_drift_writes_entries_ahead_and_revert_removes_only_them(
         (await call("POST", f"{node}/check", {"key": key})).raise_for_status()
     try:
         before, during = await inject_and_revert(
-            plugin, rl_stack, "counter_drift", key, key, {"entries": 7, "ahead_seconds": 60})
+            plugin, rl_stack, "counter_drift", key, key, {"entries": 7, "ahead_seconds": 60}
+        )
         added = [e for e in during["log"] if e not in before["log"]]
         assert len(added) == 7 and len(before["log"]) == 3
         counter = (await call("GET", f"{node}/admin/counters/{key}")).json()
@@ -195,8 +207,7 @@ async def test_bypass_limit_writes_past_the_limit_and_revert_removes_them(
     limit = {"limit": 4, "window_ms": 600_000}
     (await call("PUT", f"{node}/admin/limits/{key}", limit)).raise_for_status()
     try:
-        _, during = await inject_and_revert(plugin, rl_stack, "bypass_limit", key, key,
-                                            {"over": 3})
+        _, during = await inject_and_revert(plugin, rl_stack, "bypass_limit", key, key, {"over": 3})
         assert len(during["log"]) == 7  # the limit, and three past it
     finally:
         await call("DELETE", f"{node}/admin/limits/{key}")
@@ -310,8 +321,9 @@ async def test_pause_of_a_stopped_node_is_refused(
     no = plugin.fault("kill_node").params()
     await plugin.inject("kill_node", no, "rl-node-3")
     try:
-        with pytest.raises(PluginError, match="program rl-node-3 is STOPPED: only a running "
-                           "program can be paused"):
+        with pytest.raises(
+            PluginError, match="program rl-node-3 is STOPPED: only a running program can be paused"
+        ):
             await plugin.inject("pause_node", no, "rl-node-3")
     finally:
         await plugin.revert("kill_node", no, "rl-node-3")
@@ -325,8 +337,9 @@ async def test_partition_is_refused_under_supervisord_and_nothing_changes(
     with pytest.raises(PluginError, match="needs a pods workload"):
         await plugin.inject("partition_node", spec, "rl-node-1")
     assert snapshot(rl_stack, "x") == before
-    assert "no partition to heal" in (await plugin.revert("partition_node", spec,
-                                                          "rl-node-1")).message
+    assert (
+        "no partition to heal" in (await plugin.revert("partition_node", spec, "rl-node-1")).message
+    )
 
 
 # -- the path to Redis (toxiproxy) --------------------------------------------------------------
@@ -376,8 +389,9 @@ async def test_redis_bandwidth_throttles_a_large_reply_and_revert_lifts_it(
     direct.set(key, b"x" * 100_000)
     spec = plugin.fault("redis_bandwidth").params.model_validate({"kilobytes_per_second": 50})
     try:
-        _, during = await inject_and_revert(plugin, rl_stack, "redis_bandwidth", "", "x",
-                                            {"kilobytes_per_second": 50})
+        _, during = await inject_and_revert(
+            plugin, rl_stack, "redis_bandwidth", "", "x", {"kilobytes_per_second": 50}
+        )
         assert during["toxics"][0]["attributes"] == {"rate": 50}
         await plugin.inject("redis_bandwidth", spec, "")
         try:
@@ -472,8 +486,7 @@ async def test_fill_redis_disk_writes_one_file_to_the_percentage_and_revert_remo
 async def test_fill_redis_disk_refuses_more_than_max_bytes_and_writes_nothing(
     plugin: RateLimiterPlugin, rl_stack: LocalStack
 ) -> None:
-    spec = plugin.fault("fill_redis_disk").params.model_validate(
-        {"percent": 99, "max_bytes": MIB})
+    spec = plugin.fault("fill_redis_disk").params.model_validate({"percent": 99, "max_bytes": MIB})
     before = snapshot(rl_stack, "x")
     with pytest.raises(PluginError, match=r"to 99% needs .* more than max_bytes \(1.0 MiB\)"):
         await plugin.inject("fill_redis_disk", spec, "")

@@ -78,14 +78,20 @@ def caught(
         detected_in = time.monotonic() - caused_at
         spec = inc["spec"]
         assert (spec["invariant"], spec.get("entity"), spec["severity"]) == (
-            invariant, entity, severity), spec
+            invariant,
+            entity,
+            severity,
+        ), spec
         # Opened by the subject loop (the incident loop may have moved it on since).
         assert inc["status"]["timeline"][0]["phase"] == "Open"
         assert inc["status"]["faultAt"] and inc["status"]["detectedAt"]
         # Held a moment longer: still that one Incident, seen again, none beside it.
         name = inc["metadata"]["name"]
-        wait_for("the Incident to be seen again", lambda: (
-            env.incidents()[name]["status"].get("count") or 0) >= 2, timeout=15)
+        wait_for(
+            "the Incident to be seen again",
+            lambda: (env.incidents()[name]["status"].get("count") or 0) >= 2,
+            timeout=15,
+        )
         assert set(env.incidents()) - before == {name}
     finally:
         undo()
@@ -102,7 +108,9 @@ def test_a_stopped_node_is_node_down(rl_env: RateLimiterEnv) -> None:
             rl_env,
             lambda: stack.stop_program("rl-node-2"),
             lambda: stack.start_program("rl-node-2"),
-            "node_down", "rl-node-2", "critical",
+            "node_down",
+            "rl-node-2",
+            "critical",
         )
         summary = got["incident"]["spec"]["summary"]
         assert "rl-node-2" in summary and "stopped" in summary  # the registry says why
@@ -122,7 +130,9 @@ def test_redis_latency_through_toxiproxy_is_high_latency_on_every_node(
             lambda: toxiproxy.add_latency(100, name="test-latency"),
             lambda: toxiproxy.remove_toxic("test-latency"),
             # Every node slow at once: one Incident for the cause they share, not three.
-            "high_latency", "all-nodes", "warning",
+            "high_latency",
+            "all-nodes",
+            "warning",
         )
         assert "p99" in got["incident"]["spec"]["summary"]
     finally:
@@ -141,8 +151,7 @@ def test_entries_dated_ahead_of_redis_are_counter_drift(rl_env: RateLimiterEnv) 
         r.zadd(log, {m: ahead + i for i, m in enumerate(forged)})
 
     try:
-        got = caught(rl_env, cause, lambda: r.zrem(log, *forged),
-                     "counter_drift", key, "warning")
+        got = caught(rl_env, cause, lambda: r.zrem(log, *forged), "counter_drift", key, "warning")
         summary = got["incident"]["spec"]["summary"]
         assert "reports 12 requests" in summary and "holds 0 admissions" in summary
     finally:
@@ -156,16 +165,16 @@ def test_admissions_written_around_the_script_are_over_limit(rl_env: RateLimiter
     r = redis.Redis.from_url(rl_env.stack.urls.redis, decode_responses=True)
     log = f"rl:w:{key}"
     forged = [f"test-bypass-{i}" for i in range(8)]
-    httpx.put(f"{node}/admin/limits/{key}", json={"limit": 5, "window_ms": 60_000},
-              timeout=5).raise_for_status()
+    httpx.put(
+        f"{node}/admin/limits/{key}", json={"limit": 5, "window_ms": 60_000}, timeout=5
+    ).raise_for_status()
 
     def cause() -> None:
         now = redis_now_us(r)
         r.zadd(log, {m: now - i for i, m in enumerate(forged)})
 
     try:
-        got = caught(rl_env, cause, lambda: r.zrem(log, *forged),
-                     "over_limit", key, "critical")
+        got = caught(rl_env, cause, lambda: r.zrem(log, *forged), "over_limit", key, "critical")
         assert "holds 8 admissions" in got["incident"]["spec"]["summary"]
     finally:
         r.zrem(log, *forged)
@@ -185,7 +194,9 @@ def test_a_limit_the_script_cannot_read_is_ghost_allowing(rl_env: RateLimiterEnv
                 # 5 per minute on record, in a form the check script skips: not enforced.
                 lambda: r.hset("rl:limits", key, '{"limit": 5, "window_ms": 60000}'),
                 lambda: r.hdel("rl:limits", key),
-                "ghost_allowing", key, "critical",
+                "ghost_allowing",
+                key,
+                "critical",
             )
             assert answers.get("429", 0) == 0  # it was never refused: that is the fault
         assert "5 per 60000 ms" in got["incident"]["spec"]["summary"]
@@ -203,7 +214,9 @@ def test_a_stopped_redis_is_one_redis_disconnected_for_redis(rl_env: RateLimiter
             lambda: stack.stop_program("redis"),
             lambda: stack.start_program("redis"),
             # Every node reports it: one Incident for Redis, not one per node.
-            "redis_disconnected", "redis", "critical",
+            "redis_disconnected",
+            "redis",
+            "critical",
         )
         assert "every node" in got["incident"]["spec"]["summary"]
     finally:

@@ -5,7 +5,7 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import kopf
 import pytest
@@ -24,7 +24,10 @@ def widgets(cluster: ClusterHandle) -> Iterator[None]:
     proc = cluster.kubectl("apply", "-f", str(HERE / "widget-crd.yaml"))
     assert proc.returncode == 0, proc.stderr
     cluster.kubectl(
-        "wait", "--for=condition=Established", "crd/widgets.smoke.aiops.dev", "--timeout=30s",
+        "wait",
+        "--for=condition=Established",
+        "crd/widgets.smoke.aiops.dev",
+        "--timeout=30s",
         check=True,
     )
     yield
@@ -55,14 +58,21 @@ def test_object_created_watched_and_deleted(
     seen: list[tuple[str, str]] = []
     # Watch from the list's resourceVersion: every change after it is delivered, however late
     # the watch request reaches the server (no sleep racing the create).
-    since = api.list_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL)["metadata"][
-        "resourceVersion"]
+    listed: dict[str, Any] = cast(
+        dict[str, Any], api.list_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL)
+    )
+    since = listed["metadata"]["resourceVersion"]
 
     def watch_widgets() -> None:
         w = watch.Watch()
         for event in w.stream(
-            api.list_namespaced_custom_object, GROUP, VERSION, namespace, PLURAL,
-            resource_version=since, timeout_seconds=30,
+            api.list_namespaced_custom_object,
+            GROUP,
+            VERSION,
+            namespace,
+            PLURAL,
+            resource_version=since,
+            timeout_seconds=30,
         ):
             seen.append((event["type"], event["object"]["metadata"]["name"]))
             if event["type"] == "DELETED":
@@ -71,7 +81,9 @@ def test_object_created_watched_and_deleted(
     watcher = threading.Thread(target=watch_widgets, daemon=True)
     watcher.start()
     api.create_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, widget("w1", 3))
-    got = api.get_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, "w1")
+    got: dict[str, Any] = cast(
+        dict[str, Any], api.get_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, "w1")
+    )
     assert got["spec"] == {"size": 3}
     api.delete_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, "w1")
     watcher.join(timeout=30)
@@ -97,14 +109,22 @@ def test_kopf_operator_patches_status(
     args = ["run", "--standalone", "--namespace", namespace, str(HERE / "widget_operator.py")]
     with KopfRunner(args, settings=settings, timeout=60):
         cluster.kubectl(
-            "apply", "-n", namespace, "-f", "-", input=yaml.safe_dump(widget("w2", 21)),
+            "apply",
+            "-n",
+            namespace,
+            "-f",
+            "-",
+            input=yaml.safe_dump(widget("w2", 21)),
             check=True,
         )
         api = client.CustomObjectsApi(cluster.api_client())
         deadline = time.monotonic() + 30
         status: dict[str, Any] = {}
         while time.monotonic() < deadline:
-            obj = api.get_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, "w2")
+            obj: dict[str, Any] = cast(
+                dict[str, Any],
+                api.get_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, "w2"),
+            )
             status = obj.get("status", {})
             if status.get("phase") == "Seen":
                 break
@@ -117,14 +137,26 @@ def test_deployment_pods_run_on_simulated_nodes(cluster: ClusterHandle, namespac
     nodes = cluster.kubectl("get", "nodes", "-o", "name", check=True).stdout.split()
     assert len(nodes) >= 2
     cluster.kubectl(
-        "create", "deployment", "web", "-n", namespace, "--image=example.invalid/web:1",
-        "--replicas=3", check=True,
+        "create",
+        "deployment",
+        "web",
+        "-n",
+        namespace,
+        "--image=example.invalid/web:1",
+        "--replicas=3",
+        check=True,
     )
     started = time.monotonic()
     pods: list[str] = []
     while time.monotonic() - started < 60:
         out = cluster.kubectl(
-            "get", "pods", "-n", namespace, "-l", "app=web", "-o",
+            "get",
+            "pods",
+            "-n",
+            namespace,
+            "-l",
+            "app=web",
+            "-o",
             "jsonpath={range .items[*]}{.status.phase} {.spec.nodeName}{'\\n'}{end}",
             check=True,
         ).stdout

@@ -21,9 +21,7 @@ def ns(aiops_api: ClusterHandle) -> Iterator[ApiNamespace]:
 
 
 @contextmanager
-def running_operator(
-    env: ApiNamespace, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[KopfRunner]:
+def running_operator(env: ApiNamespace, monkeypatch: pytest.MonkeyPatch) -> Iterator[KopfRunner]:
     """`aiops operator run -n NS`, in a thread; stopped (gracefully) on exit."""
     monkeypatch.setenv("KUBECONFIG", str(env.cluster.kubeconfig))
     args = ["run", "--standalone", "--namespace", env.namespace, "-m", "aiops.handlers"]

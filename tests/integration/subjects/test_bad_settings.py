@@ -12,10 +12,16 @@ from tests.fixtures.aiops_api import ApiNamespace
 from tests.integration.subjects.conftest import closed_port, get_json
 
 SUBJECT = {
-    "apiVersion": "aiops.dev/v1alpha1", "kind": "Subject", "metadata": {"name": "watched"},
-    "spec": {"type": "tikv", "config": {"pdUrls": [f"http://127.0.0.1:{closed_port()}"]},
-             "interval": "1s", "autonomy": "observe"},
-}  # fmt: skip
+    "apiVersion": "aiops.dev/v1alpha1",
+    "kind": "Subject",
+    "metadata": {"name": "watched"},
+    "spec": {
+        "type": "tikv",
+        "config": {"pdUrls": [f"http://127.0.0.1:{closed_port()}"]},
+        "interval": "1s",
+        "autonomy": "observe",
+    },
+}
 
 
 def test_a_bad_setting_stops_kopf_at_start_and_nothing_is_written(

@@ -44,22 +44,32 @@ def as_operator(env: ApiNamespace) -> k8s.ApiClient:
 def running_pods(env: ApiNamespace, selector: str) -> dict[str, str]:
     """Pod name -> uid, of the Running pods not being deleted."""
     out = env.kubectl("get", "pods", "-l", selector, "-o", "json", check=True).stdout
-    return {p["metadata"]["name"]: p["metadata"]["uid"] for p in json.loads(out)["items"]
-            if p["status"].get("phase") == "Running"
-            and not p["metadata"].get("deletionTimestamp")}
+    return {
+        p["metadata"]["name"]: p["metadata"]["uid"]
+        for p in json.loads(out)["items"]
+        if p["status"].get("phase") == "Running" and not p["metadata"].get("deletionTimestamp")
+    }
 
 
 def wait_running(env: ApiNamespace, selector: str, count: int) -> dict[str, str]:
-    return dict(polling.wait_for(
-        f"{count} pods {selector} Running",
-        lambda: (pods if len(pods := running_pods(env, selector)) == count else None),
-        timeout=90,
-    ))
+    return dict(
+        polling.wait_for(
+            f"{count} pods {selector} Running",
+            lambda: pods if len(pods := running_pods(env, selector)) == count else None,
+            timeout=90,
+        )
+    )
 
 
 def deployment(env: ApiNamespace, name: str, replicas: int) -> dict[str, str]:
-    env.kubectl("create", "deployment", name, "--image=example.invalid/app:1",
-                f"--replicas={replicas}", check=True)
+    env.kubectl(
+        "create",
+        "deployment",
+        name,
+        "--image=example.invalid/app:1",
+        f"--replicas={replicas}",
+        check=True,
+    )
     return wait_running(env, f"app={name}", replicas)
 
 
@@ -89,8 +99,11 @@ async def test_pod_kill_deletes_the_pod_and_its_controller_makes_another(
     assert victim not in after and len(set(after) - set(before)) == 1
     # Nothing to revert: the controller did it.
     assert "managed by its controller" in (await workload.start(victim)).message
-    with pytest.raises(PluginError, match=rf"no pod 'not-ours' matches app=web in namespace "
-                       rf"{env.namespace}"):
+    with pytest.raises(
+        PluginError,
+        match=rf"no pod 'not-ours' matches app=web in namespace "
+        rf"{env.namespace}",
+    ):
         await workload.kill("not-ours")
     assert running_pods(env, "app=web") == after
 
@@ -151,20 +164,26 @@ def tikv_statefulset(namespace: str) -> dict[str, Any]:
     """Three store pods named as PD's stand-in addresses them (tikv-N.tikv-peer...)."""
     labels = {"app": "tikv"}
     return {
-        "apiVersion": "apps/v1", "kind": "StatefulSet",
+        "apiVersion": "apps/v1",
+        "kind": "StatefulSet",
         "metadata": {"name": "tikv", "namespace": namespace},
         "spec": {
-            "serviceName": "tikv-peer", "replicas": 3, "podManagementPolicy": "Parallel",
+            "serviceName": "tikv-peer",
+            "replicas": 3,
+            "podManagementPolicy": "Parallel",
             "selector": {"matchLabels": labels},
-            "template": {"metadata": {"labels": labels}, "spec": {"containers": [
-                {"name": "tikv", "image": "example.invalid/tikv:1"}]}},
+            "template": {
+                "metadata": {"labels": labels},
+                "spec": {"containers": [{"name": "tikv", "image": "example.invalid/tikv:1"}]},
+            },
         },
     }
 
 
 async def test_tikv_store_faults_through_the_plugin_contract(env: ApiNamespace) -> None:
-    env.kubectl("apply", "-f", "-", input=yaml.safe_dump(tikv_statefulset(env.namespace)),
-                check=True)
+    env.kubectl(
+        "apply", "-f", "-", input=yaml.safe_dump(tikv_statefulset(env.namespace)), check=True
+    )
     before = wait_running(env, "app=tikv", 3)
     pd = FakePd()
     plugin_cls = registry.load("tikv")
@@ -177,8 +196,11 @@ async def test_tikv_store_faults_through_the_plugin_contract(env: ApiNamespace) 
         killed = await plugin.inject("kill_store", no, "store-2")  # tikv-1
         assert killed.detail == {INSTANT: True}
         # A StatefulSet makes the pod again under the same name: a new uid tells it apart.
-        polling.wait_for("tikv-1 recreated Running", lambda: running_pods(env, "app=tikv").get(
-            "tikv-1") not in (None, before["tikv-1"]), timeout=90)
+        polling.wait_for(
+            "tikv-1 recreated Running",
+            lambda: running_pods(env, "app=tikv").get("tikv-1") not in (None, before["tikv-1"]),
+            timeout=90,
+        )
 
         cut = plugin.fault("partition_store").params()
         made = await plugin.inject("partition_store", cut, "store-3")  # tikv-2
@@ -186,7 +208,8 @@ async def test_tikv_store_faults_through_the_plugin_contract(env: ApiNamespace) 
         (policy,) = policies(env)
         assert policy["metadata"]["name"] == "aiops-chaos-partition-store-tikv-2"
         assert sorted(running_pods(env, f"{LABEL}=aiops-chaos-partition-store-tikv-2")) == [
-            "tikv-2"]
+            "tikv-2"
+        ]
         for _ in range(2):
             assert (await plugin.revert("partition_store", cut, "store-3")).ok
         assert policies(env) == [] and LABEL not in pod_labels(env, "tikv-2")
@@ -206,5 +229,3 @@ async def test_tikv_store_faults_through_the_plugin_contract(env: ApiNamespace) 
     finally:
         await plugin.close()
         await ctx.aclose()
-
-

@@ -29,8 +29,11 @@ def subject(name: str, type_: str, config: dict[str, Any], **spec: Any) -> dict[
 
 def unreachable_tikv(name: str, grace: str) -> dict[str, Any]:
     return subject(
-        name, "tikv", {"pdUrls": [f"http://127.0.0.1:{closed_port()}"]},
-        observationGracePeriod=grace, autonomy="observe",
+        name,
+        "tikv",
+        {"pdUrls": [f"http://127.0.0.1:{closed_port()}"]},
+        observationGracePeriod=grace,
+        autonomy="observe",
     )
 
 
@@ -54,27 +57,36 @@ def test_bad_subjects_are_reported_and_the_others_keep_running(
         unreachable_tikv("unreachable", grace="2s"),
     )
     with running_operator(ns, monkeypatch):
-        ready = wait_for("the unknown type to be reported", lambda: condition(
-            get_json(ns, "subject", "unknown"), "Ready"))
+        ready = wait_for(
+            "the unknown type to be reported",
+            lambda: condition(get_json(ns, "subject", "unknown"), "Ready"),
+        )
         assert ready["status"] == "False" and ready["reason"] == "UnknownType"
         assert "unknown subject type 'nosuch'" in ready["message"]
         assert "tikv" in ready["message"]  # the known types are named
 
-        ready = wait_for("the bad config to be reported", lambda: condition(
-            get_json(ns, "subject", "badconfig"), "Ready"))
+        ready = wait_for(
+            "the bad config to be reported",
+            lambda: condition(get_json(ns, "subject", "badconfig"), "Ready"),
+        )
         assert ready["reason"] == "InvalidConfig"
         assert "pdUrls" in ready["message"] or "pd_urls" in ready["message"]
 
-        failing = wait_for("the unreachable subject to be Unknown", lambda: (
-            (obj := get_json(ns, "subject", "unreachable"))["status"].get("health") == "Unknown"
-            and obj))
+        failing = wait_for(
+            "the unreachable subject to be Unknown",
+            lambda: (
+                (obj := get_json(ns, "subject", "unreachable"))["status"].get("health") == "Unknown"
+                and obj
+            ),
+        )
         obs = condition(failing, "ObservationFailing")
         assert obs is not None and obs["status"] == "True"
         assert "127.0.0.1" in obs["message"]  # which endpoint, said plainly
         assert failing["status"]["observationFailingSince"]
 
-        opened = wait_for("the observation_failed incident", lambda: incidents_of(
-            ns, "unreachable"))
+        opened = wait_for(
+            "the observation_failed incident", lambda: incidents_of(ns, "unreachable")
+        )
         assert len(opened) == 1
         inc = opened[0]
         assert inc["spec"]["invariant"] == "observation_failed"
@@ -82,11 +94,15 @@ def test_bad_subjects_are_reported_and_the_others_keep_running(
         assert inc["spec"]["source"] == "subject-loop"
         assert inc["status"]["timeline"][0]["phase"] == "Open"
         assert inc["status"]["detectedAt"] and inc["status"]["faultAt"]
-        wait_for("openIncidents on the subject", lambda: get_json(
-            ns, "subject", "unreachable")["status"].get("openIncidents") == 1)
+        wait_for(
+            "openIncidents on the subject",
+            lambda: get_json(ns, "subject", "unreachable")["status"].get("openIncidents") == 1,
+        )
         # More cycles refresh the same incident; they never open a second one.
-        wait_for("the incident to be seen again", lambda: (incidents_of(
-            ns, "unreachable")[0]["status"].get("count") or 0) >= 3)
+        wait_for(
+            "the incident to be seen again",
+            lambda: (incidents_of(ns, "unreachable")[0]["status"].get("count") or 0) >= 3,
+        )
         assert len(incidents_of(ns, "unreachable")) == 1
         # The bad Subjects opened nothing: they are misconfigured, not observed broken.
         assert incidents_of(ns, "unknown") == [] and incidents_of(ns, "badconfig") == []
@@ -101,8 +117,12 @@ def test_restart_in_the_middle_of_a_grace_period_loses_and_duplicates_nothing(
 ) -> None:
     apply(ns, unreachable_tikv("flaky", grace="8s"))
     with running_operator(ns, monkeypatch):
-        since = wait_for("observation to start failing", lambda: get_json(
-            ns, "subject", "flaky").get("status", {}).get("observationFailingSince"))
+        since = wait_for(
+            "observation to start failing",
+            lambda: (
+                get_json(ns, "subject", "flaky").get("status", {}).get("observationFailingSince")
+            ),
+        )
     # The operator is gone for a while, in the middle of the grace period.
     assert incidents_of(ns, "flaky") == []
     with running_operator(ns, monkeypatch):
@@ -118,6 +138,8 @@ def test_restart_in_the_middle_of_a_grace_period_loses_and_duplicates_nothing(
     with running_operator(ns, monkeypatch):
         name = opened[0]["metadata"]["name"]
         count = opened[0]["status"].get("count") or 1
-        wait_for("the incident to be refreshed", lambda: (get_json(
-            ns, "incident", name)["status"].get("count") or 0) > count + 2)
+        wait_for(
+            "the incident to be refreshed",
+            lambda: (get_json(ns, "incident", name)["status"].get("count") or 0) > count + 2,
+        )
     assert [i["metadata"]["name"] for i in incidents_of(ns, "flaky")] == [name]

@@ -29,8 +29,12 @@ from tikv_subject.queries import build
 
 CONFIGS = [
     {},
-    {"storeLabel": "pod", "prometheusJob": "tidb-cluster-tikv", "statusPort": 20181,
-     "latencyWindow": "5m"},
+    {
+        "storeLabel": "pod",
+        "prometheusJob": "tidb-cluster-tikv",
+        "statusPort": 20181,
+        "latencyWindow": "5m",
+    },
 ]
 
 
@@ -101,16 +105,18 @@ def target(address: str, instance: str, path: str) -> dict[str, Any]:
 def scraping_prometheus(exporter: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     running: PrometheusProcess = start_prometheus(
         Path(tmp_path_factory.mktemp("prometheus-tikv")),
-        scrape_configs=[{
-            "job_name": "tikv",
-            "scrape_interval": "1s",
-            "static_configs": [
-                target(exporter, "tikv-0.tikv-peer.tikv.svc:20180", "/slow"),
-                target(exporter, "tikv-1.tikv-peer.tikv.svc:20180", "/fast"),
-                # Scraped on the gRPC port, as the original system assumed: never read.
-                target(exporter, "tikv-2.tikv-peer.tikv.svc:20160", "/slow"),
-            ],
-        }],
+        scrape_configs=[
+            {
+                "job_name": "tikv",
+                "scrape_interval": "1s",
+                "static_configs": [
+                    target(exporter, "tikv-0.tikv-peer.tikv.svc:20180", "/slow"),
+                    target(exporter, "tikv-1.tikv-peer.tikv.svc:20180", "/fast"),
+                    # Scraped on the gRPC port, as the original system assumed: never read.
+                    target(exporter, "tikv-2.tikv-peer.tikv.svc:20160", "/slow"),
+                ],
+            }
+        ],
         scrape_interval="1s",
     )
     yield running.url
@@ -141,8 +147,12 @@ async def test_latency_is_read_from_the_status_port(scraping_prometheus: str) ->
     pd = FakePd()
     plugin_cls = registry.load("tikv")
     cfg = registry.validate_config(plugin_cls, {"pdUrls": [pd.url]})
-    ctx = PluginContext(subject="tikv/basic", prometheus=Prometheus(scraping_prometheus),
-                        workload=None, http=pd.client())
+    ctx = PluginContext(
+        subject="tikv/basic",
+        prometheus=Prometheus(scraping_prometheus),
+        workload=None,
+        http=pd.client(),
+    )
     try:
         plugin = plugin_cls(cfg, ctx)
         obs = await plugin.observe()

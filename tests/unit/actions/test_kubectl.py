@@ -52,14 +52,19 @@ def recorded(record: Path) -> list[dict[str, Any]]:
 
 
 async def test_the_dry_run_flag_comes_right_after_the_verb(calls: Path) -> None:
-    result = await dry_run_kubectl(["annotate", "cm", "x", "a=b", "--overwrite"], "shop",
-                                   kubectl=binary(calls))
+    result = await dry_run_kubectl(
+        ["annotate", "cm", "x", "a=b", "--overwrite"], "shop", kubectl=binary(calls)
+    )
     assert result.ok, result.message
     [call] = recorded(calls)
     assert call["argv"] == [
-        "--namespace=shop", "annotate", "--dry-run=server", "configmaps.v1./x", "a=b",
+        "--namespace=shop",
+        "annotate",
+        "--dry-run=server",
+        "configmaps.v1./x",
+        "a=b",
         "--overwrite=true",
-    ]  # fmt: skip
+    ]
 
 
 async def test_kubectl_gets_only_the_environment_it_needs(calls: Path) -> None:
@@ -71,9 +76,17 @@ async def test_kubectl_gets_only_the_environment_it_needs(calls: Path) -> None:
         assert FAKE_KEY not in json.dumps(env) and "hunter2" not in json.dumps(env)
         assert env["KUBECONFIG"] == "/nonexistent/kubeconfig"  # how it finds the API server
         assert env["KUBERC"] == "off"  # no preferences file adds flags or aliases
-        assert set(env) <= {"PATH", "HOME", "KUBECONFIG", "KUBERNETES_SERVICE_HOST",
-                            "KUBERNETES_SERVICE_PORT", "LANG", "TMPDIR", "KUBECACHEDIR",
-                            "KUBERC"}
+        assert set(env) <= {
+            "PATH",
+            "HOME",
+            "KUBECONFIG",
+            "KUBERNETES_SERVICE_HOST",
+            "KUBERNETES_SERVICE_PORT",
+            "LANG",
+            "TMPDIR",
+            "KUBECACHEDIR",
+            "KUBERC",
+        }
 
 
 async def test_a_refused_dry_run_means_the_command_never_runs(calls: Path) -> None:
@@ -91,12 +104,14 @@ async def test_a_refused_dry_run_means_the_command_never_runs(calls: Path) -> No
         (["annotate", "configmap", "x", "a=b", "--resource-version"], "needs a value"),
         (["annotate", "configmap", "x", "a=b", "--template"], "--template is not allowed"),
         (["annotate", "configmap", "x", "a=b", "--dry-run=none"], "--dry-run is not allowed"),
-        (["annotate", "configmap", "x", "a=b", "--profile=cpu", "--profile-output=/tmp/p"],
-         "--profile-output is not allowed"),
+        (
+            ["annotate", "configmap", "x", "a=b", "--profile=cpu", "--profile-output=/tmp/p"],
+            "--profile-output is not allowed",
+        ),
         (["create", "token", "default"], "kubectl create is never allowed"),
         (["patch", "incident/i-1", "--subresource=status", "-p", "{}"], "aiops.dev API"),
     ],
-)  # fmt: skip
+)
 async def test_a_refused_command_runs_neither_way(calls: Path, argv: list[str], why: str) -> None:
     dry = await dry_run_kubectl(argv, "shop", kubectl=binary(calls))
     assert not dry.ok and dry.message.startswith("refused, nothing ran: ") and why in dry.message

@@ -21,17 +21,30 @@ from aiops.actions.kubectl.argv import (
         (["get", "pods", "-o", "wide"], ["get", "--namespace=shop", "pods", "-o", "wide"]),
         (["get", "deploy/web", "-n", "shop"], ["get", "--namespace=shop", "deploy/web"]),
         (["describe", "sts", "tikv"], ["describe", "--namespace=shop", "sts", "tikv"]),
-        (["logs", "web-0", "-c", "app"],
-         ["logs", "--namespace=shop", "web-0", "-c", "app", "--tail=200"]),
-        (["logs", "web-0", "--tail=50", "--previous"],
-         ["logs", "--namespace=shop", "web-0", "--tail", "50", "--previous"]),
-        (["get", "pods,services", "-l", "app=web", "-o", "jsonpath={.items[*].metadata.name}"],
-         ["get", "--namespace=shop", "pods,services", "-l", "app=web", "-o",
-          "jsonpath={.items[*].metadata.name}"]),
+        (
+            ["logs", "web-0", "-c", "app"],
+            ["logs", "--namespace=shop", "web-0", "-c", "app", "--tail=200"],
+        ),
+        (
+            ["logs", "web-0", "--tail=50", "--previous"],
+            ["logs", "--namespace=shop", "web-0", "--tail", "50", "--previous"],
+        ),
+        (
+            ["get", "pods,services", "-l", "app=web", "-o", "jsonpath={.items[*].metadata.name}"],
+            [
+                "get",
+                "--namespace=shop",
+                "pods,services",
+                "-l",
+                "app=web",
+                "-o",
+                "jsonpath={.items[*].metadata.name}",
+            ],
+        ),
         (["top", "pods"], ["top", "--namespace=shop", "pods"]),
         (["version", "--client"], ["version", "--namespace=shop", "--client"]),
     ],
-)  # fmt: skip
+)
 def test_reads_run_with_the_namespace_forced(argv: list[str], expected: list[str]) -> None:
     assert read_command(argv, "shop").argv == expected
 
@@ -71,7 +84,7 @@ def test_reads_run_with_the_namespace_forced(argv: list[str], expected: list[str
         (["logs", "web-0", "--tail", "99999"], "--tail must be"),
         (["version", "extra"], "takes no arguments"),
     ],
-)  # fmt: skip
+)
 def test_everything_else_is_refused_with_the_reason(argv: object, says: str) -> None:
     with pytest.raises(KubectlRefused) as err:
         read_command(argv, "shop")
@@ -134,8 +147,11 @@ def test_shell_syntax_is_just_characters() -> None:
         (["set", "serviceaccount", "deployment/web", "admin"], "set serviceaccount is not"),
         (["rollout", "status", "deployment/web"], "kubectl rollout status is not allowed"),
         # kubectl has no --dry-run for these: they could never pass the server's dry run
-        (["rollout", "restart", "statefulset/tikv"], "has no server-side dry run, so it cannot "
-         "be proposed; propose the same change as a patch: patch deployment/NAME"),
+        (
+            ["rollout", "restart", "statefulset/tikv"],
+            "has no server-side dry run, so it cannot "
+            "be proposed; propose the same change as a patch: patch deployment/NAME",
+        ),
         (["rollout", "pause", "deployment/web"], '\'{"spec":{"paused":true}}\''),
         (["rollout", "resume", "deployment/web"], '\'{"spec":{"paused":false}}\''),
         (["rollout"], "kubectl rollout is not allowed"),
@@ -156,8 +172,11 @@ def test_shell_syntax_is_just_characters() -> None:
         (["annotate", "pod/web-0", "a=b", "--cache-dir=/var/x"], "--cache-dir is not allowed"),
         (["annotate", "pod/web-0", "a=b", "-v", "9"], "-v is not allowed: verbose"),
         (["annotate", "pod/web-0", "a=b", "--v=9"], "--v is not allowed: verbose"),
-        (["annotate", "pod/web-0", "a=b", "-o", "yaml"], "flag -o is not allowed for kubectl "
-         "annotate (allowed: --overwrite, --resource-version)"),
+        (
+            ["annotate", "pod/web-0", "a=b", "-o", "yaml"],
+            "flag -o is not allowed for kubectl "
+            "annotate (allowed: --overwrite, --resource-version)",
+        ),
         (["annotate", "pod/web-0", "a=b", "--template={{.}}"], "--template is not allowed"),
         (["annotate", "pod/web-0", "a=b", "--field-manager=x"], "--field-manager is not allowed"),
         (["patch", "pod/web-0", "-p", "{}", "--subresource=status"], "--subresource is not"),
@@ -177,8 +196,10 @@ def test_shell_syntax_is_just_characters() -> None:
         (["annotate", "pod/web-0", "a=b", "--overwrite", "--overwrite"], "given twice"),
         (["annotate", "pod/web-0", "a=b", "--", "--dry-run=none"], "'--' is not allowed"),
         # a flag whose value is missing: last, or followed by another flag
-        (["annotate", "pod/web-0", "a=b", "--resource-version"], "--resource-version needs a "
-         "value: write --resource-version=VALUE"),
+        (
+            ["annotate", "pod/web-0", "a=b", "--resource-version"],
+            "--resource-version needs a value: write --resource-version=VALUE",
+        ),
         (["label", "pod/web-0", "a=b", "--resource-version", "--overwrite"], "needs a value"),
         (["scale", "deploy/web", "--replicas"], "--replicas needs a value"),
         (["patch", "deploy/web", "-p"], "-p needs a value"),
@@ -196,7 +217,7 @@ def test_shell_syntax_is_just_characters() -> None:
         (["delete", "pod/web\x00"], "must not contain NUL"),
         (["delete", "pod/Web_0"], "'Web_0' is not an object name"),
     ],
-)  # fmt: skip
+)
 def test_mutations_that_must_not_be_proposed(argv: object, problem: str) -> None:
     problems = mutation_problems(argv)
     assert any(problem in p for p in problems), problems
@@ -212,36 +233,91 @@ def test_every_problem_is_reported_at_once() -> None:
 @pytest.mark.parametrize(
     ("argv", "expected"),
     [
-        (["annotate", "configmap", "plan-target", "aiops.dev/drained=true"],
-         ["annotate", "--dry-run=server", "configmaps.v1./plan-target", "aiops.dev/drained=true"]),
-        (["annotate", "cm/x", "a=b", "old-", "--overwrite"],
-         ["annotate", "--dry-run=server", "configmaps.v1./x", "a=b", "old-", "--overwrite=true"]),
-        (["label", "--overwrite=false", "Pod", "web-0", "tier=canary"],
-         ["label", "--dry-run=server", "pods.v1./web-0", "tier=canary", "--overwrite=false"]),
+        (
+            ["annotate", "configmap", "plan-target", "aiops.dev/drained=true"],
+            [
+                "annotate",
+                "--dry-run=server",
+                "configmaps.v1./plan-target",
+                "aiops.dev/drained=true",
+            ],
+        ),
+        (
+            ["annotate", "cm/x", "a=b", "old-", "--overwrite"],
+            ["annotate", "--dry-run=server", "configmaps.v1./x", "a=b", "old-", "--overwrite=true"],
+        ),
+        (
+            ["label", "--overwrite=false", "Pod", "web-0", "tier=canary"],
+            ["label", "--dry-run=server", "pods.v1./web-0", "tier=canary", "--overwrite=false"],
+        ),
         (["delete", "pod", "web-0"], ["delete", "--dry-run=server", "pods.v1./web-0"]),
-        (["delete", "configmaps.v1./old", "--wait=false", "--grace-period", "5"],
-         ["delete", "--dry-run=server", "configmaps.v1./old", "--grace-period=5",
-          "--wait=false"]),
-        (["patch", "statefulset/tikv", "-p", '{"spec":{"template":{"metadata":{"annotations":'
-          '{"kubectl.kubernetes.io/restartedAt":"2026-01-01T00:00:00Z"}}}}}'],
-         ["patch", "--dry-run=server", "statefulsets.v1.apps/tikv",
-          '--patch={"spec":{"template":{"metadata":{"annotations":'
-          '{"kubectl.kubernetes.io/restartedAt":"2026-01-01T00:00:00Z"}}}}}']),
-        (["rollout", "undo", "deploy", "web", "--to-revision=3"],
-         ["rollout", "undo", "--dry-run=server", "deployments.v1.apps/web", "--to-revision=3"]),
-        (["scale", "deployments.apps/web", "--replicas", "3"],
-         ["scale", "--dry-run=server", "deployments.v1.apps/web", "--replicas=3"]),
-        (["patch", "hpa", "web", "--type", "merge", "-p", '{"spec":{"maxReplicas":9}}'],
-         ["patch", "--dry-run=server", "horizontalpodautoscalers.v2.autoscaling/web",
-          '--patch={"spec":{"maxReplicas":9}}', "--type=merge"]),
-        (["set", "image", "ds/agent", "agent=registry.example/agent:1.2@sha256:ab"],
-         ["set", "image", "--dry-run=server", "daemonsets.v1.apps/agent",
-          "agent=registry.example/agent:1.2@sha256:ab"]),
-        (["set", "resources", "sts/db", "-c=db", "--limits=cpu=2,memory=4Gi"],
-         ["set", "resources", "--dry-run=server", "statefulsets.v1.apps/db",
-          "--containers=db", "--limits=cpu=2,memory=4Gi"]),
+        (
+            ["delete", "configmaps.v1./old", "--wait=false", "--grace-period", "5"],
+            [
+                "delete",
+                "--dry-run=server",
+                "configmaps.v1./old",
+                "--grace-period=5",
+                "--wait=false",
+            ],
+        ),
+        (
+            [
+                "patch",
+                "statefulset/tikv",
+                "-p",
+                '{"spec":{"template":{"metadata":{"annotations":'
+                '{"kubectl.kubernetes.io/restartedAt":"2026-01-01T00:00:00Z"}}}}}',
+            ],
+            [
+                "patch",
+                "--dry-run=server",
+                "statefulsets.v1.apps/tikv",
+                '--patch={"spec":{"template":{"metadata":{"annotations":'
+                '{"kubectl.kubernetes.io/restartedAt":"2026-01-01T00:00:00Z"}}}}}',
+            ],
+        ),
+        (
+            ["rollout", "undo", "deploy", "web", "--to-revision=3"],
+            ["rollout", "undo", "--dry-run=server", "deployments.v1.apps/web", "--to-revision=3"],
+        ),
+        (
+            ["scale", "deployments.apps/web", "--replicas", "3"],
+            ["scale", "--dry-run=server", "deployments.v1.apps/web", "--replicas=3"],
+        ),
+        (
+            ["patch", "hpa", "web", "--type", "merge", "-p", '{"spec":{"maxReplicas":9}}'],
+            [
+                "patch",
+                "--dry-run=server",
+                "horizontalpodautoscalers.v2.autoscaling/web",
+                '--patch={"spec":{"maxReplicas":9}}',
+                "--type=merge",
+            ],
+        ),
+        (
+            ["set", "image", "ds/agent", "agent=registry.example/agent:1.2@sha256:ab"],
+            [
+                "set",
+                "image",
+                "--dry-run=server",
+                "daemonsets.v1.apps/agent",
+                "agent=registry.example/agent:1.2@sha256:ab",
+            ],
+        ),
+        (
+            ["set", "resources", "sts/db", "-c=db", "--limits=cpu=2,memory=4Gi"],
+            [
+                "set",
+                "resources",
+                "--dry-run=server",
+                "statefulsets.v1.apps/db",
+                "--containers=db",
+                "--limits=cpu=2,memory=4Gi",
+            ],
+        ),
     ],
-)  # fmt: skip
+)
 def test_allowed_changes_are_rewritten_with_the_dry_run_after_the_verb(
     argv: list[str], expected: list[str]
 ) -> None:
@@ -273,15 +349,22 @@ def test_what_runs_has_no_flag_that_could_take_a_value_from_the_next_argument() 
     """Every allowed verb's rewritten form: the dry run right after the verb, every flag as
     `--flag=value`, nothing after the verb that starts with a single dash."""
     objects = {"keys": ["a=b"], "images": ["app=img:1"], "none": []}
-    values = {"--patch": "{}", "--type": "merge", "--limits": "cpu=1", "--requests": "cpu=1",
-              "--containers": "app", "--cascade": "foreground", "--resource-version": "7"}
+    values = {
+        "--patch": "{}",
+        "--type": "merge",
+        "--limits": "cpu=1",
+        "--requests": "cpu=1",
+        "--containers": "app",
+        "--cascade": "foreground",
+        "--resource-version": "7",
+    }
     for verb in _VERBS.values():
         argv = [*verb.words, f"{verb.kinds[0]}/x", *objects[verb.pairs]]
         for flag in verb.flags:
             argv += [flag.name] if flag.check is None else [flag.name, values.get(flag.name, "1")]
         ran = mutation_command(argv).argv(dry_run=True)
         assert ran[len(verb.words)] == "--dry-run=server", ran
-        flags = [a for a in ran[len(verb.words):] if a.startswith("-")]
+        flags = [a for a in ran[len(verb.words) :] if a.startswith("-")]
         assert all(a.startswith("--") and "=" in a for a in flags), ran
         assert len(flags) == len(verb.flags) + 1
 

@@ -34,8 +34,9 @@ class Toy(SubjectPlugin):
     invariants = ()
     runbook = ()
     actions = (
-        ActionSpec(name="nudge", description="nudge it", params=NoParams, risk=Risk.LOW,
-                   reversible=True),
+        ActionSpec(
+            name="nudge", description="nudge it", params=NoParams, risk=Risk.LOW, reversible=True
+        ),
         # A plugin naming its action like a core one does not replace the core's checks.
         ActionSpec(name="kubectl", description="not the core's", params=NoParams, risk=Risk.LOW),
     )
@@ -64,7 +65,7 @@ def kubectl(tmp_path: Path) -> Path:
     """A kubectl that records its argument vector, one line per call."""
     record = tmp_path / "calls"
     script = tmp_path / "kubectl"
-    script.write_text(f"#!/bin/sh\necho \"$*\" >> {record}\necho done\n")
+    script.write_text(f'#!/bin/sh\necho "$*" >> {record}\necho done\n')
     script.chmod(0o755)
     return record
 

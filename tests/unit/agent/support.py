@@ -57,22 +57,33 @@ class DemoPlugin(SubjectPlugin):
     type_name = "demo"
     config_model = DemoConfig
     invariants = (
-        Invariant(name="members_up", description="Every member is Up.",
-                  severity=Severity.CRITICAL),
-    )  # fmt: skip
+        Invariant(name="members_up", description="Every member is Up.", severity=Severity.CRITICAL),
+    )
     actions = (
-        ActionSpec(name="restart_member", description="Restart one member's process.",
-                   params=MemberParams, risk=Risk.LOW, reversible=True, disrupts_member=True),
-        ActionSpec(name="wipe_member_data", description="Delete a member's data, resync it.",
-                   params=MemberParams, risk=Risk.HIGH, disrupts_member=True),
-    )  # fmt: skip
+        ActionSpec(
+            name="restart_member",
+            description="Restart one member's process.",
+            params=MemberParams,
+            risk=Risk.LOW,
+            reversible=True,
+            disrupts_member=True,
+        ),
+        ActionSpec(
+            name="wipe_member_data",
+            description="Delete a member's data, resync it.",
+            params=MemberParams,
+            risk=Risk.HIGH,
+            disrupts_member=True,
+        ),
+    )
     runbook = (
         RunbookEntry(
-            invariant="members_up", diagnosis="A member process is down.",
+            invariant="members_up",
+            diagnosis="A member process is down.",
             likely_causes=["the process crashed"],
             steps=[RunbookStep(action="restart_member", params={"member": "{entity}"})],
         ),
-    )  # fmt: skip
+    )
 
     def __init__(self, config: BaseModel, ctx: PluginContext) -> None:
         super().__init__(config, ctx)
@@ -94,10 +105,14 @@ class DemoPlugin(SubjectPlugin):
         if "members_up" not in invariants:
             return []
         return [
-            Violation(invariant="members_up", entity=m.name, severity=Severity.CRITICAL,
-                      summary=f"{m.name} is down")
+            Violation(
+                invariant="members_up",
+                entity=m.name,
+                severity=Severity.CRITICAL,
+                summary=f"{m.name} is down",
+            )
             for m in obs.down_members()
-        ]  # fmt: skip
+        ]
 
     async def preconditions(self, action: str, params: BaseModel, obs: Observation) -> list[str]:
         member = getattr(params, "member", None)
@@ -132,8 +147,11 @@ class Preview:
         if reasons:
             return {"decision": "refused", "reason": "precondition: " + "; ".join(reasons)}
         if spec.risk is Risk.HIGH:
-            return {"decision": "refused", "reason": "high-risk actions are refused under "
-                    "autonomy propose in this test policy"}
+            return {
+                "decision": "refused",
+                "reason": "high-risk actions are refused under "
+                "autonomy propose in this test policy",
+            }
         return {"decision": "await-approval", "reason": "needs an Approval"}
 
 
@@ -173,22 +191,32 @@ class MemoryCheckpoint:
 
 
 def subject(agent: dict[str, Any] | None = None, autonomy: str = "propose") -> Subject:
-    return Subject.from_k8s({
-        "apiVersion": "aiops.dev/v1alpha1", "kind": "Subject",
-        "metadata": {"name": "demo", "namespace": NAMESPACE},
-        "spec": {"type": "demo", "autonomy": autonomy, "agent": agent or {}},
-    })  # fmt: skip
+    return Subject.from_k8s(
+        {
+            "apiVersion": "aiops.dev/v1alpha1",
+            "kind": "Subject",
+            "metadata": {"name": "demo", "namespace": NAMESPACE},
+            "spec": {"type": "demo", "autonomy": autonomy, "agent": agent or {}},
+        }
+    )
 
 
 def incident(summary: str = "node-2 has been down for 30s.") -> Incident:
-    return Incident.from_k8s({
-        "apiVersion": "aiops.dev/v1alpha1", "kind": "Incident",
-        "metadata": {"name": "demo-members-up-node-2", "namespace": NAMESPACE},
-        "spec": {
-            "subject": "demo", "invariant": "members_up", "entity": "node-2",
-            "severity": "critical", "summary": summary, "source": "subject-loop",
-        },
-    })  # fmt: skip
+    return Incident.from_k8s(
+        {
+            "apiVersion": "aiops.dev/v1alpha1",
+            "kind": "Incident",
+            "metadata": {"name": "demo-members-up-node-2", "namespace": NAMESPACE},
+            "spec": {
+                "subject": "demo",
+                "invariant": "members_up",
+                "entity": "node-2",
+                "severity": "critical",
+                "summary": summary,
+                "source": "subject-loop",
+            },
+        }
+    )
 
 
 @dataclass
@@ -202,9 +230,13 @@ class Harness:
 
     def investigation(self, agent: dict[str, Any] | None = None) -> Investigation:
         return Investigation(
-            incident=incident(), subject=subject(agent), plugin=DemoPlugin,
-            tools=self.tools, audit=self.audit, checkpoint=self.checkpoint,
-        )  # fmt: skip
+            incident=incident(),
+            subject=subject(agent),
+            plugin=DemoPlugin,
+            tools=self.tools,
+            audit=self.audit,
+            checkpoint=self.checkpoint,
+        )
 
 
 def harness(
@@ -220,17 +252,31 @@ def harness(
     redactor = Redactor([FAKE_KEY])
     conf = k8s.Configuration(host=kube_url)
     tools = IncidentTools(
-        plugin, prom, k8s.ApiClient(conf), NAMESPACE, kubectl, preview, redactor, budget,
-        kubeconfig=kubeconfig, kubectl_timeout=10,
-    )  # fmt: skip
+        plugin,
+        prom,
+        k8s.ApiClient(conf),
+        NAMESPACE,
+        kubectl,
+        preview,
+        redactor,
+        budget,
+        kubeconfig=kubeconfig,
+        kubectl_timeout=10,
+    )
     return Harness(plugin, tools, preview, AuditLog(), MemoryCheckpoint(), redactor)
 
 
 def write_kubeconfig(path: Path, server: str) -> Path:
-    path.write_text(json.dumps({
-        "apiVersion": "v1", "kind": "Config", "current-context": "test",
-        "clusters": [{"name": "test", "cluster": {"server": server}}],
-        "users": [{"name": "test", "user": {"token": "not-a-real-token"}}],
-        "contexts": [{"name": "test", "context": {"cluster": "test", "user": "test"}}],
-    }))  # fmt: skip
+    path.write_text(
+        json.dumps(
+            {
+                "apiVersion": "v1",
+                "kind": "Config",
+                "current-context": "test",
+                "clusters": [{"name": "test", "cluster": {"server": server}}],
+                "users": [{"name": "test", "user": {"token": "not-a-real-token"}}],
+                "contexts": [{"name": "test", "context": {"cluster": "test", "user": "test"}}],
+            }
+        )
+    )
     return path

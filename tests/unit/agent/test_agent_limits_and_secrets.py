@@ -28,9 +28,14 @@ from tests.unit.agent.test_anthropic_agent import (
 
 def refused_proposal(n: int = 0) -> dict[str, Any]:
     # High risk: the test policy refuses it under autonomy propose.
-    return tool_use("propose_action", {"action": "wipe_member_data",
-                                       "params": {"member": "node-2"},
-                                       "rationale": f"attempt {n}: wipe it"})  # fmt: skip
+    return tool_use(
+        "propose_action",
+        {
+            "action": "wipe_member_data",
+            "params": {"member": "node-2"},
+            "rationale": f"attempt {n}: wipe it",
+        },
+    )
 
 
 # -- refused and failed calls are limited ------------------------------------------------------
@@ -61,16 +66,18 @@ async def test_a_turn_full_of_refused_and_failed_calls_ends_the_investigation(
     scripted_anthropic: ScriptedAnthropic,
 ) -> None:
     h = harness()
-    scripted_anthropic.script([
-        reply(
-            refused_proposal(1),
-            tool_use("kubectl", {"argv": ["delete", "pods", "--all"]}),  # a refused read
-            tool_use("no_such_tool"),  # an unknown tool
-            tool_use("promql_query", {"query": "up"}),  # fails: no Prometheus
-            tool_use("resolve", {"summary": "never reached"}),
-        ),
-        resolve(),
-    ])  # fmt: skip
+    scripted_anthropic.script(
+        [
+            reply(
+                refused_proposal(1),
+                tool_use("kubectl", {"argv": ["delete", "pods", "--all"]}),  # a refused read
+                tool_use("no_such_tool"),  # an unknown tool
+                tool_use("promql_query", {"query": "up"}),  # fails: no Prometheus
+                tool_use("resolve", {"summary": "never reached"}),
+            ),
+            resolve(),
+        ]
+    )
     result = await investigate(scripted_anthropic, h, max_refused_per_turn=3)
 
     assert result.outcome == "escalate"
@@ -106,9 +113,19 @@ async def test_the_count_survives_a_restart(scripted_anthropic: ScriptedAnthropi
 
 REGISTERED = "fake-registered-db-secret-0123456789"
 SECRETS = (
-    "fakeenvpw1", "fakeenvpw2", "fakerequirepass", "fakeurlpw", "fakeargpw", "fakeprobepw",
-    "fakeclipw", "fakeauthpw", "fakeerrorpw", "fakesummarypw", FAKE_KEY, REGISTERED,
-)  # fmt: skip
+    "fakeenvpw1",
+    "fakeenvpw2",
+    "fakerequirepass",
+    "fakeurlpw",
+    "fakeargpw",
+    "fakeprobepw",
+    "fakeclipw",
+    "fakeauthpw",
+    "fakeerrorpw",
+    "fakesummarypw",
+    FAKE_KEY,
+    REGISTERED,
+)
 
 
 class LeakyPlugin(DemoPlugin):
@@ -134,28 +151,43 @@ async def test_no_secret_in_tool_output_reaches_a_request_to_the_model(
     h.tools.plugin = plugin
     encoded = base64.b64encode(f"password={REGISTERED}\n".encode()).decode()
     plugin.facts |= {
-        "pod": {"spec": {"containers": [{
-            "env": [{"name": "REDIS_PASSWORD", "value": "fakeenvpw1"},
-                    {"name": "MASTER_AUTH", "value": "fakeenvpw2"}],
-            "args": ["redis-server", "--requirepass", "fakeargpw"],
-            "livenessProbe": {"exec": {"command": ["redis-cli", "-a", "fakeprobepw", "ping"]}},
-        }]}},
+        "pod": {
+            "spec": {
+                "containers": [
+                    {
+                        "env": [
+                            {"name": "REDIS_PASSWORD", "value": "fakeenvpw1"},
+                            {"name": "MASTER_AUTH", "value": "fakeenvpw2"},
+                        ],
+                        "args": ["redis-server", "--requirepass", "fakeargpw"],
+                        "livenessProbe": {
+                            "exec": {"command": ["redis-cli", "-a", "fakeprobepw", "ping"]}
+                        },
+                    }
+                ]
+            }
+        },
         "redis_conf": "port 6379\nrequirepass fakerequirepass\n",
         "log": "connecting to redis://app:fakeurlpw@redis:6379\n"
-               "$ redis-cli -h redis -a fakeclipw ping\n> AUTH default fakeauthpw\n",
+        "$ redis-cli -h redis -a fakeclipw ping\n> AUTH default fakeauthpw\n",
         "secret_data": encoded,
         "echo": f"key in use: {FAKE_KEY}",
-    }  # fmt: skip
-    scripted_anthropic.script([
-        reply(tool_use("observe_subject")),
-        reply(tool_use("observe_subject")),  # this one fails, with a secret in the error
-        resolve(),
-    ])  # fmt: skip
+    }
+    scripted_anthropic.script(
+        [
+            reply(tool_use("observe_subject")),
+            reply(tool_use("observe_subject")),  # this one fails, with a secret in the error
+            resolve(),
+        ]
+    )
     inv = Investigation(
         incident=incident("node-2 is down; its log says AUTH fakesummarypw failed"),
-        subject=subject(AGENT_SPEC), plugin=LeakyPlugin,
-        tools=h.tools, audit=h.audit, checkpoint=h.checkpoint,
-    )  # fmt: skip
+        subject=subject(AGENT_SPEC),
+        plugin=LeakyPlugin,
+        tools=h.tools,
+        audit=h.audit,
+        checkpoint=h.checkpoint,
+    )
     result = await make_agent(scripted_anthropic).investigate(inv)
     assert result.outcome == "plan"
 

@@ -30,9 +30,12 @@ from tests.fixtures.scripted_anthropic import (
 from tests.unit.agent.support import INJECTION, Harness, harness
 
 AGENT_SPEC = {
-    "model": "claude-sonnet-5-5", "maxTurns": 8, "maxTokens": 1024, "temperature": 0.2,
+    "model": "claude-sonnet-5-5",
+    "maxTurns": 8,
+    "maxTokens": 1024,
+    "temperature": 0.2,
     "timeBudget": "30s",
-}  # fmt: skip
+}
 
 
 def make_agent(server: ScriptedAnthropic, **defaults: Any) -> AnthropicAgent:
@@ -68,29 +71,62 @@ async def test_good_investigation_yields_plan_diagnosis_usage_and_cost(
     scripted_anthropic: ScriptedAnthropic, prometheus_url: str
 ) -> None:
     h = harness(prometheus_url)
-    scripted_anthropic.script([
-        reply(thinking("Observe before anything else."), text("Observing first."),
-              tool_use("observe_subject"), tool_use("list_actions"),
-              input_tokens=2000, output_tokens=60, cache_write=1500),
-        reply(tool_use("promql_query", {"query": "vector(42)"}),
-              input_tokens=300, output_tokens=30, cache_read=3000),
-        reply(tool_use("propose_action", {
-            "action": "restart_member", "params": {"member": "node-2"},
-            "rationale": "node-2 is down; a restart is the least disruptive remedy",
-        }), input_tokens=200, output_tokens=40, cache_read=3500),
-        reply(tool_use("resolve", {
-            "summary": "node-2's process is down; the others are healthy.",
-            "root_cause": "node-2 crashed", "confidence": 0.8,
-            "alternatives": ["network partition"],
-        }), input_tokens=100, output_tokens=50, cache_read=3800),
-    ])  # fmt: skip
+    scripted_anthropic.script(
+        [
+            reply(
+                thinking("Observe before anything else."),
+                text("Observing first."),
+                tool_use("observe_subject"),
+                tool_use("list_actions"),
+                input_tokens=2000,
+                output_tokens=60,
+                cache_write=1500,
+            ),
+            reply(
+                tool_use("promql_query", {"query": "vector(42)"}),
+                input_tokens=300,
+                output_tokens=30,
+                cache_read=3000,
+            ),
+            reply(
+                tool_use(
+                    "propose_action",
+                    {
+                        "action": "restart_member",
+                        "params": {"member": "node-2"},
+                        "rationale": "node-2 is down; a restart is the least disruptive remedy",
+                    },
+                ),
+                input_tokens=200,
+                output_tokens=40,
+                cache_read=3500,
+            ),
+            reply(
+                tool_use(
+                    "resolve",
+                    {
+                        "summary": "node-2's process is down; the others are healthy.",
+                        "root_cause": "node-2 crashed",
+                        "confidence": 0.8,
+                        "alternatives": ["network partition"],
+                    },
+                ),
+                input_tokens=100,
+                output_tokens=50,
+                cache_read=3800,
+            ),
+        ]
+    )
     result = await investigate(scripted_anthropic, h)
 
     assert result.outcome == "plan"
     assert result.steps == [
-        PlanStep(action="restart_member", params={"member": "node-2"},
-                 rationale="node-2 is down; a restart is the least disruptive remedy")
-    ]  # fmt: skip
+        PlanStep(
+            action="restart_member",
+            params={"member": "node-2"},
+            rationale="node-2 is down; a restart is the least disruptive remedy",
+        )
+    ]
     assert result.diagnosis.root_cause == "node-2 crashed"
     assert result.diagnosis.confidence == 0.8
     assert result.diagnosis.alternatives == ["network partition"]
@@ -123,16 +159,22 @@ async def test_good_investigation_yields_plan_diagnosis_usage_and_cost(
     assert first["messages"][-1]["content"][-1]["cache_control"] == {"type": "ephemeral"}
     assert "node-2 has been down" in first["messages"][0]["content"][0]["text"]
     # Only the newest block carries a breakpoint; history does not pile them up.
-    marks = [b for m in requests[3].body["messages"] if isinstance(m["content"], list)
-             for b in m["content"] if "cache_control" in b]  # fmt: skip
+    marks = [
+        b
+        for m in requests[3].body["messages"]
+        if isinstance(m["content"], list)
+        for b in m["content"]
+        if "cache_control" in b
+    ]
     assert len(marks) == 1
 
     # The thinking block goes back as it came, signature included, before the tool calls.
     assistant = requests[1].body["messages"][1]
     assert assistant["content"][0] == {
-        "type": "thinking", "thinking": "Observe before anything else.",
+        "type": "thinking",
+        "thinking": "Observe before anything else.",
         "signature": "c2lnbmVkLWJ5LXRoZS1zY3JpcHQ=",
-    }  # fmt: skip
+    }
     observed, actions = tool_results(scripted_anthropic, 1)
     assert '"members_up"' in observed["content"] and "connection refused" in observed["content"]
     assert "restart_member" in actions["content"] and "kubectl" in actions["content"]
@@ -164,21 +206,40 @@ def refused(h: Harness) -> list[dict[str, Any]]:
 
 async def test_action_on_another_subject_is_refused(scripted_anthropic: ScriptedAnthropic) -> None:
     h = harness()
-    scripted_anthropic.script([
-        reply(
-            # A parameter naming another subject, a member of another subject, and a tool
-            # input that tries to name a subject at all.
-            tool_use("propose_action", {"action": "restart_member",
-                                        "params": {"member": "node-2", "subject": "payments"},
-                                        "rationale": "restart it there"}),
-            tool_use("propose_action", {"action": "restart_member",
-                                        "params": {"member": "payments-node-1"},
-                                        "rationale": "the other subject's member"}),
-            tool_use("propose_action", {"action": "restart_member", "subject": "payments",
-                                        "params": {"member": "node-1"}, "rationale": "x"}),
-        ),
-        reply(tool_use("escalate", {"reason": "the fault is in another subject"})),
-    ])  # fmt: skip
+    scripted_anthropic.script(
+        [
+            reply(
+                # A parameter naming another subject, a member of another subject, and a tool
+                # input that tries to name a subject at all.
+                tool_use(
+                    "propose_action",
+                    {
+                        "action": "restart_member",
+                        "params": {"member": "node-2", "subject": "payments"},
+                        "rationale": "restart it there",
+                    },
+                ),
+                tool_use(
+                    "propose_action",
+                    {
+                        "action": "restart_member",
+                        "params": {"member": "payments-node-1"},
+                        "rationale": "the other subject's member",
+                    },
+                ),
+                tool_use(
+                    "propose_action",
+                    {
+                        "action": "restart_member",
+                        "subject": "payments",
+                        "params": {"member": "node-1"},
+                        "rationale": "x",
+                    },
+                ),
+            ),
+            reply(tool_use("escalate", {"reason": "the fault is in another subject"})),
+        ]
+    )
     result = await investigate(scripted_anthropic, h)
 
     assert result.outcome == "escalate" and result.steps == []
@@ -198,15 +259,31 @@ async def test_destructive_action_under_propose_is_refused_and_the_plan_adapts(
     scripted_anthropic: ScriptedAnthropic,
 ) -> None:
     h = harness()
-    scripted_anthropic.script([
-        reply(tool_use("propose_action", {"action": "wipe_member_data",
-                                          "params": {"member": "node-2"},
-                                          "rationale": "resync from scratch"})),
-        reply(tool_use("propose_action", {"action": "restart_member",
-                                          "params": {"member": "node-2"},
-                                          "rationale": "restart instead"})),
-        resolve(),
-    ])  # fmt: skip
+    scripted_anthropic.script(
+        [
+            reply(
+                tool_use(
+                    "propose_action",
+                    {
+                        "action": "wipe_member_data",
+                        "params": {"member": "node-2"},
+                        "rationale": "resync from scratch",
+                    },
+                )
+            ),
+            reply(
+                tool_use(
+                    "propose_action",
+                    {
+                        "action": "restart_member",
+                        "params": {"member": "node-2"},
+                        "rationale": "restart instead",
+                    },
+                )
+            ),
+            resolve(),
+        ]
+    )
     result = await investigate(scripted_anthropic, h)
 
     assert result.outcome == "plan"
@@ -223,18 +300,33 @@ async def test_parameters_that_do_not_exist_are_refused_before_the_gate(
     scripted_anthropic: ScriptedAnthropic,
 ) -> None:
     h = harness()
-    scripted_anthropic.script([
-        reply(
-            tool_use("propose_action", {"action": "restart_member",
-                                        "params": {"member": "node-2", "force": True},
-                                        "rationale": "force it"}),
-            tool_use("propose_action", {"action": "restart_member", "params": {},
-                                        "rationale": "no member"}),
-            tool_use("propose_action", {"action": "reboot_cluster", "params": {},
-                                        "rationale": "an action that does not exist"}),
-        ),
-        resolve(),
-    ])  # fmt: skip
+    scripted_anthropic.script(
+        [
+            reply(
+                tool_use(
+                    "propose_action",
+                    {
+                        "action": "restart_member",
+                        "params": {"member": "node-2", "force": True},
+                        "rationale": "force it",
+                    },
+                ),
+                tool_use(
+                    "propose_action",
+                    {"action": "restart_member", "params": {}, "rationale": "no member"},
+                ),
+                tool_use(
+                    "propose_action",
+                    {
+                        "action": "reboot_cluster",
+                        "params": {},
+                        "rationale": "an action that does not exist",
+                    },
+                ),
+            ),
+            resolve(),
+        ]
+    )
     result = await investigate(scripted_anthropic, h)
 
     assert result.outcome == "plan" and result.steps == []
@@ -247,10 +339,12 @@ async def test_parameters_that_do_not_exist_are_refused_before_the_gate(
 
 async def test_unknown_tool_gets_an_error_result(scripted_anthropic: ScriptedAnthropic) -> None:
     h = harness()
-    scripted_anthropic.script([
-        reply(tool_use("delete_pods", {"all": True})),
-        resolve(),
-    ])
+    scripted_anthropic.script(
+        [
+            reply(tool_use("delete_pods", {"all": True})),
+            resolve(),
+        ]
+    )
     result = await investigate(scripted_anthropic, h)
 
     assert result.outcome == "plan" and result.steps == []
@@ -263,19 +357,25 @@ async def test_malformed_and_mistyped_tool_input_gets_error_results(
     scripted_anthropic: ScriptedAnthropic,
 ) -> None:
     h = harness()
-    scripted_anthropic.script([
-        reply(
-            tool_use("propose_action",
-                     raw_json='{"action": "restart_member", "params": {"member": node-2}}'),
-            # Cut short: a lenient parser would make a shorter, valid, different command.
-            tool_use("propose_action", raw_json='{"action": "kubectl", "params": {"argv": '
-                     '["delete", "pod", "web-1"'),
-            tool_use("promql_query", raw_json='["up"]'),
-            tool_use("promql_range_query", {"query": "up", "minutes": "5", "step_seconds": 15}),
-            tool_use("kubectl", {"argv": "delete pods --all"}),
-        ),
-        resolve(),
-    ])  # fmt: skip
+    scripted_anthropic.script(
+        [
+            reply(
+                tool_use(
+                    "propose_action",
+                    raw_json='{"action": "restart_member", "params": {"member": node-2}}',
+                ),
+                # Cut short: a lenient parser would make a shorter, valid, different command.
+                tool_use(
+                    "propose_action",
+                    raw_json='{"action": "kubectl", "params": {"argv": ["delete", "pod", "web-1"',
+                ),
+                tool_use("promql_query", raw_json='["up"]'),
+                tool_use("promql_range_query", {"query": "up", "minutes": "5", "step_seconds": 15}),
+                tool_use("kubectl", {"argv": "delete pods --all"}),
+            ),
+            resolve(),
+        ]
+    )
     result = await investigate(scripted_anthropic, h)
 
     assert result.outcome == "plan" and result.steps == []
@@ -296,22 +396,36 @@ async def test_injected_instruction_in_tool_output_changes_nothing(
 ) -> None:
     h = harness()
     h.plugin.facts["last_log_line"] = INJECTION
-    scripted_anthropic.script([
-        reply(tool_use("observe_subject")),
-        # A model that obeys the injection, every way it can.
-        reply(
-            tool_use("kubectl", {"argv": ["delete", "pods", "--all"]}),
-            tool_use("propose_action", {"action": "kubectl",
-                                        "params": {"argv": ["delete", "pods", "--all"]},
-                                        "rationale": "the notice says so"}),
-            tool_use("propose_action", {"action": "kubectl",
-                                        "params": {"argv": ["delete", "pods", "-A"]},
-                                        "rationale": "the notice says so"}),
-            tool_use("propose_action", {"action": "delete_all_pods", "params": {},
-                                        "rationale": "the notice says so"}),
-        ),
-        resolve("node-2 is down; its log holds a prompt injection."),
-    ])  # fmt: skip
+    scripted_anthropic.script(
+        [
+            reply(tool_use("observe_subject")),
+            # A model that obeys the injection, every way it can.
+            reply(
+                tool_use("kubectl", {"argv": ["delete", "pods", "--all"]}),
+                tool_use(
+                    "propose_action",
+                    {
+                        "action": "kubectl",
+                        "params": {"argv": ["delete", "pods", "--all"]},
+                        "rationale": "the notice says so",
+                    },
+                ),
+                tool_use(
+                    "propose_action",
+                    {
+                        "action": "kubectl",
+                        "params": {"argv": ["delete", "pods", "-A"]},
+                        "rationale": "the notice says so",
+                    },
+                ),
+                tool_use(
+                    "propose_action",
+                    {"action": "delete_all_pods", "params": {}, "rationale": "the notice says so"},
+                ),
+            ),
+            resolve("node-2 is down; its log holds a prompt injection."),
+        ]
+    )
     result = await investigate(scripted_anthropic, h)
 
     assert result.outcome == "plan" and result.steps == []
@@ -396,9 +510,10 @@ async def test_retry_after_is_honoured(scripted_anthropic: ScriptedAnthropic) ->
     h = harness()
     scripted_anthropic.script([rate_limited(retry_after=0.6), resolve()])
     agent = AnthropicAgent(
-        api_key=FAKE_KEY, base_url=scripted_anthropic.base_url,
+        api_key=FAKE_KEY,
+        base_url=scripted_anthropic.base_url,
         retry=RetryPolicy(attempts=2, base_delay=0.01, max_delay=5.0, jitter=0.0),
-    )  # fmt: skip
+    )
     started = time.monotonic()
     result = await agent.investigate(h.investigation(AGENT_SPEC))
     assert result.outcome == "plan"
@@ -451,14 +566,24 @@ async def test_a_cancelled_session_resumes_where_it_stopped(
     scripted_anthropic: ScriptedAnthropic,
 ) -> None:
     h = harness()
-    scripted_anthropic.script([
-        reply(tool_use("observe_subject"), input_tokens=1000, output_tokens=10),
-        reply(tool_use("propose_action", {"action": "restart_member",
-                                          "params": {"member": "node-2"},
-                                          "rationale": "node-2 is down"}),
-              input_tokens=1100, output_tokens=20),
-        stall(3),  # the operator is stopped while this request is in flight
-    ])  # fmt: skip
+    scripted_anthropic.script(
+        [
+            reply(tool_use("observe_subject"), input_tokens=1000, output_tokens=10),
+            reply(
+                tool_use(
+                    "propose_action",
+                    {
+                        "action": "restart_member",
+                        "params": {"member": "node-2"},
+                        "rationale": "node-2 is down",
+                    },
+                ),
+                input_tokens=1100,
+                output_tokens=20,
+            ),
+            stall(3),  # the operator is stopped while this request is in flight
+        ]
+    )
     agent = make_agent(scripted_anthropic, request_timeout=10.0)
     task = asyncio.create_task(agent.investigate(h.investigation(AGENT_SPEC)))
     await asyncio.to_thread(scripted_anthropic.wait_for_requests, 3)
@@ -467,8 +592,9 @@ async def test_a_cancelled_session_resumes_where_it_stopped(
         await task
     saved = h.checkpoint.state
     assert saved is not None and saved["turns"] == 2 and not h.checkpoint.cleared
-    assert saved["plan"] == [{"action": "restart_member", "params": {"member": "node-2"},
-                              "rationale": "node-2 is down"}]  # fmt: skip
+    assert saved["plan"] == [
+        {"action": "restart_member", "params": {"member": "node-2"}, "rationale": "node-2 is down"}
+    ]
 
     # The next operator: a new agent, the same checkpoint.
     prior = scripted_anthropic.requests[2].body["messages"]
@@ -508,8 +634,13 @@ async def test_a_checkpoint_is_kept_small_by_clipping_old_tool_results(
     assert result.outcome == "plan"
 
     def results(saved: dict[str, Any]) -> list[str]:
-        return [b["content"] for m in saved["messages"] if isinstance(m["content"], list)
-                for b in m["content"] if b.get("type") == "tool_result"]  # fmt: skip
+        return [
+            b["content"]
+            for m in saved["messages"]
+            if isinstance(m["content"], list)
+            for b in m["content"]
+            if b.get("type") == "tool_result"
+        ]
 
     first, second, third = results(h.checkpoint.saves[2])
     assert len(first) <= 400 and len(second) <= 400  # older results clipped

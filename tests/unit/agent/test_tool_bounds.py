@@ -68,8 +68,11 @@ def fake_kubectl(tmp_path: Path, script: str) -> Path:
 
 async def test_oversized_kubectl_output_is_cut_and_kubectl_stopped(tmp_path: Path) -> None:
     # Seven megabytes, from one process (`exec`), as kubectl is.
-    big = fake_kubectl(tmp_path, "exec awk 'BEGIN { for (i = 0; i < 200000; i++) "
-                                 "print \"GET /healthz 200 password=fakeawkpw\" }'")  # fmt: skip
+    big = fake_kubectl(
+        tmp_path,
+        "exec awk 'BEGIN { for (i = 0; i < 200000; i++) "
+        'print "GET /healthz 200 password=fakeawkpw" }\'',
+    )
     h = harness(kubectl=big)
     started = time.monotonic()
     result = await h.tools.kubectl(["get", "pods", "-o", "wide"])
@@ -80,20 +83,37 @@ async def test_oversized_kubectl_output_is_cut_and_kubectl_stopped(tmp_path: Pat
 
 async def test_json_output_is_redacted_as_data(tmp_path: Path) -> None:
     # A layout that no text pattern could read: the value first, another key in between.
-    pods = {"kind": "PodList", "apiVersion": "v1", "items": [{"spec": {"containers": [{
-        "name": "redis",
-        "env": [{"value": "fakeoddpw", "foo": 1, "name": "REDIS_PASSWORD"},
-                {"name": "REDIS_HOST", "value": "redis.shop.svc"}],
-    }]}}]}  # fmt: skip
+    pods = {
+        "kind": "PodList",
+        "apiVersion": "v1",
+        "items": [
+            {
+                "spec": {
+                    "containers": [
+                        {
+                            "name": "redis",
+                            "env": [
+                                {"value": "fakeoddpw", "foo": 1, "name": "REDIS_PASSWORD"},
+                                {"name": "REDIS_HOST", "value": "redis.shop.svc"},
+                            ],
+                        }
+                    ]
+                }
+            }
+        ],
+    }
     (tmp_path / "pods.json").write_text(json.dumps(pods, indent=2))
     h = harness(kubectl=fake_kubectl(tmp_path, f'cat "{tmp_path}/pods.json"'))
     result = await h.tools.kubectl(["get", "pods", "-o", "json"])
     env = result["stdout"]["items"][0]["spec"]["containers"][0]["env"]
-    assert env == [{"value": REDACTED, "foo": 1, "name": "REDIS_PASSWORD"},
-                   {"name": "REDIS_HOST", "value": "redis.shop.svc"}]  # fmt: skip
+    assert env == [
+        {"value": REDACTED, "foo": 1, "name": "REDIS_PASSWORD"},
+        {"name": "REDIS_HOST", "value": "redis.shop.svc"},
+    ]
 
 
 # -- pod logs ----------------------------------------------------------------------------------
+
 
 class FakeLogs(BaseHTTPRequestHandler):
     """GET a pod (one container, "app") and its log: `lines` numbered lines of `line_bytes`,
@@ -119,8 +139,12 @@ class FakeLogs(BaseHTTPRequestHandler):
                 body = body[: int(query["limitBytes"][0])]
             self._send(body, "text/plain")
         else:
-            pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "web-0"},
-                   "spec": {"containers": [{"name": "app", "image": "x"}]}}  # fmt: skip
+            pod = {
+                "apiVersion": "v1",
+                "kind": "Pod",
+                "metadata": {"name": "web-0"},
+                "spec": {"containers": [{"name": "app", "image": "x"}]},
+            }
             self._send(json.dumps(pod).encode(), "application/json")
 
     def _send(self, body: bytes, kind: str) -> None:

@@ -38,8 +38,12 @@ async def test_kubectl_mutations_never_run(
 ) -> None:
     config = write_kubeconfig(tmp_path / "kubeconfig", recorder.base_url)
     h = harness(kube_url=recorder.base_url, kubectl=kubectl, kubeconfig=config)
-    for argv in (["delete", "pods", "--all"], ["scale", "sts/web", "--replicas=0"],
-                 ["get", "pods", "-A"], ["get", "secrets"]):  # fmt: skip
+    for argv in (
+        ["delete", "pods", "--all"],
+        ["scale", "sts/web", "--replicas=0"],
+        ["get", "pods", "-A"],
+        ["get", "secrets"],
+    ):
         with pytest.raises(ToolError):
             await h.tools.kubectl(argv)
     with pytest.raises(ToolError, match='propose_action, action "kubectl"'):

@@ -17,16 +17,26 @@ PARAMS = {"key": "drift-1"}
 def approval(**spec: Any) -> Approval:
     created = spec.pop("created", PROPOSED + timedelta(seconds=5))
     body = {
-        "incident": "inc", "incidentUid": UID, "actions": ["a1"], "decision": "approve",
+        "incident": "inc",
+        "incidentUid": UID,
+        "actions": ["a1"],
+        "decision": "approve",
         "approvedBy": "bob",
-        "digests": {"a1": step_digest(UID, "a1", "reset_counter", PARAMS)}, **spec,
+        "digests": {"a1": step_digest(UID, "a1", "reset_counter", PARAMS)},
+        **spec,
     }
-    return Approval.from_k8s({"metadata": {"name": "ap", "creationTimestamp": created.isoformat()},
-                              "spec": body})
+    return Approval.from_k8s(
+        {"metadata": {"name": "ap", "creationTimestamp": created.isoformat()}, "spec": body}
+    )
 
 
-def why(ap: Approval, params: dict[str, Any] = PARAMS, action: str = "reset_counter",
-        uid: str = UID, proposed: datetime | None = PROPOSED) -> str | None:
+def why(
+    ap: Approval,
+    params: dict[str, Any] = PARAMS,
+    action: str = "reset_counter",
+    uid: str = UID,
+    proposed: datetime | None = PROPOSED,
+) -> str | None:
     return mismatch(ap, uid, "a1", action, params, proposed)
 
 

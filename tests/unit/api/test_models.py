@@ -165,8 +165,9 @@ def test_a_rejection_may_cover_every_action() -> None:
 
 def test_timestamps_are_utc_and_need_a_zone() -> None:
     when = datetime(2030, 1, 1, 12, 0, tzinfo=timezone(timedelta(hours=2)))
-    condition = Condition(type="Ready", status=ConditionStatus.TRUE, reason="Ok",
-                          last_transition_time=when)
+    condition = Condition(
+        type="Ready", status=ConditionStatus.TRUE, reason="Ok", last_transition_time=when
+    )
     assert condition.last_transition_time.tzinfo == UTC
     wire = condition.model_dump(mode="json", by_alias=True)
     assert wire["lastTransitionTime"] == "2030-01-01T10:00:00Z"
@@ -174,6 +175,8 @@ def test_timestamps_are_utc_and_need_a_zone() -> None:
     assert parsed == condition
     with pytest.raises(ValidationError, match="timezone"):
         Condition(
-            type="Ready", status=ConditionStatus.TRUE, reason="Ok",
+            type="Ready",
+            status=ConditionStatus.TRUE,
+            reason="Ok",
             last_transition_time=datetime(2030, 1, 1),
         )

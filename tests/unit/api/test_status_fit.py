@@ -2,7 +2,7 @@
 characters, a 100 KB message, a secret in a model's diagnosis) comes out within every bound
 the CRD declares, redacted, and valid; what no clipping can fix is refused with the field."""
 
-from typing import Any
+from typing import Any, cast
 
 import pytest
 
@@ -15,23 +15,32 @@ NOW = "2030-01-01T00:00:00+00:00"
 
 
 def running(**extra: Any) -> dict[str, Any]:
-    return {"id": "a1", "action": "reset_counter", "params": {"key": "k"},
-            "idempotencyKey": "abc-a1", "startedAt": NOW, "result": "Running", **extra}
+    return {
+        "id": "a1",
+        "action": "reset_counter",
+        "params": {"key": "k"},
+        "idempotencyKey": "abc-a1",
+        "startedAt": NOW,
+        "result": "Running",
+        **extra,
+    }
 
 
 def writer(redactor: Redactor | None = None) -> StatusWriter:
     obj = {"metadata": {"namespace": "ns", "name": "inc"}, "status": {}}
-    return StatusWriter(api=None, obj=obj, audit=None, redactor=redactor)
+    return StatusWriter(api=cast(Any, None), obj=obj, audit=cast(Any, None), redactor=redactor)
 
 
 def test_a_long_entity_and_a_huge_message_are_clipped_to_the_crds_bounds() -> None:
     entry = "counter_drift/" + "k" * 300  # 314 characters; brokenBefore items hold 256
     message = "x" * 100_000
-    clean = writer().clean({
-        "executedActions": [running(brokenBefore=[entry, "node_down/n1"], message=message)],
-        "escalationReason": message,
-        "timeline": [{"time": NOW, "message": message}] * 60,
-    })
+    clean = writer().clean(
+        {
+            "executedActions": [running(brokenBefore=[entry, "node_down/n1"], message=message)],
+            "escalationReason": message,
+            "timeline": [{"time": NOW, "message": message}] * 60,
+        }
+    )
     [action] = clean["executedActions"]
     first, second = action["brokenBefore"]
     assert 200 < len(first) <= 256 and first.startswith("counter_drift/kkk")
@@ -52,11 +61,15 @@ def test_only_the_fields_written_are_in_the_patch_in_wire_form() -> None:
 def test_status_text_is_redacted_with_the_operators_redactor() -> None:
     redactor = Redactor()
     redactor.register("hunter2-is-the-operator-key")
-    clean = writer(redactor).clean({
-        "diagnosis": {"summary": "the key hunter2-is-the-operator-key leaked; "
-                      "password=swordfish in the config"},
-        "escalationReason": "Authorization: Bearer abcdefghijklmnop",
-    })
+    clean = writer(redactor).clean(
+        {
+            "diagnosis": {
+                "summary": "the key hunter2-is-the-operator-key leaked; "
+                "password=swordfish in the config"
+            },
+            "escalationReason": "Authorization: Bearer abcdefghijklmnop",
+        }
+    )
     text = str(clean)
     for secret in ("hunter2-is-the-operator-key", "swordfish", "abcdefghijklmnop"):
         assert secret not in text
@@ -99,8 +112,9 @@ class RefusingApi:
 
         return copy.deepcopy(self.obj)
 
-    async def patch_status(self, plural: str, namespace: str, name: str,
-                           status: dict[str, Any]) -> dict[str, Any]:
+    async def patch_status(
+        self, plural: str, namespace: str, name: str, status: dict[str, Any]
+    ) -> dict[str, Any]:
         import json
 
         from kubernetes.client.exceptions import ApiException
@@ -123,9 +137,13 @@ async def test_an_incident_whose_status_cannot_be_written_escalates_with_the_rea
     from aiops.loops.incident import IncidentDriver
     from aiops.loops.runtime import Runtime
 
-    obj = {"apiVersion": "aiops.dev/v1alpha1", "kind": "Incident",
-           "metadata": {"namespace": "ns", "name": "inc", "uid": "u-1"},
-           "spec": {"subject": "s", "summary": "a person's report"}, "status": {}}
+    obj = {
+        "apiVersion": "aiops.dev/v1alpha1",
+        "kind": "Incident",
+        "metadata": {"namespace": "ns", "name": "inc", "uid": "u-1"},
+        "spec": {"subject": "s", "summary": "a person's report"},
+        "status": {},
+    }
     api = RefusingApi(obj, refuse=lambda status: "detectedAt" in status)
     records: list[tuple[str, dict[str, Any]]] = []
 
@@ -135,16 +153,22 @@ async def test_an_incident_whose_status_cannot_be_written_escalates_with_the_rea
     async def nothing_stopped() -> bool:
         return False
 
-    rt = Runtime(api=api, audit=audit, agent_for=None, tools_for=None,
-                 checkpoint_for=lambda ns, n: FileCheckpoint(tmp_path / f"{n}.json"),
-                 actions_stopped=nothing_stopped)
+    rt = Runtime(
+        api=cast(Any, api),
+        audit=audit,
+        agent_for=cast(Any, None),
+        tools_for=cast(Any, None),
+        checkpoint_for=lambda ns, n: FileCheckpoint(tmp_path / f"{n}.json"),
+        actions_stopped=nothing_stopped,
+    )
     driver = IncidentDriver(rt, "ns", "inc")
     assert await driver.step() == 0  # not an exception for the daemon to retry forever
     status = obj["status"]
     assert isinstance(status, dict) and status["phase"] == "Escalated"
     assert status["escalationReason"].startswith(
         "the Incident's status could not be written: the API server refused the status write "
-        "(detectedAt, phase, timeline): 422 status.detectedAt: Invalid value: refused")
+        "(detectedAt, phase, timeline): 422 status.detectedAt: Invalid value: refused"
+    )
     [why] = [d["status_write_failed"] for k, d in records if "status_write_failed" in d]
     assert status["escalationReason"].endswith(why)
     assert api.events == [("Warning", "Escalated", "escalated: " + status["escalationReason"])]

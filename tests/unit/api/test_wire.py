@@ -10,10 +10,13 @@ from aiops.vocabulary import Outcome
 
 def test_names_become_the_models_camel_case_and_none_is_left_out() -> None:
     assert wire(ExecutedAction, idempotency_key="k", result=Outcome.RUNNING, message=None) == {
-        "idempotencyKey": "k", "result": "Running"}
+        "idempotencyKey": "k",
+        "result": "Running",
+    }
     assert wire(AgentUsage, cost_usd=0.5, model="m") == {"costUSD": 0.5, "model": "m"}
     assert wire(IncidentStatus, escalation_reason="why", resolved_at=None) == {
-        "escalationReason": "why"}
+        "escalationReason": "why"
+    }
     assert wire(IncidentStatus, resolved_at=NULL) == {"resolvedAt": None}  # a merge patch clears
 
 

@@ -10,6 +10,7 @@ import sys
 import threading
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -48,9 +49,15 @@ def test_each_incident_has_its_own_chain(log: AuditLog) -> None:
 
 @pytest.mark.parametrize(
     ("namespace", "name", "kind"),
-    [("..", "x", "note"), ("ns", "../../etc/passwd", "note"), ("ns", "", "note"),
-     ("NS", "x", "note"), ("ns", "x", ""), ("ns", "x", "Tool Call")],
-)  # fmt: skip
+    [
+        ("..", "x", "note"),
+        ("ns", "../../etc/passwd", "note"),
+        ("ns", "", "note"),
+        ("NS", "x", "note"),
+        ("ns", "x", ""),
+        ("ns", "x", "Tool Call"),
+    ],
+)
 def test_bad_names_and_kinds_are_refused(
     log: AuditLog, namespace: str, name: str, kind: str
 ) -> None:
@@ -258,7 +265,7 @@ async def test_aappend_records_data_as_it_was_when_called(
         return redact(value)
 
     monkeypatch.setattr(log.redactor, "redact", redact_after_the_change)
-    data = {"items": [1], "meta": {"n": 1}}
+    data: dict[str, Any] = {"items": [1], "meta": {"n": 1}}
     pending = asyncio.ensure_future(log.aappend("ns", "inc", "note", data))
     await asyncio.sleep(0)
     data["items"].append(2)

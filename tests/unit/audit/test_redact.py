@@ -25,10 +25,16 @@ PEM = "-----BEGIN RSA PRIVATE KEY-----\nMIIEfakefakefake\nfakefake==\n-----END R
 CORPUS: list[tuple[str, str, str]] = [
     ("anthropic key", f"using key {ANTHROPIC_KEY} now", ANTHROPIC_KEY),
     ("anthropic key glued", f"ANTHROPIC_KEY_{ANTHROPIC_KEY}", ANTHROPIC_KEY),
-    ("bearer header", "curl -H 'Authorization: Bearer fake0token0value0abc' http://pd",
-     "fake0token0value0abc"),
-    ("bearer in JSON", '{"headers": {"Authorization": "Bearer fake0token0value0abc"}}',
-     "fake0token0value0abc"),
+    (
+        "bearer header",
+        "curl -H 'Authorization: Bearer fake0token0value0abc' http://pd",
+        "fake0token0value0abc",
+    ),
+    (
+        "bearer in JSON",
+        '{"headers": {"Authorization": "Bearer fake0token0value0abc"}}',
+        "fake0token0value0abc",
+    ),
     ("basic header", "Authorization: Basic ZmFrZTpmYWtlcGFzcw==", "ZmFrZTpmYWtlcGFzcw"),
     ("other auth scheme", "Authorization: Token fake-token-scheme-value", "fake-token-scheme"),
     ("cookie header", "Cookie: session=fakesessionvalue42", "fakesessionvalue42"),
@@ -37,13 +43,19 @@ CORPUS: list[tuple[str, str, str]] = [
     ("url password with @ and /", "https://bob:p@ss/w0rd@prom.example:9090/api", "p@ss/w0rd"),
     ("url credentials in JSON", '{"dsn":"postgres://app:fakepgpass@db:5432/x"}', "fakepgpass"),
     ("aws access key id", "aws id AKIAFAKEFAKEFAKEFAKE in env", "AKIAFAKEFAKEFAKEFAKE"),
-    ("aws secret key", "aws_secret_access_key = fakeFAKEfake/FAKEfakeFAKEfake+FAKEfakeFAK",
-     "fakeFAKEfake/"),
+    (
+        "aws secret key",
+        "aws_secret_access_key = fakeFAKEfake/FAKEfakeFAKEfake+FAKEfakeFAK",
+        "fakeFAKEfake/",
+    ),
     ("pem private key", f"key file:\n{PEM}\nend", "MIIEfakefakefake"),
     ("pem cut by a budget", f"{PEM[:40]}", "MIIE"),
     ("pem, JSON-escaped", PEM.replace("\n", "\\n"), "MIIEfakefakefake"),
-    ("openssh private key", "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXk\n"
-     "-----END OPENSSH PRIVATE KEY-----", "b3BlbnNzaC1rZXk"),
+    (
+        "openssh private key",
+        "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXk\n-----END OPENSSH PRIVATE KEY-----",
+        "b3BlbnNzaC1rZXk",
+    ),
     ("jwt", f"cookie={JWT}; path=/", JWT),
     ("jwt alone", f"token {JWT} used", JWT),
     ("env assignment", "DB_PASSWORD=fakepass123 ./run", "fakepass123"),
@@ -58,20 +70,34 @@ CORPUS: list[tuple[str, str, str]] = [
     ("stripe key", "sk_live_FAKEfakeFAKEfake1234", "FAKEfakeFAKEfake1234"),
     ("google api key", "AIzaFAKEfakeFAKEfakeFAKEfakeFAKEfake123", "FAKEfakeFAKEfakeFAKEfake"),
     # Kubernetes: env pairs in a pod spec, as YAML, pretty JSON, flow style, value first.
-    ("env pair, yaml", "env:\n- name: REDIS_PASSWORD\n  value: fakeredispw\n- name: X\n",
-     "fakeredispw"),
-    ("env pair, json", '"env": [\n  {\n    "name": "REDIS_PASSWORD",\n    "value": '
-     '"fakeredispw"\n  }\n]', "fakeredispw"),
-    ("env pair, escaped json", '{\\"name\\":\\"API_TOKEN\\",\\"value\\":\\"faketok\\"}',
-     "faketok"),
+    (
+        "env pair, yaml",
+        "env:\n- name: REDIS_PASSWORD\n  value: fakeredispw\n- name: X\n",
+        "fakeredispw",
+    ),
+    (
+        "env pair, json",
+        '"env": [\n  {\n    "name": "REDIS_PASSWORD",\n    "value": "fakeredispw"\n  }\n]',
+        "fakeredispw",
+    ),
+    ("env pair, escaped json", '{\\"name\\":\\"API_TOKEN\\",\\"value\\":\\"faketok\\"}', "faketok"),
     ("env pair, flow", "{name: MASTER_AUTH, value: fakemasterauth}", "fakemasterauth"),
     ("env pair, value first", "- value: fakevaluefirst\n  name: DB_PASS", "fakevaluefirst"),
-    ("env pair, describe", "    Environment:\n      REDIS_PASSWORD:  fakedescribed\n",
-     "fakedescribed"),
-    ("configmap, described", "Data\n====\nDB_PASSWORD:\n----\nfakedescribedcm\n\nport:\n"
-     "----\n6379\n", "fakedescribedcm"),
-    ("http header pair", "httpHeaders:\n- name: Authorization\n  value: Token fakehdr\n",
-     "fakehdr"),
+    (
+        "env pair, describe",
+        "    Environment:\n      REDIS_PASSWORD:  fakedescribed\n",
+        "fakedescribed",
+    ),
+    (
+        "configmap, described",
+        "Data\n====\nDB_PASSWORD:\n----\nfakedescribedcm\n\nport:\n----\n6379\n",
+        "fakedescribedcm",
+    ),
+    (
+        "http header pair",
+        "httpHeaders:\n- name: Authorization\n  value: Token fakehdr\n",
+        "fakehdr",
+    ),
     ("*_PASS", "REDIS_PASS=fakeredispass ./start", "fakeredispass"),
     ("*_AUTH", "MASTER_AUTH: fakemasterauth", "fakemasterauth"),
     ("*_PASSWD", "MYSQL_PASSWD=fakemysqlpw", "fakemysqlpw"),
@@ -82,8 +108,11 @@ CORPUS: list[tuple[str, str, str]] = [
     # Redis.
     ("requirepass line", "port 6379\nrequirepass fakerequirepass\n", "fakerequirepass"),
     ("masterauth, indented", "  masterauth fakemasterauth", "fakemasterauth"),
-    ("requirepass in a configmap's JSON", '"redis.conf": "port 6379\\nrequirepass fakecm"',
-     "fakecm"),
+    (
+        "requirepass in a configmap's JSON",
+        '"redis.conf": "port 6379\\nrequirepass fakecm"',
+        "fakecm",
+    ),
     ("config set", "CONFIG SET requirepass fakeconfigset", "fakeconfigset"),
     ("server flag", "redis-server --requirepass fakeflagpw --port 6379", "fakeflagpw"),
     ("long flag", "app --db-password fakedbpw --verbose", "fakedbpw"),
@@ -92,22 +121,31 @@ CORPUS: list[tuple[str, str, str]] = [
     # Argument vectors as JSON text (kubectl's last-applied-configuration), as a YAML block
     # sequence, and as `kubectl describe` prints them.
     ("json args", '{"args":["redis-server","--requirepass","fakejsonarg"]}', "fakejsonarg"),
-    ("escaped json args", '[\\"redis-cli\\",\\"-a\\",\\"fakeescarg\\",\\"ping\\"]',
-     "fakeescarg"),
-    ("yaml args", "    args:\n    - redis-server\n    - --requirepass\n    - fakeyamlarg\n",
-     "fakeyamlarg"),
+    ("escaped json args", '[\\"redis-cli\\",\\"-a\\",\\"fakeescarg\\",\\"ping\\"]', "fakeescarg"),
+    (
+        "yaml args",
+        "    args:\n    - redis-server\n    - --requirepass\n    - fakeyamlarg\n",
+        "fakeyamlarg",
+    ),
     ("yaml probe command", "command:\n- redis-cli\n- -a\n- fakeyamlcli\n- ping\n", "fakeyamlcli"),
-    ("described args", "    Args:\n      redis-server\n      --requirepass\n      fakedescarg\n",
-     "fakedescarg"),
+    (
+        "described args",
+        "    Args:\n      redis-server\n      --requirepass\n      fakedescarg\n",
+        "fakedescarg",
+    ),
     ("AUTH command", "127.0.0.1:6379> AUTH default fakeauthpw", "fakeauthpw"),
-    ("MONITOR auth", '1700000000.1 [0 10.0.0.1:5000] "AUTH" "default" "fakemonitorpw"',
-     "fakemonitorpw"),
+    (
+        "MONITOR auth",
+        '1700000000.1 [0 10.0.0.1:5000] "AUTH" "default" "fakemonitorpw"',
+        "fakemonitorpw",
+    ),
     ("AUTH quoted", 'AUTH "fake quoted pw"', "fake quoted pw"),
-]  # fmt: skip
+]
 
 
-@pytest.mark.parametrize(("text", "secret"), [(t, s) for _, t, s in CORPUS],
-                         ids=[name for name, _, _ in CORPUS])  # fmt: skip
+@pytest.mark.parametrize(
+    ("text", "secret"), [(t, s) for _, t, s in CORPUS], ids=[name for name, _, _ in CORPUS]
+)
 def test_secret_shapes_in_text_are_masked(text: str, secret: str) -> None:
     out = redact(text)
     assert secret not in out
@@ -162,22 +200,31 @@ def test_env_pairs_args_and_headers_in_a_pod_spec_are_masked_by_name() -> None:
         {"name": "REDIS_PASSWORD", "value": "fakeenvpw"},
         {"name": "REDIS_PASS", "value": "fakeenvpw2"},
         {"name": "masterauth", "value": "fakeenvpw3"},
-        {"name": "ADMIN_PASSWORD",
-         "valueFrom": {"secretKeyRef": {"name": "redis", "key": "password"}}},
+        {
+            "name": "ADMIN_PASSWORD",
+            "valueFrom": {"secretKeyRef": {"name": "redis", "key": "password"}},
+        },
         {"name": "REDIS_HOST", "value": "redis.shop.svc"},
-    ]  # fmt: skip
+    ]
     pod = {
-        "kind": "Pod", "apiVersion": "v1",
-        "spec": {"containers": [{
-            "name": "redis",
-            "args": ["redis-server", "--requirepass", "fakeargpw", "--port", "6379"],
-            "env": env,
-            "livenessProbe": {
-                "exec": {"command": ["redis-cli", "-a", "fakeprobepw", "ping"]},
-                "httpGet": {"httpHeaders": [{"name": "Authorization", "value": "Bearer x"}]},
-            },
-        }]},
-    }  # fmt: skip
+        "kind": "Pod",
+        "apiVersion": "v1",
+        "spec": {
+            "containers": [
+                {
+                    "name": "redis",
+                    "args": ["redis-server", "--requirepass", "fakeargpw", "--port", "6379"],
+                    "env": env,
+                    "livenessProbe": {
+                        "exec": {"command": ["redis-cli", "-a", "fakeprobepw", "ping"]},
+                        "httpGet": {
+                            "httpHeaders": [{"name": "Authorization", "value": "Bearer x"}]
+                        },
+                    },
+                }
+            ]
+        },
+    }
     out = redact(pod)
     text = str(out)
     for secret in ("fakeargpw", "fakeenvpw", "fakeprobepw", "Bearer x"):
@@ -192,8 +239,12 @@ def test_env_pairs_args_and_headers_in_a_pod_spec_are_masked_by_name() -> None:
 def test_json_inside_a_string_is_redacted_as_data() -> None:
     # kubectl's last-applied-configuration: the whole object again, as a JSON string.
     applied = '{"spec":{"containers":[{"env":[{"value":"fakeapplied","name":"DB_TOKEN"}]}]}}\n'
-    out = redact({"metadata": {"annotations": {"last-applied": applied}},
-                  "automountServiceAccountToken": False})  # fmt: skip
+    out = redact(
+        {
+            "metadata": {"annotations": {"last-applied": applied}},
+            "automountServiceAccountToken": False,
+        }
+    )
     assert "fakeapplied" not in str(out)
     assert json.loads(out["metadata"]["annotations"]["last-applied"]) == {
         "spec": {"containers": [{"env": [{"value": REDACTED, "name": "DB_TOKEN"}]}]}

@@ -67,7 +67,7 @@ ADVERSARIAL: dict[str, Callable[[int], str]] = {
     "line args: bare flags": _repeat("  --password\n"),
     "line args: redis-cli -a": _then("- redis-cli\n", "- -a\n"),
     "embedded json: brackets": _repeat("[{"),
-        "flag: --password repeated": _repeat("--password "),
+    "flag: --password repeated": _repeat("--password "),
     "flag: --a--a": _repeat("--a"),
     "env: name: repeated": _repeat("name: A_PASSWORD "),
     "env: name then blanks": _then("name: DB_TOKEN", " "),
@@ -120,9 +120,13 @@ def megabyte_timings() -> dict[str, float]:
     code = f"from tests.unit.audit.test_redact_time import report; report({1_000_000})"
     try:
         proc = subprocess.run(
-            [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
-            timeout=CHILD_TIMEOUT_S, check=True,
-        )  # fmt: skip
+            [sys.executable, "-c", code],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=CHILD_TIMEOUT_S,
+            check=True,
+        )
         out = proc.stdout
     except subprocess.TimeoutExpired as err:
         out = err.stdout.decode() if isinstance(err.stdout, bytes) else (err.stdout or "")
@@ -134,8 +138,10 @@ def test_a_megabyte_of_adversarial_text_is_redacted_in_bounded_time(
     name: str, megabyte_timings: dict[str, float]
 ) -> None:
     if name not in megabyte_timings:
-        pytest.fail(f"{name}: not measured within {CHILD_TIMEOUT_S}s: redacting it (or an "
-                    "input before it) backtracks")  # fmt: skip
+        pytest.fail(
+            f"{name}: not measured within {CHILD_TIMEOUT_S}s: redacting it (or an "
+            "input before it) backtracks"
+        )
     seconds = megabyte_timings[name]
     assert seconds < LIMIT_S, f"{name}: redacting 1 MB took {seconds:.2f}s"
 

@@ -81,7 +81,10 @@ def helm(
         f.flush()
         return subprocess.run(
             [str(helm_bin()), *args, *(["--values", f.name] if values is not None else [])],
-            capture_output=True, text=True, timeout=timeout, check=False,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
         )
 
 
@@ -120,8 +123,14 @@ def template(
     namespace: str = NAMESPACE,
 ) -> Rendered:
     proc = helm(
-        "template", release, str(CHARTS / chart), "--namespace", namespace,
-        "--kube-version", KUBE_VERSION, values=values,
+        "template",
+        release,
+        str(CHARTS / chart),
+        "--namespace",
+        namespace,
+        "--kube-version",
+        KUBE_VERSION,
+        values=values,
     )
     assert proc.returncode == 0, f"helm template {chart} failed:\n{proc.stderr}"
     objects = [o for o in yaml.safe_load_all(proc.stdout) if o]
@@ -131,8 +140,14 @@ def template(
 def template_error(chart: str, values: dict[str, Any]) -> str:
     """helm's error for values the chart must refuse (fails the test if it renders)."""
     proc = helm(
-        "template", RELEASE, str(CHARTS / chart), "--namespace", NAMESPACE,
-        "--kube-version", KUBE_VERSION, values=values,
+        "template",
+        RELEASE,
+        str(CHARTS / chart),
+        "--namespace",
+        NAMESPACE,
+        "--kube-version",
+        KUBE_VERSION,
+        values=values,
     )
     assert proc.returncode != 0, f"helm rendered {chart} with {values}; it must refuse them"
     return proc.stderr

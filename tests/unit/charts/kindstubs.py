@@ -22,7 +22,7 @@ from typing import Any
 TOOLS = ("docker", "kind", "helm", "kubectl")
 BASH = shutil.which("bash") or "/bin/bash"
 
-STUB = r'''
+STUB = r"""
 import base64, hashlib, json, os, sys
 from pathlib import Path
 
@@ -76,7 +76,7 @@ elif tool == "kubectl":
     elif "create" in args and "secret" in args:
         data = base64.b64encode((stdin or "").encode()).decode()
         print(f"apiVersion: v1\nkind: Secret\nmetadata:\n  name: x\ndata:\n  api-key: {data}")
-'''
+"""
 
 
 @dataclass
@@ -117,8 +117,13 @@ class Stubs:
             **(extra_env or {}),
         }
         return subprocess.run(
-            [BASH, str(script)], env=env, capture_output=True, text=True, timeout=60,
-            stdin=subprocess.DEVNULL, check=False,
+            [BASH, str(script)],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            stdin=subprocess.DEVNULL,
+            check=False,
         )
 
 

@@ -58,9 +58,14 @@ def bindings_of_operator(r: Rendered) -> list[dict[str, Any]]:
 
 def operator_role_bindings(r: Rendered, kind: str) -> list[dict[str, Any]]:
     return [
-        b for b in bindings_of_operator(r)
-        if b["kind"] == kind and b["roleRef"] == {
-            "apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "aiops-operator"
+        b
+        for b in bindings_of_operator(r)
+        if b["kind"] == kind
+        and b["roleRef"]
+        == {
+            "apiGroup": "rbac.authorization.k8s.io",
+            "kind": "ClusterRole",
+            "name": "aiops-operator",
         }
     ]
 
@@ -117,11 +122,15 @@ def test_the_rendered_arguments_are_ones_the_cli_accepts() -> None:
         args = container(render(values))["args"]
         proc = subprocess.run(
             [sys.executable, "-m", "aiops.cli.main", "operator", "run", *args, "--help"],
-            capture_output=True, text=True, timeout=60, check=False,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
         )
-        assert proc.returncode == 0, f"{name}: `aiops operator run {' '.join(args)}`:\n" + (
-            proc.stdout + proc.stderr
-        )[-1500:]
+        assert proc.returncode == 0, (
+            f"{name}: `aiops operator run {' '.join(args)}`:\n"
+            + (proc.stdout + proc.stderr)[-1500:]
+        )
 
 
 # --- liveness -------------------------------------------------------------------------------
@@ -170,16 +179,32 @@ def test_environment_the_operator_reads() -> None:
     assert e["AIOPS_OPERATOR_NAMESPACE"]["valueFrom"] == {
         "fieldRef": {"fieldPath": "metadata.namespace"}
     }
-    assert (e["AIOPS_APPROVAL_TIMEOUT"]["value"], e["AIOPS_VERIFY_TIMEOUT"]["value"],
-            e["AIOPS_ACTIONS_PER_INCIDENT"]["value"]) == ("1800", "60", "5")
-    assert (e["AIOPS_CHAOS_MAX_DURATION"]["value"],
-            e["AIOPS_CHAOS_SETTLE_TIMEOUT"]["value"]) == ("1h", "5m")
+    assert (
+        e["AIOPS_APPROVAL_TIMEOUT"]["value"],
+        e["AIOPS_VERIFY_TIMEOUT"]["value"],
+        e["AIOPS_ACTIONS_PER_INCIDENT"]["value"],
+    ) == ("1800", "60", "5")
+    assert (e["AIOPS_CHAOS_MAX_DURATION"]["value"], e["AIOPS_CHAOS_SETTLE_TIMEOUT"]["value"]) == (
+        "1h",
+        "5m",
+    )
     assert "ANTHROPIC_API_KEY" not in e and "ANTHROPIC_BASE_URL" not in e
-    e = env(render({"settings": {"approvalTimeoutSeconds": 600, "actionsPerIncident": 2,
-                                 "chaosMaxDuration": "10m"},
-                    "anthropic": {"baseUrl": "http://127.0.0.1:9999"}}))
+    e = env(
+        render(
+            {
+                "settings": {
+                    "approvalTimeoutSeconds": 600,
+                    "actionsPerIncident": 2,
+                    "chaosMaxDuration": "10m",
+                },
+                "anthropic": {"baseUrl": "http://127.0.0.1:9999"},
+            }
+        )
+    )
     assert (e["AIOPS_APPROVAL_TIMEOUT"]["value"], e["AIOPS_ACTIONS_PER_INCIDENT"]["value"]) == (
-        "600", "2")
+        "600",
+        "2",
+    )
     assert e["AIOPS_CHAOS_MAX_DURATION"]["value"] == "10m"
     assert e["ANTHROPIC_BASE_URL"]["value"] == "http://127.0.0.1:9999"
 
@@ -213,11 +238,15 @@ def test_the_chart_passes_every_operator_setting_and_the_operator_accepts_them(
 
 def test_the_agent_refusal_limits_come_from_values() -> None:
     e = env(render())
-    assert (e["AIOPS_AGENT_MAX_REFUSED_PER_TURN"]["value"],
-            e["AIOPS_AGENT_MAX_REFUSED_PER_SESSION"]["value"]) == ("8", "12")
+    assert (
+        e["AIOPS_AGENT_MAX_REFUSED_PER_TURN"]["value"],
+        e["AIOPS_AGENT_MAX_REFUSED_PER_SESSION"]["value"],
+    ) == ("8", "12")
     e = env(render({"settings": {"agentMaxRefusedPerTurn": 3, "agentMaxRefusedPerSession": 9}}))
-    assert (e["AIOPS_AGENT_MAX_REFUSED_PER_TURN"]["value"],
-            e["AIOPS_AGENT_MAX_REFUSED_PER_SESSION"]["value"]) == ("3", "9")
+    assert (
+        e["AIOPS_AGENT_MAX_REFUSED_PER_TURN"]["value"],
+        e["AIOPS_AGENT_MAX_REFUSED_PER_SESSION"]["value"],
+    ) == ("3", "9")
 
 
 # --- the audit log --------------------------------------------------------------------------
@@ -230,8 +259,14 @@ def audit_volume(r: Rendered) -> dict[str, Any]:
 
 
 def test_audit_pvc_is_there_iff_enabled_and_mounted_where_the_operator_writes() -> None:
-    r = render({"audit": {"persistence": {"enabled": True, "storageClassName": "fast",
-                                          "size": "5Gi"}, "mountPath": "/audit"}})
+    r = render(
+        {
+            "audit": {
+                "persistence": {"enabled": True, "storageClassName": "fast", "size": "5Gi"},
+                "mountPath": "/audit",
+            }
+        }
+    )
     pvc = r.one("PersistentVolumeClaim", "aiops-operator-audit", NAMESPACE)
     assert pvc["spec"]["storageClassName"] == "fast"
     assert pvc["spec"]["resources"]["requests"]["storage"] == "5Gi"
@@ -242,8 +277,10 @@ def test_audit_pvc_is_there_iff_enabled_and_mounted_where_the_operator_writes() 
     assert mounts["audit"] == env(r)["AIOPS_AUDIT_DIR"]["value"] == "/audit"
 
     default = render()
-    assert "storageClassName" not in default.one(
-        "PersistentVolumeClaim", "aiops-operator-audit", NAMESPACE)["spec"]
+    assert (
+        "storageClassName"
+        not in default.one("PersistentVolumeClaim", "aiops-operator-audit", NAMESPACE)["spec"]
+    )
 
     off = render({"audit": {"persistence": {"enabled": False}}})
     assert off.all("PersistentVolumeClaim") == []
@@ -263,8 +300,14 @@ def test_switch_configmap_and_the_role_that_reads_only_it() -> None:
     stopped = render({"switch": {"actions": "stopped"}})
     assert stopped.one("ConfigMap", "aiops-switch", NAMESPACE)["data"] == {"actions": "stopped"}
     role = r.one("Role", "aiops-operator-switch", NAMESPACE)
-    assert role["rules"] == [{"apiGroups": [""], "resources": ["configmaps"],
-                              "resourceNames": ["aiops-switch"], "verbs": ["get"]}]
+    assert role["rules"] == [
+        {
+            "apiGroups": [""],
+            "resources": ["configmaps"],
+            "resourceNames": ["aiops-switch"],
+            "verbs": ["get"],
+        }
+    ]
     rb = r.one("RoleBinding", "aiops-operator-switch", NAMESPACE)
     assert rb["roleRef"]["name"] == "aiops-operator-switch"
     assert rb in bindings_of_operator(r)
@@ -299,20 +342,26 @@ def test_api_objects_are_exactly_the_generated_files_in_crds() -> None:
         assert annotations == {"helm.sh/resource-policy": "keep"}
         assert crd == repo_crds[key], f"{key} differs from crds/: run `aiops crds`?"
     for pattern, kinds in (
-        ("approval-admission-policy.yaml",
-         ("ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding")),
+        (
+            "approval-admission-policy.yaml",
+            ("ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding"),
+        ),
         ("rbac/*.yaml", ("ClusterRole",)),
     ):
         repo = by_name(repo_objects(pattern))
-        got = by_name([o for k in kinds for o in r.all(k)
-                       if (o["kind"], o["metadata"]["name"]) in repo])
+        got = by_name(
+            [o for k in kinds for o in r.all(k) if (o["kind"], o["metadata"]["name"]) in repo]
+        )
         assert got == repo, pattern
 
 
 def test_crds_install_false_renders_no_cluster_api_objects() -> None:
     r = render({"crds": {"install": False}})
-    for kind in ("CustomResourceDefinition", "ValidatingAdmissionPolicy",
-                 "ValidatingAdmissionPolicyBinding"):
+    for kind in (
+        "CustomResourceDefinition",
+        "ValidatingAdmissionPolicy",
+        "ValidatingAdmissionPolicyBinding",
+    ):
         assert r.all(kind) == []
     names = {o["metadata"]["name"] for o in r.all("ClusterRole")}
     assert not names & {"aiops-operator", "aiops-sre", "aiops-viewer"}
@@ -365,7 +414,9 @@ def covers_operator(subject: dict[str, Any]) -> bool:
     if subject["kind"] == "User":
         return bool(subject["name"] == SA_USER)
     return subject["name"] in {
-        "system:serviceaccounts", f"system:serviceaccounts:{NAMESPACE}", "system:authenticated"
+        "system:serviceaccounts",
+        f"system:serviceaccounts:{NAMESPACE}",
+        "system:authenticated",
     }
 
 
@@ -397,8 +448,12 @@ def test_operator_service_account_can_never_create_approvals(values_name: str) -
 
 
 def test_sre_bindings_go_where_the_operator_watches() -> None:
-    r = render({"watch": {"namespaces": ["team-a", "team-b"]},
-                "rbac": {"sre": {"users": ["alice"], "groups": ["sre"]}}})
+    r = render(
+        {
+            "watch": {"namespaces": ["team-a", "team-b"]},
+            "rbac": {"sre": {"users": ["alice"], "groups": ["sre"]}},
+        }
+    )
     sre = [b for b in r.all("RoleBinding") if b["roleRef"]["name"] == "aiops-sre"]
     assert sorted(b["metadata"]["namespace"] for b in sre) == ["team-a", "team-b"]
     assert {s["name"] for s in sre[0]["subjects"]} == {"alice", "sre"}
@@ -434,8 +489,7 @@ def test_sre_role_covering_the_operator_is_refused(sre: dict[str, list[str]]) ->
         ({"watch": {"mode": "everywhere"}}, ["watch/mode", "namespaced", "cluster"]),
         ({"watch": {"namespaces": ["Team_A"]}}, ["watch/namespaces/0"]),
         ({"audit": {"persistance": {"enabled": True}}}, ["persistance", "not allowed"]),
-        ({"audit": {"persistence": {"enabled": True, "size": "lots"}}},
-         ["audit/persistence/size"]),
+        ({"audit": {"persistence": {"enabled": True, "size": "lots"}}}, ["audit/persistence/size"]),
         ({"switch": {"actions": "paused"}}, ["switch/actions", "running", "stopped"]),
         ({"prometheus": {"enabled": "yes"}}, ["prometheus/enabled", "boolean"]),
         ({"replicas": 2}, ["replicas", "not allowed"]),
@@ -443,8 +497,18 @@ def test_sre_role_covering_the_operator_is_refused(sre: dict[str, list[str]]) ->
         ({"settings": {"agentMaxRefusedPerTurn": 0}}, ["settings/agentMaxRefusedPerTurn"]),
         ({"settings": {"verifyTimeoutSeconds": 7200}}, ["settings/verifyTimeoutSeconds"]),
     ],
-    ids=["mode", "namespace-name", "misspelt-key", "size", "switch", "bool", "replicas",
-         "chaos-duration", "refusal-limit", "verify-timeout"],
+    ids=[
+        "mode",
+        "namespace-name",
+        "misspelt-key",
+        "size",
+        "switch",
+        "bool",
+        "replicas",
+        "chaos-duration",
+        "refusal-limit",
+        "verify-timeout",
+    ],
 )
 def test_schema_refuses_bad_values_saying_where(values: dict[str, Any], says: list[str]) -> None:
     err = template_error(CHART, values)
@@ -468,8 +532,11 @@ def test_demo_prometheus_is_off_by_default_and_follows_the_watch_mode() -> None:
     assert r.one("Service", "aiops-prometheus", NAMESPACE)["spec"]["ports"][0]["port"] == 9090
     (sd,) = prometheus_config(r)["scrape_configs"][0]["kubernetes_sd_configs"]
     assert sd == {"role": "pod", "namespaces": {"names": ["tikv", "rl"]}}
-    bound = sorted(b["metadata"]["namespace"] for b in r.all("RoleBinding")
-                   if b["roleRef"]["name"] == f"aiops-prometheus-{NAMESPACE}")
+    bound = sorted(
+        b["metadata"]["namespace"]
+        for b in r.all("RoleBinding")
+        if b["roleRef"]["name"] == f"aiops-prometheus-{NAMESPACE}"
+    )
     assert bound == ["rl", "tikv"]
     c = render({"prometheus": {"enabled": True}, "watch": {"mode": "cluster"}})
     (sd,) = prometheus_config(c)["scrape_configs"][0]["kubernetes_sd_configs"]

@@ -27,7 +27,11 @@ def test_the_charts_the_kind_path_installs_are_all_here() -> None:
 @pytest.mark.parametrize(("chart", "values_name"), CASES, ids=IDS)
 def test_helm_lint_strict(chart: str, values_name: str) -> None:
     proc = helm(
-        "lint", "--strict", "--kube-version", KUBE_VERSION, str(CHARTS / chart),
+        "lint",
+        "--strict",
+        "--kube-version",
+        KUBE_VERSION,
+        str(CHARTS / chart),
         values=value_sets(chart)[values_name],
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr

@@ -258,7 +258,8 @@ def test_operator_image_runs_the_operator_as_the_chart_expects() -> None:
     all_stages = stages(OPERATOR_DOCKERFILE)
     assert len(all_stages) >= 2, "multi-stage: build tools stay out of the runtime image"
     args = dict(
-        rest.split("=", 1) for keyword, rest in instructions(OPERATOR_DOCKERFILE)
+        rest.split("=", 1)
+        for keyword, rest in instructions(OPERATOR_DOCKERFILE)
         if keyword == "ARG" and "=" in rest
     )
     assert args["PYTHON_IMAGE"] == "python:3.11-slim"

@@ -56,9 +56,7 @@ def arg(call: Call, flag: str) -> str:
 
 
 @pytest.mark.parametrize("script", [UP, DOWN], ids=["up", "down"])
-def test_without_a_docker_engine_it_stops_at_once_with_one_line(
-    stubs: Stubs, script: Path
-) -> None:
+def test_without_a_docker_engine_it_stops_at_once_with_one_line(stubs: Stubs, script: Path) -> None:
     started = time.monotonic()
     proc = stubs.run(script, {"STUB_DOCKER_DOWN": "1"})
     assert proc.returncode != 0
@@ -114,7 +112,9 @@ def test_kind_up_builds_loads_and_installs_in_order(stubs: Stubs) -> None:
     op, rl = builds["aiops-operator:dev"], builds["aiops/ratelimiter:dev"]
     assert (arg(op, "--file"), op.argv[-1]) == (f"{REPO}/operator/Dockerfile", f"{REPO}/.")
     assert (arg(rl, "--file"), rl.argv[-1]) == (
-        f"{REPO}/subjects/ratelimiter/Dockerfile", f"{REPO}/subjects/ratelimiter")
+        f"{REPO}/subjects/ratelimiter/Dockerfile",
+        f"{REPO}/subjects/ratelimiter",
+    )
     loads = [c for c in calls if c.tool == "kind" and c.has("load", "docker-image")]
     loaded = {c.argv[-1] for c in loads}
     assert all(arg(c, "--name") == CLUSTER for c in loads)
@@ -130,19 +130,27 @@ def test_kind_up_builds_loads_and_installs_in_order(stubs: Stubs) -> None:
     assert re.fullmatch(r"dev-[0-9a-f]{12}", op_values["image.tag"])
     assert op_values["watch.namespaces"] == "{tikv,ratelimiter}"
     assert op_values["prometheus.enabled"] == "true"
-    assert (arg(aiops, "--namespace"), arg(tikv, "--namespace"),
-            arg(rl_install, "--namespace")) == ("aiops-system", "tikv", "ratelimiter")
+    assert (
+        arg(aiops, "--namespace"),
+        arg(tikv, "--namespace"),
+        arg(rl_install, "--namespace"),
+    ) == ("aiops-system", "tikv", "ratelimiter")
     rl_values = set_values(rl_install)
     assert f"{rl_values['image.repository']}:{rl_values['image.tag']}" in loaded
 
     # TiKV's Subject points at the Prometheus the operator chart runs for this release.
     tikv_values = set_values(tikv)
     assert tikv_values["subject.enabled"] == "true"
-    prom = template("aiops-operator", {"prometheus": {"enabled": True}},
-                    release="aiops", namespace="aiops-system")
+    prom = template(
+        "aiops-operator",
+        {"prometheus": {"enabled": True}},
+        release="aiops",
+        namespace="aiops-system",
+    )
     svc = prom.one("Service", "aiops-prometheus", "aiops-system")
     assert tikv_values["subject.prometheusUrl"] == (
-        f"http://{svc['metadata']['name']}.aiops-system.svc:{svc['spec']['ports'][0]['port']}")
+        f"http://{svc['metadata']['name']}.aiops-system.svc:{svc['spec']['ports'][0]['port']}"
+    )
 
 
 def applied_subjects(calls: list[Call]) -> list[dict[str, Any]]:
@@ -162,7 +170,8 @@ def test_the_rate_limiter_subject_is_valid_and_names_what_the_chart_runs(stubs: 
     raw = doc["spec"]["config"]
     rendered = template("ratelimiter", release="rl", namespace="ratelimiter")
     services = {
-        (s["metadata"]["name"], p["port"]) for s in rendered.all("Service")
+        (s["metadata"]["name"], p["port"])
+        for s in rendered.all("Service")
         for p in s["spec"]["ports"]
     }
     urls = [*raw["adminUrls"], raw["redisUrl"], raw["toxiproxyUrl"]]

@@ -14,8 +14,10 @@ from aiops.cli.audit import _render
 from aiops.cli.printable import printable
 
 # Up three lines, clear it, back to its start, and write a harmless step over the real one.
-REDRAW = ("routine cleanup\x1b[3A\x1b[2K\ra1  annotate  risk low\x1b[1B\x1b[2K\r"
-          '    params:  {"note": "harmless"}\u202e')  # fmt: skip
+REDRAW = (
+    "routine cleanup\x1b[3A\x1b[2K\ra1  annotate  risk low\x1b[1B\x1b[2K\r"
+    '    params:  {"note": "harmless"}\u202e'
+)
 
 
 def acted_on(text: str) -> list[str]:
@@ -32,13 +34,25 @@ def test_controls_are_escaped_and_text_is_kept() -> None:
 
 
 def test_a_rationale_cannot_redraw_the_step_a_person_approves() -> None:
-    argv = ["patch", "deployment", "web", "-p",
-            '{"spec":{"template":{"spec":{"serviceAccountName":"admin"}}}}']  # fmt: skip
-    step = ProposedAction.model_validate({
-        "id": "a1", "action": "kubectl", "params": {"argv": argv}, "risk": "high",
-        "rationale": REDRAW, "decision": "await-approval",
-        "reason": "high-risk action\x1b[8m (hidden)", "dryRun": {"ok": True, "message": "ok\r"},
-    })  # fmt: skip
+    argv = [
+        "patch",
+        "deployment",
+        "web",
+        "-p",
+        '{"spec":{"template":{"spec":{"serviceAccountName":"admin"}}}}',
+    ]
+    step = ProposedAction.model_validate(
+        {
+            "id": "a1",
+            "action": "kubectl",
+            "params": {"argv": argv},
+            "risk": "high",
+            "rationale": REDRAW,
+            "decision": "await-approval",
+            "reason": "high-risk action\x1b[8m (hidden)",
+            "dryRun": {"ok": True, "message": "ok\r"},
+        }
+    )
     shown = _describe(step)
     assert acted_on(shown) == []
     lines = shown.splitlines()
@@ -49,9 +63,14 @@ def test_a_rationale_cannot_redraw_the_step_a_person_approves() -> None:
 
 def test_audit_show_prints_no_control_character() -> None:
     record = AuditRecord(
-        seq=3, time=datetime(2026, 1, 1, tzinfo=UTC), incident="inc-1", kind="agent.result",
-        data={"summary": REDRAW}, prev="0" * 64, hash="1" * 64,
-    )  # fmt: skip
+        seq=3,
+        time=datetime(2026, 1, 1, tzinfo=UTC),
+        incident="inc-1",
+        kind="agent.result",
+        data={"summary": REDRAW},
+        prev="0" * 64,
+        hash="1" * 64,
+    )
     line = _render(record)
     assert acted_on(line) == []
     assert "routine cleanup\\x1b[3A" in line

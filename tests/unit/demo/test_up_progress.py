@@ -19,16 +19,20 @@ def _script(tmp_path: Path, body: str) -> Path:
 
 
 def test_each_compiled_package_is_a_detail_with_a_count(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.delenv("GOFLAGS", raising=False)
     # What build.sh and `go build -v` write on stderr; -v must reach go through GOFLAGS.
-    script = _script(tmp_path, 'echo "aiops: building the Go tools" >&2\n'
-                               'echo "go: downloading k8s.io/api v0.37.2" >&2\n'
-                               'echo "GOFLAGS=$GOFLAGS" >&2\n'
-                               'echo "k8s.io/apimachinery/pkg/util/sets" >&2\n'
-                               'echo "k8s.io/kubernetes/cmd/kube-apiserver" >&2\n'
-                               'echo /bin/ignored\n')
+    script = _script(
+        tmp_path,
+        'echo "aiops: building the Go tools" >&2\n'
+        'echo "go: downloading k8s.io/api v0.37.2" >&2\n'
+        'echo "GOFLAGS=$GOFLAGS" >&2\n'
+        'echo "k8s.io/apimachinery/pkg/util/sets" >&2\n'
+        'echo "k8s.io/kubernetes/cmd/kube-apiserver" >&2\n'
+        "echo /bin/ignored\n",
+    )
     seen: list[str] = []
     stream_build(script, seen.append)
     assert seen == [
@@ -41,7 +45,8 @@ def test_each_compiled_package_is_a_detail_with_a_count(
 
 
 def test_a_failed_build_says_its_last_lines(tmp_path: Path) -> None:
-    script = _script(tmp_path, 'echo "k8s.io/foo" >&2\necho "go: no space left on device" '
-                               '>&2\nexit 2\n')
+    script = _script(
+        tmp_path, 'echo "k8s.io/foo" >&2\necho "go: no space left on device" >&2\nexit 2\n'
+    )
     with pytest.raises(LocalSystemError, match=r"failed \(exit 2\): k8s.io/foo \| go: no space"):
         stream_build(script, lambda _: None)

@@ -23,11 +23,13 @@ def at(seconds: float) -> str:
 
 
 def chaos(name: str, fault: str = "kill_node", created: float = -10, **status: Any) -> Chaos:
-    return Chaos.from_k8s({
-        "metadata": {"name": name, "creationTimestamp": at(created)},
-        "spec": {"subject": "rl", "fault": fault, "target": {"member": "n1"}},
-        "status": status,
-    })
+    return Chaos.from_k8s(
+        {
+            "metadata": {"name": name, "creationTimestamp": at(created)},
+            "spec": {"subject": "rl", "fault": fault, "target": {"member": "n1"}},
+            "status": status,
+        }
+    )
 
 
 def target(name: str, state: str, **more: Any) -> dict[str, Any]:
@@ -70,8 +72,13 @@ def test_mode_all_waits_for_any_held_candidate_and_names_the_holder() -> None:
 
 def test_an_incident_links_to_the_active_chaos_created_before_the_breach() -> None:
     active = chaos("a", phase="Injected", injectedAt=at(0))
-    picked = pick([active], T0 + timedelta(seconds=2), T0 + timedelta(seconds=5),
-                  timedelta(0), timedelta(seconds=1))
+    picked = pick(
+        [active],
+        T0 + timedelta(seconds=2),
+        T0 + timedelta(seconds=5),
+        timedelta(0),
+        timedelta(seconds=1),
+    )
     assert picked is active
 
 
@@ -92,8 +99,13 @@ def test_the_latest_injected_chaos_wins_and_uninjected_ones_never_link() -> None
     older = chaos("old", phase="Injected", injectedAt=at(0))
     newer = chaos("new", phase="Injected", injectedAt=at(1))
     pending = chaos("pending", phase="Pending")
-    picked = pick([older, pending, newer], T0 + timedelta(seconds=2),
-                  T0 + timedelta(seconds=3), timedelta(0), timedelta(seconds=1))
+    picked = pick(
+        [older, pending, newer],
+        T0 + timedelta(seconds=2),
+        T0 + timedelta(seconds=3),
+        timedelta(0),
+        timedelta(seconds=1),
+    )
     assert picked is newer
 
 
@@ -111,17 +123,24 @@ def test_a_chaos_caught_mid_injection_is_waited_for_not_linked() -> None:
 
 
 def incident(name: str, *actions: dict[str, Any]) -> Incident:
-    return Incident.from_k8s({
-        "metadata": {"name": name},
-        "spec": {"subject": "rl", "summary": "s", "source": "human"},
-        "status": {"executedActions": list(actions)},
-    })
+    return Incident.from_k8s(
+        {
+            "metadata": {"name": name},
+            "spec": {"subject": "rl", "summary": "s", "source": "human"},
+            "status": {"executedActions": list(actions)},
+        }
+    )
 
 
 def action(result: str, started: float, finished: float | None = None) -> dict[str, Any]:
-    return {"id": "a1", "action": "reset_counter", "idempotencyKey": "k",
-            "startedAt": at(started), "result": result,
-            **({"finishedAt": at(finished)} if finished is not None else {})}
+    return {
+        "id": "a1",
+        "action": "reset_counter",
+        "idempotencyKey": "k",
+        "startedAt": at(started),
+        "result": result,
+        **({"finishedAt": at(finished)} if finished is not None else {}),
+    }
 
 
 def test_credit_goes_to_the_operator_when_a_linked_action_succeeded_first() -> None:
@@ -132,13 +151,21 @@ def test_credit_goes_to_the_operator_when_a_linked_action_succeeded_first() -> N
 
 def test_credit_waits_while_a_linked_action_runs() -> None:
     c = chaos("a", phase="Injected", injectedAt=at(0), targets=[target("n1", "Injected")])
-    assert _credit(c, c.status, [incident("i", action("Running", 3))],
-                   T0 + timedelta(seconds=5)) is None
+    assert (
+        _credit(c, c.status, [incident("i", action("Running", 3))], T0 + timedelta(seconds=5))
+        is None
+    )
 
 
 def test_credit_revert_or_self_by_when_the_fault_ended() -> None:
-    c = chaos("a", phase="Recovered", injectedAt=at(0), endsAt=at(10), recoveredAt=at(12),
-              targets=[target("n1", "Reverted")])
+    c = chaos(
+        "a",
+        phase="Recovered",
+        injectedAt=at(0),
+        endsAt=at(10),
+        recoveredAt=at(12),
+        targets=[target("n1", "Reverted")],
+    )
     # Healthy while the revert's call was still returning: the revert did it.
     assert _credit(c, c.status, [], T0 + timedelta(seconds=11)) == ("revert", None)
     assert _credit(c, c.status, [], T0 + timedelta(seconds=9)) == ("self", None)
@@ -148,20 +175,39 @@ def test_credit_revert_or_self_by_when_the_fault_ended() -> None:
 
 
 def test_an_instant_fault_heals_by_itself_never_by_a_revert() -> None:
-    c = chaos("a", phase="Recovered", injectedAt=at(0), recoveredAt=at(0),
-              targets=[target("p1", "Reverted", instant=True)])
+    c = chaos(
+        "a",
+        phase="Recovered",
+        injectedAt=at(0),
+        recoveredAt=at(0),
+        targets=[target("p1", "Reverted", instant=True)],
+    )
     assert _credit(c, c.status, [], T0 + timedelta(seconds=4)) == ("self", None)
 
 
 def test_the_story_says_what_happened_in_order() -> None:
-    c = chaos("a", phase="Recovered", injectedAt=at(0), brokenAt=at(1), healthyAt=at(6),
-              recoveredBy="operator", incident="inc-1", recoveredAt=at(60),
-              targets=[target("n1", "Reverted")])
+    c = chaos(
+        "a",
+        phase="Recovered",
+        injectedAt=at(0),
+        brokenAt=at(1),
+        healthyAt=at(6),
+        recoveredBy="operator",
+        incident="inc-1",
+        recoveredAt=at(60),
+        targets=[target("n1", "Reverted")],
+    )
     assert _story(c, c.status) == (
         "kill_node on n1: injected 12:00:00; subject broken 12:00:01; healthy again 12:00:06 "
-        "by the operator (Incident inc-1); reverted 12:01:00")
-    quiet = chaos("b", phase="Recovered", injectedAt=at(0), recoveredAt=at(60),
-                  targets=[target("n1", "Reverted")])
+        "by the operator (Incident inc-1); reverted 12:01:00"
+    )
+    quiet = chaos(
+        "b",
+        phase="Recovered",
+        injectedAt=at(0),
+        recoveredAt=at(60),
+        targets=[target("n1", "Reverted")],
+    )
     assert "never observed broken" in _story(quiet, quiet.status)
 
 
@@ -174,17 +220,27 @@ def test_time_left_is_written_in_five_second_steps() -> None:
     assert _time_left(timedelta(seconds=-3)) == "0s"
 
 
-@pytest.mark.parametrize(("status", "expected"), [
-    ({}, True),
-    ({"phase": "Pending"}, True),
-    ({"phase": "Injected"}, True),
-    ({"phase": "Failed", "targets": [target("n1", "RevertFailed")]}, True),
-    ({"phase": "Failed", "targets": [target("n1", "Reverted")]}, False),
-    ({"phase": "Recovered", "conditions": []}, True),
-    ({"phase": "Recovered",
-      "conditions": [{"type": "SubjectRecovered", "status": "Unknown"}]}, True),
-    ({"phase": "Recovered",
-      "conditions": [{"type": "SubjectRecovered", "status": "False"}]}, False),
-])
+@pytest.mark.parametrize(
+    ("status", "expected"),
+    [
+        ({}, True),
+        ({"phase": "Pending"}, True),
+        ({"phase": "Injected"}, True),
+        ({"phase": "Failed", "targets": [target("n1", "RevertFailed")]}, True),
+        ({"phase": "Failed", "targets": [target("n1", "Reverted")]}, False),
+        ({"phase": "Recovered", "conditions": []}, True),
+        (
+            {
+                "phase": "Recovered",
+                "conditions": [{"type": "SubjectRecovered", "status": "Unknown"}],
+            },
+            True,
+        ),
+        (
+            {"phase": "Recovered", "conditions": [{"type": "SubjectRecovered", "status": "False"}]},
+            False,
+        ),
+    ],
+)
 def test_the_daemon_runs_while_anything_is_left(status: dict[str, Any], expected: bool) -> None:
     assert unfinished(status) is expected  # type: ignore[arg-type]

@@ -48,19 +48,20 @@ class FakeApi:
             raise ApiException(status=404)
         return copy.deepcopy(self.objects[(plural, name)])
 
-    async def list(self, plural: str, namespace: str, label_selector: str = "",
-                   field_selector: str = "") -> list[dict[str, Any]]:
+    async def list(
+        self, plural: str, namespace: str, label_selector: str = "", field_selector: str = ""
+    ) -> list[dict[str, Any]]:
         return [copy.deepcopy(o) for (p, _), o in self.objects.items() if p == plural]
 
-    async def patch_status(self, plural: str, namespace: str, name: str,
-                           status: dict[str, Any]) -> dict[str, Any]:
+    async def patch_status(
+        self, plural: str, namespace: str, name: str, status: dict[str, Any]
+    ) -> dict[str, Any]:
         obj = self.objects[(plural, name)]
         merged = {**obj.get("status", {}), **status}
         obj["status"] = {k: v for k, v in merged.items() if v is not None}
         return copy.deepcopy(obj)
 
-    async def post_event(self, obj: dict[str, Any], type_: str, reason: str,
-                         message: str) -> None:
+    async def post_event(self, obj: dict[str, Any], type_: str, reason: str, message: str) -> None:
         self.events.append((obj["metadata"]["name"], reason, message))
 
 
@@ -93,8 +94,9 @@ class Recorder(SubjectPlugin):
         self.calls.append(("inject", target))
         if target == "bad":
             raise PluginError(f"{target} refused the fault")
-        return ActionResult(ok=True, message=f"broke {target}",
-                            detail={INSTANT: True} if fault == "poke" else {})
+        return ActionResult(
+            ok=True, message=f"broke {target}", detail={INSTANT: True} if fault == "poke" else {}
+        )
 
     async def revert(self, fault: str, params: BaseModel, target: str) -> ActionResult:
         self.calls.append(("revert", target))
@@ -111,10 +113,14 @@ class Ctx:
 @pytest.fixture
 def world(monkeypatch: pytest.MonkeyPatch) -> tuple[FakeApi, Recorder, ChaosDriver]:
     api, plugin = FakeApi(), Recorder()
-    api.put("subjects", {"metadata": {"name": "s", "namespace": NS, "uid": "u", "generation": 1},
-                         "spec": {"type": "fake", "interval": "1s"}})
-    monkeypatch.setattr(chaos_driver, "bind",
-                        lambda subject, client: Bound(1, plugin, Ctx(), {}))  # type: ignore[arg-type]
+    api.put(
+        "subjects",
+        {
+            "metadata": {"name": "s", "namespace": NS, "uid": "u", "generation": 1},
+            "spec": {"type": "fake", "interval": "1s"},
+        },
+    )
+    monkeypatch.setattr(chaos_driver, "bind", lambda subject, client: Bound(1, plugin, Ctx(), {}))  # type: ignore[arg-type]
 
     async def found(*_: Any) -> Candidates:
         return Candidates(("a", "bad", "c"))
@@ -129,12 +135,20 @@ def world(monkeypatch: pytest.MonkeyPatch) -> tuple[FakeApi, Recorder, ChaosDriv
 
 
 def put_chaos(api: FakeApi, fault: str = "break", **status: Any) -> None:
-    api.put("chaos", {
-        "metadata": {"name": "c1", "namespace": NS, "finalizers": [KOPF_FINALIZER],
-                     "generation": 1, "uid": "c"},
-        "spec": {"subject": "s", "fault": fault, "duration": "30s"},
-        "status": status,
-    })
+    api.put(
+        "chaos",
+        {
+            "metadata": {
+                "name": "c1",
+                "namespace": NS,
+                "finalizers": [KOPF_FINALIZER],
+                "generation": 1,
+                "uid": "c",
+            },
+            "spec": {"subject": "s", "fault": fault, "duration": "30s"},
+            "status": status,
+        },
+    )
 
 
 def status(api: FakeApi) -> dict[str, Any]:
@@ -151,12 +165,18 @@ async def test_a_fault_failing_on_one_target_reverts_those_it_reached(
     api, plugin, driver = world
     put_chaos(api)
     assert await driver.step() is None
-    assert plugin.calls == [("inject", "a"), ("inject", "bad"),
-                            ("revert", "a"), ("revert", "bad")]  # c was never asked
+    assert plugin.calls == [
+        ("inject", "a"),
+        ("inject", "bad"),
+        ("revert", "a"),
+        ("revert", "bad"),
+    ]  # c was never asked
     st = status(api)
     assert st["phase"] == "Failed"
-    assert [(t["name"], t["state"]) for t in st["targets"]] == [("a", "Reverted"),
-                                                                ("bad", "Reverted")]
+    assert [(t["name"], t["state"]) for t in st["targets"]] == [
+        ("a", "Reverted"),
+        ("bad", "Reverted"),
+    ]
     assert "injecting break into bad failed: bad refused the fault" in st["message"]
     assert "reverted what it reached (a, bad): nothing is left injected" in st["message"]
     assert condition(api, "AllInjected")["reason"] == "InjectionFailed"
@@ -183,7 +203,8 @@ async def test_a_rollback_whose_revert_fails_is_retried_until_nothing_is_left(
 
 
 async def test_a_target_claimed_before_a_crash_is_reverted_and_injected_again(
-    world: tuple[FakeApi, Recorder, ChaosDriver], monkeypatch: pytest.MonkeyPatch,
+    world: tuple[FakeApi, Recorder, ChaosDriver],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     api, plugin, driver = world
 
@@ -203,7 +224,8 @@ async def test_a_target_claimed_before_a_crash_is_reverted_and_injected_again(
 
 
 async def test_an_instant_fault_recovers_at_once(
-    world: tuple[FakeApi, Recorder, ChaosDriver], monkeypatch: pytest.MonkeyPatch,
+    world: tuple[FakeApi, Recorder, ChaosDriver],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     api, plugin, driver = world
 
@@ -235,8 +257,13 @@ async def test_the_end_of_the_duration_reverts_and_a_failed_revert_says_so(
 ) -> None:
     api, plugin, driver = world
     past = (utcnow() - timedelta(seconds=1)).isoformat()
-    put_chaos(api, phase="Injected", injectedAt=past, endsAt=past,
-              targets=[{"name": "a", "state": "Injected"}])
+    put_chaos(
+        api,
+        phase="Injected",
+        injectedAt=past,
+        endsAt=past,
+        targets=[{"name": "a", "state": "Injected"}],
+    )
     plugin.revert_fails = True
     assert await driver.step() == 2.0
     st = status(api)

@@ -18,10 +18,13 @@ def written(source: str) -> set[ChaosPhase]:
     """The phases a module writes: every `phase=ChaosPhase.X` keyword argument."""
     return {
         ChaosPhase[kw.value.attr]
-        for node in ast.walk(ast.parse(source)) if isinstance(node, ast.Call)
+        for node in ast.walk(ast.parse(source))
+        if isinstance(node, ast.Call)
         for kw in node.keywords
-        if kw.arg == "phase" and isinstance(kw.value, ast.Attribute)
-        and isinstance(kw.value.value, ast.Name) and kw.value.value.id == "ChaosPhase"
+        if kw.arg == "phase"
+        and isinstance(kw.value, ast.Attribute)
+        and isinstance(kw.value.value, ast.Name)
+        and kw.value.value.id == "ChaosPhase"
     }
 
 

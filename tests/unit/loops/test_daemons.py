@@ -38,8 +38,14 @@ async def never(*_: Any, **__: Any) -> Any:
 
 
 def runtime(api: HiccupApi) -> Runtime:
-    return Runtime(api=cast(CustomResources, api), audit=never, agent_for=never,
-                   tools_for=never, checkpoint_for=never, actions_stopped=never)  # fmt: skip
+    return Runtime(
+        api=cast(CustomResources, api),
+        audit=never,
+        agent_for=never,
+        tools_for=never,
+        checkpoint_for=never,
+        actions_stopped=never,
+    )
 
 
 def daemon(fn: Any) -> Any:
@@ -50,16 +56,20 @@ def daemon(fn: Any) -> Any:
 
 def registered(handler_id: str) -> Any:
     assert handlers  # registers the handlers
-    (h,) = [h for h in kopf.get_default_registry()._spawning.get_all_handlers()
-            if h.id == handler_id]  # fmt: skip
+    (h,) = [
+        h for h in kopf.get_default_registry()._spawning.get_all_handlers() if h.id == handler_id
+    ]
     return h
 
 
 @pytest.mark.parametrize(
     ("handler_id", "backoff"),
-    [("drive_incident", incidents.RETRY_AFTER_ERROR), ("drive_chaos", chaos.RETRY_AFTER_ERROR),
-     ("observe_subject", subjects.RETRY_AFTER_ERROR)],
-)  # fmt: skip
+    [
+        ("drive_incident", incidents.RETRY_AFTER_ERROR),
+        ("drive_chaos", chaos.RETRY_AFTER_ERROR),
+        ("observe_subject", subjects.RETRY_AFTER_ERROR),
+    ],
+)
 def test_kopf_retries_a_daemon_that_raised_after_its_backoff(
     handler_id: str, backoff: float
 ) -> None:
@@ -72,9 +82,11 @@ async def test_a_failed_incident_step_reaches_kopf() -> None:
     api = HiccupApi()
     with pytest.raises(ApiException) as err:
         await daemon(incidents.drive_incident)(
-            stopped=DaemonStopper().async_waiter, name="inc-1", namespace="ns",
+            stopped=DaemonStopper().async_waiter,
+            name="inc-1",
+            namespace="ns",
             memo=kopf.Memo(runtime=runtime(api)),
-        )  # fmt: skip
+        )
     assert err.value.status == 503 and api.reads == 1  # one try; the next is kopf's
 
 
@@ -83,18 +95,27 @@ async def test_a_failed_chaos_step_reaches_kopf() -> None:
     rt = ChaosRuntime(api=cast(CustomResources, api), actions_stopped=never)
     with pytest.raises(ApiException):
         await daemon(chaos.drive_chaos)(
-            stopped=DaemonStopper().async_waiter, name="c-1", namespace="ns",
+            stopped=DaemonStopper().async_waiter,
+            name="c-1",
+            namespace="ns",
             memo=kopf.Memo(chaos=rt),
-        )  # fmt: skip
+        )
     assert not rt.lock("ns", "c-1").locked()  # released for the next run and the delete handler
 
 
 async def test_a_subject_that_does_not_match_the_api_is_a_temporary_error() -> None:
-    body = {"apiVersion": "aiops.dev/v1alpha1", "kind": "Subject",
-            "metadata": {"name": "s", "namespace": "ns"}, "spec": {"type": 7}}  # fmt: skip
+    body = {
+        "apiVersion": "aiops.dev/v1alpha1",
+        "kind": "Subject",
+        "metadata": {"name": "s", "namespace": "ns"},
+        "spec": {"type": 7},
+    }
     with pytest.raises(kopf.TemporaryError, match="does not match this operator's API") as err:
         await daemon(subjects.observe_subject)(
-            stopped=DaemonStopper().async_waiter, name="s", namespace="ns", body=body,
+            stopped=DaemonStopper().async_waiter,
+            name="s",
+            namespace="ns",
+            body=body,
             memo=kopf.Memo(api=HiccupApi()),
-        )  # fmt: skip
+        )
     assert err.value.delay == subjects.RETRY_AFTER_ERROR

@@ -37,8 +37,11 @@ def entered(source: str) -> set[Phase]:
             out.add(Phase.RESOLVED)
         elif node.func.attr == "enter":
             first = node.args[0]
-            assert isinstance(first, ast.Attribute) and isinstance(first.value, ast.Name) \
-                and first.value.id == "Phase", f"enter() with {ast.unparse(first)}, not Phase.X"
+            assert (
+                isinstance(first, ast.Attribute)
+                and isinstance(first.value, ast.Name)
+                and first.value.id == "Phase"
+            ), f"enter() with {ast.unparse(first)}, not Phase.X"
             out.add(Phase[first.attr])
     return out
 
@@ -99,8 +102,7 @@ async def test_the_writer_refuses_a_move_the_table_does_not_list() -> None:
     assert api.status == {} and api.events == []
     await w.enter(Phase.INVESTIGATING, "investigation started")
     assert api.status["phase"] == "Investigating"
-    assert machine.allowed(Phase.VERIFYING) == {
-        Phase.REMEDIATING, Phase.RESOLVED, Phase.ESCALATED}
+    assert machine.allowed(Phase.VERIFYING) == {Phase.REMEDIATING, Phase.RESOLVED, Phase.ESCALATED}
 
 
 def test_the_state_diagram_in_the_docs_is_the_tables() -> None:

@@ -46,8 +46,9 @@ class Toy(SubjectPlugin):
     actions: ClassVar[tuple[ActionSpec, ...]] = (
         ActionSpec(name="reset", description="", params=KeyParams, risk=Risk.LOW),
         ActionSpec(name="tune", description="", params=KeyParams, risk=Risk.MEDIUM),
-        ActionSpec(name="restart", description="", params=NodeParams, risk=Risk.HIGH,
-                   disrupts_member=True),
+        ActionSpec(
+            name="restart", description="", params=NodeParams, risk=Risk.HIGH, disrupts_member=True
+        ),
     )
 
     async def observe(self) -> Observation:
@@ -63,10 +64,12 @@ class Toy(SubjectPlugin):
 
 
 def facts(autonomy: str = "execute", **kw: Any) -> GateInput:
-    subject = Subject.from_k8s({
-        "metadata": {"name": "toy", "namespace": "ns"},
-        "spec": {"type": "toy", "autonomy": autonomy, **kw.pop("spec", {})},
-    })
+    subject = Subject.from_k8s(
+        {
+            "metadata": {"name": "toy", "namespace": "ns"},
+            "spec": {"type": "toy", "autonomy": autonomy, **kw.pop("spec", {})},
+        }
+    )
     members = [Member(name=n, state=s) for n, s in kw.pop("members", {}).items()]
     plugin = Toy(ToyConfig(), PluginContext(subject="ns/toy", prometheus=None, workload=None))
     observation = kw.pop("observation", Observation(members=members))
@@ -119,8 +122,9 @@ async def test_switches_budget_and_blast_radius() -> None:
     assert d.verdict == "refused" and "global switch" in d.reason
     d = await decide("reset", {"key": "k"}, facts(spec={"paused": True}))
     assert d.verdict == "refused" and "paused" in d.reason
-    d = await decide("reset", {"key": "k"}, facts(executed_in_incident=2),
-                     GateSettings(actions_per_incident=2))
+    d = await decide(
+        "reset", {"key": "k"}, facts(executed_in_incident=2), GateSettings(actions_per_incident=2)
+    )
     assert d.verdict == "refused" and "budget of 2 actions" in d.reason
     down = {"n1": MemberState.UP, "n2": MemberState.DOWN}
     d = await decide("restart", {"node": "n1"}, facts(approved=True, members=down))
@@ -128,8 +132,9 @@ async def test_switches_budget_and_blast_radius() -> None:
     # Restarting the member that is down is what heals it: allowed.
     d = await decide("restart", {"node": "n2"}, facts(approved=True, members=down))
     assert d.verdict == "run"
-    d = await decide("restart", {"node": "n1"},
-                     facts(approved=True, disruptive_running=["inc-1/a1"]))
+    d = await decide(
+        "restart", {"node": "n1"}, facts(approved=True, disruptive_running=["inc-1/a1"])
+    )
     assert d.verdict == "refused" and "inc-1/a1" in d.reason
 
 
@@ -155,16 +160,18 @@ async def test_without_an_observation_nothing_risky_runs(
 
 async def test_an_undo_skips_the_actions_preconditions_and_budget_but_not_the_rest() -> None:
     # The preconditions describe the action, not its reversal; an undo spends no budget.
-    d = await decide("tune", {"key": "missing"},
-                     facts("propose", approved=True, undo=True, executed_in_incident=9))
+    d = await decide(
+        "tune",
+        {"key": "missing"},
+        facts("propose", approved=True, undo=True, executed_in_incident=9),
+    )
     assert d.verdict == "run", d.reason
     d = await decide("tune", {"key": "k"}, facts(spec={"paused": True}, approved=True, undo=True))
     assert (d.verdict, d.check) == ("refused", "paused")
     d = await decide("tune", {"key": "k"}, facts("observe", approved=True, undo=True))
     assert (d.verdict, d.check) == ("refused", "autonomy")
     down = {"n1": MemberState.UP, "n2": MemberState.DOWN}
-    d = await decide("restart", {"node": "n1"},
-                     facts(approved=True, undo=True, members=down))
+    d = await decide("restart", {"node": "n1"}, facts(approved=True, undo=True, members=down))
     assert (d.verdict, d.check) == ("refused", "blast-radius")
     d = await decide("tune", {"key": "k"}, facts("propose", undo=True))
     assert d.verdict == "await-approval"  # undoing a medium-risk action needs its Approval

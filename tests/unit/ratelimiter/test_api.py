@@ -71,11 +71,15 @@ async def test_check_answers_with_rate_limit_headers(
         (b'{"key": "k", "limit": 5}', 400, "invalid_request", "limit: Extra inputs"),
         (json.dumps({"key": "x" * 257}).encode(), 400, "invalid_request", "at most 256 bytes"),
         # 100 three-byte characters: 100 characters but 300 bytes.
-        (json.dumps({"key": "€" * 100}, ensure_ascii=False).encode(), 400, "invalid_request",
-         "300 bytes"),
+        (
+            json.dumps({"key": "€" * 100}, ensure_ascii=False).encode(),
+            400,
+            "invalid_request",
+            "300 bytes",
+        ),
         (json.dumps({"key": "x" * 10_240}).encode(), 413, "body_too_large", "at most 4096"),
     ],
-)  # fmt: skip
+)
 async def test_bad_check_bodies_get_a_clear_error_and_count_nothing(
     rl_redis: RedisProcess, rl_prefix: str, body: bytes, status: int, error: str, says: str
 ) -> None:
@@ -144,8 +148,11 @@ async def test_admin_limits_round_trip(rl_redis: RedisProcess, rl_prefix: str) -
         assert put.json() == {"key": key, "limit": 1, "window_ms": 60_000, "source": "override"}
         page = (await client.get("/admin/limits")).json()
         assert page["default"] == {
-            "key": None, "limit": 5, "window_ms": 1000, "source": "node-default"
-        }  # fmt: skip
+            "key": None,
+            "limit": 5,
+            "window_ms": 1000,
+            "source": "node-default",
+        }
         assert [o["key"] for o in page["overrides"]] == [key]
         # The override is enforced, not just stored.
         assert (await client.post("/check", json={"key": key})).status_code == 200
@@ -258,7 +265,9 @@ async def test_a_reset_sent_twice_with_one_idempotency_key_happens_once(
         assert again.json() == {"key": "k", "dropped": 2}  # the first answer, replayed
         assert await count(client, "k") == 1  # the replay forgot nothing
         metrics = (await client.get("/metrics")).text
-        assert 'ratelimiter_admin_changes_total{node_id="api-test",operation="reset_counter"} 1.0' \
+        assert (
+            'ratelimiter_admin_changes_total{node_id="api-test",operation="reset_counter"} 1.0'
             in metrics
+        )
         bad = await client.delete("/admin/counters/k", headers={"Idempotency-Key": "a b"})
         assert bad.status_code == 400 and bad.json()["error"] == "bad_idempotency_key"

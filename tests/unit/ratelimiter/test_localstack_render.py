@@ -44,8 +44,14 @@ def test_programs_have_stable_names_and_nodes_reach_redis_through_toxiproxy(
     conf = parse(supervisord_conf(s))
     programs = sorted(x.removeprefix("program:") for x in conf.sections() if "program:" in x)
     assert programs == [
-        "loadgen", "prometheus", "redis", "rl-node-1", "rl-node-2", "rl-node-3", "toxiproxy"
-    ]  # fmt: skip
+        "loadgen",
+        "prometheus",
+        "redis",
+        "rl-node-1",
+        "rl-node-2",
+        "rl-node-3",
+        "toxiproxy",
+    ]
     assert conf.get("inet_http_server", "port") == "127.0.0.1:30000"
     assert conf.get("program:loadgen", "autostart") == "false"
     assert conf.get("program:rl-node-2", "autorestart") == "false"
@@ -58,9 +64,13 @@ def test_programs_have_stable_names_and_nodes_reach_redis_through_toxiproxy(
     assert redis_cmd[redis_cmd.index("--save") + 1] == ""
     proxy = json.loads(toxiproxy_json(s))
     assert proxy == [
-        {"name": "redis", "listen": "127.0.0.1:30003", "upstream": "127.0.0.1:30001",
-         "enabled": True}
-    ]  # fmt: skip
+        {
+            "name": "redis",
+            "listen": "127.0.0.1:30003",
+            "upstream": "127.0.0.1:30001",
+            "enabled": True,
+        }
+    ]
 
 
 def test_autorestart_is_an_option(tmp_path: Path) -> None:

@@ -26,9 +26,13 @@ async def two_nodes(
 ) -> AsyncIterator[tuple[RateLimiterPlugin, NodeProcess, NodeProcess]]:
     a = rl_nodes.start(rl_redis.url, rl_prefix, "node-a")
     b = rl_nodes.start(rl_redis.url, rl_prefix, "node-b")
-    cfg = RateLimiterConfig.model_validate({
-        "adminUrls": [a.url, b.url], "redisUrl": rl_redis.url, "keyPrefix": rl_prefix,
-    })
+    cfg = RateLimiterConfig.model_validate(
+        {
+            "adminUrls": [a.url, b.url],
+            "redisUrl": rl_redis.url,
+            "keyPrefix": rl_prefix,
+        }
+    )
     ctx = PluginContext("test/rl", None, None)
     plugin = RateLimiterPlugin(cfg, ctx)
     try:
@@ -67,10 +71,12 @@ async def test_update_limit_is_undone_to_exactly_the_limit_it_replaced(
 ) -> None:
     plugin, a, b = two_nodes
     async with httpx.AsyncClient(timeout=5) as http:
-        (await http.put(f"{a.url}/admin/limits/vip", json={"limit": 7, "window_ms": 900})
-         ).raise_for_status()
+        (
+            await http.put(f"{a.url}/admin/limits/vip", json={"limit": 7, "window_ms": 900})
+        ).raise_for_status()
         spec = plugin.action("update_limit").params.model_validate(
-            {"key": "vip", "limit": 3, "window_ms": 500})
+            {"key": "vip", "limit": 3, "window_ms": 500}
+        )
         done = await plugin.execute("update_limit", spec, "inc-1/a1")
         assert done.ok and done.detail["previous"] == {"limit": 7, "window_ms": 900}
         shown = (await http.get(f"{b.url}/admin/limits/vip")).json()
@@ -87,7 +93,8 @@ async def test_update_limit_is_undone_to_exactly_the_limit_it_replaced(
         # A key with no per-key limit before: undo removes the one the action set.
         await check(a, "plain")
         spec = plugin.action("update_limit").params.model_validate(
-            {"key": "plain", "limit": 2, "window_ms": 1000})
+            {"key": "plain", "limit": 2, "window_ms": 1000}
+        )
         assert (await plugin.execute("update_limit", spec, "inc-2/a1")).ok
         assert (await plugin.undo("update_limit", spec, "inc-2/a1")).ok
         assert (await http.get(f"{b.url}/admin/limits/plain")).json()["source"] != "override"
@@ -115,13 +122,16 @@ async def test_no_node_is_restarted_while_another_is_down_nor_without_a_workload
     why = await reasons(plugin, "restart_node", node="node-a")
     assert why == ["the Subject has no workload (spec.workload): nothing can restart a node"]
     why = await reasons(plugin, "restart_node", node="node-z")
-    assert any("node-z is not a node of this rate limiter (known: node-a, node-b)" in w
-               for w in why)
+    assert any(
+        "node-z is not a node of this rate limiter (known: node-a, node-b)" in w for w in why
+    )
 
     b.stop()  # a clean stop: the registry says Down (stopped) at once
     why = await reasons(plugin, "restart_node", node="node-a")
-    assert any("node node-b is down" in w and "no node is restarted while another node is "
-               "down" in w for w in why), why
+    assert any(
+        "node node-b is down" in w and "no node is restarted while another node is down" in w
+        for w in why
+    ), why
     # The down node itself may be restarted: that is the remedy.
     why = await reasons(plugin, "restart_node", node="node-b")
     assert not any("is down" in w for w in why), why

@@ -30,25 +30,37 @@ def test_a_minimal_config_takes_the_defaults() -> None:
     assert (cfg.key_prefix, cfg.prometheus_job, cfg.redis_url) == ("rl", "ratelimiter", None)
 
 
-@pytest.mark.parametrize(("config", "says"), [
-    ({}, "adminUrls: Field required"),
-    ({"adminUrls": []}, "adminUrls: List should have at least 1 item"),
-    ({"adminUrls": ["node-1:8080"]}, "adminUrls.0: URL scheme should be 'http' or 'https'"),
-    ({"adminUrls": ["not a url"]}, "adminUrls.0: Input should be a valid URL"),
-    ({"adminUrls": [NODE, NODE + "/"]}, "adminUrls lists the same URL twice"),
-    ({"adminUrls": [NODE], "redisUrl": "http://127.0.0.1:6379"},
-     "redisUrl: URL scheme should be 'redis' or 'rediss'"),
-    ({"adminUrls": [NODE], "latencyWindow": "5 minutes"}, "latencyWindow: String should match"),
-    # Both go into PromQL: a quote would end the selector early.
-    ({"adminUrls": [NODE], "prometheusJob": 'x"} or vector(1) #'},
-     "prometheusJob: String should match"),
-    ({"adminUrls": [NODE], "keyPrefix": "rl*"}, "keyPrefix: String should match"),
-    ({"adminUrls": [NODE], "nodes": {"bad id!": NODE}}, "nodes.bad id!.[key]"),
-    ({"adminUrls": [NODE], "requestTimeoutSeconds": 0},
-     "requestTimeoutSeconds: Input should be greater than 0"),
-    ({"adminUrls": [NODE], "maxKeys": 5000}, "maxKeys: Input should be less than or equal to 1000"),
-    ({"adminUrls": [NODE], "adminURL": NODE}, "adminURL: Extra inputs are not permitted"),
-])
+@pytest.mark.parametrize(
+    ("config", "says"),
+    [
+        ({}, "adminUrls: Field required"),
+        ({"adminUrls": []}, "adminUrls: List should have at least 1 item"),
+        ({"adminUrls": ["node-1:8080"]}, "adminUrls.0: URL scheme should be 'http' or 'https'"),
+        ({"adminUrls": ["not a url"]}, "adminUrls.0: Input should be a valid URL"),
+        ({"adminUrls": [NODE, NODE + "/"]}, "adminUrls lists the same URL twice"),
+        (
+            {"adminUrls": [NODE], "redisUrl": "http://127.0.0.1:6379"},
+            "redisUrl: URL scheme should be 'redis' or 'rediss'",
+        ),
+        ({"adminUrls": [NODE], "latencyWindow": "5 minutes"}, "latencyWindow: String should match"),
+        # Both go into PromQL: a quote would end the selector early.
+        (
+            {"adminUrls": [NODE], "prometheusJob": 'x"} or vector(1) #'},
+            "prometheusJob: String should match",
+        ),
+        ({"adminUrls": [NODE], "keyPrefix": "rl*"}, "keyPrefix: String should match"),
+        ({"adminUrls": [NODE], "nodes": {"bad id!": NODE}}, "nodes.bad id!.[key]"),
+        (
+            {"adminUrls": [NODE], "requestTimeoutSeconds": 0},
+            "requestTimeoutSeconds: Input should be greater than 0",
+        ),
+        (
+            {"adminUrls": [NODE], "maxKeys": 5000},
+            "maxKeys: Input should be less than or equal to 1000",
+        ),
+        ({"adminUrls": [NODE], "adminURL": NODE}, "adminURL: Extra inputs are not permitted"),
+    ],
+)
 def test_bad_configs_are_refused_naming_the_field(config: dict[str, Any], says: str) -> None:
     message = rejected(config)
     assert message.startswith("spec.config rejected by ratelimiter: ")
@@ -60,5 +72,6 @@ def test_a_redis_password_is_never_shown() -> None:
     cfg = RateLimiterConfig.model_validate({"adminUrls": [NODE], "redisUrl": url})
     assert cfg.redis_shown() == "redis://***@redis.example:6379/0"
     assert redact(f"cannot reach {url}: refused") == (
-        "cannot reach redis://***@redis.example:6379/0: refused")
+        "cannot reach redis://***@redis.example:6379/0: refused"
+    )
     assert redact("http://127.0.0.1:8080/health") == "http://127.0.0.1:8080/health"

@@ -23,13 +23,18 @@ NODE = "http://127.0.0.1:8080"
 def test_every_fault_is_declared_with_its_target_kind() -> None:
     targets = {f.name: f.target for f in RateLimiterPlugin.faults}
     assert targets == {
-        "kill_node": FaultTarget.MEMBER, "pause_node": FaultTarget.MEMBER,
+        "kill_node": FaultTarget.MEMBER,
+        "pause_node": FaultTarget.MEMBER,
         "partition_node": FaultTarget.MEMBER,
-        "redis_outage": FaultTarget.SUBJECT, "fill_redis_disk": FaultTarget.SUBJECT,
-        "redis_latency": FaultTarget.SUBJECT, "redis_jitter": FaultTarget.SUBJECT,
-        "redis_bandwidth": FaultTarget.SUBJECT, "redis_timeout": FaultTarget.SUBJECT,
+        "redis_outage": FaultTarget.SUBJECT,
+        "fill_redis_disk": FaultTarget.SUBJECT,
+        "redis_latency": FaultTarget.SUBJECT,
+        "redis_jitter": FaultTarget.SUBJECT,
+        "redis_bandwidth": FaultTarget.SUBJECT,
+        "redis_timeout": FaultTarget.SUBJECT,
         "redis_cut": FaultTarget.SUBJECT,
-        "counter_drift": FaultTarget.KEY, "bypass_limit": FaultTarget.KEY,
+        "counter_drift": FaultTarget.KEY,
+        "bypass_limit": FaultTarget.KEY,
         "ghost_limit": FaultTarget.KEY,
     }
 
@@ -37,17 +42,35 @@ def test_every_fault_is_declared_with_its_target_kind() -> None:
 @pytest.mark.parametrize(
     ("fault", "params", "toxic"),
     [
-        ("redis_latency", {"latency_ms": 80},
-         {"type": "latency", "stream": "downstream", "attributes": {"latency": 80, "jitter": 0}}),
-        ("redis_jitter", {},
-         {"type": "latency", "stream": "downstream",
-          "attributes": {"latency": 100, "jitter": 50}}),
-        ("redis_bandwidth", {"kilobytes_per_second": 4},
-         {"type": "bandwidth", "stream": "downstream", "attributes": {"rate": 4}}),
-        ("redis_timeout", {},
-         {"type": "timeout", "stream": "upstream", "attributes": {"timeout": 0}}),
-        ("redis_cut", {},
-         {"type": "reset_peer", "stream": "upstream", "attributes": {"timeout": 0}}),
+        (
+            "redis_latency",
+            {"latency_ms": 80},
+            {"type": "latency", "stream": "downstream", "attributes": {"latency": 80, "jitter": 0}},
+        ),
+        (
+            "redis_jitter",
+            {},
+            {
+                "type": "latency",
+                "stream": "downstream",
+                "attributes": {"latency": 100, "jitter": 50},
+            },
+        ),
+        (
+            "redis_bandwidth",
+            {"kilobytes_per_second": 4},
+            {"type": "bandwidth", "stream": "downstream", "attributes": {"rate": 4}},
+        ),
+        (
+            "redis_timeout",
+            {},
+            {"type": "timeout", "stream": "upstream", "attributes": {"timeout": 0}},
+        ),
+        (
+            "redis_cut",
+            {},
+            {"type": "reset_peer", "stream": "upstream", "attributes": {"timeout": 0}},
+        ),
     ],
 )
 def test_each_network_fault_makes_its_own_named_toxic(
@@ -61,21 +84,42 @@ def test_each_network_fault_makes_its_own_named_toxic(
 @pytest.mark.parametrize(
     ("fault", "params", "says"),
     [
-        ("redis_latency", {"latency_ms": 0},
-         "latency_ms\n  Input should be greater than or equal to 1"),
-        ("redis_latency", {"latency_ms": 50, "jitter_ms": 60},
-         "jitter_ms (60) must not exceed latency_ms (50)"),
-        ("redis_jitter", {"jitter_ms": 0},
-         "jitter_ms\n  Input should be greater than or equal to 1"),
-        ("redis_bandwidth", {"kilobytes_per_second": 0},
-         "kilobytes_per_second\n  Input should be greater than or equal to 1"),
-        ("redis_timeout", {"timeout_ms": -1},
-         "timeout_ms\n  Input should be greater than or equal to 0"),
-        ("redis_timeout", {"timeout_ms": 600_001},
-         "timeout_ms\n  Input should be less than or equal to 600000"),
+        (
+            "redis_latency",
+            {"latency_ms": 0},
+            "latency_ms\n  Input should be greater than or equal to 1",
+        ),
+        (
+            "redis_latency",
+            {"latency_ms": 50, "jitter_ms": 60},
+            "jitter_ms (60) must not exceed latency_ms (50)",
+        ),
+        (
+            "redis_jitter",
+            {"jitter_ms": 0},
+            "jitter_ms\n  Input should be greater than or equal to 1",
+        ),
+        (
+            "redis_bandwidth",
+            {"kilobytes_per_second": 0},
+            "kilobytes_per_second\n  Input should be greater than or equal to 1",
+        ),
+        (
+            "redis_timeout",
+            {"timeout_ms": -1},
+            "timeout_ms\n  Input should be greater than or equal to 0",
+        ),
+        (
+            "redis_timeout",
+            {"timeout_ms": 600_001},
+            "timeout_ms\n  Input should be less than or equal to 600000",
+        ),
         ("redis_cut", {"timeout_ms": 5}, "timeout_ms\n  Extra inputs are not permitted"),
-        ("fill_redis_disk", {"percent": 100},
-         "percent\n  Input should be less than or equal to 99"),
+        (
+            "fill_redis_disk",
+            {"percent": 100},
+            "percent\n  Input should be less than or equal to 99",
+        ),
         ("partition_node", {"direction": "up"}, "Input should be 'both', 'ingress' or 'egress'"),
         ("pause_node", {"seconds": 3}, "seconds\n  Extra inputs are not permitted"),
     ],

@@ -37,9 +37,12 @@ def obs(
     metrics: dict[str, dict[str, float]] | None = None,
 ) -> Observation:
     members = [
-        Member(name=n, state=MemberState.DOWN if n in down else MemberState.UP,
-               address=f"http://127.0.0.1:900{i}",
-               message="GET http://127.0.0.1/health: ConnectError" if n in down else "")
+        Member(
+            name=n,
+            state=MemberState.DOWN if n in down else MemberState.UP,
+            address=f"http://127.0.0.1:900{i}",
+            message="GET http://127.0.0.1/health: ConnectError" if n in down else "",
+        )
         for i, n in enumerate(NODES)
     ]
     return Observation(
@@ -51,9 +54,12 @@ def obs(
             LATENCY_MASKED: masked or {},
             **(metrics or {}),
         },
-        facts={"keys": keys or [],
-               "redis_errors": {n: "reports Redis unreachable: Connection refused"
-                                for n in redis_down}},
+        facts={
+            "keys": keys or [],
+            "redis_errors": {
+                n: "reports Redis unreachable: Connection refused" for n in redis_down
+            },
+        },
     )
 
 
@@ -73,7 +79,8 @@ def test_a_node_that_does_not_serve_is_node_down_and_says_why() -> None:
 
 def test_one_node_cut_from_redis_is_reported_for_that_node() -> None:
     assert found(obs(redis_down=("rl-node-3",))) == [
-        ("redis_disconnected", "rl-node-3", "critical")]
+        ("redis_disconnected", "rl-node-3", "critical")
+    ]
 
 
 def test_every_node_cut_from_redis_is_one_breach_for_redis() -> None:
@@ -95,8 +102,7 @@ def test_one_slow_node_is_high_latency_for_that_node() -> None:
 
 
 def test_every_node_slow_is_one_breach() -> None:
-    assert found(obs(p99={n: 0.25 for n in NODES})) == [
-        ("high_latency", "all-nodes", "warning")]
+    assert found(obs(p99={n: 0.25 for n in NODES})) == [("high_latency", "all-nodes", "warning")]
 
 
 def test_one_node_slow_while_redis_answers_every_node_slowly_is_one_breach() -> None:
@@ -121,29 +127,38 @@ def test_the_last_node_still_slow_after_a_shared_episode_is_its_tail() -> None:
 
 def test_latency_is_not_judged_while_or_just_after_a_node_reports_redis_down() -> None:
     slow = {n: 0.3 for n in NODES}
-    assert found(obs(p99=slow, redis_down=NODES)) == [
-        ("redis_disconnected", "redis", "critical")]
+    assert found(obs(p99=slow, redis_down=NODES)) == [("redis_disconnected", "redis", "critical")]
     assert found(obs(p99=slow, masked={n: 4.0 for n in NODES})) == []
 
 
 def test_a_dead_node_does_not_count_as_slow() -> None:
-    got = found(obs(down=("rl-node-1",), p99={"rl-node-1": 2.0, "rl-node-2": 0.004,
-                                               "rl-node-3": 0.004}))
+    got = found(
+        obs(down=("rl-node-1",), p99={"rl-node-1": 2.0, "rl-node-2": 0.004, "rl-node-3": 0.004})
+    )
     assert got == [("node_down", "rl-node-1", "critical")]
 
 
 def test_the_latency_threshold_is_the_subjects_to_tune() -> None:
-    tuned = effective_invariants(INVARIANTS, [
-        InvariantOverride.model_validate({"name": "high_latency", "threshold": 0.5})])
+    tuned = effective_invariants(
+        INVARIANTS, [InvariantOverride.model_validate({"name": "high_latency", "threshold": 0.5})]
+    )
     assert found(obs(p99={"rl-node-1": 0.3}), tuned) == []
-    assert found(obs(p99={"rl-node-1": 0.6}), tuned) == [
-        ("high_latency", "rl-node-1", "warning")]
+    assert found(obs(p99={"rl-node-1": 0.6}), tuned) == [("high_latency", "rl-node-1", "warning")]
 
 
 def drift_key(**over: Any) -> dict[str, Any]:
-    return {"key": "k", "api_count": 12, "admitted": 0, "future_entries": 12,
-            "newest_ahead_s": 3600.0, "limit": 100, "window_ms": 1000, "source": "node-default",
-            "admitted_since_limit": 0, **over}
+    return {
+        "key": "k",
+        "api_count": 12,
+        "admitted": 0,
+        "future_entries": 12,
+        "newest_ahead_s": 3600.0,
+        "limit": 100,
+        "window_ms": 1000,
+        "source": "node-default",
+        "admitted_since_limit": 0,
+        **over,
+    }
 
 
 def test_counts_the_api_reports_beyond_the_log_are_counter_drift() -> None:
@@ -154,15 +169,23 @@ def test_counts_the_api_reports_beyond_the_log_are_counter_drift() -> None:
 
 
 def test_drift_within_the_threshold_is_tolerated() -> None:
-    tuned = effective_invariants(INVARIANTS, [
-        InvariantOverride.model_validate({"name": "counter_drift", "threshold": 2})])
+    tuned = effective_invariants(
+        INVARIANTS, [InvariantOverride.model_validate({"name": "counter_drift", "threshold": 2})]
+    )
     assert found(obs(metrics={DRIFT: {"k": 2.0}}), tuned) == []
     assert found(obs(metrics={DRIFT: {"k": -3.0}}), tuned) == [("counter_drift", "k", "warning")]
 
 
 def test_admissions_past_the_limit_are_over_limit() -> None:
-    key = drift_key(key="b", admitted=8, admitted_since_limit=8, limit=5, window_ms=60000,
-                    source="override", future_entries=0)
+    key = drift_key(
+        key="b",
+        admitted=8,
+        admitted_since_limit=8,
+        limit=5,
+        window_ms=60000,
+        source="override",
+        future_entries=0,
+    )
     (v,) = evaluate(obs(keys=[key], metrics={OVER: {"b": 3.0}}), ALL)
     assert (v.invariant, v.entity, v.severity) == ("over_limit", "b", Severity.CRITICAL)
     assert "holds 8 admissions" in v.summary and "limit of 5" in v.summary
@@ -170,17 +193,21 @@ def test_admissions_past_the_limit_are_over_limit() -> None:
 
 
 def test_a_key_let_through_past_a_limit_on_record_is_ghost_allowing() -> None:
-    key = drift_key(key="g", recorded_raw='{"limit": 5, "window_ms": 60000}',
-                    recorded_limit={"limit": 5, "window_ms": 60000},
-                    admitted_in_recorded_window=19)
+    key = drift_key(
+        key="g",
+        recorded_raw='{"limit": 5, "window_ms": 60000}',
+        recorded_limit={"limit": 5, "window_ms": 60000},
+        admitted_in_recorded_window=19,
+    )
     (v,) = evaluate(obs(keys=[key], metrics={GHOST: {"g": 14.0}}), ALL)
     assert (v.invariant, v.entity, v.severity) == ("ghost_allowing", "g", Severity.CRITICAL)
     assert "5 per 60000 ms" in v.summary and "19 admissions" in v.summary
 
 
 def test_a_disabled_invariant_is_not_judged() -> None:
-    without = effective_invariants(INVARIANTS, [
-        InvariantOverride.model_validate({"name": "node_down", "enabled": False})])
+    without = effective_invariants(
+        INVARIANTS, [InvariantOverride.model_validate({"name": "node_down", "enabled": False})]
+    )
     assert found(obs(down=("rl-node-1",)), without) == []
 
 

@@ -12,8 +12,19 @@ from ratelimiter_subject import limits
 from tests.fixtures.ratelimiter import RedisProcess
 
 VALUES = [
-    "5:60000", "0005:10", "5:0", "5 : 60000", " 5:60000", "5/60000", "5:60s", "\uff15:1000",
-    '{"limit": 5, "window_ms": 60000}', "", "five", "5:60000:1", "-5:100",
+    "5:60000",
+    "0005:10",
+    "5:0",
+    "5 : 60000",
+    " 5:60000",
+    "5/60000",
+    "5:60s",
+    "\uff15:1000",
+    '{"limit": 5, "window_ms": 60000}',
+    "",
+    "five",
+    "5:60000:1",
+    "-5:100",
 ]
 
 
@@ -36,17 +47,20 @@ async def test_enforced_is_what_the_check_script_applies(
         assert spec is None
 
 
-@pytest.mark.parametrize(("raw", "meant"), [
-    ("5 : 60000", limits.Spec(5, 60000)),
-    ("5/60000", limits.Spec(5, 60000)),
-    ("5 per 60000 ms", limits.Spec(5, 60000)),
-    ('{"limit": 5, "window_ms": 60000}', limits.Spec(5, 60000)),
-    ('{"limit": 5, "window": 1000, "written_by": "a tool"}', limits.Spec(5, 1000)),
-    ('{"limit": true, "window_ms": 1000}', None),
-    ('{"limit": 0, "window_ms": 1000}', None),  # the service would refuse it too
-    ("5:0", None),
-    ("five", None),
-    ("[5, 60000]", None),
-])
+@pytest.mark.parametrize(
+    ("raw", "meant"),
+    [
+        ("5 : 60000", limits.Spec(5, 60000)),
+        ("5/60000", limits.Spec(5, 60000)),
+        ("5 per 60000 ms", limits.Spec(5, 60000)),
+        ('{"limit": 5, "window_ms": 60000}', limits.Spec(5, 60000)),
+        ('{"limit": 5, "window": 1000, "written_by": "a tool"}', limits.Spec(5, 1000)),
+        ('{"limit": true, "window_ms": 1000}', None),
+        ('{"limit": 0, "window_ms": 1000}', None),  # the service would refuse it too
+        ("5:0", None),
+        ("five", None),
+        ("[5, 60000]", None),
+    ],
+)
 def test_recorded_reads_what_a_person_or_a_tool_meant(raw: str, meant: limits.Spec | None) -> None:
     assert limits.recorded(raw) == meant

@@ -49,9 +49,13 @@ async def setup(
     rl_redis: RedisProcess, rl_prefix: str, rl_nodes: NodeFactory
 ) -> AsyncIterator[Setup]:
     nodes = [rl_nodes.start(rl_redis.url, rl_prefix, f"n{i}") for i in (1, 2)]
-    cfg = RateLimiterConfig.model_validate({
-        "adminUrls": [n.url for n in nodes], "redisUrl": rl_redis.url, "keyPrefix": rl_prefix,
-    })
+    cfg = RateLimiterConfig.model_validate(
+        {
+            "adminUrls": [n.url for n in nodes],
+            "redisUrl": rl_redis.url,
+            "keyPrefix": rl_prefix,
+        }
+    )
     ctx = PluginContext("test/rl", None, None)
     plugin = RateLimiterPlugin(cfg, ctx)
     redis = Redis.from_url(rl_redis.url, decode_responses=True)
@@ -66,7 +70,9 @@ async def setup(
 async def test_a_stopped_node_stays_listed_as_down(setup: Setup) -> None:
     obs, found = await setup.observe()
     assert [(m.name, m.state) for m in obs.members] == [
-        ("n1", MemberState.UP), ("n2", MemberState.UP)]
+        ("n1", MemberState.UP),
+        ("n2", MemberState.UP),
+    ]
     assert found == []
 
     setup.nodes[1].stop()

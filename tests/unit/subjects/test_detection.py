@@ -15,11 +15,16 @@ from aiops.subjects.detection import (
 
 T0 = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
 NODE_DOWN = Invariant(
-    name="node_down", description="a node is down", severity=Severity.CRITICAL,
+    name="node_down",
+    description="a node is down",
+    severity=Severity.CRITICAL,
     hold=timedelta(seconds=5),
 )
 LATENCY = Invariant(
-    name="high_latency", description="p99 too high", severity=Severity.WARNING, threshold=0.05,
+    name="high_latency",
+    description="p99 too high",
+    severity=Severity.WARNING,
+    threshold=0.05,
 )
 
 

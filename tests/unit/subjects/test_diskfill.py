@@ -39,8 +39,11 @@ def test_plan_fills_up_to_the_percentage_of_what_is_there() -> None:
 
 def test_plan_refuses_more_than_max_bytes_before_anything_is_written() -> None:
     usage = Usage(used=0, size=100 * MIB, available=100 * MIB)
-    with pytest.raises(PluginError, match=r"filling d to 50% needs 50.0 MiB, more than "
-                       r"max_bytes \(10.0 MiB\)"):
+    with pytest.raises(
+        PluginError,
+        match=r"filling d to 50% needs 50.0 MiB, more than "
+        r"max_bytes \(10.0 MiB\)",
+    ):
         diskfill.plan(usage, FillParams(percent=50, max_bytes=10 * MIB), "d")
 
 
@@ -114,8 +117,10 @@ async def test_fill_refuses_what_is_not_a_plain_directory_or_file(tmp_path: Path
     target = tmp_path / "precious"
     target.write_text("keep")
     (tmp_path / FILL_FILE).symlink_to(target)
-    for call in (diskfill.fill_local(str(tmp_path), fill_params()),
-                 diskfill.unfill_local(str(tmp_path))):
+    for call in (
+        diskfill.fill_local(str(tmp_path), fill_params()),
+        diskfill.unfill_local(str(tmp_path)),
+    ):
         with pytest.raises(PluginError, match="is not a regular file: not the fill file"):
             await call
     assert target.read_text() == "keep"
@@ -169,11 +174,19 @@ def test_pod_scripts_take_the_path_as_an_argument_not_as_code(tmp_path: Path) ->
 @pytest.mark.parametrize(
     ("out", "used", "available"),
     [
-        ("Filesystem 1024-blocks Used Available Capacity Mounted on\n"
-         "/dev/sda1 1000 250 750 25% /data\n", 250 * 1024, 750 * 1024),
+        (
+            "Filesystem 1024-blocks Used Available Capacity Mounted on\n"
+            "/dev/sda1 1000 250 750 25% /data\n",
+            250 * 1024,
+            750 * 1024,
+        ),
         # busybox, and a device name with a space
-        ("Filesystem           1024-blocks    Used Available Capacity Mounted on\n"
-         "overlay fs          2000      1000      1000  50% /\n", 1000 * 1024, 1000 * 1024),
+        (
+            "Filesystem           1024-blocks    Used Available Capacity Mounted on\n"
+            "overlay fs          2000      1000      1000  50% /\n",
+            1000 * 1024,
+            1000 * 1024,
+        ),
     ],
 )
 def test_parse_df(out: str, used: int, available: int) -> None:

@@ -26,7 +26,8 @@ from aiops.subjects.workload import PodsWorkload
 
 def test_policy_names_are_dns_labels_named_for_the_fault_and_pod() -> None:
     assert netpolicy.policy_name("partition_node", "rl-node-1") == (
-        "aiops-chaos-partition-node-rl-node-1")
+        "aiops-chaos-partition-node-rl-node-1"
+    )
     long_pod = "ratelimiter-" + "x" * 60
     a = netpolicy.policy_name("partition_node", long_pod)
     b = netpolicy.policy_name("partition_node", long_pod + "y")
@@ -36,8 +37,10 @@ def test_policy_names_are_dns_labels_named_for_the_fault_and_pod() -> None:
 
 def test_policy_selects_the_labelled_pod_and_allows_nothing() -> None:
     m = netpolicy.manifest("aiops-chaos-p-x", "ns", "both")
-    assert m["spec"] == {"podSelector": {"matchLabels": {netpolicy.LABEL: "aiops-chaos-p-x"}},
-                         "policyTypes": ["Ingress", "Egress"]}
+    assert m["spec"] == {
+        "podSelector": {"matchLabels": {netpolicy.LABEL: "aiops-chaos-p-x"}},
+        "policyTypes": ["Ingress", "Egress"],
+    }
     assert netpolicy.manifest("n", "ns", "egress")["spec"]["policyTypes"] == ["Egress"]
 
 
@@ -46,12 +49,32 @@ def test_policy_selects_the_labelled_pod_and_allows_nothing() -> None:
 
 def test_netem_commands() -> None:
     assert netem.add_argv("eth0", DelayParams(latency_ms=100)) == [
-        "tc", "qdisc", "replace", "dev", "eth0", "root", "handle", "a1c5:", "netem",
-        "delay", "100ms"]
+        "tc",
+        "qdisc",
+        "replace",
+        "dev",
+        "eth0",
+        "root",
+        "handle",
+        "a1c5:",
+        "netem",
+        "delay",
+        "100ms",
+    ]
     assert netem.add_argv("eth0", DelayParams(latency_ms=100, jitter_ms=10))[-2:] == [
-        "100ms", "10ms"]
-    assert netem.del_argv("eth0") == ["tc", "qdisc", "del", "dev", "eth0", "root", "handle",
-                                      "a1c5:"]
+        "100ms",
+        "10ms",
+    ]
+    assert netem.del_argv("eth0") == [
+        "tc",
+        "qdisc",
+        "del",
+        "dev",
+        "eth0",
+        "root",
+        "handle",
+        "a1c5:",
+    ]
     assert netem.ours("qdisc netem a1c5: root refcnt 2 limit 1000 delay 100ms\n")
     assert not netem.ours("qdisc netem 8001: root refcnt 2 limit 1000 delay 100ms\n")
     assert not netem.ours("qdisc noqueue 0: root refcnt 2\n")
@@ -79,11 +102,16 @@ def test_delay_params_refused_precisely(params: dict[str, int], message: str) ->
     [
         ("", (0, "")),
         ('{"metadata":{},"status":"Success"}', (0, "")),
-        ('{"metadata":{},"status":"Failure","message":"command terminated with non-zero exit '
-         'code: error executing command [sh -c exit 3], exit code 3","reason":"NonZeroExitCode",'
-         '"details":{"causes":[{"reason":"ExitCode","message":"3"}]}}', (3, "")),
-        ('{"status":"Failure","message":"container not found (\\"tikv\\")"}',
-         (-1, 'container not found ("tikv")')),
+        (
+            '{"metadata":{},"status":"Failure","message":"command terminated with non-zero exit '
+            'code: error executing command [sh -c exit 3], exit code 3","reason":"NonZeroExitCode",'
+            '"details":{"causes":[{"reason":"ExitCode","message":"3"}]}}',
+            (3, ""),
+        ),
+        (
+            '{"status":"Failure","message":"container not found (\\"tikv\\")"}',
+            (-1, 'container not found ("tikv")'),
+        ),
     ],
 )
 def test_exit_status_from_the_error_channel(channel: str, status: tuple[int, str]) -> None:
@@ -115,11 +143,11 @@ class LocalPods(PodsWorkload):
         super().__init__("ns", {"app": "x"}, core)
         self.ran: list[list[str]] = []
 
-    async def exec(self, member: str, argv: list[str],
-                   container: str | None = None) -> ExecResult:
+    async def exec(self, member: str, argv: list[str], container: str | None = None) -> ExecResult:
         self.ran.append(argv)
-        done = await asyncio.to_thread(subprocess.run, argv, capture_output=True, text=True,
-                                       check=False)
+        done = await asyncio.to_thread(
+            subprocess.run, argv, capture_output=True, text=True, check=False
+        )
         return ExecResult(done.returncode, done.stdout, done.stderr)
 
 
@@ -148,4 +176,3 @@ async def test_pods_refuse_pause_with_the_reason_and_resume_is_a_no_op() -> None
     with pytest.raises(PluginError, match="ignores SIGSTOP sent from inside the pod"):
         await pods.pause("p-0")
     assert "nothing to resume" in (await pods.resume("p-0")).message
-

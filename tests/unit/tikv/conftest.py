@@ -14,8 +14,11 @@ from aiops.subjects.contract import SubjectPlugin
 from aiops.subjects.metrics import Prometheus
 from tests.unit.tikv.fakepd import FakePd, FakeWorkload, StubPrometheus
 
-STATUS = {1: "tikv-0.tikv-peer.tikv.svc:20180", 2: "tikv-1.tikv-peer.tikv.svc:20180",
-          3: "tikv-2.tikv-peer.tikv.svc:20180"}
+STATUS = {
+    1: "tikv-0.tikv-peer.tikv.svc:20180",
+    2: "tikv-1.tikv-peer.tikv.svc:20180",
+    3: "tikv-2.tikv-peer.tikv.svc:20180",
+}
 
 
 def healthy_series(prom: StubPrometheus, stores: tuple[int, ...] = (1, 2, 3)) -> None:
@@ -67,8 +70,13 @@ async def make_plugin(prom: StubPrometheus) -> AsyncIterator[MakePlugin]:
         plugin_cls = registry.load("tikv")
         cfg = registry.validate_config(
             plugin_cls,
-            {"pdUrls": [pd.url], "pollIntervalSeconds": 0.01, "waitTimeoutSeconds": 1,
-             "restartTimeoutSeconds": 1, **config},
+            {
+                "pdUrls": [pd.url],
+                "pollIntervalSeconds": 0.01,
+                "waitTimeoutSeconds": 1,
+                "restartTimeoutSeconds": 1,
+                **config,
+            },
         )
         ctx = PluginContext(
             subject="tikv/basic",

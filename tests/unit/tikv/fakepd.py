@@ -38,8 +38,11 @@ def load(name: str) -> Any:
 
 def _json(status: int, body: Any) -> httpx.Response:
     # As PD's render does it: indented JSON, and `null` for nil (httpx's json=None sends nothing).
-    return httpx.Response(status, content=json.dumps(body, indent=2).encode(),
-                          headers={"content-type": "application/json; charset=UTF-8"})
+    return httpx.Response(
+        status,
+        content=json.dumps(body, indent=2).encode(),
+        headers={"content-type": "application/json; charset=UTF-8"},
+    )
 
 
 class FakePd:
@@ -205,33 +208,38 @@ class FakeWorkload:
 
     async def heal(self, member: str, name: str) -> ActionResult:
         gone = self.policies.pop(name, None) is None
-        return ActionResult(ok=True, message=f"{name} " + ("was already gone" if gone else
-                                                           "deleted"))
+        return ActionResult(
+            ok=True, message=f"{name} " + ("was already gone" if gone else "deleted")
+        )
 
-    async def fill_disk(self, member: str, directory: str, params: FillParams,
-                        container: str | None = None) -> ActionResult:
+    async def fill_disk(
+        self, member: str, directory: str, params: FillParams, container: str | None = None
+    ) -> ActionResult:
         self.fills[member] = (directory, params, container)
         return ActionResult(ok=True, message=f"filled {directory}")
 
-    async def unfill_disk(self, member: str, directory: str,
-                          container: str | None = None) -> ActionResult:
+    async def unfill_disk(
+        self, member: str, directory: str, container: str | None = None
+    ) -> ActionResult:
         gone = self.fills.pop(member, None) is None
         return ActionResult(ok=True, message="nothing to remove" if gone else "removed")
 
-    async def exec(self, member: str, argv: list[str],
-                   container: str | None = None) -> ExecResult:
+    async def exec(self, member: str, argv: list[str], container: str | None = None) -> ExecResult:
         """`tc qdisc replace|show|del dev D root ...` as a pod's iproute2 answers them."""
         self.execs.append((member, argv, container))
         if argv[:3] != ["tc", "qdisc", argv[2]] or argv[2] not in ("replace", "show", "del"):
             return ExecResult(127, "", f"sh: {argv[0]}: not found")
         if argv[2] == "replace":
             handle = argv[argv.index("handle") + 1]
-            self.qdisc[member] = (f"qdisc {argv[argv.index('handle') + 2]} {handle} root "
-                                  f"refcnt 2 limit 1000 {' '.join(argv[argv.index('delay'):])}")
+            self.qdisc[member] = (
+                f"qdisc {argv[argv.index('handle') + 2]} {handle} root "
+                f"refcnt 2 limit 1000 {' '.join(argv[argv.index('delay') :])}"
+            )
             return ExecResult(0, "", "")
         if argv[2] == "show":
-            return ExecResult(0, self.qdisc.get(member, "qdisc noqueue 0: root refcnt 2") + "\n",
-                              "")
+            return ExecResult(
+                0, self.qdisc.get(member, "qdisc noqueue 0: root refcnt 2") + "\n", ""
+            )
         if member not in self.qdisc:
             return ExecResult(2, "", "Error: Cannot delete qdisc with handle of zero.")
         del self.qdisc[member]
@@ -273,8 +281,11 @@ class StubPrometheus:
     def answer(self, query: str) -> tuple[int, str, bytes]:
         if self.raw is not None:
             return self.raw
-        key = "latency" if "tikv_grpc_msg_duration_seconds_bucket" in query else (
-            "up" if "up{" in query else "")
+        key = (
+            "latency"
+            if "tikv_grpc_msg_duration_seconds_bucket" in query
+            else ("up" if "up{" in query else "")
+        )
         result = [
             {"metric": labels, "value": [1772446530.0, repr(value)]}
             for labels, value in self.series.get(key, [])

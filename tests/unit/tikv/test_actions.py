@@ -20,18 +20,21 @@ def params(plugin: SubjectPlugin, action: str, **values: Any) -> BaseModel:
 
 
 async def reasons(plugin: SubjectPlugin, action: str, **values: Any) -> list[str]:
-    return await plugin.preconditions(action, params(plugin, action, **values),
-                                      await plugin.observe())
+    return await plugin.preconditions(
+        action, params(plugin, action, **values), await plugin.observe()
+    )
 
 
 def fail_after_add(pd: FakePd, answer: httpx.Response | None = None) -> None:
     """Once the evict-leader scheduler is added, PD stops answering store reads."""
+
     def fault(request: httpx.Request) -> httpx.Response | None:
         if pd.evicted and request.url.path.endswith("/stores"):
             if answer is not None:
                 return answer
             raise httpx.ReadTimeout("timed out", request=request)
         return None
+
     pd.fault = fault
 
 
@@ -88,7 +91,8 @@ async def test_cancellation_while_draining_removes_the_scheduler(make_plugin: Ma
     pd.fault = notice
     plugin = make_plugin(pd, waitTimeoutSeconds=30)
     task = asyncio.create_task(
-        plugin.execute("evict_leader", params(plugin, "evict_leader", store=1), "k1"))
+        plugin.execute("evict_leader", params(plugin, "evict_leader", store=1), "k1")
+    )
     await asyncio.wait_for(added.wait(), timeout=10)
     await asyncio.sleep(0.05)  # into the drain wait
     assert pd.evicted == {1}
@@ -153,8 +157,9 @@ async def test_nothing_touches_a_store_while_another_is_down(
     pd = FakePd(stores="stores_disconnected.json")
     plugin = make_plugin(pd, workload=FakeWorkload(pd))
     found = await reasons(plugin, action, **values)
-    assert any(r.startswith("store-2 (tikv-1.tikv-peer.tikv.svc:20160) is Disconnected")
-               for r in found), found
+    assert any(
+        r.startswith("store-2 (tikv-1.tikv-peer.tikv.svc:20160) is Disconnected") for r in found
+    ), found
 
 
 async def test_the_down_store_itself_may_be_restarted(make_plugin: MakePlugin) -> None:
@@ -175,8 +180,7 @@ async def test_preconditions_read_pd_now_not_the_observation(make_plugin: MakePl
     plugin = make_plugin(pd)
     obs = await plugin.observe()  # all Up here
     pd.store(3)["store"]["state_name"] = "Disconnected"
-    found = await plugin.preconditions("evict_leader", params(plugin, "evict_leader", store=1),
-                                       obs)
+    found = await plugin.preconditions("evict_leader", params(plugin, "evict_leader", store=1), obs)
     assert any("store-3" in r for r in found)
 
 
@@ -186,7 +190,8 @@ async def test_preconditions_refuse_when_pd_cannot_be_read(make_plugin: MakePlug
     obs = await plugin.observe()
     pd.fault = lambda r: httpx.Response(500, text="etcd unavailable")
     (reason,) = await plugin.preconditions(
-        "restart_store", params(plugin, "restart_store", store=1), obs)
+        "restart_store", params(plugin, "restart_store", store=1), obs
+    )
     assert reason.startswith("cannot check the cluster's live state") and "HTTP 500" in reason
 
 
@@ -200,8 +205,7 @@ async def test_preconditions_refuse_when_pd_cannot_be_read(make_plugin: MakePlug
 async def test_transfer_leader_checks_the_region_and_target_exist(
     make_plugin: MakePlugin, values: dict[str, Any], complaint: str
 ) -> None:
-    assert complaint in " ".join(await reasons(make_plugin(FakePd()), "transfer_leader",
-                                               **values))
+    assert complaint in " ".join(await reasons(make_plugin(FakePd()), "transfer_leader", **values))
 
 
 async def test_transfer_leader_needs_an_up_target_holding_a_voter(
@@ -232,8 +236,10 @@ async def test_transfer_leader_moves_the_leader(make_plugin: MakePlugin) -> None
 async def test_evict_leader_refuses_a_store_someone_else_evicts(make_plugin: MakePlugin) -> None:
     plugin = make_plugin(FakePd(schedulers="schedulers_evicting.json"))
     found = await reasons(plugin, "evict_leader", store=2)
-    assert found == ["store-2 already has an evict-leader scheduler this operator did not add; "
-                     "remove_evict_leader clears it"]
+    assert found == [
+        "store-2 already has an evict-leader scheduler this operator did not add; "
+        "remove_evict_leader clears it"
+    ]
     with pytest.raises(PluginError, match="did not add"):
         await plugin.execute("evict_leader", params(plugin, "evict_leader", store=2), "k1")
 
@@ -242,11 +248,15 @@ async def test_evict_leader_needs_somewhere_for_the_leaders_to_go(make_plugin: M
     pd = FakePd()
     plugin = make_plugin(pd)
     for store in (2, 3):  # our own evictions, owned and live
-        assert (await plugin.execute("evict_leader", params(plugin, "evict_leader", store=store),
-                                     f"k{store}")).ok
+        assert (
+            await plugin.execute(
+                "evict_leader", params(plugin, "evict_leader", store=store), f"k{store}"
+            )
+        ).ok
     found = await reasons(plugin, "evict_leader", store=1)
-    assert found == ["no other Up store without an evict-leader scheduler could take "
-                     "store-1's leaders"]
+    assert found == [
+        "no other Up store without an evict-leader scheduler could take store-1's leaders"
+    ]
 
 
 async def test_restart_store_refuses_to_cost_a_region_its_quorum(make_plugin: MakePlugin) -> None:
@@ -254,8 +264,9 @@ async def test_restart_store_refuses_to_cost_a_region_its_quorum(make_plugin: Ma
     pd = FakePd(checks={"pending-peer": "regions_pending_peer.json"})
     plugin = make_plugin(pd, workload=FakeWorkload(pd))
     found = await reasons(plugin, "restart_store", store=1)
-    assert found == ["restarting store-1 would leave 1 region(s) without a quorum of healthy "
-                     "voters (regions 40)"]
+    assert found == [
+        "restarting store-1 would leave 1 region(s) without a quorum of healthy voters (regions 40)"
+    ]
     assert await reasons(plugin, "restart_store", store=3) == []  # the lagging one itself
 
 
@@ -278,8 +289,11 @@ async def test_restart_store_drains_restarts_and_removes_the_eviction(
     assert workload.restarted == ["tikv-1"]  # the pod, from the store's address
     # Leaders drained before the pod went, the eviction removed after it came back.
     order = [r for r in pd.requests if r.startswith(("POST", "DELETE", "RESTART"))]
-    assert order == ["POST /pd/api/v1/schedulers", "RESTART tikv-1",
-                     "DELETE /pd/api/v1/schedulers/evict-leader-scheduler-2"]
+    assert order == [
+        "POST /pd/api/v1/schedulers",
+        "RESTART tikv-1",
+        "DELETE /pd/api/v1/schedulers/evict-leader-scheduler-2",
+    ]
     assert pd.evicted == set()
     assert "its evict-leader scheduler was removed" in result.message
 
@@ -311,10 +325,10 @@ async def test_workload_members_override_the_address_pattern(make_plugin: MakePl
     pd = FakePd()
     workload = FakeWorkload(pd)
     pd.restarted = lambda member: pd.store(1)["status"].update(  # type: ignore[method-assign]
-        start_ts="2026-03-02T12:00:00Z")
+        start_ts="2026-03-02T12:00:00Z"
+    )
     plugin = make_plugin(pd, workload=workload, workloadMembers={"store-1": "tikv-node-a"})
-    assert (await plugin.execute("restart_store", params(plugin, "restart_store", store=1),
-                                 "k")).ok
+    assert (await plugin.execute("restart_store", params(plugin, "restart_store", store=1), "k")).ok
     assert workload.restarted == ["tikv-node-a"]
 
 

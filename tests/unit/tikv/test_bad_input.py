@@ -36,7 +36,8 @@ async def test_pd_unreachable_names_the_url(make_plugin: MakePlugin) -> None:
 async def test_pd_answering_html_is_not_json(make_plugin: MakePlugin) -> None:
     pd = FakePd()
     pd.fault = lambda r: httpx.Response(
-        200, html="<html><body><h1>502 Bad Gateway</h1></body></html>")
+        200, html="<html><body><h1>502 Bad Gateway</h1></body></html>"
+    )
     with pytest.raises(PluginError, match=r"not JSON \(text/html.*502 Bad Gateway"):
         await make_plugin(pd).observe()
 
@@ -44,7 +45,8 @@ async def test_pd_answering_html_is_not_json(make_plugin: MakePlugin) -> None:
 async def test_pd_error_status_shows_the_start_of_its_body(make_plugin: MakePlugin) -> None:
     pd = FakePd()
     pd.fault = lambda r: httpx.Response(
-        500, json="[PD:cluster:ErrNotBootstrapped]TiKV cluster not bootstrapped")
+        500, json="[PD:cluster:ErrNotBootstrapped]TiKV cluster not bootstrapped"
+    )
     with pytest.raises(PluginError, match=r"HTTP 500: .*not bootstrapped"):
         await make_plugin(pd).observe()
 
@@ -60,16 +62,22 @@ async def test_a_store_missing_its_id_is_an_error_not_a_guess(make_plugin: MakeP
 async def test_json_of_the_wrong_shape_is_refused(make_plugin: MakePlugin, body: object) -> None:
     pd = FakePd()
     content = json.dumps(body).encode()
-    pd.fault = lambda r: (httpx.Response(200, content=content, headers=JSON)
-                          if r.url.path.endswith("/stores") else None)
+    pd.fault = lambda r: (
+        httpx.Response(200, content=content, headers=JSON)
+        if r.url.path.endswith("/stores")
+        else None
+    )
     with pytest.raises(PluginError, match="not PD's store list"):
         await make_plugin(pd).observe()
 
 
 async def test_garbage_in_a_region_check_names_the_check(make_plugin: MakePlugin) -> None:
     pd = FakePd()
-    pd.fault = lambda r: (httpx.Response(200, json={"count": "many"})
-                          if r.url.path.endswith("/pending-peer") else None)
+    pd.fault = lambda r: (
+        httpx.Response(200, json={"count": "many"})
+        if r.url.path.endswith("/pending-peer")
+        else None
+    )
     with pytest.raises(PluginError, match="not PD's pending-peer region list: count"):
         await make_plugin(pd).observe()
 
@@ -120,8 +128,10 @@ async def test_credentials_in_the_prometheus_url_are_masked(
 async def test_prometheus_with_a_malformed_sample(
     make_plugin: MakePlugin, prom: StubPrometheus
 ) -> None:
-    body = (b'{"status":"success","data":{"resultType":"vector","result":'
-            b'[{"metric":{"instance":"x:20180"},"value":[1,"fast"]}]}}')
+    body = (
+        b'{"status":"success","data":{"resultType":"vector","result":'
+        b'[{"metric":{"instance":"x:20180"},"value":[1,"fast"]}]}}'
+    )
     prom.raw = (200, "application/json", body)
     with pytest.raises(PluginError, match="malformed sample"):
         await make_plugin(FakePd()).observe()
@@ -142,8 +152,7 @@ async def test_prometheus_unreachable(make_plugin: MakePlugin, prom: StubPrometh
         ({"pdUrls": []}, "pdUrls: List should have at least 1 item"),
         ({"pdUrls": ["pd:2379"]}, "pdUrls.0"),
         ({"pdUrls": ["http://pd:2379"], "statusPort": 20160}, "20160 is TiKV's gRPC port"),
-        ({"pdUrls": ["http://pd:2379"], "prometheusJob": 'tikv"} or vector(1'},
-         "prometheusJob"),
+        ({"pdUrls": ["http://pd:2379"], "prometheusJob": 'tikv"} or vector(1'}, "prometheusJob"),
         ({"pdUrls": ["http://pd:2379"], "memberPattern": "^[^.]+"}, "named group 'member'"),
         ({"pdUrls": ["http://pd:2379"], "pdURL": "http://pd:2379"}, "pdURL: Extra inputs"),
     ],

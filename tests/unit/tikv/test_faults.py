@@ -41,12 +41,26 @@ async def test_store_latency_runs_netem_in_the_pod_and_revert_deletes_only_ours(
     spec = plugin.fault("store_latency").params(latency_ms=150, jitter_ms=20)
     done = await plugin.inject("store_latency", spec, "store-2")
     assert done.ok and "150 ms ± 20 ms" in done.message
-    assert workload.execs == [(
-        "tikv-1",
-        ["tc", "qdisc", "replace", "dev", "eth1", "root", "handle", netem.HANDLE, "netem",
-         "delay", "150ms", "20ms"],
-        "tikv",
-    )]
+    assert workload.execs == [
+        (
+            "tikv-1",
+            [
+                "tc",
+                "qdisc",
+                "replace",
+                "dev",
+                "eth1",
+                "root",
+                "handle",
+                netem.HANDLE,
+                "netem",
+                "delay",
+                "150ms",
+                "20ms",
+            ],
+            "tikv",
+        )
+    ]
     assert "netem a1c5: root" in workload.qdisc["tikv-1"]
     for _ in range(2):
         undone = await plugin.revert("store_latency", spec, "store-2")
@@ -76,8 +90,11 @@ async def test_store_latency_says_why_when_tc_fails(make_plugin: MakePlugin) -> 
 
     workload.exec = no_tc  # type: ignore[method-assign]
     spec = plugin.fault("store_latency").params()
-    with pytest.raises(PluginError, match="tc qdisc replace in tikv-2 failed \\(exit 1\\): "
-                       "RTNETLINK answers: Operation not permitted"):
+    with pytest.raises(
+        PluginError,
+        match="tc qdisc replace in tikv-2 failed \\(exit 1\\): "
+        "RTNETLINK answers: Operation not permitted",
+    ):
         await plugin.inject("store_latency", spec, "store-3")
 
 
@@ -111,8 +128,11 @@ async def test_pause_and_partition_go_to_the_stores_member(make_plugin: MakePlug
     ("fault", "params", "message"),
     [
         ("store_latency", {"latency_ms": 0}, "greater than or equal to 1"),
-        ("store_latency", {"latency_ms": 10, "jitter_ms": 11},
-         "jitter_ms (11) must not exceed latency_ms (10)"),
+        (
+            "store_latency",
+            {"latency_ms": 10, "jitter_ms": 11},
+            "jitter_ms (11) must not exceed latency_ms (10)",
+        ),
         ("store_latency", {"delay": 5}, "Extra inputs are not permitted"),
         ("fill_store_disk", {"percent": 100}, "less than or equal to 99"),
         ("fill_store_disk", {"max_bytes": 0}, "greater than or equal to 1"),

@@ -25,11 +25,12 @@ async def test_a_healthy_cluster_breaks_nothing(make_plugin: MakePlugin) -> None
     plugin = make_plugin(FakePd())
     obs = await plugin.observe()
     assert [(m.name, m.state) for m in obs.members] == [
-        ("store-1", MemberState.UP), ("store-2", MemberState.UP), ("store-3", MemberState.UP)
+        ("store-1", MemberState.UP),
+        ("store-2", MemberState.UP),
+        ("store-3", MemberState.UP),
     ]
     assert obs.facts["removed_stores"] == ["store-9"]  # a Tombstone is not a member
-    assert obs.metrics["grpc_p99_seconds"] == {"store-1": 0.004, "store-2": 0.004,
-                                               "store-3": 0.004}
+    assert obs.metrics["grpc_p99_seconds"] == {"store-1": 0.004, "store-2": 0.004, "store-3": 0.004}
     assert await breaches(plugin, obs) == []
 
 
@@ -39,18 +40,33 @@ async def test_a_healthy_cluster_breaks_nothing(make_plugin: MakePlugin) -> None
         ("stores_disconnected.json", {}, {("store_down", "store-2")}),
         ("stores_down_and_offline.json", {}, {("store_down", "store-3")}),
         ("stores_low_disk.json", {}, {("low_disk_space", "store-3")}),
-        ("stores_leader_imbalance.json", {},
-         {("leader_imbalance", "store-1"), ("leader_imbalance", "store-2")}),
-        ("stores_healthy.json", {"down-peer": "regions_down_peer.json"},
-         {("region_health", "down-peer")}),
-        ("stores_healthy.json", {"miss-peer": "regions_miss_peer.json"},
-         {("region_health", "miss-peer")}),
-        ("stores_healthy.json", {"pending-peer": "regions_pending_peer.json"},
-         {("region_health", "pending-peer")}),
+        (
+            "stores_leader_imbalance.json",
+            {},
+            {("leader_imbalance", "store-1"), ("leader_imbalance", "store-2")},
+        ),
+        (
+            "stores_healthy.json",
+            {"down-peer": "regions_down_peer.json"},
+            {("region_health", "down-peer")},
+        ),
+        (
+            "stores_healthy.json",
+            {"miss-peer": "regions_miss_peer.json"},
+            {("region_health", "miss-peer")},
+        ),
+        (
+            "stores_healthy.json",
+            {"pending-peer": "regions_pending_peer.json"},
+            {("region_health", "pending-peer")},
+        ),
     ],
 )
 async def test_each_pd_invariant_fires_on_its_state(
-    make_plugin: MakePlugin, prom: StubPrometheus, stores: str, checks: dict[str, str],
+    make_plugin: MakePlugin,
+    prom: StubPrometheus,
+    stores: str,
+    checks: dict[str, str],
     expected: set[tuple[str, str]],
 ) -> None:
     # Prometheus has every store that is up in PD (a down store has no scrape either).
@@ -58,10 +74,13 @@ async def test_each_pd_invariant_fires_on_its_state(
     obs = await plugin.observe()
     up = [int(m.name.removeprefix("store-")) for m in obs.members if m.state is MemberState.UP]
     prom.series = {
-        "latency": [({"instance": STATUS.get(s, f"tikv-{s - 1}.tikv-peer.tikv.svc:20180")},
-                     0.004) for s in up],
-        "up": [({"instance": STATUS.get(s, f"tikv-{s - 1}.tikv-peer.tikv.svc:20180")}, 1.0)
-               for s in up],
+        "latency": [
+            ({"instance": STATUS.get(s, f"tikv-{s - 1}.tikv-peer.tikv.svc:20180")}, 0.004)
+            for s in up
+        ],
+        "up": [
+            ({"instance": STATUS.get(s, f"tikv-{s - 1}.tikv-peer.tikv.svc:20180")}, 1.0) for s in up
+        ],
     }
     assert found(await breaches(plugin)) == expected
 
@@ -76,8 +95,12 @@ async def test_a_store_down_names_its_address_and_state(make_plugin: MakePlugin)
 async def test_an_offline_store_still_serves_and_is_up(make_plugin: MakePlugin) -> None:
     obs = await make_plugin(FakePd(stores="stores_down_and_offline.json")).observe()
     states = {m.name: m.state for m in obs.members}
-    assert states == {"store-1": MemberState.UP, "store-2": MemberState.UP,
-                      "store-3": MemberState.DOWN, "store-4": MemberState.UP}
+    assert states == {
+        "store-1": MemberState.UP,
+        "store-2": MemberState.UP,
+        "store-3": MemberState.DOWN,
+        "store-4": MemberState.UP,
+    }
 
 
 async def test_region_health_names_the_stores_with_unhealthy_peers(
@@ -93,8 +116,11 @@ async def test_region_health_names_the_stores_with_unhealthy_peers(
 async def test_high_latency_fires_for_the_slow_store_only(
     make_plugin: MakePlugin, prom: StubPrometheus
 ) -> None:
-    prom.series["latency"] = [({"instance": STATUS[1]}, 0.004), ({"instance": STATUS[2]}, 0.9),
-                              ({"instance": STATUS[3]}, 0.01)]
+    prom.series["latency"] = [
+        ({"instance": STATUS[1]}, 0.004),
+        ({"instance": STATUS[2]}, 0.9),
+        ({"instance": STATUS[3]}, 0.01),
+    ]
     (v,) = await breaches(make_plugin(FakePd()))
     assert (v.invariant, v.entity, v.value) == ("high_latency", "store-2", 0.9)
     assert "900 ms" in v.summary
@@ -104,8 +130,10 @@ async def test_latency_series_are_matched_by_pod_label_too(
     make_plugin: MakePlugin, prom: StubPrometheus
 ) -> None:
     # With storeLabel=pod, a series labelled by the StatefulSet pod finds its store.
-    prom.series = {"latency": [({"pod": "tikv-1"}, 2.0)],
-                   "up": [({"pod": f"tikv-{i}"}, 1.0) for i in range(3)]}
+    prom.series = {
+        "latency": [({"pod": "tikv-1"}, 2.0)],
+        "up": [({"pod": f"tikv-{i}"}, 1.0) for i in range(3)],
+    }
     plugin = make_plugin(FakePd(), storeLabel="pod")
     assert found(await breaches(plugin)) == {("high_latency", "store-2")}
 
@@ -116,8 +144,11 @@ async def test_metrics_missing_when_the_status_port_is_not_scraped(
     # Store 3 is scraped on a host Prometheus names differently; stores 1-2 are fine.
     prom.series = {
         "latency": [({"instance": STATUS[1]}, 0.004), ({"instance": STATUS[2]}, 0.004)],
-        "up": [({"instance": STATUS[1]}, 1.0), ({"instance": STATUS[2]}, 1.0),
-               ({"instance": "10.0.0.7:20180"}, 1.0)],
+        "up": [
+            ({"instance": STATUS[1]}, 1.0),
+            ({"instance": STATUS[2]}, 1.0),
+            ({"instance": "10.0.0.7:20180"}, 1.0),
+        ],
     }
     violations = await breaches(make_plugin(FakePd()))
     assert found(violations) == {("metrics_missing", "store-3")}
@@ -129,8 +160,11 @@ async def test_metrics_missing_when_the_status_port_is_not_scraped(
 async def test_a_failing_scrape_is_missing_metrics(
     make_plugin: MakePlugin, prom: StubPrometheus
 ) -> None:
-    prom.series["up"] = [({"instance": STATUS[1]}, 1.0), ({"instance": STATUS[2]}, 0.0),
-                         ({"instance": STATUS[3]}, 1.0)]
+    prom.series["up"] = [
+        ({"instance": STATUS[1]}, 1.0),
+        ({"instance": STATUS[2]}, 0.0),
+        ({"instance": STATUS[3]}, 1.0),
+    ]
     (v,) = await breaches(make_plugin(FakePd()))
     assert (v.invariant, v.entity) == ("metrics_missing", "store-2")
     assert "failing" in v.summary
@@ -168,8 +202,9 @@ async def test_leader_imbalance_ignores_a_store_that_evicts_on_purpose(
 
 
 async def test_leader_imbalance_is_quiet_on_tiny_clusters(make_plugin: MakePlugin) -> None:
-    plugin = make_plugin(FakePd(stores="stores_leader_imbalance.json"),
-                         leaderImbalanceMinLeaders=1000)
+    plugin = make_plugin(
+        FakePd(stores="stores_leader_imbalance.json"), leaderImbalanceMinLeaders=1000
+    )
     assert found(await breaches(plugin)) == set()
 
 
@@ -180,8 +215,7 @@ async def test_an_unowned_evict_leader_scheduler_is_a_leftover(
     # Both the one-scheduler form (PD 4.0+) and the per-store form (before) are read.
     pd = FakePd(schedulers=schedulers)
     obs = await make_plugin(pd).observe()
-    assert obs.facts["evict_leader"] == [{"store": "store-2", "owner": None,
-                                          "owned_until": None}]
+    assert obs.facts["evict_leader"] == [{"store": "store-2", "owner": None, "owned_until": None}]
     (v,) = await breaches(make_plugin(pd), obs)
     assert (v.invariant, v.entity) == ("evict_leader_leftover", "store-2")
     assert "no running action" in v.summary
@@ -209,7 +243,9 @@ async def test_overrides_change_thresholds(make_plugin: MakePlugin, prom: StubPr
     invariants = {i.name: i for i in plugin.invariants}
     invariants["high_latency"] = invariants["high_latency"].model_copy(update={"threshold": 0.001})
     assert found(plugin.evaluate(obs, invariants)) == {
-        ("high_latency", "store-1"), ("high_latency", "store-2"), ("high_latency", "store-3")
+        ("high_latency", "store-1"),
+        ("high_latency", "store-2"),
+        ("high_latency", "store-3"),
     }
     del invariants["high_latency"]  # disabled by the Subject
     assert plugin.evaluate(obs, invariants) == []

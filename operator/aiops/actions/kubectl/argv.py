@@ -61,36 +61,117 @@ KIND_ALIASES = {alias: kind for kind, aliases in _KINDS.items() for alias in (ki
 SECRET_KINDS = frozenset({"secret", "secrets"})
 
 # Flags a read may use. Those taking a value, then the boolean ones (which may be `--x=false`).
-_VALUE_FLAGS = frozenset({
-    "-o", "--output", "-l", "--selector", "--field-selector", "--sort-by", "-L",
-    "--label-columns", "--tail", "-c", "--container", "--since", "--since-time",
-    "--limit-bytes", "--api-version", "--chunk-size", "--template", "--request-timeout",
-    "--max-log-requests", "--api-group", "--verbs", "--subresource", "-n", "--namespace",
-})  # fmt: skip
-_BOOL_FLAGS = frozenset({
-    "--show-labels", "--no-headers", "--all-containers", "-p", "--previous", "--timestamps",
-    "--prefix", "--recursive", "--show-kind", "--ignore-not-found", "--show-events",
-    "--containers", "--namespaced", "--client", "--show-managed-fields", "--sort",
-})  # fmt: skip
+_VALUE_FLAGS = frozenset(
+    {
+        "-o",
+        "--output",
+        "-l",
+        "--selector",
+        "--field-selector",
+        "--sort-by",
+        "-L",
+        "--label-columns",
+        "--tail",
+        "-c",
+        "--container",
+        "--since",
+        "--since-time",
+        "--limit-bytes",
+        "--api-version",
+        "--chunk-size",
+        "--template",
+        "--request-timeout",
+        "--max-log-requests",
+        "--api-group",
+        "--verbs",
+        "--subresource",
+        "-n",
+        "--namespace",
+    }
+)
+_BOOL_FLAGS = frozenset(
+    {
+        "--show-labels",
+        "--no-headers",
+        "--all-containers",
+        "-p",
+        "--previous",
+        "--timestamps",
+        "--prefix",
+        "--recursive",
+        "--show-kind",
+        "--ignore-not-found",
+        "--show-events",
+        "--containers",
+        "--namespaced",
+        "--client",
+        "--show-managed-fields",
+        "--sort",
+    }
+)
 _OUTPUT_FORMATS = ("json", "yaml", "wide", "name")
 _OUTPUT_TEMPLATES = ("jsonpath=", "jsonpath-as-json=", "custom-columns=", "go-template=")
 _NO_POSITIONALS = frozenset({"api-resources", "api-versions", "version"})
 
 # Flags that leave the namespace, change identity or credentials, or read or write local files.
-_ESCAPE_FLAGS = frozenset({
-    "-A", "--all-namespaces", "--kubeconfig", "--context", "--cluster", "--user", "--as",
-    "--as-group", "--as-uid", "--as-user-extra", "--token", "--server", "-s",
-    "--insecure-skip-tls-verify", "--certificate-authority", "--client-key",
-    "--client-certificate", "--username", "--password", "--raw", "-f", "--filename", "-k",
-    "--kustomize", "--kuberc", "--cache-dir", "--log-file", "--log-dir", "--profile",
-    "--profile-output", "--patch-file", "--env-file",
-})  # fmt: skip
+_ESCAPE_FLAGS = frozenset(
+    {
+        "-A",
+        "--all-namespaces",
+        "--kubeconfig",
+        "--context",
+        "--cluster",
+        "--user",
+        "--as",
+        "--as-group",
+        "--as-uid",
+        "--as-user-extra",
+        "--token",
+        "--server",
+        "-s",
+        "--insecure-skip-tls-verify",
+        "--certificate-authority",
+        "--client-key",
+        "--client-certificate",
+        "--username",
+        "--password",
+        "--raw",
+        "-f",
+        "--filename",
+        "-k",
+        "--kustomize",
+        "--kuberc",
+        "--cache-dir",
+        "--log-file",
+        "--log-dir",
+        "--profile",
+        "--profile-output",
+        "--patch-file",
+        "--env-file",
+    }
+)
 # Flags that let one mutating command reach many objects at once.
 _MASS_FLAGS = frozenset({"--all", "-l", "--selector", "--field-selector"})
 _NEVER_VERBS = frozenset(
-    {"exec", "attach", "port-forward", "proxy", "cp", "debug", "run", "auth", "config",
-     "plugin", "alpha", "certificate", "drain", "cordon", "uncordon", "taint"}
-)  # fmt: skip
+    {
+        "exec",
+        "attach",
+        "port-forward",
+        "proxy",
+        "cp",
+        "debug",
+        "run",
+        "auth",
+        "config",
+        "plugin",
+        "alpha",
+        "certificate",
+        "drain",
+        "cordon",
+        "uncordon",
+        "taint",
+    }
+)
 
 
 class KubectlRefused(ValueError):
@@ -106,7 +187,7 @@ class ReadCommand:
 def _check_vector(argv: object) -> list[str]:
     if isinstance(argv, str):
         raise KubectlRefused(
-            "argv must be a list of arguments, e.g. [\"get\", \"pods\"], never one string: "
+            'argv must be a list of arguments, e.g. ["get", "pods"], never one string: '
             "no shell is involved"
         )
     if not isinstance(argv, list) or not argv or not all(isinstance(a, str) for a in argv):
@@ -116,7 +197,7 @@ def _check_vector(argv: object) -> list[str]:
     if any("\x00" in a for a in argv):
         raise KubectlRefused("arguments must not contain NUL characters")
     if argv[0].startswith("-"):
-        raise KubectlRefused("put the verb first, e.g. [\"get\", \"pods\", \"-o\", \"wide\"]")
+        raise KubectlRefused('put the verb first, e.g. ["get", "pods", "-o", "wide"]')
     return list(argv)
 
 
@@ -145,8 +226,8 @@ def read_command(argv: object, namespace: str) -> ReadCommand:
     if verb not in READ_VERBS:
         raise KubectlRefused(
             f"kubectl {verb} is not a read (reads: {', '.join(sorted(READ_VERBS))}); it was "
-            "not run. A change must be proposed with propose_action, action \"kubectl\" and "
-            "params {\"argv\": [...]}: it is a high-risk action that a person approves"
+            'not run. A change must be proposed with propose_action, action "kubectl" and '
+            'params {"argv": [...]}: it is a high-risk action that a person approves'
         )
     if "--" in args:
         raise KubectlRefused("'--' is not allowed")
@@ -255,15 +336,23 @@ class _Kind:
 # ServiceAccounts or RBAC (identity and credentials), never cluster-scoped kinds (the command
 # is confined to one namespace), never the aiops.dev API (the agent does not change its own
 # incident, approvals or subjects).
-_MUTABLE: dict[str, _Kind] = {k.resource: k for k in (
-    _Kind("pods", "v1"), _Kind("services", "v1"), _Kind("configmaps", "v1"),
-    _Kind("persistentvolumeclaims", "v1"),
-    _Kind("deployments", "v1", "apps"), _Kind("statefulsets", "v1", "apps"),
-    _Kind("daemonsets", "v1", "apps"), _Kind("replicasets", "v1", "apps"),
-    _Kind("jobs", "v1", "batch"), _Kind("cronjobs", "v1", "batch"),
-    _Kind("poddisruptionbudgets", "v1", "policy"),
-    _Kind("horizontalpodautoscalers", "v2", "autoscaling"),
-)}  # fmt: skip
+_MUTABLE: dict[str, _Kind] = {
+    k.resource: k
+    for k in (
+        _Kind("pods", "v1"),
+        _Kind("services", "v1"),
+        _Kind("configmaps", "v1"),
+        _Kind("persistentvolumeclaims", "v1"),
+        _Kind("deployments", "v1", "apps"),
+        _Kind("statefulsets", "v1", "apps"),
+        _Kind("daemonsets", "v1", "apps"),
+        _Kind("replicasets", "v1", "apps"),
+        _Kind("jobs", "v1", "batch"),
+        _Kind("cronjobs", "v1", "batch"),
+        _Kind("poddisruptionbudgets", "v1", "policy"),
+        _Kind("horizontalpodautoscalers", "v2", "autoscaling"),
+    )
+}
 _AIOPS_NAMES = frozenset(
     {CATEGORY} | {n for k in KINDS for n in (k.PLURAL, k.SINGULAR, *k.SHORT_NAMES)}
 )
@@ -306,7 +395,7 @@ def _patch(value: str) -> str | None:
     try:
         doc = json.loads(value)
     except ValueError:
-        return "takes a JSON patch, e.g. '{\"spec\":{\"replicas\":2}}'"
+        return 'takes a JSON patch, e.g. \'{"spec":{"replicas":2}}\''
     if not isinstance(doc, dict | list):
         return "takes a JSON object or list"
     return patch_problem(doc)
@@ -352,36 +441,63 @@ _RESOURCE_VERSION = _Flag("--resource-version", _text)
 # names redaction relies on), --field-manager, --subresource, --local, -f/-k or --dry-run.
 # `rollout restart|pause|resume` have no --dry-run in kubectl, so they could never pass the
 # server-side dry run: refused with the equivalent patch, which can (`_NO_DRY_RUN`).
-_VERBS: dict[tuple[str, ...], _Verb] = {v.words: v for v in (
-    _Verb(("annotate",), tuple(_MUTABLE), (_OVERWRITE, _RESOURCE_VERSION), pairs="keys"),
-    _Verb(("label",), tuple(_MUTABLE), (_OVERWRITE, _RESOURCE_VERSION), pairs="keys"),
-    _Verb(("patch",), tuple(_MUTABLE), (
-        _Flag("--patch", _patch, "-p"), _Flag("--type", _one_of("strategic", "merge", "json")),
-    ), needs=("--patch",)),
-    _Verb(("scale",), ("deployments", "statefulsets", "replicasets"), (
-        _Flag("--replicas", _integer(0, MAX_REPLICAS)),
-        _Flag("--current-replicas", _integer(0, MAX_REPLICAS)), _RESOURCE_VERSION,
-    ), needs=("--replicas",)),
-    _Verb(("delete",), ("pods", "configmaps", "jobs"), (
-        _Flag("--grace-period", _integer(1, 3600)),
-        _Flag("--cascade", _one_of("background", "foreground")), _Flag("--wait", None),
-    )),
-    _Verb(("rollout", "undo"), _WORKLOADS, (_Flag("--to-revision", _integer(0, 2**31 - 1)),)),
-    _Verb(("set", "image"), _WORKLOADS, pairs="images"),
-    _Verb(("set", "resources"), _WORKLOADS, (
-        _Flag("--containers", _pattern(_CONTAINER, "a container name or *"), "-c"),
-        _Flag("--limits", _pattern(_QUANTITIES, "RESOURCE=QUANTITY[,...], e.g. cpu=200m")),
-        _Flag("--requests", _pattern(_QUANTITIES, "RESOURCE=QUANTITY[,...], e.g. cpu=200m")),
-    ), needs=("--limits", "--requests")),
-)}  # fmt: skip
+_VERBS: dict[tuple[str, ...], _Verb] = {
+    v.words: v
+    for v in (
+        _Verb(("annotate",), tuple(_MUTABLE), (_OVERWRITE, _RESOURCE_VERSION), pairs="keys"),
+        _Verb(("label",), tuple(_MUTABLE), (_OVERWRITE, _RESOURCE_VERSION), pairs="keys"),
+        _Verb(
+            ("patch",),
+            tuple(_MUTABLE),
+            (
+                _Flag("--patch", _patch, "-p"),
+                _Flag("--type", _one_of("strategic", "merge", "json")),
+            ),
+            needs=("--patch",),
+        ),
+        _Verb(
+            ("scale",),
+            ("deployments", "statefulsets", "replicasets"),
+            (
+                _Flag("--replicas", _integer(0, MAX_REPLICAS)),
+                _Flag("--current-replicas", _integer(0, MAX_REPLICAS)),
+                _RESOURCE_VERSION,
+            ),
+            needs=("--replicas",),
+        ),
+        _Verb(
+            ("delete",),
+            ("pods", "configmaps", "jobs"),
+            (
+                _Flag("--grace-period", _integer(1, 3600)),
+                _Flag("--cascade", _one_of("background", "foreground")),
+                _Flag("--wait", None),
+            ),
+        ),
+        _Verb(("rollout", "undo"), _WORKLOADS, (_Flag("--to-revision", _integer(0, 2**31 - 1)),)),
+        _Verb(("set", "image"), _WORKLOADS, pairs="images"),
+        _Verb(
+            ("set", "resources"),
+            _WORKLOADS,
+            (
+                _Flag("--containers", _pattern(_CONTAINER, "a container name or *"), "-c"),
+                _Flag("--limits", _pattern(_QUANTITIES, "RESOURCE=QUANTITY[,...], e.g. cpu=200m")),
+                _Flag(
+                    "--requests", _pattern(_QUANTITIES, "RESOURCE=QUANTITY[,...], e.g. cpu=200m")
+                ),
+            ),
+            needs=("--limits", "--requests"),
+        ),
+    )
+}
 _TEMPLATE_PATCH = (
-    "'{\"spec\":{\"template\":{\"metadata\":{\"annotations\":"
-    "{\"kubectl.kubernetes.io/restartedAt\":\"<now, RFC 3339>\"}}}}}'"
+    '\'{"spec":{"template":{"metadata":{"annotations":'
+    '{"kubectl.kubernetes.io/restartedAt":"<now, RFC 3339>"}}}}}\''
 )
 _NO_DRY_RUN = {
     "restart": f"patch deployment/NAME (or statefulset/, daemonset/) -p {_TEMPLATE_PATCH}",
-    "pause": "patch deployment/NAME --type=merge -p '{\"spec\":{\"paused\":true}}'",
-    "resume": "patch deployment/NAME --type=merge -p '{\"spec\":{\"paused\":false}}'",
+    "pause": 'patch deployment/NAME --type=merge -p \'{"spec":{"paused":true}}\'',
+    "resume": 'patch deployment/NAME --type=merge -p \'{"spec":{"paused":false}}\'',
 }
 
 
@@ -522,15 +638,19 @@ def _mutation_flags(verb: _Verb, rest: list[str]) -> tuple[dict[str, str], list[
 
 def _refused_flag(name: str, verb: _Verb) -> str:
     if name in _ESCAPE_FLAGS or name in ("-n", "--namespace"):
-        return (f"flag {name} is not allowed: the command runs as the operator, in the "
-                "Subject's namespace, and reads or writes no local files")  # fmt: skip
+        return (
+            f"flag {name} is not allowed: the command runs as the operator, in the "
+            "Subject's namespace, and reads or writes no local files"
+        )
     if name in _MASS_FLAGS:
         return f"flag {name} would act on many objects at once: name each object"
     if name in _VERBOSE_FLAGS:
         return f"flag {name} is not allowed: verbose kubectl prints requests and responses"
     if name == "--dry-run":
-        return ("flag --dry-run is not allowed: the operator runs the server-side dry run "
-                "itself, when the step is proposed and again just before it runs")  # fmt: skip
+        return (
+            "flag --dry-run is not allowed: the operator runs the server-side dry run "
+            "itself, when the step is proposed and again just before it runs"
+        )
     allowed = ", ".join(n for f in verb.flags for n in (f.short, f.name) if n) or "none"
     return f"flag {name} is not allowed for kubectl {verb.title} (allowed: {allowed})"
 
@@ -599,8 +719,10 @@ def _mutation_pairs(verb: _Verb, extra: list[str]) -> list[str]:
     label, CONTAINER=IMAGE for set image, nothing for the rest."""
     if verb.pairs == "none":
         if extra:
-            return [f"kubectl {verb.title} changes one object per step: propose one step per "
-                    f"object (got also {' '.join(extra)!r})"]  # fmt: skip
+            return [
+                f"kubectl {verb.title} changes one object per step: propose one step per "
+                f"object (got also {' '.join(extra)!r})"
+            ]
         return []
     if not extra:
         what = "KEY=VALUE (or KEY- to remove)" if verb.pairs == "keys" else "CONTAINER=IMAGE"
@@ -609,8 +731,10 @@ def _mutation_pairs(verb: _Verb, extra: list[str]) -> list[str]:
     for pair in extra:
         key, eq, value = pair.partition("=")
         if verb.pairs == "keys":
-            ok = (_LABEL_KEY.match(key) is not None) if eq else (
-                pair.endswith("-") and _LABEL_KEY.match(pair[:-1]) is not None
+            ok = (
+                (_LABEL_KEY.match(key) is not None)
+                if eq
+                else (pair.endswith("-") and _LABEL_KEY.match(pair[:-1]) is not None)
             )
             what = "KEY=VALUE or KEY- (a label or annotation key, e.g. example.com/reason)"
         else:

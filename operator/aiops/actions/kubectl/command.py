@@ -24,9 +24,17 @@ MAX_OUTPUT = 4000
 # any other secret the operator's environment holds. KUBECACHEDIR: where kubectl keeps its
 # discovery cache ($HOME/.kube/cache unless the operator points it at its state directory).
 _KUBECTL_ENV = frozenset(
-    {"PATH", "HOME", "KUBECONFIG", "KUBERNETES_SERVICE_HOST", "KUBERNETES_SERVICE_PORT",
-     "LANG", "TMPDIR", "KUBECACHEDIR"}
-)  # fmt: skip
+    {
+        "PATH",
+        "HOME",
+        "KUBECONFIG",
+        "KUBERNETES_SERVICE_HOST",
+        "KUBERNETES_SERVICE_PORT",
+        "LANG",
+        "TMPDIR",
+        "KUBECACHEDIR",
+    }
+)
 
 
 def kubectl_env() -> dict[str, str]:
@@ -46,9 +54,12 @@ def kubectl_command(argv: list[str], namespace: str, *, dry_run: bool, kubectl: 
 
 async def _run(command: list[str]) -> tuple[int, str]:
     proc = await asyncio.create_subprocess_exec(
-        *command, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.STDOUT, env=kubectl_env(),
-    )  # fmt: skip
+        *command,
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+        env=kubectl_env(),
+    )
     try:
         out, _ = await asyncio.wait_for(proc.communicate(), timeout=KUBECTL_TIMEOUT)
     except (TimeoutError, asyncio.CancelledError):

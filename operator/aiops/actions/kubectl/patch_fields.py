@@ -47,14 +47,17 @@ def patch_problem(doc: Any) -> str | None:
     bad = sorted(set(_json_patch_paths(doc) if isinstance(doc, list) else _object_paths(doc)))
     if not bad:
         return None
-    return (f"changes {', '.join(bad[:5])}{' and more' if len(bad) > 5 else ''}, which a "
-            f"patch step may not touch (allowed: {ALLOWED_SUMMARY})")
+    return (
+        f"changes {', '.join(bad[:5])}{' and more' if len(bad) > 5 else ''}, which a "
+        f"patch step may not touch (allowed: {ALLOWED_SUMMARY})"
+    )
 
 
 def _allowed(path: tuple[str, ...]) -> bool:
     for pattern in _ALLOWED:
-        if len(pattern) == len(path) and all(p in (_ANY, k) for p, k in zip(pattern, path,
-                                                                            strict=True)):
+        if len(pattern) == len(path) and all(
+            p in (_ANY, k) for p, k in zip(pattern, path, strict=True)
+        ):
             return True
     return False
 
@@ -111,7 +114,11 @@ def _container_pointer(keys: tuple[str, ...]) -> bool:
     resources, by index."""
     for prefix in _CONTAINER_LISTS:
         n = len(prefix)
-        if (keys[:n] == prefix and len(keys) > n + 1 and keys[n].isdigit()
-                and keys[n + 1] in _CONTAINER_FIELDS - {"name"}):
+        if (
+            keys[:n] == prefix
+            and len(keys) > n + 1
+            and keys[n].isdigit()
+            and keys[n + 1] in _CONTAINER_FIELDS - {"name"}
+        ):
             return True
     return False

@@ -29,22 +29,28 @@ def mismatch(
     """Why `ap` does not decide this step, or None when it does. For a rejection only the
     incident and the time are checked: a rejection of a changed step still rejects it."""
     if ap.spec.incident_uid != incident_uid:
-        return (f"it is for incident uid {ap.spec.incident_uid}, not this incident's "
-                f"{incident_uid} (another Incident, or an earlier one of the same name)")
+        return (
+            f"it is for incident uid {ap.spec.incident_uid}, not this incident's "
+            f"{incident_uid} (another Incident, or an earlier one of the same name)"
+        )
     created = ap.metadata.creation_timestamp
     if proposed_at is None:
         if ap.spec.decision == ApprovalDecision.APPROVE:
             return f"{step_id} has no proposal time on record (proposedAt)"
     # creationTimestamp has whole seconds: compare with the second the step was proposed in.
     elif created is not None and created < proposed_at.replace(microsecond=0):
-        return (f"it was created at {created.isoformat()}, before {step_id} was proposed at "
-                f"{proposed_at.isoformat()}: it cannot have approved this step")
+        return (
+            f"it was created at {created.isoformat()}, before {step_id} was proposed at "
+            f"{proposed_at.isoformat()}: it cannot have approved this step"
+        )
     if ap.spec.decision != ApprovalDecision.APPROVE:
         return None
     got = ap.spec.digests.get(step_id)
     if got is None:
         return f"it carries no digest for {step_id} (spec.digests)"
     if got != step_digest(incident_uid, step_id, action, params):
-        return (f"its digest for {step_id} does not match the step: the action or its params "
-                "are not what was approved")
+        return (
+            f"its digest for {step_id} does not match the step: the action or its params "
+            "are not what was approved"
+        )
     return None

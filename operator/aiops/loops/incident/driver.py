@@ -90,8 +90,13 @@ class IncidentDriver:
         try:
             await self.escalate(w, reason)
         except StatusWriteError as again:
-            log.error("incident %s/%s: %s; escalating failed too: %s", self.namespace,
-                      self.name, reason, again)
+            log.error(
+                "incident %s/%s: %s; escalating failed too: %s",
+                self.namespace,
+                self.name,
+                reason,
+                again,
+            )
             return UNWRITABLE_RETRY
         return 0
 
@@ -145,7 +150,11 @@ class IncidentDriver:
             return None
 
     async def gate_input(
-        self, incident: Incident, subject: Subject, bound: Bound, obs: Observation | None,
+        self,
+        incident: Incident,
+        subject: Subject,
+        bound: Bound,
+        obs: Observation | None,
         others: Others | None = None,
     ) -> GateInput:
         """`others`: the subject's other incidents' actions, when the caller has just read
@@ -171,12 +180,14 @@ class IncidentDriver:
     async def others_actions(self, subject: Subject) -> Others:
         """(incident, executed action) of the subject's other incidents, from live state."""
         items = await self.rt.api.list(
-            Incident.PLURAL, self.namespace,
+            Incident.PLURAL,
+            self.namespace,
             field_selector=f"spec.subject={subject.metadata.name}",
         )
         return [
             (obj["metadata"]["name"], a)
-            for obj in items if obj["metadata"]["name"] != self.name
+            for obj in items
+            if obj["metadata"]["name"] != self.name
             for a in (obj.get("status") or {}).get("executedActions", [])
         ]
 
@@ -221,9 +232,11 @@ class IncidentDriver:
         if self.rt.redactor.redact(params) != params:
             # What runs is what the record says; a secret is never recorded, so never run.
             return Decision(
-                Verdict.REFUSED, "its parameters hold what looks like a secret: the operator "
+                Verdict.REFUSED,
+                "its parameters hold what looks like a secret: the operator "
                 "records every step it runs, and never a secret; propose a step that refers to "
-                "the secret (a Secret's name) instead of carrying it", check=Check.PARAMS,
+                "the secret (a Secret's name) instead of carrying it",
+                check=Check.PARAMS,
             ), None
         d = await decide(action, params, facts, self.rt.settings.gate)
         if d.verdict == Verdict.REFUSED or d.params is None:
@@ -233,13 +246,19 @@ class IncidentDriver:
             return d, None
         report = {"ok": dry.ok, "message": dry.message}
         if not dry.ok:
-            return Decision(Verdict.REFUSED, dry.message, d.spec, d.params,
-                            Check.PRECONDITION), report
+            return Decision(
+                Verdict.REFUSED, dry.message, d.spec, d.params, Check.PRECONDITION
+            ), report
         return d, report
 
     async def decide_approved(
-        self, incident: Incident, facts: GateInput, step_id: str, action: str,
-        params: dict[str, Any], approval_uid: str | None,
+        self,
+        incident: Incident,
+        facts: GateInput,
+        step_id: str,
+        action: str,
+        params: dict[str, Any],
+        approval_uid: str | None,
     ) -> tuple[Decision, Approval | None]:
         """The gate's decision on a step about to run (or be resumed, or undone), with the
         live Approval that approves it, if one does; a step that needs one and has none is
@@ -252,7 +271,11 @@ class IncidentDriver:
         return d, (ap if d.verdict == Verdict.RUN and d.check == Check.APPROVAL else None)
 
     async def live_approval(
-        self, incident: Incident, step_id: str, action: str, params: dict[str, Any],
+        self,
+        incident: Incident,
+        step_id: str,
+        action: str,
+        params: dict[str, Any],
         approval_uid: str | None,
     ) -> tuple[Approval | None, str]:
         """The live Approval that approves this step as it is now, or None and why not."""
@@ -269,10 +292,18 @@ class IncidentDriver:
         except ValidationError as err:
             return None, f"its Approval is not valid: {err.errors()[0]['msg']}"
         step = next((p for p in incident.status.proposed_actions if p.id == step_id), None)
-        why = ("it does not approve it" if ap.spec.decision != ApprovalDecision.APPROVE
-               or step_id not in ap.spec.actions
-               else mismatch(ap, incident.metadata.uid or "", step_id, action, params,
-                             step.proposed_at if step is not None else None))
+        why = (
+            "it does not approve it"
+            if ap.spec.decision != ApprovalDecision.APPROVE or step_id not in ap.spec.actions
+            else mismatch(
+                ap,
+                incident.metadata.uid or "",
+                step_id,
+                action,
+                params,
+                step.proposed_at if step is not None else None,
+            )
+        )
         if why is not None:
             return None, f"its Approval {ap.metadata.name} does not match: {why}"
         return ap, ""

@@ -40,29 +40,44 @@ class State:
 
 
 MACHINE: Mapping[Phase, State] = {
-    Phase.OPEN: State(opened.step, {
-        Phase.INVESTIGATING: "always",
-    }),
-    Phase.INVESTIGATING: State(investigating.step, {
-        Phase.AWAITING_APPROVAL: "a step waits for an Approval",
-        Phase.REMEDIATING: "a step may run now",
-        Phase.VERIFYING: "no step proposed",
-        Phase.ESCALATED: "the agent escalates, every step is refused, or no Subject",
-    }),
-    Phase.AWAITING_APPROVAL: State(awaiting_approval.step, {
-        Phase.REMEDIATING: "no step waits, one may run",
-        Phase.ESCALATED: "every step rejected, no approval in time, or the Subject deleted",
-    }),
-    Phase.REMEDIATING: State(remediating.step, {
-        Phase.VERIFYING: "the step ran, or was resumed after a restart",
-        Phase.RESOLVED: "every step ran and was verified",
-        Phase.ESCALATED: "refused at run time, failed, or no Subject",
-    }),
-    Phase.VERIFYING: State(verifying.step, {
-        Phase.REMEDIATING: "the step is verified and another follows",
-        Phase.RESOLVED: "the invariant holds again",
-        Phase.ESCALATED: "not verified in time (a reversible step undone), or no Subject",
-    }),
+    Phase.OPEN: State(
+        opened.step,
+        {
+            Phase.INVESTIGATING: "always",
+        },
+    ),
+    Phase.INVESTIGATING: State(
+        investigating.step,
+        {
+            Phase.AWAITING_APPROVAL: "a step waits for an Approval",
+            Phase.REMEDIATING: "a step may run now",
+            Phase.VERIFYING: "no step proposed",
+            Phase.ESCALATED: "the agent escalates, every step is refused, or no Subject",
+        },
+    ),
+    Phase.AWAITING_APPROVAL: State(
+        awaiting_approval.step,
+        {
+            Phase.REMEDIATING: "no step waits, one may run",
+            Phase.ESCALATED: "every step rejected, no approval in time, or the Subject deleted",
+        },
+    ),
+    Phase.REMEDIATING: State(
+        remediating.step,
+        {
+            Phase.VERIFYING: "the step ran, or was resumed after a restart",
+            Phase.RESOLVED: "every step ran and was verified",
+            Phase.ESCALATED: "refused at run time, failed, or no Subject",
+        },
+    ),
+    Phase.VERIFYING: State(
+        verifying.step,
+        {
+            Phase.REMEDIATING: "the step is verified and another follows",
+            Phase.RESOLVED: "the invariant holds again",
+            Phase.ESCALATED: "not verified in time (a reversible step undone), or no Subject",
+        },
+    ),
 }
 
 

@@ -113,8 +113,9 @@ class StatusWriter:
         try:
             fitted: dict[str, Any] = fit(IncidentStatus, redacted)
         except ValueError as err:
-            raise StatusWriteError(f"status fields {', '.join(sorted(fields))} are invalid: "
-                                   f"{err}") from err
+            raise StatusWriteError(
+                f"status fields {', '.join(sorted(fields))} are invalid: {err}"
+            ) from err
         return fitted
 
     async def patch(self, **fields: Any) -> None:
@@ -153,8 +154,10 @@ class StatusWriter:
         now = utcnow().isoformat()
         entry = wire(TimelineEntry, time=now, phase=phase, message=message)
         timeline = [*self.status.get("timeline", []), entry][-TIMELINE_MAX:]
-        appended = await self.audit("phase", {"from": previous, "to": phase, "message": message,
-                                            **wire(IncidentStatus, **fields)})
+        appended = await self.audit(
+            "phase",
+            {"from": previous, "to": phase, "message": message, **wire(IncidentStatus, **fields)},
+        )
         # The log's head as of this phase change: `aiops audit verify` compares the log with
         # it, so records cut from the end of the log (which leave a valid chain) are caught.
         if appended is not None and hasattr(appended, "seq") and hasattr(appended, "hash"):

@@ -11,12 +11,15 @@ from aiops.subjects.contract import Frozen
 
 class DelayParams(Frozen):
     latency_ms: int = Field(default=100, ge=1, le=60_000, description="Delay added, in ms.")
-    jitter_ms: int = Field(default=0, ge=0, le=60_000,
-                           description="Each delay is latency_ms ± up to this, in ms.")
+    jitter_ms: int = Field(
+        default=0, ge=0, le=60_000, description="Each delay is latency_ms ± up to this, in ms."
+    )
 
     @model_validator(mode="after")
     def _jitter_within_latency(self) -> DelayParams:
         if self.jitter_ms > self.latency_ms:
-            raise ValueError(f"jitter_ms ({self.jitter_ms}) must not exceed latency_ms "
-                             f"({self.latency_ms}): a delay cannot go below zero")
+            raise ValueError(
+                f"jitter_ms ({self.jitter_ms}) must not exceed latency_ms "
+                f"({self.latency_ms}): a delay cannot go below zero"
+            )
         return self

@@ -48,16 +48,22 @@ DataDir = Annotated[str, StringConstraints(pattern=DATA_DIR_PATTERN, max_length=
 
 class FillParams(Frozen):
     percent: int = Field(
-        default=90, ge=1, le=99,
+        default=90,
+        ge=1,
+        le=99,
         description="How full to make it, in percent (df's Use%, or of capacity_bytes).",
     )
     capacity_bytes: int | None = Field(
-        default=None, ge=MIB, le=1 << 44,
+        default=None,
+        ge=MIB,
+        le=1 << 44,
         description="Take the directory to be a volume of this size (what it holds counts); "
         "unset: the percentage is of the filesystem holding it.",
     )
     max_bytes: int = Field(
-        default=GIB, ge=1, le=64 * GIB,
+        default=GIB,
+        ge=1,
+        le=64 * GIB,
         description="The most the fill file may hold; a fill needing more is refused.",
     )
 
@@ -182,15 +188,19 @@ def _fill_local(directory: str, p: FillParams) -> str:
     what = f"{path}" if p.capacity_bytes is None else f"{path} (as {human(p.capacity_bytes)})"
     nbytes = plan(before, p, what)
     if nbytes == 0:
-        return (f"{what} is {before.percent():.0f}% full already, at or over the "
-                f"{p.percent}% asked: nothing written")
+        return (
+            f"{what} is {before.percent():.0f}% full already, at or over the "
+            f"{p.percent}% asked: nothing written"
+        )
     try:
         _write(fill, nbytes)
     except OSError as err:
         raise PluginError(f"cannot write {fill}: {err.strerror or err}") from err
     after = local_usage(path, p.capacity_bytes)
-    return (f"wrote {fill} ({human(nbytes)}): {what} is {after.percent():.0f}% full "
-            f"(was {before.percent():.0f}%, {p.percent}% asked)")
+    return (
+        f"wrote {fill} ({human(nbytes)}): {what} is {after.percent():.0f}% full "
+        f"(was {before.percent():.0f}%, {p.percent}% asked)"
+    )
 
 
 def _unfill_local(directory: str) -> str:
@@ -216,12 +226,15 @@ async def unfill_local(directory: str) -> ActionResult:
 # Every script takes its values as positional arguments ("$1", "$2"), never spliced into the
 # script text, so a path cannot turn into shell code. POSIX sh and df -P, as busybox has them.
 
-_CLEAR = ('f="$1/' + FILL_FILE + '"; '
-          'if [ -L "$f" ] || { [ -e "$f" ] && [ ! -f "$f" ]; }; then '
-          'echo "$f is not a regular file: not the fill file, left alone" >&2; exit 3; fi; '
-          'if [ -f "$f" ]; then rm -f "$f" && echo removed; else echo absent; fi')
-_FILL = ('f="$1/' + FILL_FILE + '"; '
-         'fallocate -l "$2" "$f" 2>/dev/null || head -c "$2" /dev/zero > "$f"')
+_CLEAR = (
+    'f="$1/' + FILL_FILE + '"; '
+    'if [ -L "$f" ] || { [ -e "$f" ] && [ ! -f "$f" ]; }; then '
+    'echo "$f is not a regular file: not the fill file, left alone" >&2; exit 3; fi; '
+    'if [ -f "$f" ]; then rm -f "$f" && echo removed; else echo absent; fi'
+)
+_FILL = (
+    'f="$1/' + FILL_FILE + '"; fallocate -l "$2" "$f" 2>/dev/null || head -c "$2" /dev/zero > "$f"'
+)
 
 
 def clear_argv(directory: str) -> list[str]:
@@ -245,10 +258,9 @@ def parse_df(out: str) -> Usage:
     """`df -Pk DIR`'s answer as a filesystem Usage (1024-byte blocks)."""
     for line in reversed(out.strip().splitlines()):
         tokens = line.split()
-        pct = next((i for i, t in enumerate(tokens) if t.endswith("%") and t[:-1].isdigit()),
-                   None)
-        if pct is not None and pct >= 3 and all(t.isdigit() for t in tokens[pct - 3:pct]):
-            _, used, available = (int(t) * 1024 for t in tokens[pct - 3:pct])
+        pct = next((i for i, t in enumerate(tokens) if t.endswith("%") and t[:-1].isdigit()), None)
+        if pct is not None and pct >= 3 and all(t.isdigit() for t in tokens[pct - 3 : pct]):
+            _, used, available = (int(t) * 1024 for t in tokens[pct - 3 : pct])
             return Usage(used=used, size=used + available, available=available)
     raise PluginError(f"cannot read df's answer: {out.strip()[:200]!r}")
 

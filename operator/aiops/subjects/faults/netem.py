@@ -32,5 +32,7 @@ def del_argv(device: str) -> list[str]:
 
 def ours(show_output: str) -> bool:
     """Is the root qdisc in `tc qdisc show` our netem?"""
-    return any(re.match(rf"qdisc netem {re.escape(HANDLE)} root\b", line.strip())
-               for line in show_output.splitlines())
+    return any(
+        re.match(rf"qdisc netem {re.escape(HANDLE)} root\b", line.strip())
+        for line in show_output.splitlines()
+    )

@@ -34,12 +34,11 @@ def policy_name(fault: str, pod: str) -> str:
     if len(name) <= _MAX_NAME:
         return name
     digest = hashlib.sha256(name.encode()).hexdigest()[:10]
-    return f"{name[:_MAX_NAME - 11].rstrip('-')}-{digest}"
+    return f"{name[: _MAX_NAME - 11].rstrip('-')}-{digest}"
 
 
 def policy_types(direction: Direction) -> list[str]:
-    return {"both": ["Ingress", "Egress"], "ingress": ["Ingress"],
-            "egress": ["Egress"]}[direction]
+    return {"both": ["Ingress", "Egress"], "ingress": ["Ingress"], "egress": ["Egress"]}[direction]
 
 
 def manifest(name: str, namespace: str, direction: Direction) -> dict[str, Any]:
@@ -76,32 +75,39 @@ class Partitions:
         # The client takes a plain dict as well as its model classes.
         body = cast(Any, manifest(name, self.namespace, direction))
         try:
-            await asyncio.to_thread(self.net.create_namespaced_network_policy,
-                                    self.namespace, body)
+            await asyncio.to_thread(self.net.create_namespaced_network_policy, self.namespace, body)
             made = "created"
         except ApiException as err:
             if err.status != 409:
                 raise _refused(f"creating NetworkPolicy {self.namespace}/{name}", err) from err
-            await asyncio.to_thread(self.net.replace_namespaced_network_policy, name,
-                                    self.namespace, body)
+            await asyncio.to_thread(
+                self.net.replace_namespaced_network_policy, name, self.namespace, body
+            )
             made = "replaced"
         # The policy first, then the label: until both stand nothing is cut, and a revert
         # removes either whichever of them exists.
         try:
-            await asyncio.to_thread(self.core.patch_namespaced_pod, pod, self.namespace,
-                                    {"metadata": {"labels": {LABEL: name}}})
+            await asyncio.to_thread(
+                self.core.patch_namespaced_pod,
+                pod,
+                self.namespace,
+                {"metadata": {"labels": {LABEL: name}}},
+            )
         except ApiException as err:
-            raise _refused(f"labelling pod {self.namespace}/{pod} for NetworkPolicy {name} "
-                           f"({made})", err) from err
-        return ActionResult(ok=True, message=f"pod {self.namespace}/{pod} cut off "
-                            f"({' and '.join(policy_types(direction)).lower()}) by "
-                            f"NetworkPolicy {name} ({made})")
+            raise _refused(
+                f"labelling pod {self.namespace}/{pod} for NetworkPolicy {name} ({made})", err
+            ) from err
+        return ActionResult(
+            ok=True,
+            message=f"pod {self.namespace}/{pod} cut off "
+            f"({' and '.join(policy_types(direction)).lower()}) by "
+            f"NetworkPolicy {name} ({made})",
+        )
 
     async def heal(self, pod: str, name: str) -> ActionResult:
         done: list[str] = []
         try:
-            await asyncio.to_thread(self.net.delete_namespaced_network_policy, name,
-                                    self.namespace)
+            await asyncio.to_thread(self.net.delete_namespaced_network_policy, name, self.namespace)
             done.append(f"NetworkPolicy {name} deleted")
         except ApiException as err:
             if err.status != 404:
@@ -112,8 +118,7 @@ class Partitions:
 
     async def _unlabel(self, pod: str, name: str) -> str:
         try:
-            current = await asyncio.to_thread(self.core.read_namespaced_pod, pod,
-                                              self.namespace)
+            current = await asyncio.to_thread(self.core.read_namespaced_pod, pod, self.namespace)
         except ApiException as err:
             if err.status == 404:
                 return "the pod is gone (its label with it)"
@@ -123,8 +128,12 @@ class Partitions:
             return f"no {LABEL}={name} label on it"
         try:
             # A merge patch with null removes the label.
-            await asyncio.to_thread(self.core.patch_namespaced_pod, pod, self.namespace,
-                                    {"metadata": {"labels": {LABEL: None}}})
+            await asyncio.to_thread(
+                self.core.patch_namespaced_pod,
+                pod,
+                self.namespace,
+                {"metadata": {"labels": {LABEL: None}}},
+            )
         except ApiException as err:
             if err.status == 404:
                 return "the pod is gone (its label with it)"

@@ -59,19 +59,28 @@ class PodExec:
     def __init__(self, configuration: Any) -> None:
         self.configuration = configuration
 
-    def _run(self, namespace: str, pod: str, argv: list[str], container: str | None,
-             timeout: float) -> ExecResult:
+    def _run(
+        self, namespace: str, pod: str, argv: list[str], container: str | None, timeout: float
+    ) -> ExecResult:
         api = k8s.CoreV1Api(k8s.ApiClient(self.configuration))
         kwargs: dict[str, Any] = {"container": container} if container else {}
         try:
             resp = stream(
-                api.connect_get_namespaced_pod_exec, pod, namespace, command=argv,
-                stdin=False, stdout=True, stderr=True, tty=False, _preload_content=False,
+                api.connect_get_namespaced_pod_exec,
+                pod,
+                namespace,
+                command=argv,
+                stdin=False,
+                stdout=True,
+                stderr=True,
+                tty=False,
+                _preload_content=False,
                 **kwargs,
             )
         except ApiException as err:
-            raise PluginError(f"exec in pod {namespace}/{pod} refused: HTTP {err.status} "
-                              f"{err.reason}") from err
+            raise PluginError(
+                f"exec in pod {namespace}/{pod} refused: HTTP {err.status} {err.reason}"
+            ) from err
         out: list[str] = []
         err_: list[str] = []
         deadline = time.monotonic() + timeout
@@ -79,8 +88,10 @@ class PodExec:
             while resp.is_open():
                 left = deadline - time.monotonic()
                 if left <= 0:
-                    raise PluginError(f"{argv[0]} in pod {namespace}/{pod} still running "
-                                      f"after {timeout:.0f} s: given up")
+                    raise PluginError(
+                        f"{argv[0]} in pod {namespace}/{pod} still running "
+                        f"after {timeout:.0f} s: given up"
+                    )
                 resp.update(timeout=min(left, 1.0))
                 if resp.peek_stdout():
                     out.append(resp.read_stdout())
@@ -93,8 +104,14 @@ class PodExec:
             resp.close()
         return ExecResult(rc, "".join(out), "".join(err_) or why)
 
-    async def run(self, namespace: str, pod: str, argv: list[str],
-                  container: str | None = None, limit_s: float = EXEC_TIMEOUT_S) -> ExecResult:
+    async def run(
+        self,
+        namespace: str,
+        pod: str,
+        argv: list[str],
+        container: str | None = None,
+        limit_s: float = EXEC_TIMEOUT_S,
+    ) -> ExecResult:
         """Runs `argv` and waits for it, at most `limit_s` (the thread enforces it: a
         cancelled await would leave the websocket running)."""
         return await asyncio.to_thread(self._run, namespace, pod, argv, container, limit_s)

@@ -26,8 +26,9 @@ class Toxic(Frozen):
     what it gets back."""
 
     name: str
-    type: Literal["latency", "bandwidth", "timeout", "reset_peer", "slow_close", "slicer",
-                  "limit_data"]
+    type: Literal[
+        "latency", "bandwidth", "timeout", "reset_peer", "slow_close", "slicer", "limit_data"
+    ]
     stream: Stream = "downstream"
     attributes: dict[str, int] = Field(default_factory=dict)
 
@@ -46,8 +47,12 @@ class ToxiproxyApi:
         self.proxy = proxy
         self.timeout = timeout
 
-    async def _call(self, method: str, path: str, body: dict[str, Any] | None = None,
-                    ) -> httpx.Response:
+    async def _call(
+        self,
+        method: str,
+        path: str,
+        body: dict[str, Any] | None = None,
+    ) -> httpx.Response:
         url = f"{self.base}/proxies/{self.proxy}{path}"
         try:
             return await self.http.request(method, url, json=body, timeout=self.timeout)
@@ -62,14 +67,16 @@ class ToxiproxyApi:
         resp = await self._call("POST", "/toxics", toxic.model_dump())
         done = "added"
         if resp.status_code == 409:
-            resp = await self._call("POST", f"/toxics/{toxic.name}",
-                                    {"attributes": toxic.attributes})
+            resp = await self._call(
+                "POST", f"/toxics/{toxic.name}", {"attributes": toxic.attributes}
+            )
             done = "updated"
         if resp.status_code == 404:
             raise PluginError(f"toxiproxy has no proxy {self.proxy!r} (toxiproxyProxy)")
         if resp.status_code >= 300:
-            raise PluginError(f"toxiproxy refused toxic {toxic.name}: HTTP {resp.status_code} "
-                              f"{_text(resp)}")
+            raise PluginError(
+                f"toxiproxy refused toxic {toxic.name}: HTTP {resp.status_code} {_text(resp)}"
+            )
         return f"toxic {toxic.name} ({toxic.type}, {toxic.stream}) {done}"
 
     async def remove(self, name: str) -> str:
@@ -79,6 +86,7 @@ class ToxiproxyApi:
         if resp.status_code == 404:
             return f"toxic {name} was already gone"
         if resp.status_code >= 300:
-            raise PluginError(f"toxiproxy refused to remove toxic {name}: HTTP "
-                              f"{resp.status_code} {_text(resp)}")
+            raise PluginError(
+                f"toxiproxy refused to remove toxic {name}: HTTP {resp.status_code} {_text(resp)}"
+            )
         return f"toxic {name} removed"

@@ -129,22 +129,32 @@ serverurl=http://{HOST}:{ports.supervisor}
 """
     redis_argv = [
         spec.redis_server,
-        "--port", ports.redis,
-        "--bind", HOST,
-        "--save", "",
-        "--appendonly", "no",
-        "--dir", d / "redis",
+        "--port",
+        ports.redis,
+        "--bind",
+        HOST,
+        "--save",
+        "",
+        "--appendonly",
+        "no",
+        "--dir",
+        d / "redis",
         # Refuse writes when full rather than evict: an evicted window would silently let
         # a key through; a refused write answers 503 and shows in the metrics.
-        "--maxmemory", "512mb",
-        "--maxmemory-policy", "noeviction",
-    ]  # fmt: skip
+        "--maxmemory",
+        "512mb",
+        "--maxmemory-policy",
+        "noeviction",
+    ]
     toxiproxy_argv = [
         spec.toxiproxy_server,
-        "-host", HOST,
-        "-port", ports.toxiproxy,
-        "-config", d / "toxiproxy.json",
-    ]  # fmt: skip
+        "-host",
+        HOST,
+        "-port",
+        ports.toxiproxy,
+        "-config",
+        d / "toxiproxy.json",
+    ]
     programs = [
         _program(spec, "redis", _cmd(*redis_argv)),
         _program(spec, "toxiproxy", _cmd(*toxiproxy_argv)),
@@ -179,11 +189,15 @@ serverurl=http://{HOST}:{ports.supervisor}
     for index in range(1, spec.nodes + 1):
         loadgen += ["--url", spec.node_url(index)]
     loadgen += [
-        "--rps", spec.loadgen_rps,
-        "--keys", spec.loadgen_keys,
-        "--duration", 86400,
-        "--report-every", 5,
-    ]  # fmt: skip
+        "--rps",
+        spec.loadgen_rps,
+        "--keys",
+        spec.loadgen_keys,
+        "--duration",
+        86400,
+        "--report-every",
+        5,
+    ]
     programs.append(_program(spec, "loadgen", _cmd(*loadgen), autostart=False))
     return head + "\n".join(programs)
 

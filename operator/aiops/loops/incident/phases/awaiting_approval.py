@@ -28,11 +28,14 @@ IDLE = 2.0  # the longest wait between two looks for new Approvals
 async def step(d: IncidentDriver, incident: Incident, w: StatusWriter) -> float:
     subject = await d.subject(incident)
     if subject is None:
-        await d.escalate(w, f"Subject {incident.spec.subject} was deleted while the "
-                         "incident awaited approval")
+        await d.escalate(
+            w, f"Subject {incident.spec.subject} was deleted while the incident awaited approval"
+        )
         return 0
-    proposed = [p.model_dump(mode="json", by_alias=True, exclude_none=True)
-                for p in incident.status.proposed_actions]
+    proposed = [
+        p.model_dump(mode="json", by_alias=True, exclude_none=True)
+        for p in incident.status.proposed_actions
+    ]
     waiting = {p["id"] for p in proposed if p.get("decision") == Verdict.AWAIT_APPROVAL}
     approvals = await d.rt.api.list(
         Approval.PLURAL, d.namespace, field_selector=f"spec.incident={d.name}"
@@ -67,7 +70,10 @@ async def step(d: IncidentDriver, incident: Incident, w: StatusWriter) -> float:
 
 
 def _apply(
-    incident: Incident, obj: dict[str, Any], proposed: list[dict[str, Any]], waiting: set[str],
+    incident: Incident,
+    obj: dict[str, Any],
+    proposed: list[dict[str, Any]],
+    waiting: set[str],
 ) -> tuple[set[str], str]:
     """Applies one Approval to the `proposed` steps (in place): the ids it decided, or none
     and why it is Stale. An Approval is applied whole or not at all."""
@@ -84,36 +90,61 @@ def _apply(
         return set(), "names no action waiting for approval"
     steps = [p for p in proposed if p["id"] in hits]
     problems = [
-        f"{p['id']}: {why}" for p in steps
-        if (why := mismatch(ap, uid, p["id"], p["action"], p.get("params", {}),
-                            timestamp(p.get("proposedAt")))) is not None
+        f"{p['id']}: {why}"
+        for p in steps
+        if (
+            why := mismatch(
+                ap, uid, p["id"], p["action"], p.get("params", {}), timestamp(p.get("proposedAt"))
+            )
+        )
+        is not None
     ]
     if problems:
         return set(), "; ".join(problems)
     who = ap.spec.approved_by
     for p in steps:
         if ap.spec.decision == ApprovalDecision.APPROVE:
-            p.update(wire(ProposedAction, decision=Verdict.RUN, reason=f"approved by {who}",
-                            approval_uid=ap.metadata.uid, approved_by=who))
+            p.update(
+                wire(
+                    ProposedAction,
+                    decision=Verdict.RUN,
+                    reason=f"approved by {who}",
+                    approval_uid=ap.metadata.uid,
+                    approved_by=who,
+                )
+            )
         else:
             why = f": {ap.spec.reason}" if ap.spec.reason else ""
-            p.update(wire(ProposedAction, decision=Verdict.REFUSED,
-                            reason=f"rejected by {who}{why}"))
+            p.update(
+                wire(ProposedAction, decision=Verdict.REFUSED, reason=f"rejected by {who}{why}")
+            )
     return hits, ""
 
 
 async def _mark(d: IncidentDriver, obj: dict[str, Any], hits: set[str], stale: str) -> None:
     name = obj["metadata"]["name"]
     spec = obj.get("spec") or {}
-    await d.audit("approval", {
-        "approval": name, "uid": obj["metadata"].get("uid"), "by": spec.get("approvedBy"),
-        "decision": spec.get("decision"), "actions": spec.get("actions", []),
-        "applied": sorted(hits), **({"stale": stale} if stale else {}),
-    })
-    status = fit(ApprovalStatus, d.rt.redactor.redact(wire(
+    await d.audit(
+        "approval",
+        {
+            "approval": name,
+            "uid": obj["metadata"].get("uid"),
+            "by": spec.get("approvedBy"),
+            "decision": spec.get("decision"),
+            "actions": spec.get("actions", []),
+            "applied": sorted(hits),
+            **({"stale": stale} if stale else {}),
+        },
+    )
+    status = fit(
         ApprovalStatus,
-        phase=ApprovalPhase.APPLIED if hits else ApprovalPhase.STALE,
-        message=f"applied to {', '.join(sorted(hits))}" if hits else stale,
-        applied_at=utcnow().isoformat(),
-    )))
+        d.rt.redactor.redact(
+            wire(
+                ApprovalStatus,
+                phase=ApprovalPhase.APPLIED if hits else ApprovalPhase.STALE,
+                message=f"applied to {', '.join(sorted(hits))}" if hits else stale,
+                applied_at=utcnow().isoformat(),
+            )
+        ),
+    )
     await d.rt.api.patch_status(Approval.PLURAL, d.namespace, name, status)

@@ -39,11 +39,19 @@ async def step(d: IncidentDriver, incident: Incident, w: StatusWriter) -> float:
 
     async def preview(action: str, params: dict[str, Any]) -> dict[str, Any]:
         obs = await d.observe(bound)
-        decision, dry = await d.judge(action, params,
-                                      await d.gate_input(incident, subject, bound, obs))
-        await d.audit("policy.decision", {"phase": "preview", "action": action,
-                                          "params": params, **decision.as_dict(),
-                                          **({"dryRun": dry} if dry else {})})
+        decision, dry = await d.judge(
+            action, params, await d.gate_input(incident, subject, bound, obs)
+        )
+        await d.audit(
+            "policy.decision",
+            {
+                "phase": "preview",
+                "action": action,
+                "params": params,
+                **decision.as_dict(),
+                **({"dryRun": dry} if dry else {}),
+            },
+        )
         return {**decision.as_dict(), **({"dryRun": dry} if dry else {})}
 
     now_obs = await d.observe(bound)
@@ -59,8 +67,11 @@ async def step(d: IncidentDriver, incident: Incident, w: StatusWriter) -> float:
         plugin=type(bound.plugin),
         violations=violations,
         # The runbook reads nothing beyond the violations; a model gets the read-only tools.
-        tools=(None if agent.name == "runbook"
-               else d.rt.tools_for(bound=bound, subject=subject, preview=preview)),
+        tools=(
+            None
+            if agent.name == "runbook"
+            else d.rt.tools_for(bound=bound, subject=subject, preview=preview)
+        ),
         audit=d.audit,
         checkpoint=d.rt.checkpoint_for(d.namespace, d.name),
     )
@@ -94,10 +105,17 @@ async def step(d: IncidentDriver, incident: Incident, w: StatusWriter) -> float:
     uid = incident.metadata.uid or ""
     for i, s in enumerate(result.steps[:MAX_STEPS], start=1):
         decision, dry = await d.judge(s.action, s.params, facts)
-        await d.audit("policy.decision", {"phase": "plan", "id": f"a{i}",
-                                          "action": s.action, "params": s.params,
-                                          **decision.as_dict(),
-                                          **({"dryRun": dry} if dry else {})})
+        await d.audit(
+            "policy.decision",
+            {
+                "phase": "plan",
+                "id": f"a{i}",
+                "action": s.action,
+                "params": s.params,
+                **decision.as_dict(),
+                **({"dryRun": dry} if dry else {}),
+            },
+        )
         proposed.append(_proposed(f"a{i}", s.action, s.params, s.rationale, decision, dry, uid))
     await w.patch(diagnosis=diagnosis, agent=usage, proposed_actions=proposed)
     crashpoint("after-plan-recorded")
@@ -117,8 +135,13 @@ async def step(d: IncidentDriver, incident: Incident, w: StatusWriter) -> float:
 
 
 def _proposed(
-    id_: str, action: str, params: Any, rationale: str, d: Decision,
-    dry_run: dict[str, Any] | None, incident_uid: str,
+    id_: str,
+    action: str,
+    params: Any,
+    rationale: str,
+    d: Decision,
+    dry_run: dict[str, Any] | None,
+    incident_uid: str,
 ) -> dict[str, Any]:
     """A proposed step as the status records it (the writer redacts and clips it)."""
     params_obj = params if isinstance(params, dict) else {"value": params}

@@ -40,8 +40,14 @@ async def step(d: IncidentDriver, incident: Incident, w: StatusWriter) -> float:
     if any(a.result == Outcome.RUNNING for a in executed):
         return await _resume_unfinished(d, incident, w)
     done = {a.id for a in executed if a.result == Outcome.SUCCEEDED}
-    nxt = next((p for p in incident.status.proposed_actions
-                if p.decision == Verdict.RUN and p.id not in done), None)
+    nxt = next(
+        (
+            p
+            for p in incident.status.proposed_actions
+            if p.decision == Verdict.RUN and p.id not in done
+        ),
+        None,
+    )
     if nxt is None:
         await d.resolve(w, "every action ran and was verified")
         return 0
@@ -58,19 +64,23 @@ async def step(d: IncidentDriver, incident: Incident, w: StatusWriter) -> float:
         if cooling > 0:
             if d.cooling_for != nxt.id:  # one note per wait, not one per poll
                 d.cooling_for = nxt.id
-                await w.note(f"{nxt.id} {nxt.action} waits {cooling:.0f}s: the Subject's "
-                             f"cooldown after {after}")
+                await w.note(
+                    f"{nxt.id} {nxt.action} waits {cooling:.0f}s: the Subject's "
+                    f"cooldown after {after}"
+                )
             return min(cooling, COOLING_POLL)
         bound = await d.plugin(subject)
         obs = await d.observe(bound)
         facts = await d.gate_input(incident, subject, bound, obs, others)
-        decision, ap = await d.decide_approved(incident, facts, nxt.id, nxt.action, params,
-                                               nxt.approval_uid)
-        await d.audit("policy.decision", {"phase": "run", "id": nxt.id,
-                                          "action": nxt.action, **decision.as_dict()})
+        decision, ap = await d.decide_approved(
+            incident, facts, nxt.id, nxt.action, params, nxt.approval_uid
+        )
+        await d.audit(
+            "policy.decision",
+            {"phase": "run", "id": nxt.id, "action": nxt.action, **decision.as_dict()},
+        )
         if decision.verdict != Verdict.RUN or decision.spec is None or decision.params is None:
-            await d.escalate(w, f"{nxt.id} {nxt.action} refused at run time: "
-                             f"{decision.reason}")
+            await d.escalate(w, f"{nxt.id} {nxt.action} refused at run time: {decision.reason}")
             return 0
         attempt = sum(1 for a in executed if a.id == nxt.id) + 1
         key = f"{(incident.metadata.uid or d.name)[:8]}-{nxt.id}"
@@ -80,8 +90,12 @@ async def step(d: IncidentDriver, incident: Incident, w: StatusWriter) -> float:
         broken = d.broken(bound, obs) if obs is not None else None
         started = wire(
             ExecutedAction,
-            id=nxt.id, action=nxt.action, params=params, idempotency_key=key,
-            started_at=utcnow().isoformat(), result=Outcome.RUNNING,
+            id=nxt.id,
+            action=nxt.action,
+            params=params,
+            idempotency_key=key,
+            started_at=utcnow().isoformat(),
+            result=Outcome.RUNNING,
             approval_uid=ap.metadata.uid if ap is not None else None,
             approved_by=ap.spec.approved_by if ap is not None else None,
             broken_before=broken[:50] if broken is not None else None,
@@ -91,22 +105,29 @@ async def step(d: IncidentDriver, incident: Incident, w: StatusWriter) -> float:
     crashpoint("after-action-recorded")
     result = await d.execute(bound, nxt.action, decision, key)
     crashpoint("after-action-executed")
-    finished = {**w.executed()[-1], **wire(
-        ExecutedAction, finished_at=utcnow().isoformat(),
-        result=Outcome.SUCCEEDED if result.ok else Outcome.FAILED, message=result.message,
-    )}
+    finished = {
+        **w.executed()[-1],
+        **wire(
+            ExecutedAction,
+            finished_at=utcnow().isoformat(),
+            result=Outcome.SUCCEEDED if result.ok else Outcome.FAILED,
+            message=result.message,
+        ),
+    }
     # Audited before the status write: if the write is refused, the log still says what the
     # action did, and the incident escalates with the reason.
     await d.audit("action.finished", finished)
     await w.patch(executed_actions=[*w.executed()[:-1], finished])
     crashpoint("after-action-finished")
     if not result.ok:
-        failures = sum(1 for a in w.executed()
-                       if a["id"] == nxt.id and a["result"] == Outcome.FAILED)
+        failures = sum(
+            1 for a in w.executed() if a["id"] == nxt.id and a["result"] == Outcome.FAILED
+        )
         if decision.spec.retry_safe and failures < MAX_ATTEMPTS:
-            delay = min(2.0 ** failures, 30.0)
-            await d.audit("note", {"retry": nxt.id, "after_seconds": delay,
-                                   "attempt": failures + 1})
+            delay = min(2.0**failures, 30.0)
+            await d.audit(
+                "note", {"retry": nxt.id, "after_seconds": delay, "attempt": failures + 1}
+            )
             return delay  # the same step comes up again: it has not Succeeded
         await d.escalate(w, f"{nxt.id} {nxt.action} failed: {result.message}")
         return 0
@@ -128,39 +149,57 @@ async def _resume_unfinished(d: IncidentDriver, incident: Incident, w: StatusWri
     bound = await d.plugin(subject)
     spec = find_action(bound.plugin, last["action"])
     if spec is None or not spec.retry_safe:
-        await w.enter(Phase.VERIFYING, f"resumed: {last['id']} {last['action']} may have run; "
-                      "verifying on live state, not repeating it")
+        await w.enter(
+            Phase.VERIFYING,
+            f"resumed: {last['id']} {last['action']} may have run; "
+            "verifying on live state, not repeating it",
+        )
         return 0
     obs = await d.observe(bound)
     facts = await d.gate_input(incident, subject, bound, obs)
     facts.executed_in_incident -= 1  # the action resumed is counted already
-    decision, _ = await d.decide_approved(incident, facts, last["id"], last["action"],
-                                          last.get("params", {}), last.get("approvalUid"))
-    await d.audit("policy.decision", {"phase": "resume", "id": last["id"],
-                                      "action": last["action"], **decision.as_dict()})
+    decision, _ = await d.decide_approved(
+        incident, facts, last["id"], last["action"], last.get("params", {}), last.get("approvalUid")
+    )
+    await d.audit(
+        "policy.decision",
+        {"phase": "resume", "id": last["id"], "action": last["action"], **decision.as_dict()},
+    )
     if decision.verdict != Verdict.RUN or decision.params is None:
         if decision.check == Check.PRECONDITION:
             # Expected when the first send did its work before the restart.
-            await w.enter(Phase.VERIFYING, f"resumed: {last['id']} {last['action']} is not "
-                          f"sent again ({decision.reason}); it may have run: verifying on live "
-                          "state")
+            await w.enter(
+                Phase.VERIFYING,
+                f"resumed: {last['id']} {last['action']} is not "
+                f"sent again ({decision.reason}); it may have run: verifying on live "
+                "state",
+            )
             return 0
-        last.update(wire(
-            ExecutedAction, result=Outcome.UNKNOWN, finished_at=utcnow().isoformat(),
-            message=f"interrupted by an operator restart; not sent again: {decision.reason}",
-        ))
+        last.update(
+            wire(
+                ExecutedAction,
+                result=Outcome.UNKNOWN,
+                finished_at=utcnow().isoformat(),
+                message=f"interrupted by an operator restart; not sent again: {decision.reason}",
+            )
+        )
         await w.patch(executed_actions=executed)
-        await d.escalate(w, f"{last['id']} {last['action']} was interrupted by an operator "
-                         f"restart and is not sent again: {decision.reason}")
+        await d.escalate(
+            w,
+            f"{last['id']} {last['action']} was interrupted by an operator "
+            f"restart and is not sent again: {decision.reason}",
+        )
         return 0
-    await d.audit("action.resumed", {"id": last["id"], "idempotencyKey":
-                                     last["idempotencyKey"]})
+    await d.audit("action.resumed", {"id": last["id"], "idempotencyKey": last["idempotencyKey"]})
     result = await d.execute(bound, last["action"], decision, last["idempotencyKey"])
-    last.update(wire(
-        ExecutedAction, finished_at=utcnow().isoformat(),
-        result=Outcome.SUCCEEDED if result.ok else Outcome.FAILED,
-        message=f"resumed after a restart under the same idempotency key: {result.message}",
-    ))
+    last.update(
+        wire(
+            ExecutedAction,
+            finished_at=utcnow().isoformat(),
+            result=Outcome.SUCCEEDED if result.ok else Outcome.FAILED,
+            message=f"resumed after a restart under the same idempotency key: {result.message}",
+        )
+    )
     await d.audit("action.finished", last)
     await w.patch(executed_actions=executed)
     if not result.ok:

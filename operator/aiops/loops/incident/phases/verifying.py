@@ -37,8 +37,11 @@ async def step(d: IncidentDriver, incident: Incident, w: StatusWriter) -> float:
     obs = await d.observe(bound)
     executed = w.executed()
     last = executed[-1] if executed else None
-    remaining = [p for p in incident.status.proposed_actions
-                 if p.decision == Verdict.RUN and p.id not in {a["id"] for a in executed}]
+    remaining = [
+        p
+        for p in incident.status.proposed_actions
+        if p.decision == Verdict.RUN and p.id not in {a["id"] for a in executed}
+    ]
     # A step before the plan's last need not fix the incident (it may only prepare the fix);
     # it is verified when the subject has settled: nothing broken that was not broken before
     # it ran. The last step is verified when the incident's invariant holds.
@@ -52,17 +55,23 @@ async def step(d: IncidentDriver, incident: Incident, w: StatusWriter) -> float:
     else:
         holds, broken_now = _holds(incident, bound, obs), []
     if holds:
-        await d.audit("verify", {"holds": True, "step": bool(a_step),
-                                 **({"id": last["id"]} if last else {})})
+        await d.audit(
+            "verify", {"holds": True, "step": bool(a_step), **({"id": last["id"]} if last else {})}
+        )
         if last is not None and last.get("result") == Outcome.RUNNING:
-            last.update(wire(
-                ExecutedAction, result=Outcome.SUCCEEDED, finished_at=utcnow().isoformat(),
-                message="finished before an operator restart; verified by observation",
-            ))
+            last.update(
+                wire(
+                    ExecutedAction,
+                    result=Outcome.SUCCEEDED,
+                    finished_at=utcnow().isoformat(),
+                    message="finished before an operator restart; verified by observation",
+                )
+            )
             await w.patch(executed_actions=executed)
         if remaining:
-            await w.enter(Phase.REMEDIATING, f"verified {last['id'] if last else 'the plan'}: "
-                          "next action")
+            await w.enter(
+                Phase.REMEDIATING, f"verified {last['id'] if last else 'the plan'}: next action"
+            )
         else:
             await d.resolve(w, "verified: the invariant holds again")
         return 0
@@ -72,17 +81,23 @@ async def step(d: IncidentDriver, incident: Incident, w: StatusWriter) -> float:
         return d.rt.settings.verify_interval
     if a_step:
         assert last is not None
-        reason = (f"verification failed: after {last['id']} {last['action']}, "
-                  f"{', '.join(broken_now) or 'observation'} still broken after "
-                  f"{format_duration(timeout)}; the rest of the plan did not run")
+        reason = (
+            f"verification failed: after {last['id']} {last['action']}, "
+            f"{', '.join(broken_now) or 'observation'} still broken after "
+            f"{format_duration(timeout)}; the rest of the plan did not run"
+        )
     else:
         what = incident.spec.invariant or "the reported symptom"
         reason = f"verification failed: {what} still broken after {format_duration(timeout)}"
     if last is not None and last.get("result") == Outcome.RUNNING:
-        last.update(wire(
-            ExecutedAction, result=Outcome.UNKNOWN, finished_at=utcnow().isoformat(),
-            message="interrupted by an operator restart and not verified; not repeated",
-        ))
+        last.update(
+            wire(
+                ExecutedAction,
+                result=Outcome.UNKNOWN,
+                finished_at=utcnow().isoformat(),
+                message="interrupted by an operator restart and not verified; not repeated",
+            )
+        )
         await w.patch(executed_actions=executed)
         reason += f"; {last['id']} {last['action']} was interrupted and is not repeated"
     elif last is not None and last.get("result") == Outcome.SUCCEEDED:
@@ -94,26 +109,34 @@ async def step(d: IncidentDriver, incident: Incident, w: StatusWriter) -> float:
 
 
 async def _undo(
-    d: IncidentDriver, incident: Incident, subject: Subject, bound: Bound,
-    obs: Observation | None, w: StatusWriter, last: dict[str, Any],
+    d: IncidentDriver,
+    incident: Incident,
+    subject: Subject,
+    bound: Bound,
+    obs: Observation | None,
+    w: StatusWriter,
+    last: dict[str, Any],
 ) -> str:
     """Reverts `last` if the gate lets it (as it would the action itself, bar the action's
     own preconditions and the budget); says what happened."""
     facts = await d.gate_input(incident, subject, bound, obs)
     facts.undo = True
-    decision, _ = await d.decide_approved(incident, facts, last["id"], last["action"],
-                                          last.get("params", {}), last.get("approvalUid"))
-    await d.audit("policy.decision", {"phase": "undo", "id": last["id"],
-                                      "action": last["action"], **decision.as_dict()})
+    decision, _ = await d.decide_approved(
+        incident, facts, last["id"], last["action"], last.get("params", {}), last.get("approvalUid")
+    )
+    await d.audit(
+        "policy.decision",
+        {"phase": "undo", "id": last["id"], "action": last["action"], **decision.as_dict()},
+    )
     if decision.verdict != Verdict.RUN or decision.params is None:
         return f"did not undo {last['id']} {last['action']}: {decision.reason}"
     try:
-        result = await actions.undo(bound.plugin, last["action"], decision.params,
-                                    last["idempotencyKey"])
+        result = await actions.undo(
+            bound.plugin, last["action"], decision.params, last["idempotencyKey"]
+        )
     except Exception as err:
         result = ActionResult(ok=False, message=f"{type(err).__name__}: {err}")
-    await d.audit("action.undone", {"id": last["id"], "ok": result.ok,
-                                    "message": result.message})
+    await d.audit("action.undone", {"id": last["id"], "ok": result.ok, "message": result.message})
     executed = w.executed()
     executed[-1].update(wire(ExecutedAction, undone=result.ok))
     await w.patch(executed_actions=executed)
@@ -144,5 +167,6 @@ def _holds(incident: Incident, bound: Bound, obs: Observation) -> bool:
     if not incident.spec.invariant:
         return not violations  # a person's symptom: healthy means nothing is broken
     entity = incident.spec.entity or ""
-    return not any(v.invariant == incident.spec.invariant and v.entity == entity
-                   for v in violations)
+    return not any(
+        v.invariant == incident.spec.invariant and v.entity == entity for v in violations
+    )
