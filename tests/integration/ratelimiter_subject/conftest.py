@@ -105,10 +105,16 @@ class RateLimiterEnv:
         return (self.subject(name).get("status") or {}).get("health") == "Healthy"
 
     def new_incident(self, before: set[str], timeout: float = 30) -> dict[str, Any]:
-        """The first Incident of the Subject not in `before`."""
+        """The first Incident of the Subject not in `before`, once the subject loop has
+        written its first status (it creates the object, then writes status: a read in
+        between sees no status yet)."""
         found = wait_for(
-            "an Incident",
-            lambda: [i for n, i in self.incidents().items() if n not in before],
+            "an Incident with its first status",
+            lambda: [
+                i
+                for n, i in self.incidents().items()
+                if n not in before and (i.get("status") or {}).get("timeline")
+            ],
             timeout,
         )
         return dict(found[0])
