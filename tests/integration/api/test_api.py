@@ -55,7 +55,7 @@ from aiops.vocabulary import (
     Source,
     Verdict,
 )
-from tests.integration.api.conftest import EXAMPLES, ApiNamespace
+from tests.fixtures.api_ns import EXAMPLES, ApiNamespace
 
 pytestmark = pytest.mark.cluster
 

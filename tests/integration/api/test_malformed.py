@@ -4,8 +4,8 @@ and nothing of it is stored."""
 import pytest
 import yaml
 
+from tests.fixtures.api_ns import ApiNamespace
 from tests.integration.api import corpus
-from tests.integration.api.conftest import ApiNamespace
 
 pytestmark = pytest.mark.cluster
 

@@ -15,14 +15,14 @@ import httpx
 import redis
 
 from ratelimiter.localstack.toxiproxy import Toxiproxy
-from tests.integration.chaos.conftest import (
+from tests.fixtures.chaos_env import (
     SUBJECT,
     ChaosEnv,
     chaos_manifest,
     ts,
     wait_for,
 )
-from tests.integration.ratelimiter_subject.conftest import (
+from tests.fixtures.ratelimiter_subject import (
     repair,
     stack_healthy,
     subject_manifest,

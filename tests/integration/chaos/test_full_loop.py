@@ -9,7 +9,7 @@ import uuid
 
 import redis
 
-from tests.integration.chaos.conftest import ChaosEnv, chaos_manifest, ts, wait_for
+from tests.fixtures.chaos_env import ChaosEnv, chaos_manifest, ts, wait_for
 
 
 def test_counter_drift_chaos_is_fixed_by_the_operator_and_timed_from_injection(

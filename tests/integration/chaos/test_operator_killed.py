@@ -13,8 +13,7 @@ from kubernetes import client as k8s
 from aiops.subjects.contract import utcnow
 from ratelimiter.localstack import LocalStack
 from tests.fixtures.aiops_api import api_namespace
-from tests.fixtures.cluster import ClusterHandle
-from tests.integration.chaos.conftest import (
+from tests.fixtures.chaos_env import (
     SUBJECT,
     ChaosEnv,
     chaos_manifest,
@@ -23,8 +22,9 @@ from tests.integration.chaos.conftest import (
     ts,
     wait_for,
 )
-from tests.integration.incidents.conftest import LoopEnv, OperatorProcess
-from tests.integration.ratelimiter_subject.conftest import repair, subject_manifest
+from tests.fixtures.cluster import ClusterHandle
+from tests.fixtures.incident_loop import LoopEnv, OperatorProcess
+from tests.fixtures.ratelimiter_subject import repair, subject_manifest
 
 
 def test_a_killed_operator_is_replaced_and_the_fault_reverted_on_time(

@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 
+from tests.fixtures.demo_system import DemoSystem, Tmux, demo_command, wait_for
 from tests.fixtures.scripted_anthropic import FAKE_KEY, ScriptedAnthropic, reply, tool_use
-from tests.integration.demo.conftest import DemoSystem, Tmux, demo_command, wait_for
 
 pytestmark = pytest.mark.cluster
 

@@ -45,9 +45,7 @@ from aiops.api import ProposedAction
 from aiops.cli.approvals import _describe
 from ratelimiter.localstack import LocalStack
 from tests.fixtures.cluster import ClusterHandle
-from tests.fixtures.scripted_anthropic import ScriptedAnthropic
-from tests.integration.incidents import hostile_model as hostile
-from tests.integration.incidents.conftest import (
+from tests.fixtures.incident_loop import (
     GROUP,
     VERSION,
     Drift,
@@ -56,7 +54,9 @@ from tests.integration.incidents.conftest import (
     incident_of,
     operator_free_env,
 )
-from tests.integration.ratelimiter_subject.conftest import wait_for
+from tests.fixtures.ratelimiter_subject import wait_for
+from tests.fixtures.scripted_anthropic import ScriptedAnthropic
+from tests.integration.incidents import hostile_model as hostile
 
 pytestmark = pytest.mark.cluster
 

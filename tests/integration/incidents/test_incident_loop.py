@@ -14,8 +14,8 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from tests.integration.incidents.conftest import Drift, LoopEnv, one_incident, settle
-from tests.integration.ratelimiter_subject.conftest import wait_for
+from tests.fixtures.incident_loop import Drift, LoopEnv, one_incident, settle
+from tests.fixtures.ratelimiter_subject import wait_for
 
 
 def aiops(env: LoopEnv, *args: str) -> subprocess.CompletedProcess[str]:

@@ -18,7 +18,7 @@ import pytest
 
 from ratelimiter.localstack import LocalStack
 from tests.fixtures.cluster import ClusterHandle
-from tests.integration.incidents.conftest import (
+from tests.fixtures.incident_loop import (
     Drift,
     LoopEnv,
     OperatorProcess,

@@ -14,8 +14,8 @@ import pytest
 
 from ratelimiter.localstack import LocalStack
 from tests.fixtures.cluster import ClusterHandle
+from tests.fixtures.incident_loop import Drift, LoopEnv, one_incident, operator_with_model
 from tests.fixtures.scripted_anthropic import ScriptedAnthropic, overloaded, reply, tool_use
-from tests.integration.incidents.conftest import Drift, LoopEnv, one_incident, operator_with_model
 
 FAKE_KEY = "sk-ant-api03-FAKEFAKEFAKEFAKEFAKEFAKEFAKEFAKE-test"
 

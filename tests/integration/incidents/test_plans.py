@@ -24,8 +24,7 @@ import pytest
 
 from ratelimiter.localstack import LocalStack
 from tests.fixtures.cluster import ClusterHandle
-from tests.fixtures.scripted_anthropic import ScriptedAnthropic, reply, tool_use
-from tests.integration.incidents.conftest import (
+from tests.fixtures.incident_loop import (
     Drift,
     LoopEnv,
     awaiting,
@@ -33,7 +32,8 @@ from tests.integration.incidents.conftest import (
     one_incident,
     operator_with_model,
 )
-from tests.integration.ratelimiter_subject.conftest import repair, wait_for
+from tests.fixtures.ratelimiter_subject import repair, wait_for
+from tests.fixtures.scripted_anthropic import ScriptedAnthropic, reply, tool_use
 
 FAKE_KEY = "sk-ant-api03-FAKEFAKEFAKEFAKEFAKEFAKEFAKEFAKE-plans"
 VERIFY_TIMEOUT = 8  # seconds a step has to show it worked (AIOPS_VERIFY_TIMEOUT)

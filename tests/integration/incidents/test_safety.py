@@ -28,7 +28,7 @@ import yaml
 from aiops.api.approval import step_digest
 from ratelimiter.localstack import LocalStack
 from tests.fixtures.cluster import ClusterHandle
-from tests.integration.incidents.conftest import (
+from tests.fixtures.incident_loop import (
     GROUP,
     VERSION,
     Drift,
@@ -39,7 +39,7 @@ from tests.integration.incidents.conftest import (
     one_incident,
     operator_free_env,
 )
-from tests.integration.ratelimiter_subject.conftest import (
+from tests.fixtures.ratelimiter_subject import (
     condition,
     subject_manifest,
     wait_for,

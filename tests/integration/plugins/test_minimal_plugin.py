@@ -25,7 +25,7 @@ from aiops.subjects import registry
 from tests.fixtures import polling
 from tests.fixtures.aiops_api import REPO, ApiNamespace, api_namespace
 from tests.fixtures.cluster import ClusterHandle
-from tests.integration.subjects.conftest import running_operator
+from tests.fixtures.subject_loop import running_operator
 
 PLUGIN = REPO / "examples" / "plugins" / "minimal"
 MEMBERS = ("alpha", "beta", "gamma")

@@ -12,13 +12,13 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from tests.integration.ratelimiter_subject.conftest import (
+from tests.fixtures.ratelimiter_subject import (
     RateLimiterEnv,
     condition,
     subject_manifest,
     wait_for,
 )
-from tests.integration.subjects.conftest import closed_port
+from tests.fixtures.subject_loop import closed_port
 
 SECRET = "hunter2-do-not-show"
 

@@ -26,7 +26,7 @@ from ratelimiter.localstack import LocalStack
 from ratelimiter.localstack.toxiproxy import Toxiproxy
 from ratelimiter_subject.config import RateLimiterConfig
 from ratelimiter_subject.plugin import RateLimiterPlugin
-from tests.integration.ratelimiter_subject.conftest import repair, stack_healthy, wait_for
+from tests.fixtures.ratelimiter_subject import repair, stack_healthy, wait_for
 
 # The plugin's clients live on one loop from the fixture's start to its end.
 pytestmark = pytest.mark.asyncio(loop_scope="session")

@@ -20,7 +20,7 @@ import pytest
 import redis
 
 from ratelimiter.localstack.toxiproxy import Toxiproxy
-from tests.integration.ratelimiter_subject.conftest import RateLimiterEnv, repair, wait_for
+from tests.fixtures.ratelimiter_subject import RateLimiterEnv, repair, wait_for
 
 DETECT_S = 30  # hold + interval + scrape, with room for a loaded 2-core machine
 CLEAR_S = 30

@@ -9,7 +9,7 @@ import yaml
 from kopf.testing import KopfRunner
 
 from tests.fixtures.aiops_api import ApiNamespace
-from tests.integration.subjects.conftest import closed_port, get_json
+from tests.fixtures.subject_loop import closed_port, get_json
 
 SUBJECT = {
     "apiVersion": "aiops.dev/v1alpha1",

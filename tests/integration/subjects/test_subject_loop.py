@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from tests.fixtures.aiops_api import ApiNamespace
-from tests.integration.subjects.conftest import (
+from tests.fixtures.subject_loop import (
     closed_port,
     condition,
     get_json,

@@ -8,7 +8,7 @@ from typer.testing import CliRunner
 
 from aiops.audit import AuditLog
 from aiops.cli.main import app
-from tests.unit.audit.conftest import NAME, NAMESPACE, write_sample
+from tests.fixtures.audit_log import NAME, NAMESPACE, write_sample
 
 runner = CliRunner()
 

@@ -16,7 +16,7 @@ import pytest
 
 from aiops.audit import MAX_RECORD_BYTES, TRUNCATED, AuditError, AuditLog, verify
 from aiops.redact import REDACTED, Redactor
-from tests.unit.audit.conftest import NAME, NAMESPACE, write_sample
+from tests.fixtures.audit_log import NAME, NAMESPACE, write_sample
 
 ZERO = "0" * 64
 

@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from aiops.audit import AuditLog, verify
 from aiops.audit.verify import Head
-from tests.unit.audit.conftest import NAME, NAMESPACE, write_sample
+from tests.fixtures.audit_log import NAME, NAMESPACE, write_sample
 
 
 @cache

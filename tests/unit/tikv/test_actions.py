@@ -11,7 +11,7 @@ import pytest
 from pydantic import BaseModel
 
 from aiops.subjects.contract import PluginError, SubjectPlugin
-from tests.unit.tikv.conftest import MakePlugin
+from tests.fixtures.tikv_plugin import MakePlugin
 from tests.unit.tikv.fakepd import FakePd, FakeWorkload
 
 

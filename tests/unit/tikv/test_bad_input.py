@@ -12,7 +12,7 @@ import pytest
 from aiops.subjects import registry
 from aiops.subjects.contract import PluginError
 from aiops.subjects.metrics import Prometheus
-from tests.unit.tikv.conftest import MakePlugin
+from tests.fixtures.tikv_plugin import MakePlugin
 from tests.unit.tikv.fakepd import FakePd, StubPrometheus
 
 JSON = {"content-type": "application/json; charset=UTF-8"}

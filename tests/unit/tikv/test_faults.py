@@ -13,7 +13,7 @@ from pydantic import ValidationError
 from aiops.subjects.contract import INSTANT, PluginError, SubjectPlugin
 from aiops.subjects.faults import netem
 from aiops.subjects.faults.podexec import ExecResult
-from tests.unit.tikv.conftest import MakePlugin
+from tests.fixtures.tikv_plugin import MakePlugin
 from tests.unit.tikv.fakepd import FakePd, FakeWorkload
 
 

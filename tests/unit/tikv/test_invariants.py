@@ -8,7 +8,7 @@ from datetime import timedelta
 import pytest
 
 from aiops.subjects.contract import MemberState, Observation, SubjectPlugin, Violation
-from tests.unit.tikv.conftest import STATUS, MakePlugin
+from tests.fixtures.tikv_plugin import STATUS, MakePlugin
 from tests.unit.tikv.fakepd import FakePd, StubPrometheus
 
 
