@@ -31,6 +31,7 @@ import httpx
 import pytest
 
 from aiops.cluster.tools import tools_bin_dir
+from tests.fixtures import polling
 
 REPO = Path(__file__).resolve().parents[2]
 OPS_NS, TIKV_NS, RL_NS = "aiops-system", "tikv", "ratelimiter"
@@ -60,15 +61,9 @@ class Kind:
         return obj
 
 
-def wait_for(what: str, probe: Callable[[], Any], timeout: float, every: float = 3) -> Any:
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while time.monotonic() < deadline:
-        last = probe()
-        if last:
-            return last
-        time.sleep(every)
-    pytest.fail(f"timed out after {timeout:.0f} s waiting for {what} (last: {last!r})")
+def wait_for(what: str, probe: Callable[[], Any], timeout: float) -> Any:
+    """The one polling loop, every 3 s: a kind cluster's answers are slow to change."""
+    return polling.wait_for(what, probe, timeout, every=3)
 
 
 class KindUp:

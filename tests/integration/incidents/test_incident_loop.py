@@ -14,19 +14,8 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from tests.fixtures.incident_loop import Drift, LoopEnv, one_incident, settle
+from tests.fixtures.incident_loop import Drift, LoopEnv, aiops, one_incident, settle
 from tests.fixtures.ratelimiter_subject import wait_for
-
-
-def aiops(env: LoopEnv, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "aiops.cli.main", *args],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-        env={**env.ns.cluster.env, "AIOPS_AUDIT_DIR": str(env.audit_dir)},
-    )
 
 
 @dataclass

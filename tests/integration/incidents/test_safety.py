@@ -15,8 +15,6 @@ crash point (`AIOPS_CRASHPOINTS`) and started again, as after a crash."""
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -34,6 +32,7 @@ from tests.fixtures.incident_loop import (
     Drift,
     LoopEnv,
     OperatorProcess,
+    aiops,
     awaiting,
     incident_of,
     one_incident,
@@ -62,17 +61,6 @@ def operator(proc_env: LoopEnv, tmp_path: Path) -> Iterator[OperatorProcess]:
         yield op
     finally:
         op.stop()
-
-
-def aiops(env: LoopEnv, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "aiops.cli.main", *args],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-        env={**env.ns.cluster.env, "AIOPS_AUDIT_DIR": str(env.audit_dir)},
-    )
 
 
 def patch_status(env: LoopEnv, name: str, status: dict[str, Any]) -> None:
