@@ -793,8 +793,12 @@ def _credit(
     healthy: datetime,
 ) -> tuple[RecoveredBy, str | None] | None:
     """What brought the subject back at `healthy`: ("operator", incident) when an action of
-    a linked Incident succeeded before it, ("revert", None) when the revert was due first,
-    else ("self", None). None while a linked action is still running."""
+    a linked Incident started before it and succeeded, ("revert", None) when the revert was due
+    first, else ("self", None). None while a linked action is still running.
+
+    An action counts when it *started* before `healthy`, whenever it finished: a restart
+    waits for the member to serve, so the subject is seen healthy a moment before the call
+    that healed it returns."""
     injected = status.injected_at or healthy
     for inc in sorted(incidents, key=lambda i: i.metadata.name or ""):
         for a in inc.status.executed_actions:
@@ -802,11 +806,7 @@ def _credit(
                 continue
             if a.result == Outcome.RUNNING:
                 return None
-            if (
-                a.result == Outcome.SUCCEEDED
-                and a.finished_at is not None
-                and a.finished_at <= healthy
-            ):
+            if a.result == Outcome.SUCCEEDED:
                 return RecoveredBy.OPERATOR, inc.metadata.name
     held = any(not t.instant for t in status.targets)
     # From the moment the revert is due: a process started by it serves (and is seen healthy)

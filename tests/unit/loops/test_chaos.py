@@ -149,6 +149,14 @@ def test_credit_goes_to_the_operator_when_a_linked_action_succeeded_first() -> N
     assert _credit(c, c.status, [inc], T0 + timedelta(seconds=5)) == ("operator", "inc-1")
 
 
+def test_credit_goes_to_a_restart_that_returned_just_after_the_subject_was_healthy() -> None:
+    # restart_node waits for the node to serve: the subject is seen healthy at 5 s, a moment
+    # before the call that healed it returns at 6 s. The operator healed it, not the subject.
+    c = chaos("a", phase="Injected", injectedAt=at(0), targets=[target("n1", "Injected")])
+    inc = incident("inc-1", action("Succeeded", 3, 6))
+    assert _credit(c, c.status, [inc], T0 + timedelta(seconds=5)) == ("operator", "inc-1")
+
+
 def test_credit_waits_while_a_linked_action_runs() -> None:
     c = chaos("a", phase="Injected", injectedAt=at(0), targets=[target("n1", "Injected")])
     assert (
