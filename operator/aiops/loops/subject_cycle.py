@@ -110,39 +110,13 @@ class SubjectCycle:
         """One cycle. Never raises for a problem of this Subject: it lands in its status."""
         interval = to_timedelta(subject.spec.interval)
         now = utcnow()
-        status = subject.status
-        gen = subject.metadata.generation
         if subject.spec.paused:
-            await self._write_status(
-                subject,
-                health=Health.PAUSED,
-                conditions=set_condition(
-                    status.conditions,
-                    ConditionType.READY,
-                    False,
-                    "Paused",
-                    "spec.paused is true",
-                    now,
-                    gen,
-                ),
-            )
+            await self._not_ready(subject, Health.PAUSED, "Paused", "spec.paused is true", now)
             return interval
         try:
             bound = await self._bind(subject)
         except SubjectProblem as problem:
-            await self._write_status(
-                subject,
-                health=Health.UNKNOWN,
-                conditions=set_condition(
-                    status.conditions,
-                    ConditionType.READY,
-                    False,
-                    problem.reason,
-                    problem.message,
-                    now,
-                    gen,
-                ),
-            )
+            await self._not_ready(subject, Health.UNKNOWN, problem.reason, problem.message, now)
             return interval
 
         timeout = max(1.0, min(interval.total_seconds(), 30.0))
@@ -228,19 +202,7 @@ class SubjectCycle:
             violations = bound.plugin.evaluate(obs, bound.invariants)
         except Exception as err:  # a plugin bug must not stop the other Subjects
             message = f"the {subject.spec.type} plugin failed to evaluate: {err}"
-            await self._write_status(
-                subject,
-                health=Health.UNKNOWN,
-                conditions=set_condition(
-                    status.conditions,
-                    ConditionType.READY,
-                    False,
-                    "EvaluationFailed",
-                    message,
-                    now,
-                    gen,
-                ),
-            )
+            await self._not_ready(subject, Health.UNKNOWN, "EvaluationFailed", message, now)
             return
         result = step(previous, violations, bound.invariants, now)
         # Persist held breaches first, so incident names survive a crash between the steps.
@@ -465,6 +427,21 @@ class SubjectCycle:
         self.events(EventType.NORMAL, "InvariantHolds", f"{p.incident}: {p.invariant} holds again")
 
     # -- status ---------------------------------------------------------------------------
+
+    async def _not_ready(
+        self, subject: Subject, health: Health, reason: str, message: str, now: datetime
+    ) -> None:
+        """Ready=False with why: paused, a plugin that cannot bind or evaluate."""
+        conditions = set_condition(
+            subject.status.conditions,
+            ConditionType.READY,
+            False,
+            reason,
+            message,
+            now,
+            subject.metadata.generation,
+        )
+        await self._write_status(subject, health=health, conditions=conditions)
 
     async def _write_status(
         self,
