@@ -55,6 +55,7 @@ def test_bad_subjects_are_reported_and_the_others_keep_running(
         subject("unknown", "nosuch", {}),
         subject("badconfig", "tikv", {"pdUrls": "pd:2379"}),
         unreachable_tikv("unreachable", grace="2s"),
+        subject("paused", "tikv", {"pdUrls": [f"http://127.0.0.1:{closed_port()}"]}, paused=True),
     )
     with running_operator(ns, monkeypatch):
         ready = wait_for(
@@ -64,6 +65,13 @@ def test_bad_subjects_are_reported_and_the_others_keep_running(
         assert ready["status"] == "False" and ready["reason"] == "UnknownType"
         assert "unknown subject type 'nosuch'" in ready["message"]
         assert "tikv" in ready["message"]  # the known types are named
+
+        ready = wait_for(
+            "the paused subject to say so",
+            lambda: condition(get_json(ns, "subject", "paused"), "Ready"),
+        )
+        assert (ready["status"], ready["reason"]) == ("False", "Paused")
+        assert get_json(ns, "subject", "paused")["status"]["health"] == "Paused"
 
         ready = wait_for(
             "the bad config to be reported",
