@@ -145,7 +145,7 @@ class IncidentDriver:
     async def observe(self, bound: Bound) -> Observation | None:
         try:
             return await asyncio.wait_for(bound.plugin.observe(), timeout=30)
-        except Exception as err:
+        except Exception as err:  # any failure is "no observation": the gate then fails closed
             await self.audit("note", {"observation_failed": f"{type(err).__name__}: {err}"})
             return None
 
@@ -213,7 +213,7 @@ class IncidentDriver:
         records them (redacted, clipped), so that they compare with `brokenBefore`."""
         try:
             violations = bound.plugin.evaluate(obs, bound.invariants)
-        except Exception:
+        except Exception:  # a plugin bug: no baseline, which verification reads as "unknown"
             return None
         return sorted({self.as_recorded(f"{v.invariant}/{v.entity}") for v in violations})
 
@@ -316,5 +316,5 @@ class IncidentDriver:
                 actions.execute(bound.plugin, action, d.params, key, self.where),
                 timeout=self.rt.settings.action_timeout,
             )
-        except Exception as err:
+        except Exception as err:  # whatever the plugin raised is this action's failure, on record
             return ActionResult(ok=False, message=f"{type(err).__name__}: {err}")

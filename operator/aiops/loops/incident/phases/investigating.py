@@ -59,7 +59,7 @@ async def step(d: IncidentDriver, incident: Incident, w: StatusWriter) -> float:
     if now_obs is not None:
         try:
             violations = bound.plugin.evaluate(now_obs, bound.invariants)
-        except Exception as err:
+        except Exception as err:  # a plugin bug: the agent investigates without violations
             await d.audit("note", {"evaluate_failed": str(err)})
     inv = Investigation(
         incident=incident,

@@ -134,7 +134,7 @@ async def _undo(
         result = await actions.undo(
             bound.plugin, last["action"], decision.params, last["idempotencyKey"]
         )
-    except Exception as err:
+    except Exception as err:  # a failed undo is recorded and escalated, never fatal
         result = ActionResult(ok=False, message=f"{type(err).__name__}: {err}")
     await d.audit("action.undone", {"id": last["id"], "ok": result.ok, "message": result.message})
     executed = w.executed()
@@ -162,7 +162,7 @@ def _newly_broken(
 def _holds(incident: Incident, bound: Bound, obs: Observation) -> bool:
     try:
         violations = bound.plugin.evaluate(obs, bound.invariants)
-    except Exception:
+    except Exception:  # cannot evaluate = not verified (fail closed)
         return False
     if not incident.spec.invariant:
         return not violations  # a person's symptom: healthy means nothing is broken
