@@ -79,24 +79,24 @@ def world(cluster: ClusterHandle) -> Iterator[World]:
             "--replicas=0",
             check=True,
         )
+
+        def revision() -> str:
+            return k(
+                "-n",
+                w.ns,
+                "get",
+                "deployment",
+                WEB,
+                "-o",
+                "jsonpath={.metadata.annotations.deployment\\.kubernetes\\.io/revision}",
+            ).stdout
+
+        # The controller must have seen the first template before the second: on a cluster
+        # just started, a change made before it looks is its first and only revision.
+        wait_for("the Deployment's first revision", lambda: revision() == "1", timeout=120)
         # A second revision, so that `rollout undo` has one to go back to.
         k("-n", w.ns, "set", "image", f"deployment/{WEB}", "web=example.invalid/web:1b", check=True)
-        wait_for(
-            "the Deployment's second revision",
-            lambda: (
-                k(
-                    "-n",
-                    w.ns,
-                    "get",
-                    "deployment",
-                    WEB,
-                    "-o",
-                    "jsonpath={.metadata.annotations.deployment\\.kubernetes\\.io/revision}",
-                ).stdout
-                == "2"
-            ),
-            timeout=60,
-        )
+        wait_for("the Deployment's second revision", lambda: revision() == "2", timeout=60)
         # A pod needs the namespace's default ServiceAccount, made a moment after it.
         wait_for(
             "the default ServiceAccount",
