@@ -30,6 +30,7 @@ def runtime(memo: kopf.Memo) -> ChaosRuntime:
         rt = memo.chaos = ChaosRuntime(
             api=memo.api,
             actions_stopped=memo.runtime.actions_stopped,
+            transitions=memo.runtime.transitions,
             settings=ChaosSettings(
                 max_duration=settings.chaos_max_duration,
                 settle_timeout=settings.chaos_settle_timeout,

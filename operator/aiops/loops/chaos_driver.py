@@ -34,6 +34,7 @@ from aiops.loops.chaos_targets import (
     choose,
     held_targets,
 )
+from aiops.loops.transitions import TransitionHub, chaos_transition
 from aiops.policy.gate import validate_params
 from aiops.subjects.binding import Bound, SubjectProblem, bind
 from aiops.subjects.contract import INSTANT, FaultSpec, PluginError, utcnow
@@ -94,6 +95,7 @@ class ChaosRuntime:
     claim_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     # Per Chaos: the daemon's steps and the delete handler's revert never overlap.
     locks: dict[str, asyncio.Lock] = field(default_factory=dict)
+    transitions: TransitionHub = field(default_factory=TransitionHub)  # told of phase changes
 
     def lock(self, namespace: str, name: str) -> asyncio.Lock:
         return self.locks.setdefault(f"{namespace}/{name}", asyncio.Lock())
@@ -166,8 +168,11 @@ class ChaosDriver:
         # The whole status, nulls included: a merge patch then clears what is no longer set.
         body = status.model_dump(mode="json", by_alias=True)
         body["observedGeneration"] = obj["metadata"].get("generation")
+        before = (obj.get("status") or {}).get("phase")
         result = await self.api.patch_status(Chaos.PLURAL, self.namespace, self.name, body)
         obj["status"] = result.get("status", body)
+        if status.phase is not None and status.phase != before:
+            self.rt.transitions.publish(chaos_transition(obj, obj["status"], before))
 
     async def _event(self, obj: dict[str, Any], type_: str, reason: str, message: str) -> None:
         await self.api.post_event(obj, type_, reason, message)

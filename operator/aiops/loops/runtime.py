@@ -17,6 +17,7 @@ from aiops.agent.runbook_agent import RunbookAgent
 from aiops.api import Subject
 from aiops.kube import CustomResources, is_not_found
 from aiops.loops.checkpoint import FileCheckpoint
+from aiops.loops.transitions import TransitionHub
 from aiops.policy.gate import GateSettings
 from aiops.redact import Redactor
 from aiops.settings import OperatorSettings
@@ -57,6 +58,8 @@ class Runtime:
     # radius and records its action as Running under it, so two incidents of one Subject
     # never both pass those checks before either has recorded its action.
     subject_locks: dict[str, asyncio.Lock] = field(default_factory=dict)
+    # Phase changes of Incidents and Chaos, for logs, notifications and metrics to follow.
+    transitions: TransitionHub = field(default_factory=TransitionHub)
 
     def subject_lock(self, namespace: str, subject: str) -> asyncio.Lock:
         return self.subject_locks.setdefault(f"{namespace}/{subject}", asyncio.Lock())

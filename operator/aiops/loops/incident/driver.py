@@ -68,7 +68,9 @@ class IncidentDriver:
                 return None
             raise
         incident = Incident.from_k8s(obj)
-        writer = StatusWriter(self.rt.api, obj, self.audit, self.rt.redactor)
+        writer = StatusWriter(
+            self.rt.api, obj, self.audit, self.rt.redactor, self.rt.transitions.publish
+        )
         if incident.status.phase is None and incident.spec.source == Source.SUBJECT_LOOP:
             # The subject loop writes the first status (phase Open, faultAt, detectedAt) just
             # after creating it; starting before that would race it for the same fields.

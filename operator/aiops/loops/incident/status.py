@@ -29,6 +29,7 @@ from aiops.api.common import wire
 from aiops.api.incident import TIMELINE_MAX
 from aiops.crashpoints import crashpoint
 from aiops.kube import CustomResources
+from aiops.loops.transitions import Transition, incident_transition
 from aiops.redact import Redactor, truncate
 from aiops.subjects.contract import utcnow
 from aiops.vocabulary import EventType, Phase
@@ -95,8 +96,10 @@ class StatusWriter:
         obj: dict[str, Any],
         audit: Callable[[str, dict[str, Any]], Awaitable[Any]],
         redactor: Redactor | None = None,
+        publish: Callable[[Transition], None] | None = None,
     ) -> None:
         self.api = api
+        self.publish = publish  # told of each phase change once it is written
         self.obj = obj
         self.status: dict[str, Any] = dict(obj.get("status") or {})
         self.audit = audit
@@ -165,6 +168,9 @@ class StatusWriter:
         crashpoint(f"enter-{phase}")
         await self.patch(phase=phase, timeline=timeline, **fields)
         crashpoint(f"entered-{phase}")
+        if self.publish is not None:
+            text = self.redactor.redact_text(message)
+            self.publish(incident_transition(self.obj, self.status, previous, phase, text))
         kind = EventType.WARNING if phase in WARNING_PHASES else EventType.NORMAL
         # Posted and awaited here, not queued: the Event exists once the phase is written.
         text = truncate(self.redactor.redact_text(message), EVENT_MESSAGE_MAX)
