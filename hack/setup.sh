@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs everything the project needs on a fresh machine, and is a fast no-op the second time:
 #   - Debian packages: redis-server and prometheus (the rate limiter stack runs them for real),
-#     tmux (the demo's tests)
+#     tmux (the demo's tests), chromium and chromium-driver (the evaluation report's test)
 #   - a virtualenv in .venv with the operator (operator/) and the subject plugins (subjects/*/),
 #     three distributions, installed editable with what the tests need
 #   - the Go tools (Kubernetes control plane, kwok, helm, kind, toxiproxy) via hack/tools/build.sh
@@ -16,6 +16,10 @@ command -v redis-server >/dev/null 2>&1 || need_apt+=(redis-server)
 command -v prometheus >/dev/null 2>&1 || need_apt+=(prometheus)
 # tmux: the demo's tests drive its terminal UI in a tmux window (tests/integration/demo).
 command -v tmux >/dev/null 2>&1 || need_apt+=(tmux)
+# chromium, chromium-driver: the evaluation report's test views its HTML page in a real browser
+# (tests/integration/eval).
+command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
+command -v chromedriver >/dev/null 2>&1 || need_apt+=(chromium-driver)
 if ((${#need_apt[@]})); then
   sudo=""
   [[ $(id -u) -eq 0 ]] || sudo="sudo"
@@ -39,7 +43,7 @@ fi
 # One pip run, so that the plugins' dependency on `aiops` is this operator, never an index's.
 # The stamp hashes every distribution's pyproject.toml and this list: an edit to any of them
 # installs again, and otherwise nothing runs.
-dists=(-e './operator[test]' -e './subjects/ratelimiter[server,test]' -e './subjects/tikv')
+dists=(-e './operator[test,eval]' -e './subjects/ratelimiter[server,test]' -e './subjects/tikv')
 stamp=".venv/.aiops-installed"
 want="$({ cat operator/pyproject.toml subjects/*/pyproject.toml; echo "${dists[*]}"; } |
   sha256sum | cut -c1-16)"
