@@ -3,6 +3,7 @@
 import typer
 
 from aiops.cli import actions, approvals, audit, chaos, cluster, crds, docs, operator, up
+from aiops.cli import eval as eval_cli
 from aiops.demo import cli as demo
 
 app = typer.Typer(
@@ -24,6 +25,7 @@ app.command("up")(up.up)
 app.command("down")(up.down)
 app.command("status")(up.status)
 app.add_typer(demo.app, name="demo")
+app.add_typer(eval_cli.app, name="eval")
 
 
 if __name__ == "__main__":
