@@ -6,7 +6,7 @@
 #   hack/tools/build.sh --bin-dir   print the bin directory only (builds nothing)
 #
 # Binaries: kube-apiserver kube-controller-manager kube-scheduler kubectl etcd kwok kwokctl
-#           helm kind toxiproxy-server toxiproxy-cli
+#           helm kind toxiproxy-server toxiproxy-cli kubelet kube-proxy (the real node)
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
