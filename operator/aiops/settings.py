@@ -28,6 +28,7 @@ fails when it is stale); `aiops operator settings` prints it.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 import shutil
@@ -93,6 +94,16 @@ def _http_url(value: str) -> str:
     parts = urlsplit(value)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ValueError("not an http(s) URL with a host")
+    return value
+
+
+def _ip_address(value: str) -> str:
+    try:
+        ipaddress.ip_address(value)
+    except ValueError:
+        raise ValueError(
+            "not an IP address (127.0.0.1 for this host only, 0.0.0.0 for all)"
+        ) from None
     return value
 
 
@@ -306,6 +317,21 @@ class OperatorSettings(_Settings):
         metavar="URL",
     )
     anthropic_api_key: SecretStr | None = _anthropic_api_key()
+    metrics_port: int | None = setting(
+        "AIOPS_METRICS_PORT",
+        "Serve the operator's Prometheus metrics at `/metrics` on this port (docs/operating.md); "
+        "a port in use stops the operator at start.",
+        shown_default="not served",
+        metavar="PORT",
+        ge=1,
+        le=65535,
+    )
+    metrics_address: Annotated[str, AfterValidator(_ip_address)] = setting(
+        "AIOPS_METRICS_ADDRESS",
+        "The address the metrics port listens on: `0.0.0.0` for every interface (in a pod).",
+        default="127.0.0.1",
+        metavar="ADDRESS",
+    )
     kubeconfig: str | None = setting(
         "KUBECONFIG",
         "Outside a pod: the kubeconfig (kopf, the client and kubectl read it). In a pod the "

@@ -42,6 +42,7 @@ VALUE_SETS: dict[str, dict[str, dict[str, Any]]] = {
             "liveness": {"enabled": False},
             "verbose": True,
         },
+        "metrics-dashboard": {"metrics": {"port": 9300, "dashboard": {"enabled": True}}},
         "no-crds-existing-claim": {
             "crds": {"install": False},
             "audit": {"persistence": {"enabled": True, "existingClaim": "audit-log"}},

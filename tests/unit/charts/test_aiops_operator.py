@@ -8,6 +8,7 @@ schema refusing bad values with a message that says what is wrong.
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -139,7 +140,7 @@ def test_the_rendered_arguments_are_ones_the_cli_accepts() -> None:
 def test_liveness_endpoint_and_probes_agree() -> None:
     c = container(render())
     assert "--liveness=http://0.0.0.0:8080/healthz" in c["args"]
-    assert c["ports"] == [{"name": "health", "containerPort": 8080}]
+    assert {"name": "health", "containerPort": 8080} in c["ports"]
     for probe in ("livenessProbe", "readinessProbe"):
         assert c[probe]["httpGet"] == {"path": "/healthz", "port": "health"}
     off = container(render({"liveness": {"enabled": False}}))
@@ -551,3 +552,84 @@ def test_paths_in_the_chart_are_relative() -> None:
         if path.is_file() and not path.is_symlink() and "files" not in path.parts:
             text = path.read_text()
             assert str(Path.home()) not in text and "/work/" not in text, path
+
+
+# --- metrics --------------------------------------------------------------------------------
+
+DASHBOARD = REPO / "charts" / CHART / "files" / "dashboards" / "aiops-operator.json"
+
+
+def test_metrics_are_served_on_every_interface_of_the_pod_behind_a_service() -> None:
+    r = render()
+    c = container(r)
+    e = env(r)
+    assert (e["AIOPS_METRICS_PORT"]["value"], e["AIOPS_METRICS_ADDRESS"]["value"]) == (
+        "9102",
+        "0.0.0.0",
+    )
+    assert {"name": "metrics", "containerPort": 9102} in c["ports"]
+    svc = r.one("Service", "aiops-operator-metrics", NAMESPACE)
+    assert svc["spec"]["ports"] == [
+        {"name": "metrics", "port": 9102, "targetPort": "metrics", "protocol": "TCP"}
+    ]
+    pod = r.one("Deployment", "aiops-operator", NAMESPACE)["spec"]["template"]
+    # The Service selects the operator's pods and nothing else the release runs.
+    assert svc["spec"]["selector"].items() <= pod["metadata"]["labels"].items()
+    assert pod["metadata"]["annotations"] == {
+        "prometheus.io/scrape": "true",
+        "prometheus.io/port": "9102",
+        "prometheus.io/path": "/metrics",
+    }
+    # Off by default: no ServiceMonitor (its CRD may not exist), no dashboard ConfigMap.
+    assert r.all("ServiceMonitor") == []
+    assert r.get("ConfigMap", "aiops-operator-dashboard", NAMESPACE) is None
+
+
+def test_metrics_off_renders_no_port_service_or_annotation() -> None:
+    r = render({"metrics": {"enabled": False}, "podAnnotations": {"team": "sre"}})
+    c = container(r)
+    assert "AIOPS_METRICS_PORT" not in env(r)
+    assert all(p["name"] != "metrics" for p in c["ports"])
+    assert r.get("Service", "aiops-operator-metrics", NAMESPACE) is None
+    pod = r.one("Deployment", "aiops-operator", NAMESPACE)["spec"]["template"]
+    assert pod["metadata"]["annotations"] == {"team": "sre"}
+
+
+def test_service_monitor_scrapes_the_metrics_service() -> None:
+    values = {
+        "metrics": {
+            "port": 9300,
+            "serviceMonitor": {"enabled": True, "interval": "15s", "labels": {"release": "kps"}},
+        }
+    }
+    r = render(values)
+    (sm,) = r.all("ServiceMonitor")
+    assert sm["apiVersion"] == "monitoring.coreos.com/v1"
+    assert sm["metadata"]["labels"]["release"] == "kps"
+    svc = r.one("Service", "aiops-operator-metrics", NAMESPACE)
+    assert sm["spec"]["selector"]["matchLabels"].items() <= svc["metadata"]["labels"].items()
+    assert sm["spec"]["namespaceSelector"] == {"matchNames": [NAMESPACE]}
+    assert sm["spec"]["endpoints"] == [{"port": "metrics", "path": "/metrics", "interval": "15s"}]
+    assert svc["spec"]["ports"][0]["port"] == 9300
+    assert env(r)["AIOPS_METRICS_PORT"]["value"] == "9300"
+
+
+def test_dashboard_configmap_holds_the_dashboard_file_for_the_grafana_sidecar() -> None:
+    r = render({"metrics": {"dashboard": {"enabled": True}}})
+    cm = r.one("ConfigMap", "aiops-operator-dashboard", NAMESPACE)
+    assert cm["metadata"]["labels"]["grafana_dashboard"] == "1"
+    assert json.loads(cm["data"]["aiops-operator.json"]) == json.loads(DASHBOARD.read_text())
+
+
+@pytest.mark.parametrize(
+    ("values", "says"),
+    [
+        ({"metrics": {"port": 80}}, ["metrics", "port"]),
+        ({"metrics": {"serviceMonitor": {"interval": "often"}}}, ["interval"]),
+        ({"metrics": {"scrape": True}}, ["scrape"]),
+    ],
+)
+def test_schema_refuses_bad_metrics_values(values: dict[str, Any], says: list[str]) -> None:
+    err = template_error(CHART, values)
+    for word in says:
+        assert word in err, err
