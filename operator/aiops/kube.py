@@ -78,6 +78,21 @@ class CustomResources:
         )
         return result
 
+    async def patch(
+        self, plural: str, namespace: str, name: str, body: dict[str, Any]
+    ) -> dict[str, Any]:
+        """A JSON merge patch of the object (its metadata, say; status has `patch_status`)."""
+        result: dict[str, Any] = await _call(
+            self.custom.patch_namespaced_custom_object,
+            GROUP,
+            VERSION,
+            namespace,
+            plural,
+            name,
+            body,
+        )
+        return result
+
     async def post_event(self, obj: dict[str, Any], type_: str, reason: str, message: str) -> None:
         """An Event on `obj`, posted now and awaited (not queued), so that it exists once the
         caller goes on. Events are auxiliary: a failure is logged, never raised."""

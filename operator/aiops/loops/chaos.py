@@ -12,6 +12,7 @@ from typing import Any
 
 import kopf
 
+from aiops import logs
 from aiops.api import GROUP, VERSION, Chaos
 from aiops.loops.chaos_driver import ChaosDriver, ChaosRuntime, ChaosSettings
 from aiops.settings import OperatorSettings
@@ -75,10 +76,12 @@ async def drive_chaos(
     stopped: kopf.DaemonStopped,
     name: str,
     namespace: str | None,
+    spec: kopf.Spec,
     memo: kopf.Memo,
     **_: Any,
 ) -> None:
     assert namespace is not None  # Chaos is namespaced
+    logs.bind(namespace=namespace, chaos=name, subject=spec.get("subject"))
     rt = runtime(memo)
     driver = ChaosDriver(rt, namespace, name)
     try:
@@ -95,11 +98,12 @@ async def drive_chaos(
 
 @kopf.on.delete(GROUP, VERSION, Chaos.PLURAL)
 async def revert_on_delete(
-    name: str, namespace: str | None, memo: kopf.Memo, retry: int, **_: Any
+    name: str, namespace: str | None, spec: kopf.Spec, memo: kopf.Memo, retry: int, **_: Any
 ) -> None:
     """Deleting a Chaos reverts it at once. A revert that fails keeps the finalizer: kopf
     retries with backoff, and the Chaos' status and Events say why."""
     assert namespace is not None
+    logs.bind(namespace=namespace, chaos=name, subject=spec.get("subject"))
     rt = runtime(memo)
     driver = ChaosDriver(rt, namespace, name)
     try:

@@ -8,6 +8,7 @@ from typing import Any
 
 import kopf
 
+from aiops import logs
 from aiops.api import GROUP, VERSION, Incident
 from aiops.loops.incident import IncidentDriver
 from aiops.vocabulary import TERMINAL
@@ -44,10 +45,12 @@ async def drive_incident(
     stopped: kopf.DaemonStopped,
     name: str,
     namespace: str | None,
+    spec: kopf.Spec,
     memo: kopf.Memo,
     **_: Any,
 ) -> None:
     assert namespace is not None  # Incidents are namespaced
+    logs.bind(namespace=namespace, incident=name, subject=spec.get("subject"))
     driver = IncidentDriver(memo.runtime, namespace, name)
     try:
         while not stopped:

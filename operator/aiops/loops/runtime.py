@@ -16,6 +16,7 @@ from kubernetes import client as k8s
 from aiops.agent.runbook_agent import RunbookAgent
 from aiops.api import Subject
 from aiops.kube import CustomResources, is_not_found
+from aiops.loops import loglines
 from aiops.loops.checkpoint import FileCheckpoint
 from aiops.loops.transitions import TransitionHub
 from aiops.policy.gate import GateSettings
@@ -87,7 +88,9 @@ def build_runtime(api: CustomResources, settings: OperatorSettings) -> Runtime:
     operator_ns = settings.operator_namespace
 
     async def audit(namespace: str, name: str, kind: str, data: dict[str, Any]) -> Any:
-        return await log.aappend(namespace, name, kind, data)
+        appended = await log.aappend(namespace, name, kind, data)
+        loglines.audited(namespace, name, kind, data)  # decisions and actions: logged too
+        return appended
 
     async def actions_stopped() -> bool:
         try:

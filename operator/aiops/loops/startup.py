@@ -6,6 +6,7 @@ from typing import Any
 
 import kopf
 
+from aiops import logs
 from aiops.kube import CustomResources, load_api_client
 from aiops.loops.runtime import build_runtime
 from aiops.settings import OperatorSettings, SettingsError
@@ -44,3 +45,6 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
     memo.settings = operator_settings(memo)
     memo.api = CustomResources(load_api_client(memo.settings.kubeconfig))
     memo.runtime = build_runtime(memo.api, memo.settings)
+    # Every line is redacted with the runtime's redactor (the keys it loads), names added.
+    logs.install()
+    logs.redact_with(memo.runtime.redactor)

@@ -8,6 +8,7 @@ from typing import Any
 import kopf
 from pydantic import ValidationError
 
+from aiops import logs
 from aiops.api import GROUP, VERSION, Subject
 from aiops.loops.subject_cycle import Events, SubjectCycle
 
@@ -40,6 +41,7 @@ async def observe_subject(
         kopf.event(body, type=type_, reason=reason, message=message)
 
     assert namespace is not None  # Subjects are namespaced
+    logs.bind(namespace=namespace, subject=name)  # on every line this daemon logs
     cycle = SubjectCycle(api=memo.api, namespace=namespace, name=name, events=Events(post))
     try:
         while not stopped:

@@ -17,6 +17,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from aiops.logs import fields
 from aiops.subjects.contract import utcnow
 from aiops.vocabulary import Phase, Verdict
 
@@ -83,6 +84,24 @@ class TransitionHub:
         return lambda: self._subscribers.remove(fn) if fn in self._subscribers else None
 
     def publish(self, transition: Transition) -> None:
+        t = transition
+        log.info(
+            "%s %s/%s: %s -> %s: %s",
+            t.kind,
+            t.namespace,
+            t.name,
+            t.from_phase or "-",
+            t.to_phase,
+            t.reason,
+            extra=fields(
+                event="phase",
+                namespace=t.namespace,
+                subject=t.subject,
+                **{t.kind.lower(): t.name},
+                from_phase=t.from_phase,
+                to_phase=t.to_phase,
+            ),
+        )
         for fn in list(self._subscribers):
             try:
                 fn(transition)
