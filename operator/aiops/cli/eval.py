@@ -19,6 +19,7 @@ from kubernetes import config
 from rich.console import Console
 from rich.table import Table
 
+from aiops.cli import eval_report
 from aiops.eval import campaign as campaign_file
 from aiops.eval.cluster import EvalApi
 from aiops.eval.store import Store, StoreError
@@ -112,3 +113,8 @@ def _summary(store: Store, run_id: str) -> None:
     for fault, variant in sorted({(k[0], k[1]) for k in counts}):
         table.add_row(fault, variant, *(str(counts[(fault, variant, o)] or "") for o in outcomes))
     Console().print(table)
+
+
+# Reading a run back (no cluster): the report and the comparison.
+app.command("report")(eval_report.report)
+app.command("compare")(eval_report.compare_cmd)
