@@ -76,12 +76,12 @@ async def drive_chaos(
     stopped: kopf.DaemonStopped,
     name: str,
     namespace: str | None,
-    spec: kopf.Spec,
     memo: kopf.Memo,
+    spec: kopf.Spec | None = None,
     **_: Any,
 ) -> None:
     assert namespace is not None  # Chaos is namespaced
-    logs.bind(namespace=namespace, chaos=name, subject=spec.get("subject"))
+    logs.bind(namespace=namespace, chaos=name, subject=spec.get("subject") if spec else None)
     rt = runtime(memo)
     driver = ChaosDriver(rt, namespace, name)
     try:
@@ -98,12 +98,17 @@ async def drive_chaos(
 
 @kopf.on.delete(GROUP, VERSION, Chaos.PLURAL)
 async def revert_on_delete(
-    name: str, namespace: str | None, spec: kopf.Spec, memo: kopf.Memo, retry: int, **_: Any
+    name: str,
+    namespace: str | None,
+    memo: kopf.Memo,
+    retry: int,
+    spec: kopf.Spec | None = None,
+    **_: Any,
 ) -> None:
     """Deleting a Chaos reverts it at once. A revert that fails keeps the finalizer: kopf
     retries with backoff, and the Chaos' status and Events say why."""
     assert namespace is not None
-    logs.bind(namespace=namespace, chaos=name, subject=spec.get("subject"))
+    logs.bind(namespace=namespace, chaos=name, subject=spec.get("subject") if spec else None)
     rt = runtime(memo)
     driver = ChaosDriver(rt, namespace, name)
     try:

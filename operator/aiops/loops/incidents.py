@@ -45,12 +45,12 @@ async def drive_incident(
     stopped: kopf.DaemonStopped,
     name: str,
     namespace: str | None,
-    spec: kopf.Spec,
     memo: kopf.Memo,
+    spec: kopf.Spec | None = None,
     **_: Any,
 ) -> None:
     assert namespace is not None  # Incidents are namespaced
-    logs.bind(namespace=namespace, incident=name, subject=spec.get("subject"))
+    logs.bind(namespace=namespace, incident=name, subject=spec.get("subject") if spec else None)
     driver = IncidentDriver(memo.runtime, namespace, name)
     try:
         while not stopped:
