@@ -35,7 +35,7 @@ import shutil
 from collections.abc import Mapping
 from datetime import timedelta
 from pathlib import Path
-from typing import Annotated, Any, Self
+from typing import Annotated, Any, Literal, Self
 from urllib.parse import urlsplit
 
 import annotated_types
@@ -87,6 +87,24 @@ def _dns_label(value: str) -> str:
             "not a namespace name (a DNS label: at most 63 lowercase letters, "
             "digits and '-', a letter or digit at each end)"
         )
+    return value
+
+
+_SECRET_NAME = re.compile(r"[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?")
+_SECRET_KEY = re.compile(r"[-._a-zA-Z0-9]{1,253}")
+
+
+def _secret_name(value: str) -> str:
+    if not _SECRET_NAME.fullmatch(value):
+        raise ValueError(
+            "not a Secret name (a DNS subdomain: lowercase letters, digits, '-' and '.')"
+        )
+    return value
+
+
+def _secret_key(value: str) -> str:
+    if not _SECRET_KEY.fullmatch(value):
+        raise ValueError("not a key of a Secret (letters, digits, '-', '_' and '.')")
     return value
 
 
@@ -331,6 +349,42 @@ class OperatorSettings(_Settings):
         "The address the metrics port listens on: `0.0.0.0` for every interface (in a pod).",
         default="127.0.0.1",
         metavar="ADDRESS",
+    )
+    log_format: Literal["text", "json"] = setting(
+        "AIOPS_LOG_FORMAT",
+        "The operator's log: `text` (kopf's lines) or `json` (one JSON object a line, with "
+        "the namespace, subject, incident and chaos names of what it concerns).",
+        default="text",
+        metavar="text|json",
+    )
+    notify_secret: Annotated[str, AfterValidator(_secret_name)] | None = setting(
+        "AIOPS_NOTIFY_SECRET",
+        "A Secret in AIOPS_OPERATOR_NAMESPACE whose key AIOPS_NOTIFY_SECRET_KEY holds the "
+        "webhook URL that notifications go to (opened, approval needed, resolved, escalated, "
+        "chaos injected and recovered); none: no notifications.",
+        shown_default="none (no notifications)",
+        metavar="NAME",
+    )
+    notify_secret_key: Annotated[str, AfterValidator(_secret_key)] = setting(
+        "AIOPS_NOTIFY_SECRET_KEY",
+        "The key of that Secret that holds the webhook URL.",
+        default="url",
+        metavar="KEY",
+    )
+    notify_format: Literal["slack", "generic"] = setting(
+        "AIOPS_NOTIFY_FORMAT",
+        "The notifications' payload: `slack` (an incoming webhook's text and blocks) or "
+        "`generic` (the transition as JSON).",
+        default="slack",
+        metavar="slack|generic",
+    )
+    notify_timeout: Duration = setting(
+        "AIOPS_NOTIFY_TIMEOUT",
+        "How long one webhook request may take before it counts as failed (and is retried, "
+        "with backoff). A duration or seconds.",
+        default=timedelta(seconds=10),
+        ge=timedelta(seconds=1),
+        le=timedelta(minutes=5),
     )
     kubeconfig: str | None = setting(
         "KUBECONFIG",
