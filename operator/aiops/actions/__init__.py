@@ -73,3 +73,11 @@ async def undo(plugin: SubjectPlugin, name: str, params: BaseModel, key: str) ->
     if name in CORE:
         return ActionResult(ok=False, message=f"{name} is a core action and cannot be undone")
     return await plugin.undo(name, params, key)
+
+
+async def release(plugin: SubjectPlugin, name: str, params: BaseModel, key: str) -> ActionResult:
+    """Releases what an action interrupted by a restart held while it ran (`SubjectPlugin.
+    release`); a core action holds nothing between its calls."""
+    if name in CORE:
+        return ActionResult(ok=True, message=f"{name} holds nothing to release")
+    return await plugin.release(name, params, key)

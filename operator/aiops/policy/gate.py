@@ -9,7 +9,8 @@ Order of checks (the first that fails decides, with its reason):
 5. no observation, no risk: without a fresh observation the gate refuses an action that
    disrupts a member and every plugin action (each has preconditions, which need one);
 6. blast radius: an action that disrupts a member waits for no other member to be down and no
-   other disruptive action to be running on the subject;
+   other disruptive action to be running on the subject (its own target, named by the spec's
+   `member_param`, is not "another");
 7. the plugin's preconditions, against a fresh observation (not for an undo: they describe
    the action, not its reversal);
 8. autonomy by risk: `execute` runs low-risk actions now; everything else waits for an Approval
@@ -162,7 +163,9 @@ async def decide(
             )
         assert facts.observation is not None  # refused above
         down = [m.name for m in facts.observation.down_members()]
-        target = getattr(params, "member", None) or getattr(params, "node", None)
+        # The action's own target is not "another" member down: restarting the down member
+        # is the remedy. The spec names which parameter that is (`member_param`).
+        target = spec.target_member(params)
         others = [m for m in down if m != target]
         if others:
             return Decision(

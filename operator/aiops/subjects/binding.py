@@ -4,16 +4,18 @@ workload). The subject loop and the incident loop both bind through here."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from kubernetes import client as k8s
+from pydantic import ValidationError
 
-from aiops.api import Subject
+from aiops.api import GROUP, VERSION, Incident, Subject
 from aiops.subjects import registry
-from aiops.subjects.context import PluginContext
-from aiops.subjects.contract import Invariant, SubjectPlugin
+from aiops.subjects.context import PluginContext, Records, no_records
+from aiops.subjects.contract import ActionRecord, Invariant, SubjectPlugin
 from aiops.subjects.detection import effective_invariants
 from aiops.subjects.metrics import Prometheus
 from aiops.subjects.workload import PodsWorkload, SupervisorWorkload, Workload
@@ -63,6 +65,7 @@ def bind(subject: Subject, api_client: Any) -> Bound:
         subject=f"{namespace}/{subject.metadata.name}",
         prometheus=Prometheus(spec.prometheus.url) if spec.prometheus else None,
         workload=workload_of(subject, api_client),
+        records=records_of(subject, api_client),
     )
     try:
         plugin = plugin_cls(config, ctx)
@@ -71,6 +74,51 @@ def bind(subject: Subject, api_client: Any) -> Bound:
         message = f"plugin {spec.type!r} failed to start: {err}"
         raise SubjectProblem("PluginBroken", message) from err
     return Bound(subject.metadata.generation or 0, plugin, ctx, invariants)
+
+
+def records_of(subject: Subject, api_client: Any) -> Records:
+    """The Subject's actions on record: every executedActions entry of its Incidents."""
+    if api_client is None:
+        return no_records
+    custom = k8s.CustomObjectsApi(api_client)
+    namespace = subject.metadata.namespace or "default"
+    selector = f"spec.subject={subject.metadata.name}"
+
+    async def records() -> list[ActionRecord]:
+        listed = cast(
+            dict[str, Any],
+            await asyncio.to_thread(
+                custom.list_namespaced_custom_object,
+                GROUP,
+                VERSION,
+                namespace,
+                Incident.PLURAL,
+                field_selector=selector,
+                _request_timeout=10,
+            ),
+        )
+        out = []
+        for obj in listed.get("items", []):
+            try:
+                incident = Incident.from_k8s(obj)
+            except ValidationError:  # not one this operator wrote: it records nothing of ours
+                continue
+            for a in incident.status.executed_actions:
+                out.append(
+                    ActionRecord(
+                        incident=incident.metadata.name,
+                        action=a.action,
+                        params=dict(a.params),
+                        key=a.idempotency_key,
+                        started_at=a.started_at,
+                        result=a.result,
+                        undone=a.undone,
+                        message=a.message or "",
+                    )
+                )
+        return out
+
+    return records
 
 
 def workload_of(subject: Subject, api_client: Any) -> Workload | None:

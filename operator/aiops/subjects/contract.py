@@ -12,10 +12,10 @@ from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 # The words a plugin uses, defined once for the API and the core; imported from here by plugins.
-from aiops.vocabulary import MemberState, Risk, Severity
+from aiops.vocabulary import MemberState, Outcome, Risk, Severity
 
 if TYPE_CHECKING:
     from aiops.subjects.context import PluginContext
@@ -83,7 +83,13 @@ class Violation(Frozen):
 
 class ActionSpec(Frozen):
     """A remediation the plugin offers. The policy gate reads risk, reversibility and whether it
-    disrupts a member (blast radius: one member disrupted at a time)."""
+    disrupts a member (blast radius: one member disrupted at a time).
+
+    `member_param` is the one way an action names the member it targets: the name of its
+    parameter whose value, as `params` validates it, is that member's name as `observe()`
+    names it (`Member.name`). The gate's blast radius does not count the target itself among
+    the members already down (restarting the one down member is the fix, not a second
+    disruption); an action without one counts every down member."""
 
     model_config = ConfigDict(frozen=True, extra="forbid", arbitrary_types_allowed=True)
 
@@ -94,6 +100,23 @@ class ActionSpec(Frozen):
     reversible: bool = False
     retry_safe: bool = False
     disrupts_member: bool = False
+    member_param: str | None = None
+
+    @model_validator(mode="after")
+    def _member_param_is_a_parameter(self) -> ActionSpec:
+        if self.member_param is not None and self.member_param not in self.params.model_fields:
+            raise ValueError(
+                f"action {self.name}: member_param {self.member_param!r} is not one of its "
+                f"parameters ({', '.join(sorted(self.params.model_fields)) or 'none'})"
+            )
+        return self
+
+    def target_member(self, params: BaseModel) -> str | None:
+        """The member these (validated) parameters target, or None when the action names none."""
+        if self.member_param is None:
+            return None
+        value = getattr(params, self.member_param, None)
+        return None if value is None else str(value)
 
 
 class ActionResult(Frozen):
@@ -150,6 +173,22 @@ class FaultSpec(Frozen):
 INSTANT = "instant"
 
 
+class ActionRecord(Frozen):
+    """One action of this operator on the Subject as an Incident's status records it: written
+    `Running`, with its idempotency key, before the action is sent, so it outlives a crash of
+    the operator. A plugin that leaves state behind while an action runs (a drain, a lock)
+    reads these (`PluginContext.records`) to recognise that state as its own after a restart."""
+
+    incident: str
+    action: str
+    params: dict[str, Any] = {}
+    key: str
+    started_at: datetime
+    result: Outcome
+    undone: bool = False
+    message: str = ""
+
+
 class PluginError(Exception):
     """A plugin could not do what was asked; the message is safe to show (no secrets)."""
 
@@ -190,6 +229,14 @@ class SubjectPlugin(abc.ABC):
 
     async def undo(self, action: str, params: BaseModel, key: str) -> ActionResult:
         raise PluginError(f"{self.type_name} cannot undo {action!r}")
+
+    async def release(self, action: str, params: BaseModel, key: str) -> ActionResult:
+        """The operator restarted while `action` (idempotency key `key`) ran, and it is not sent
+        again: release what it holds only while it runs and what it left half-done (a drain, a
+        lock), so nothing of it outlives the incident unowned. Not asked to undo what finished.
+        Idempotent (a second call finds nothing); touches only what this key's action made.
+        The gate judges it like an undo. The default holds nothing."""
+        return ActionResult(ok=True, message=f"{action} holds nothing to release")
 
     async def inject(self, fault: str, params: BaseModel, target: str) -> ActionResult:
         raise PluginError(f"{self.type_name} has no fault {fault!r}")

@@ -86,6 +86,7 @@ ACTIONS: tuple[ActionSpec, ...] = (
         params=NodeParams,
         risk=Risk.HIGH,
         disrupts_member=True,
+        member_param="node",
     ),
 )
 

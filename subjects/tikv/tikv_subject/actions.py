@@ -4,8 +4,14 @@ Safety rules kept here, not left to callers:
 - No store is touched while another store is down (PD: Disconnected or Down).
 - An evict-leader scheduler this code adds is removed on every exit path that does not hand it
   to its owner (failure, timeout, cancellation): try/except around everything after the claim.
-  One that survives anyway (the process died between add and remove) is reported by the
-  `evict_leader_leftover` invariant and cleared by `remove_evict_leader`.
+- Ownership outlives the process: the incident records the action (with its idempotency key)
+  as Running before it is sent, and `owners` reads those records (`PluginContext.records`)
+  when the in-memory ledger knows nothing. So after a SIGKILL, the re-sent `evict_leader`
+  recognises its own scheduler, and `release` (an interrupted action not sent again) removes
+  it. One that survives anyway is reported by `evict_leader_leftover`.
+- Only this operator's own scheduler is removed without a person: `remove_evict_leader`
+  (low risk) refuses one it did not add; `remove_any_evict_leader` (high risk: always an
+  Approval) removes anyone's.
 - restart_store refuses when restarting the store would leave a region without a quorum.
 """
 
@@ -15,15 +21,18 @@ import asyncio
 import re
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
+from typing import Annotated, Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, BeforeValidator, Field, ValidationError
 
 from aiops.subjects.context import PluginContext
 from aiops.subjects.contract import (
+    ActionRecord,
     ActionResult,
     ActionSpec,
     Frozen,
     MemberState,
+    Outcome,
     PluginError,
     Risk,
     utcnow,
@@ -31,15 +40,34 @@ from aiops.subjects.contract import (
 from aiops.subjects.dispatch import Dispatch
 from aiops.subjects.memo import BoundedMemo, once
 from tikv_subject.config import TikvConfig
-from tikv_subject.ledger import LEDGER
+from tikv_subject.ledger import LEDGER, Ownership
 from tikv_subject.pd import REGION_CHECKS, PdClient
 from tikv_subject.pd_models import MetaStore, RegionInfo, StoreInfo
-from tikv_subject.stores import GONE_STATES, StoreId, member_state, store_name
+from tikv_subject.stores import GONE_STATES, StoreId, member_state, parse_store_id, store_name
 
 EVICT_LEADER = "evict_leader"
 REMOVE_EVICT_LEADER = "remove_evict_leader"
+REMOVE_ANY_EVICT_LEADER = "remove_any_evict_leader"
 TRANSFER_LEADER = "transfer_leader"
 RESTART_STORE = "restart_store"
+# Said when a failure path could not remove its own scheduler: the record still makes it ours.
+CLEANUP_FAILED = "removing its evict-leader scheduler failed too"
+
+
+def _as_store_name(value: Any) -> str:
+    sid = parse_store_id(value)
+    if isinstance(sid, int) and not isinstance(sid, bool) and sid > 0:
+        return store_name(sid)
+    raise ValueError(f"not a store: {str(value)[:40]!r} (expected store-<id> or an id)")
+
+
+# A store as the member it is: "store-<id>" (observations name members so), whatever the
+# proposal said (3, "3", "store-3"), so the gate's blast radius can compare it (member_param).
+StoreName = Annotated[str, BeforeValidator(_as_store_name)]
+
+
+def store_id_of(name: str) -> int:
+    return int(name.removeprefix("store-"))
 
 
 class Params(Frozen):
@@ -47,7 +75,11 @@ class Params(Frozen):
 
 
 class StoreParams(Params):
-    store: StoreId = Field(description="The store: store-<id> or its id.")
+    store: StoreName = Field(description="The store: store-<id> or its id.")
+
+    @property
+    def store_id(self) -> int:
+        return store_id_of(self.store)
 
 
 class EvictLeaderParams(StoreParams):
@@ -74,13 +106,26 @@ ACTIONS: tuple[ActionSpec, ...] = (
         risk=Risk.MEDIUM,
         reversible=True,
         retry_safe=True,
+        member_param="store",
     ),
     ActionSpec(
         name=REMOVE_EVICT_LEADER,
-        description="Remove a store's evict-leader scheduler so leaders may return to it.",
+        description="Remove a store's evict-leader scheduler that this operator added (one whose "
+        "owner let it lapse, or left behind) so leaders may return to it; refused for one it "
+        "did not add.",
         params=StoreParams,
         risk=Risk.LOW,
         retry_safe=True,
+        member_param="store",
+    ),
+    ActionSpec(
+        name=REMOVE_ANY_EVICT_LEADER,
+        description="Remove a store's evict-leader scheduler whoever added it: a person may "
+        "have added it on purpose (maintenance), so it always waits for an Approval.",
+        params=StoreParams,
+        risk=Risk.HIGH,
+        retry_safe=True,
+        member_param="store",
     ),
     ActionSpec(
         name=TRANSFER_LEADER,
@@ -96,8 +141,14 @@ ACTIONS: tuple[ActionSpec, ...] = (
         params=StoreParams,
         risk=Risk.HIGH,
         disrupts_member=True,
+        member_param="store",
     ),
 )
+
+# The actions that add an eviction of their own, and how long after their start their
+# ownership lasts when only their record says so (no ledger entry in this process).
+_EVICTING = (EVICT_LEADER, RESTART_STORE)
+_REMOVING = (REMOVE_EVICT_LEADER, REMOVE_ANY_EVICT_LEADER)
 
 # Successful results by (cluster, idempotency key): a retried call answers from here instead
 # of acting twice. Process-wide, like the eviction ledger.
@@ -132,9 +183,10 @@ class Runner:
             ACTIONS,
             {
                 EVICT_LEADER: self.evict_leader,
-                REMOVE_EVICT_LEADER: lambda p, _key: self.remove_evict_leader(p.store),
+                REMOVE_EVICT_LEADER: lambda p, _key: self.remove_own_evict_leader(p.store_id),
+                REMOVE_ANY_EVICT_LEADER: lambda p, _key: self.remove_evict_leader(p.store_id),
                 TRANSFER_LEADER: lambda p, _key: self.transfer_leader(p),
-                RESTART_STORE: lambda p, key: self.restart_store(p.store, key),
+                RESTART_STORE: lambda p, key: self.restart_store(p.store_id, key),
             },
         )
 
@@ -178,23 +230,88 @@ class Runner:
     async def _drop_eviction(self, store_id: int) -> str:
         """Remove our eviction and release it. Never raises: the caller is already on a
         failure path, and its own error is the one to report. Returns what happened."""
+        owner = LEDGER.owner(self.cluster, store_id)
         LEDGER.release(self.cluster, store_id)
         try:
             await self.pd.remove_evict_leader(store_id)
         except Exception as err:
+            if owner is not None:  # still ours, lapsed now: remove_evict_leader may remove it
+                LEDGER.claim(self.cluster, store_id, owner.key, utcnow())
             return (
-                f"removing its evict-leader scheduler failed too ({err}); the "
-                "evict_leader_leftover invariant will report it"
+                f"{CLEANUP_FAILED} ({err}); the evict_leader_leftover invariant will report "
+                "it, and remove_evict_leader may remove it (it is this operator's)"
             )
         return "its evict-leader scheduler was removed"
+
+    # -- ownership ---------------------------------------------------------------------------
+
+    async def owners(self, stores: set[int]) -> dict[int, Ownership | None]:
+        """Who of this operator added each evicted store's scheduler (None: nobody of ours;
+        an Ownership past its `until` is ours but lapsed). The process's ledger first; for a
+        store it knows nothing of, the Incidents' records (one read, only then), which
+        survive a crash. Raises PluginError when the records cannot be read."""
+        out: dict[int, Ownership | None] = {s: LEDGER.owner(self.cluster, s) for s in stores}
+        unknown = {s for s, o in out.items() if o is None}
+        if not unknown:
+            return out
+        try:
+            records = await self.ctx.records()
+        except Exception as err:
+            raise PluginError(
+                f"cannot tell whether this operator added the evict-leader scheduler of "
+                f"{', '.join(store_name(s) for s in sorted(unknown))}: its actions on record "
+                f"cannot be read ({err})"
+            ) from err
+        for sid in unknown:
+            out[sid] = self._owner_on_record(records, sid)
+        return out
+
+    async def owner(self, sid: int) -> Ownership | None:
+        return (await self.owners({sid}))[sid]
+
+    def _owner_on_record(self, records: list[ActionRecord], sid: int) -> Ownership | None:
+        """The store's scheduler is ours when the newest record of an action that adds or
+        removes one on it may have left its own in place: an evict_leader that is running,
+        was interrupted, or succeeded and was not undone; a restart_store that is running,
+        was interrupted, or failed without removing its eviction. A later removal, an undo or
+        a clean finish ends it: a scheduler seen after those is somebody else's."""
+        mine: list[tuple[ActionRecord, StoreParams]] = []
+        for r in records:
+            if r.action not in (*_EVICTING, *_REMOVING):
+                continue
+            try:
+                p = (EvictLeaderParams if r.action == EVICT_LEADER else StoreParams).model_validate(
+                    r.params
+                )
+            except ValidationError:
+                continue
+            if p.store_id == sid:
+                mine.append((r, p))
+        if not mine:
+            return None
+        r, p = max(mine, key=lambda rp: rp[0].started_at)
+        interrupted = r.result in (Outcome.RUNNING, Outcome.UNKNOWN)
+        if r.action == EVICT_LEADER and isinstance(p, EvictLeaderParams):
+            if r.undone or (r.result == Outcome.FAILED and CLEANUP_FAILED not in r.message):
+                return None
+            lapses = r.started_at + timedelta(seconds=p.keep_for_seconds)
+            live = r.result in (Outcome.RUNNING, Outcome.SUCCEEDED)
+            return Ownership(r.key, lapses if live else r.started_at)
+        if r.action == RESTART_STORE and (interrupted or CLEANUP_FAILED in r.message):
+            budget = self.cfg.wait_timeout_seconds + self.cfg.restart_timeout_seconds + 60
+            lapses = r.started_at + timedelta(seconds=budget)
+            return Ownership(r.key, lapses if r.result == Outcome.RUNNING else r.started_at)
+        return None
 
     # -- preconditions -----------------------------------------------------------------------
 
     async def preconditions(self, action: str, params: BaseModel) -> list[str]:
         if action not in {a.name for a in ACTIONS}:
             return [f"tikv has no action {action!r}"]
-        if action == REMOVE_EVICT_LEADER:
-            return []  # lets leaders come back: always allowed, also while a store is down
+        if action == REMOVE_ANY_EVICT_LEADER:
+            return []  # lets leaders come back, also while a store is down; a person approves
+        if action == REMOVE_EVICT_LEADER and isinstance(params, StoreParams):
+            return await self._remove_reasons(params.store_id)
         try:
             stores = await self.live_stores()
             _, evicted = await self.pd.evictions()
@@ -203,7 +320,7 @@ class Runner:
         reasons: list[str] = []
         touched: set[int] = set()
         if isinstance(params, StoreParams):
-            touched.add(params.store)
+            touched.add(params.store_id)
         if isinstance(params, TransferLeaderParams):
             touched.add(params.to_store)
         for sid in sorted(touched):
@@ -232,24 +349,38 @@ class Runner:
                 )
 
         if isinstance(params, EvictLeaderParams):
-            reasons += self._evict_reasons(params.store, stores, evicted)
+            try:
+                owner = await self.owner(params.store_id) if params.store_id in evicted else None
+            except PluginError as err:
+                return [str(err)]
+            reasons += self._evict_reasons(params.store_id, stores, evicted, owner)
         elif isinstance(params, TransferLeaderParams) and region is not None:
             reasons += self._transfer_reasons(region, params.to_store, stores, evicted)
         elif action == RESTART_STORE and isinstance(params, StoreParams):
-            reasons += await self._restart_reasons(params.store, stores)
+            reasons += await self._restart_reasons(params.store_id, stores)
         return reasons
 
+    async def _remove_reasons(self, sid: int) -> list[str]:
+        try:
+            _, evicted = await self.pd.evictions()
+            owner = await self.owner(sid) if sid in evicted else None
+        except PluginError as err:
+            return [f"cannot check the cluster's live state: {err}"]
+        if sid in evicted and owner is None:
+            return [_not_ours(sid)]
+        return []  # ours (or none at all): lets leaders come back, also while a store is down
+
     def _evict_reasons(
-        self, sid: int, stores: dict[int, StoreInfo], evicted: set[int]
+        self, sid: int, stores: dict[int, StoreInfo], evicted: set[int], owner: Ownership | None
     ) -> list[str]:
         reasons = []
         state = stores[sid].store.state_name
         if member_state(state) is not MemberState.UP:
             reasons.append(f"{store_name(sid)} is {state}: there are no leaders to move off it")
-        if sid in evicted and LEDGER.owner(self.cluster, sid) is None:
+        if sid in evicted and owner is None:
             reasons.append(
                 f"{store_name(sid)} already has an evict-leader scheduler this operator did not "
-                f"add; remove_evict_leader clears it"
+                f"add; remove_any_evict_leader (with an Approval) clears it"
             )
         takers = [
             s
@@ -311,20 +442,25 @@ class Runner:
         return await once(_DONE, (self.cluster, key), lambda: self._run(action, params, key))
 
     async def evict_leader(self, p: EvictLeaderParams, key: str) -> ActionResult:
-        sid, name = p.store, store_name(p.store)
+        sid, name = p.store_id, p.store
         _, evicted = await self.pd.evictions()
-        previous = LEDGER.owner(self.cluster, sid)
+        previous = await self.owner(sid) if sid in evicted else LEDGER.owner(self.cluster, sid)
         if sid in evicted and previous is None:
             raise PluginError(
                 f"{name} already has an evict-leader scheduler this operator did not add; "
-                f"remove_evict_leader clears it"
+                f"remove_any_evict_leader (with an Approval) clears it"
             )
+        # This very action, sent again after a restart (same key): its scheduler is its own.
+        resumed = previous is not None and previous.key == key
+        if resumed:
+            previous = None
         until = utcnow() + timedelta(seconds=p.keep_for_seconds)
         # Claimed before it exists, so an observation racing with the add never sees an
         # unowned eviction.
         LEDGER.claim(self.cluster, sid, key, until)
         try:
-            await self.pd.add_evict_leader(sid)
+            if not (resumed and sid in evicted):
+                await self.pd.add_evict_leader(sid)
             if not await self._wait(lambda: self._leaders_gone(sid), self.cfg.wait_timeout_seconds):
                 raise _NotDone(
                     f"{name} still holds {await self._leaders(sid)} leader(s) after "
@@ -351,6 +487,14 @@ class Runner:
 
     async def _leaders_gone(self, sid: int) -> bool:
         return await self._leaders(sid) == 0
+
+    async def remove_own_evict_leader(self, sid: int) -> ActionResult:
+        """remove_evict_leader: only a scheduler this operator added (checked again here: the
+        gate's look at the preconditions was a moment ago)."""
+        _, evicted = await self.pd.evictions()
+        if sid in evicted and await self.owner(sid) is None:
+            raise PluginError(_not_ours(sid))
+        return await self.remove_evict_leader(sid)
 
     async def remove_evict_leader(self, sid: int) -> ActionResult:
         LEDGER.release(self.cluster, sid)
@@ -444,5 +588,37 @@ class Runner:
     async def undo(self, action: str, params: BaseModel) -> ActionResult:
         if action == EVICT_LEADER and isinstance(params, StoreParams):
             # Idempotent: an eviction already gone is what undo wants.
-            return await self.remove_evict_leader(params.store)
+            return await self.remove_evict_leader(params.store_id)
         raise PluginError(f"tikv cannot undo {action!r}")
+
+    async def release(self, action: str, params: BaseModel, key: str) -> ActionResult:
+        """An evict_leader or restart_store interrupted by an operator restart and not sent
+        again: the eviction it added is removed if it is still this key's (nothing else of
+        ours took it over since); anyone else's is left alone."""
+        if action not in _EVICTING or not isinstance(params, StoreParams):
+            return ActionResult(ok=True, message=f"{action} holds nothing to release")
+        sid, name = params.store_id, params.store
+        _, evicted = await self.pd.evictions()
+        if sid not in evicted:
+            LEDGER.release(self.cluster, sid)
+            return ActionResult(ok=True, message=f"{name} has no evict-leader scheduler")
+        owner = await self.owner(sid)
+        if owner is None or owner.key != key:
+            whose = f"action {owner.key}'s" if owner else "not this operator's"
+            return ActionResult(
+                ok=True,
+                message=f"{name}'s evict-leader scheduler is {whose}, not {action}'s: left alone",
+            )
+        await self.remove_evict_leader(sid)
+        return ActionResult(
+            ok=True,
+            message=f"{action} was interrupted and is not sent again: the evict-leader "
+            f"scheduler it added on {name} was removed",
+        )
+
+
+def _not_ours(sid: int) -> str:
+    return (
+        f"{store_name(sid)}'s evict-leader scheduler was not added by this operator (a person "
+        f"may keep it on purpose): remove_any_evict_leader removes it with an Approval"
+    )

@@ -13,6 +13,7 @@ from aiops.subjects.contract import (
     FaultSpec,
     Invariant,
     Observation,
+    PluginError,
     RunbookEntry,
     SubjectPlugin,
     Violation,
@@ -49,7 +50,12 @@ class TikvPlugin(SubjectPlugin):
 
     async def observe(self) -> Observation:
         reads = await observation.read(self.pd, self.ctx.prometheus, self.queries)
-        owners = {sid: LEDGER.owner(self.cluster, sid) for sid in reads.evicted}
+        try:
+            owners = await self.runner.owners(reads.evicted)
+        except PluginError:
+            # Records unreadable: every eviction the process itself does not own is reported
+            # as a leftover; removing one checks ownership again and refuses while unsure.
+            owners = {sid: LEDGER.owner(self.cluster, sid) for sid in reads.evicted}
         return observation.build(reads, self.cfg, owners, utcnow())
 
     def evaluate(self, obs: Observation, invariants: dict[str, Invariant]) -> list[Violation]:
@@ -64,6 +70,9 @@ class TikvPlugin(SubjectPlugin):
 
     async def undo(self, action: str, params: BaseModel, key: str) -> ActionResult:
         return await self.runner.undo(action, params)
+
+    async def release(self, action: str, params: BaseModel, key: str) -> ActionResult:
+        return await self.runner.release(action, params, key)
 
     async def inject(self, fault: str, params: BaseModel, target: str) -> ActionResult:
         return await self.chaos.inject(fault, params, target)

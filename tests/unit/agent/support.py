@@ -67,6 +67,7 @@ class DemoPlugin(SubjectPlugin):
             risk=Risk.LOW,
             reversible=True,
             disrupts_member=True,
+            member_param="member",
         ),
         ActionSpec(
             name="wipe_member_data",
@@ -74,6 +75,7 @@ class DemoPlugin(SubjectPlugin):
             params=MemberParams,
             risk=Risk.HIGH,
             disrupts_member=True,
+            member_param="member",
         ),
     )
     runbook = (

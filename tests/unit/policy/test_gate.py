@@ -47,7 +47,12 @@ class Toy(SubjectPlugin):
         ActionSpec(name="reset", description="", params=KeyParams, risk=Risk.LOW),
         ActionSpec(name="tune", description="", params=KeyParams, risk=Risk.MEDIUM),
         ActionSpec(
-            name="restart", description="", params=NodeParams, risk=Risk.HIGH, disrupts_member=True
+            name="restart",
+            description="",
+            params=NodeParams,
+            risk=Risk.HIGH,
+            disrupts_member=True,
+            member_param="node",
         ),
     )
 

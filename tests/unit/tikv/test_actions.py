@@ -238,7 +238,7 @@ async def test_evict_leader_refuses_a_store_someone_else_evicts(make_plugin: Mak
     found = await reasons(plugin, "evict_leader", store=2)
     assert found == [
         "store-2 already has an evict-leader scheduler this operator did not add; "
-        "remove_evict_leader clears it"
+        "remove_any_evict_leader (with an Approval) clears it"
     ]
     with pytest.raises(PluginError, match="did not add"):
         await plugin.execute("evict_leader", params(plugin, "evict_leader", store=2), "k1")

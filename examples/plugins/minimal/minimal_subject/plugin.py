@@ -56,6 +56,7 @@ class MinimalPlugin(DispatchingPlugin):
             params=MemberParams,
             risk=c.Risk.LOW,
             retry_safe=True,
+            member_param="member",
         ),
     )
     faults = (

@@ -13,19 +13,24 @@ retry-safe action is sent again only if the gate, asked again with its live Appr
 run now; refused on its preconditions (it may have done its work already) it goes to
 verification, refused on anything else (paused, observe, switch, blast radius, its Approval
 gone) it is marked `Unknown` and the incident escalates with the reason. Any other goes to
-verification, which decides on live state.
+verification, which decides on live state. An action that is not sent again first has the
+plugin release what it held while it ran (`SubjectPlugin.release`: a TiKV eviction), judged
+by the gate like an undo, so nothing of it outlives the incident unowned.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
+from aiops import actions
 from aiops.actions import find_action
-from aiops.api import ExecutedAction, Incident
+from aiops.api import ExecutedAction, Incident, Subject
 from aiops.api.common import wire
 from aiops.crashpoints import crashpoint
+from aiops.loops.incident.phases.verifying import judge_take_back
 from aiops.loops.incident.status import StatusWriter
-from aiops.subjects.contract import utcnow
+from aiops.subjects.binding import Bound
+from aiops.subjects.contract import ActionResult, Observation, utcnow
 from aiops.vocabulary import Check, Outcome, Phase, Verdict
 
 if TYPE_CHECKING:
@@ -149,10 +154,11 @@ async def _resume_unfinished(d: IncidentDriver, incident: Incident, w: StatusWri
     bound = await d.plugin(subject)
     spec = find_action(bound.plugin, last["action"])
     if spec is None or not spec.retry_safe:
+        released = await _release(d, incident, subject, bound, await d.observe(bound), last)
         await w.enter(
             Phase.VERIFYING,
             f"resumed: {last['id']} {last['action']} may have run; "
-            "verifying on live state, not repeating it",
+            f"verifying on live state, not repeating it ({released})",
         )
         return 0
     obs = await d.observe(bound)
@@ -166,13 +172,14 @@ async def _resume_unfinished(d: IncidentDriver, incident: Incident, w: StatusWri
         {"phase": "resume", "id": last["id"], "action": last["action"], **decision.as_dict()},
     )
     if decision.verdict != Verdict.RUN or decision.params is None:
+        released = await _release(d, incident, subject, bound, obs, last)
         if decision.check == Check.PRECONDITION:
             # Expected when the first send did its work before the restart.
             await w.enter(
                 Phase.VERIFYING,
                 f"resumed: {last['id']} {last['action']} is not "
                 f"sent again ({decision.reason}); it may have run: verifying on live "
-                "state",
+                f"state ({released})",
             )
             return 0
         last.update(
@@ -187,7 +194,7 @@ async def _resume_unfinished(d: IncidentDriver, incident: Incident, w: StatusWri
         await d.escalate(
             w,
             f"{last['id']} {last['action']} was interrupted by an operator "
-            f"restart and is not sent again: {decision.reason}",
+            f"restart and is not sent again: {decision.reason}; {released}",
         )
         return 0
     await d.audit("action.resumed", {"id": last["id"], "idempotencyKey": last["idempotencyKey"]})
@@ -207,3 +214,26 @@ async def _resume_unfinished(d: IncidentDriver, incident: Incident, w: StatusWri
         return 0
     await w.enter(Phase.VERIFYING, f"{last['id']} {last['action']} finished: verifying")
     return 0
+
+
+async def _release(
+    d: IncidentDriver,
+    incident: Incident,
+    subject: Subject,
+    bound: Bound,
+    obs: Observation | None,
+    last: dict[str, Any],
+) -> str:
+    """Has the plugin release what `last`, interrupted and not sent again, held while it ran,
+    if the gate lets it (as an undo); says what happened. Never raises."""
+    decision = await judge_take_back(d, incident, subject, bound, obs, last, "release")
+    if decision.verdict != Verdict.RUN or decision.params is None:
+        return f"did not release what it held: {decision.reason}"
+    try:
+        result = await actions.release(
+            bound.plugin, last["action"], decision.params, last["idempotencyKey"]
+        )
+    except Exception as err:  # a failed release is said in the record, never fatal
+        result = ActionResult(ok=False, message=f"{type(err).__name__}: {err}")
+    await d.audit("action.released", {"id": last["id"], "ok": result.ok, "message": result.message})
+    return ("released: " if result.ok else "could not release what it held: ") + result.message

@@ -20,6 +20,7 @@ from aiops.api import ExecutedAction, Incident, Subject
 from aiops.api.common import wire
 from aiops.api.durations import format_duration
 from aiops.loops.incident.status import StatusWriter
+from aiops.policy.gate import Decision
 from aiops.subjects.binding import Bound
 from aiops.subjects.contract import ActionResult, Observation, utcnow
 from aiops.vocabulary import Outcome, Phase, Verdict
@@ -119,15 +120,7 @@ async def _undo(
 ) -> str:
     """Reverts `last` if the gate lets it (as it would the action itself, bar the action's
     own preconditions and the budget); says what happened."""
-    facts = await d.gate_input(incident, subject, bound, obs)
-    facts.undo = True
-    decision, _ = await d.decide_approved(
-        incident, facts, last["id"], last["action"], last.get("params", {}), last.get("approvalUid")
-    )
-    await d.audit(
-        "policy.decision",
-        {"phase": "undo", "id": last["id"], "action": last["action"], **decision.as_dict()},
-    )
+    decision = await judge_take_back(d, incident, subject, bound, obs, last, "undo")
     if decision.verdict != Verdict.RUN or decision.params is None:
         return f"did not undo {last['id']} {last['action']}: {decision.reason}"
     try:
@@ -143,6 +136,30 @@ async def _undo(
     if not result.ok:
         return f"could not undo {last['id']} {last['action']}: {result.message}"
     return f"undid {last['id']} {last['action']}: {result.message}"
+
+
+async def judge_take_back(
+    d: IncidentDriver,
+    incident: Incident,
+    subject: Subject,
+    bound: Bound,
+    obs: Observation | None,
+    last: dict[str, Any],
+    phase: str,
+) -> Decision:
+    """The gate's decision on taking `last` back (an undo, or a release of what an interrupted
+    action held): judged as the action itself, bar its own preconditions and the budget, with
+    its recorded Approval; audited under `phase`."""
+    facts = await d.gate_input(incident, subject, bound, obs)
+    facts.undo = True
+    decision, _ = await d.decide_approved(
+        incident, facts, last["id"], last["action"], last.get("params", {}), last.get("approvalUid")
+    )
+    await d.audit(
+        "policy.decision",
+        {"phase": phase, "id": last["id"], "action": last["action"], **decision.as_dict()},
+    )
+    return decision
 
 
 def _newly_broken(
