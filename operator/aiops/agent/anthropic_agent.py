@@ -32,6 +32,7 @@ from typing import Any
 import anthropic
 from pydantic import BaseModel, ValidationError
 
+from aiops import metrics
 from aiops.actions import action_names, find_action
 from aiops.agent.base import (
     AgentResult,
@@ -317,6 +318,7 @@ class _Session:
                 return await self.finish_escalation(err.reason)
             self.turns += 1
             self.tokens.add(turn.usage)
+            metrics.agent_turn("anthropic", s.model, turn.usage, self._cost(turn.usage))
             await self.inv.audit(
                 "model.response",
                 {
@@ -409,6 +411,7 @@ class _Session:
                 },
             )
             output, is_error, final = await self._run_tool(call)
+            metrics.tool_called(call.name if call.name in TOOL_INPUTS else "unknown", not is_error)
             text = output if isinstance(output, str) else json.dumps(output, default=str)
             text = await asyncio.to_thread(self._clean, text)
             if is_error:
@@ -593,6 +596,12 @@ class _Session:
         return []
 
     # -- endings -------------------------------------------------------------------------------
+
+    def _cost(self, usage: dict[str, int]) -> float:
+        """What one turn's tokens cost (0 for a model without a known price)."""
+        turn = TokenCounts()
+        turn.add(usage)
+        return cost_usd(self.settings.model, prices=self.agent.prices, **turn.model_dump())[0]
 
     def _usage(self) -> tuple[Usage, str | None]:
         t = self.tokens

@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from aiops import metrics
 from aiops.audit.files import (
     FILE_MODE,
     fsync_dir,
@@ -144,7 +145,8 @@ class AuditLog:
         # the loop (cheap: strings are shared); redaction, which is not cheap on a large tool
         # output, runs in the thread with the file work.
         snapshot = _snapshot(data)
-        return await asyncio.to_thread(self.append, namespace, name, kind, snapshot)
+        with metrics.audit_write():
+            return await asyncio.to_thread(self.append, namespace, name, kind, snapshot)
 
     def read(self, namespace: str, name: str) -> list[AuditRecord]:
         """Every record of an incident's log, in order; [] when it has none.

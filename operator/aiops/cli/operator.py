@@ -78,6 +78,15 @@ def run(
     except model.SettingsError as err:
         typer.secho(f"aiops: bad settings: {err}", err=True)
         raise typer.Exit(2) from None
+    if settings.metrics_port is not None:
+        # Bound before kopf starts, so that a port in use stops the start with one line.
+        from aiops import metrics
+
+        try:
+            metrics.serve(settings.metrics_address, settings.metrics_port)
+        except metrics.MetricsServerError as err:
+            typer.secho(f"aiops: {err}", err=True)
+            raise typer.Exit(2) from None
 
     import kopf  # imported here so that other commands start fast
 

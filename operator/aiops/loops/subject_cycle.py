@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from aiops import metrics
 from aiops.api import (
     Chaos,
     Incident,
@@ -89,6 +90,10 @@ class SubjectCycle:
     events: Events = field(default_factory=Events)
     bound: Bound | None = None
 
+    @property
+    def metrics_id(self) -> str:
+        return metrics.subject_id(self.namespace, self.name)
+
     # -- binding --------------------------------------------------------------------------
 
     async def _bind(self, subject: Subject) -> Bound:
@@ -97,6 +102,7 @@ class SubjectCycle:
             return self.bound
         await self.close()
         self.bound = bind(subject, self.api.api_client)
+        metrics.subject_bound(self.metrics_id, [*self.bound.invariants, OBSERVATION_FAILED])
         return self.bound
 
     async def close(self) -> None:
@@ -121,7 +127,8 @@ class SubjectCycle:
 
         timeout = max(1.0, min(interval.total_seconds(), 30.0))
         try:
-            obs = await asyncio.wait_for(bound.plugin.observe(), timeout=timeout)
+            with metrics.observation(self.metrics_id):
+                obs = await asyncio.wait_for(bound.plugin.observe(), timeout=timeout)
         except Exception as err:  # any failure to observe is "don't know", never "all clear"
             message = (
                 f"observation timed out after {timeout:.0f} s"
@@ -344,6 +351,10 @@ class SubjectCycle:
                     ],
                 ),
             )
+            # Counted once the Incident says it is open: a failed write is tried again.
+            origin = "chaos" if link else "breach"
+            ttd = (now - fault_at).total_seconds()
+            metrics.incident_opened(self.metrics_id, v.invariant, origin, ttd)
         else:
             # Still broken: tell whoever holds the incident (an Escalated one included).
             await self.api.patch_status(

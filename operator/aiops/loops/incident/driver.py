@@ -19,12 +19,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from dataclasses import dataclass
 from typing import Any
 
 from pydantic import TypeAdapter, ValidationError
 
-from aiops import actions
+from aiops import actions, metrics
 from aiops.actions import find_action
 from aiops.api import Approval, Incident, Subject
 from aiops.api.common import ShortText
@@ -313,10 +314,14 @@ class IncidentDriver:
     async def execute(self, bound: Bound, action: str, d: Decision, key: str) -> ActionResult:
         """Runs an action the gate let run, within the action timeout; never raises."""
         assert d.params is not None
+        started = time.monotonic()
         try:
-            return await asyncio.wait_for(
+            result = await asyncio.wait_for(
                 actions.execute(bound.plugin, action, d.params, key, self.where),
                 timeout=self.rt.settings.action_timeout,
             )
         except Exception as err:  # whatever the plugin raised is this action's failure, on record
-            return ActionResult(ok=False, message=f"{type(err).__name__}: {err}")
+            result = ActionResult(ok=False, message=f"{type(err).__name__}: {err}")
+        risk = d.spec.risk if d.spec is not None else None
+        metrics.action_ran(action, risk, result.ok, time.monotonic() - started)
+        return result

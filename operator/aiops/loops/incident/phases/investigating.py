@@ -8,6 +8,7 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING, Any
 
+from aiops import metrics
 from aiops.agent.base import AgentResult, Investigation
 from aiops.api import AgentUsage, Diagnosis, DryRun, Incident, ProposedAction
 from aiops.api.approval import step_digest
@@ -42,6 +43,7 @@ async def step(d: IncidentDriver, incident: Incident, w: StatusWriter) -> float:
         decision, dry = await d.judge(
             action, params, await d.gate_input(incident, subject, bound, obs)
         )
+        metrics.proposal_judged(decision.verdict, decision.check)
         await d.audit(
             "policy.decision",
             {
@@ -78,6 +80,7 @@ async def step(d: IncidentDriver, incident: Incident, w: StatusWriter) -> float:
     await d.audit("agent.start", {"agent": agent.name})
     result: AgentResult = await agent.investigate(inv)
     await d.audit("agent.result", result.model_dump(mode="json"))
+    metrics.agent_investigated(result.usage.backend, result.usage.model, result.outcome)
     usage = wire(
         AgentUsage,
         backend=result.usage.backend,
@@ -105,6 +108,7 @@ async def step(d: IncidentDriver, incident: Incident, w: StatusWriter) -> float:
     uid = incident.metadata.uid or ""
     for i, s in enumerate(result.steps[:MAX_STEPS], start=1):
         decision, dry = await d.judge(s.action, s.params, facts)
+        metrics.proposal_judged(decision.verdict, decision.check)
         await d.audit(
             "policy.decision",
             {
