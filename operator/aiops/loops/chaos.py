@@ -12,7 +12,7 @@ from typing import Any
 
 import kopf
 
-from aiops import logs
+from aiops import logs, metrics
 from aiops.api import GROUP, VERSION, Chaos
 from aiops.loops.chaos_driver import ChaosDriver, ChaosRuntime, ChaosSettings
 from aiops.settings import OperatorSettings
@@ -78,12 +78,15 @@ async def drive_chaos(
     namespace: str | None,
     memo: kopf.Memo,
     spec: kopf.Spec | None = None,
+    body: kopf.Body | None = None,
     **_: Any,
 ) -> None:
     assert namespace is not None  # Chaos is namespaced
     logs.bind(namespace=namespace, chaos=name, subject=spec.get("subject") if spec else None)
     rt = runtime(memo)
     driver = ChaosDriver(rt, namespace, name)
+    if body is not None:  # kopf's live view: the active-faults gauge reads it at each scrape
+        metrics.LIVE.add_chaos(namespace, name, body)
     try:
         while not stopped:
             async with rt.lock(namespace, name):
@@ -93,6 +96,7 @@ async def drive_chaos(
             if delay > 0:
                 await stopped.wait(delay)
     finally:
+        metrics.LIVE.drop_chaos(namespace, name)
         await driver.close()
 
 

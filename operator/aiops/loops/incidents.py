@@ -8,7 +8,7 @@ from typing import Any
 
 import kopf
 
-from aiops import logs
+from aiops import logs, metrics
 from aiops.api import GROUP, VERSION, Incident
 from aiops.loops.incident import IncidentDriver
 from aiops.vocabulary import TERMINAL
@@ -47,11 +47,14 @@ async def drive_incident(
     namespace: str | None,
     memo: kopf.Memo,
     spec: kopf.Spec | None = None,
+    body: kopf.Body | None = None,
     **_: Any,
 ) -> None:
     assert namespace is not None  # Incidents are namespaced
     logs.bind(namespace=namespace, incident=name, subject=spec.get("subject") if spec else None)
     driver = IncidentDriver(memo.runtime, namespace, name)
+    if body is not None:  # kopf's live view: the open-incident gauges read it at each scrape
+        metrics.LIVE.add_incident(namespace, name, body)
     try:
         while not stopped:
             delay = await driver.step()
@@ -60,4 +63,5 @@ async def drive_incident(
             if delay > 0:
                 await stopped.wait(delay)
     finally:
+        metrics.LIVE.drop_incident(namespace, name)
         await driver.close()
