@@ -168,7 +168,7 @@ def trials_table(summary: Summary, trials: list[TrialRecord]) -> Table:
             ("outcome", "outcome"),
             ("ttd", "TTD"),
             ("ttr", "TTR"),
-            ("actions", "actions"),
+            ("steps", "actions"),
             ("incident", "incident"),
             ("detail", "why"),
         ],
@@ -225,6 +225,11 @@ def verdict(summary: Summary) -> str:
     for, against the baseline, the self-healing faults, and whether the trials were enough."""
     parts: list[str] = []
     credited = len(summary.credited)
+    faults = (
+        "1 fault that does not heal by itself"
+        if credited == 1
+        else f"{credited} faults that do not heal by themselves"
+    )
     for variant in summary.agent_variants:
         total = summary.total(variant)
         if not total.counted:
@@ -233,19 +238,18 @@ def verdict(summary: Summary) -> str:
         ttr = total.median_ttr
         parts.append(
             f"{variant} resolved {total.wins}/{total.counted} trials "
-            f"({rate(total.win_rate)}) on {credited} fault{'s' * (credited != 1)} that do not "
-            f"heal by themselves, median TTR {seconds(ttr.value if ttr else None)}"
-            + _against_baseline(summary, total)
+            f"({rate(total.win_rate)}) on {faults}, "
+            f"median TTR {seconds(ttr.value if ttr else None)}" + _against_baseline(summary, total)
         )
     if not summary.agent_variants:
-        parts.append("no agent variant in this run (baseline only)")
+        parts.append("No agent variant in this run (baseline only)")
     if summary.self_healing:
-        parts.append(f"self-healing, no credit: {_labels(summary, summary.self_healing)}")
+        parts.append(f"Self-healing, no credit: {_labels(summary, summary.self_healing)}")
     if summary.unbaselined:
-        parts.append(f"no baseline (may heal alone): {_labels(summary, summary.unbaselined)}")
+        parts.append(f"No baseline (may heal alone): {_labels(summary, summary.unbaselined)}")
     if not summary.enough_trials:
         parts.append(
-            f"fewer than {MIN_TRIALS} trials in a cell ({summary.min_trials}): "
+            f"Fewer than {MIN_TRIALS} trials in a cell ({summary.min_trials}): "
             "not enough trials to rank"
         )
     return "Verdict: " + ". ".join(parts) + "."
@@ -349,8 +353,12 @@ body { font: 14px/1.45 system-ui, sans-serif; margin: 2em auto; max-width: 1200p
 table { border-collapse: collapse; margin: .5em 0 1.5em; font-size: 13px; }
 th, td { border: 1px solid #ccc; padding: 3px 7px; text-align: left; vertical-align: top; }
 th { background: #f3f3f3; }
-td[data-field]:not([data-field=fault]):not([data-field=variant]):not([data-field=detail]) {
-  text-align: right; font-variant-numeric: tabular-nums; }
+td { font-variant-numeric: tabular-nums; }
+td[data-field=trials], td[data-field=faults], td[data-field=seq], td[data-field=trial],
+td[data-field=actions], td[data-field=tokens], td[data-field=cost], td[data-field^=median],
+td[data-field^=win], td[data-field^=cost], td[data-field=ttd], td[data-field=ttr],
+td[data-field=resolved], td[data-field=escalated], td[data-field=timeout],
+td[data-field=wrong_fix], td[data-field=self_healed], td[data-field=error] { text-align: right; }
 figure { margin: 1em 0; } figcaption { font-weight: 600; }
 img { max-width: 100%; }
 dl.facts { display: grid; grid-template-columns: max-content auto; gap: 2px 12px; }

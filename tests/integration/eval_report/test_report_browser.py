@@ -122,7 +122,7 @@ def test_report_in_headless_chromium(tmp_path: Path, chromium: webdriver.Chrome)
     # latency healed alone in 4 of 5 baseline trials: no credit. runbook: 4/5 + 0/5 on the rest.
     assert first[1].startswith("Verdict: runbook resolved 4/10 trials (40% [17%-69%]) on 2 ")
     assert "claude resolved 5/9 trials" in first[1]
-    assert "self-healing, no credit: latency" in first[1]
+    assert "Self-healing, no credit: latency" in first[1]
 
     images = chromium.execute_script(
         "return Array.from(document.images).map(i => "

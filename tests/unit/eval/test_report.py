@@ -46,7 +46,7 @@ def test_report_files_verdict_first_and_self_contained(tmp_path: Path) -> None:
     lines = md.splitlines()
     assert lines[0] == "# Evaluation: ratelimiter-faults"
     assert lines[2].startswith("**Verdict: runbook resolved 4/5 trials (80% [38%-96%]) on 1 ")
-    assert "self-healing, no credit: latency" in lines[2]
+    assert "Self-healing, no credit: latency" in lines[2]
     for png in ("win-rate.png", "ttd.png", "ttr.png", "cost.png"):
         assert f"]({png})" in md
         assert (out / png).read_bytes().startswith(b"\x89PNG\r\n\x1a\n")

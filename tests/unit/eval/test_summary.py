@@ -38,7 +38,7 @@ def test_a_fault_the_baseline_heals_gives_the_agent_no_credit(tmp_path: Path) ->
     assert cell is not None and cell.wins == 3 and sorted(cell.ttr) == [12.0, 12.0, 14.0]
     line = verdict(s)
     assert line.startswith("Verdict: runbook resolved 2/5 trials (40% [12%-77%]) on 1 fault")
-    assert "self-healing, no credit: latency" in line
+    assert "Self-healing, no credit: latency" in line
 
 
 def test_errors_count_in_no_rate_and_timeouts_are_losses(tmp_path: Path) -> None:
@@ -86,4 +86,4 @@ def test_verdict_against_the_baseline_with_enough_trials(tmp_path: Path) -> None
 def test_a_fault_without_baseline_is_named(tmp_path: Path) -> None:
     s = summary_of(tmp_path, [Plan("kill_node", "runbook", [O.RESOLVED] * 5)])
     assert s.unbaselined == [FaultKey(SUBJECT, "kill_node")]
-    assert "no baseline (may heal alone): kill_node" in verdict(s)
+    assert "No baseline (may heal alone): kill_node" in verdict(s)
