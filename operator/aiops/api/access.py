@@ -67,7 +67,10 @@ def operator_role() -> dict[str, Any]:
             # kopf: resource discovery, cluster-wide namespace watching, and peering.
             _rule(["apiextensions.k8s.io"], ["customresourcedefinitions"], READ),
             _rule([""], ["namespaces"], READ),
-            _rule(["kopf.dev"], ["clusterkopfpeerings", "kopfpeerings"], [*READ, "patch"]),
+            # create: `--peering NAME` makes its peering object when it is not there yet.
+            _rule(
+                ["kopf.dev"], ["clusterkopfpeerings", "kopfpeerings"], [*READ, "create", "patch"]
+            ),
         ],
     )
 

@@ -6,14 +6,12 @@ Resolved, and no action ran twice — counted on the subject's side, by the rate
 from __future__ import annotations
 
 import os
-import re
 import signal
 import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 
 from ratelimiter.localstack import LocalStack
@@ -24,6 +22,7 @@ from tests.fixtures.incident_loop import (
     OperatorProcess,
     one_incident,
     operator_free_env,
+    resets,
 )
 
 POINTS = [
@@ -38,15 +37,6 @@ POINTS = [
     "entered-Verifying",
     "enter-Resolved",
 ]
-RESETS = re.compile(r'ratelimiter_admin_changes_total\{[^}]*operation="reset_counter"[^}]*\} (\S+)')
-
-
-def resets(stack: LocalStack) -> int:
-    total = 0.0
-    for url in stack.urls.nodes.values():
-        text = httpx.get(f"{url}/metrics", timeout=5).text
-        total += sum(float(v) for v in RESETS.findall(text))
-    return int(total)
 
 
 @pytest.fixture(scope="module")
