@@ -6,7 +6,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from aiops.subjects.checks import below, evaluate_rules, members_down, over_threshold, threshold
-from aiops.subjects.contract import Invariant, Observation, Severity, Violation
+from aiops.subjects.contract import Invariant, MemberState, Observation, Severity, Violation
 from tikv_subject.observation import (
     DISK_AVAILABLE,
     EVICTING,
@@ -19,6 +19,7 @@ from tikv_subject.observation import (
 )
 
 STORE_DOWN = "store_down"
+NO_LIVE_STORE = "no_live_store"
 HIGH_LATENCY = "high_latency"
 LOW_DISK_SPACE = "low_disk_space"
 REGION_HEALTH = "region_health"
@@ -30,7 +31,15 @@ INVARIANTS: tuple[Invariant, ...] = (
     Invariant(
         name=STORE_DOWN,
         description="Every store PD knows (not removed) is heartbeating: PD reports none "
-        "Disconnected (no heartbeat for 20 s) or Down.",
+        "Disconnected (no heartbeat for 20 s) or Down, and no Offline store (being removed) "
+        "has gone 20 s without a heartbeat.",
+        severity=Severity.CRITICAL,
+        hold=timedelta(seconds=30),
+    ),
+    Invariant(
+        name=NO_LIVE_STORE,
+        description="PD lists at least one store that heartbeats (Up, or Offline and alive): "
+        "a cluster with none, or an empty store list, is down, not healthy.",
         severity=Severity.CRITICAL,
         hold=timedelta(seconds=30),
     ),
@@ -99,6 +108,28 @@ def store_down(obs: Observation, inv: Invariant) -> list[Violation]:
             + (f"; last heartbeat {m.last_seen.isoformat()}" if m.last_seen else "")
         ),
     )
+
+
+def no_live_store(obs: Observation, inv: Invariant) -> list[Violation]:
+    alive = [m for m in obs.members if m.state in (MemberState.UP, MemberState.DEGRADED)]
+    if alive:
+        return []
+    listed = ", ".join(f"{m.name} {m.message or m.state}" for m in obs.members) or "none"
+    removed = obs.facts.get("removed_stores", [])
+    return [
+        Violation(
+            invariant=inv.name,
+            entity="cluster",
+            severity=inv.severity,
+            value=0,
+            summary=f"PD lists no store that heartbeats ({len(obs.members)} store(s) not "
+            f"removed, {len(removed)} removed): the cluster serves nothing",
+            evidence=[
+                f"PD /pd/api/v1/stores: {listed}",
+                f"removed stores: {', '.join(removed) or 'none'}",
+            ],
+        )
+    ]
 
 
 def high_latency(obs: Observation, inv: Invariant) -> list[Violation]:
@@ -251,6 +282,7 @@ def evaluate(
         invariants,
         {
             STORE_DOWN: store_down,
+            NO_LIVE_STORE: no_live_store,
             HIGH_LATENCY: high_latency,
             LOW_DISK_SPACE: low_disk_space,
             REGION_HEALTH: region_health,

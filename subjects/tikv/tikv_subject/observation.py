@@ -23,13 +23,7 @@ from tikv_subject.ledger import Ownership
 from tikv_subject.pd import REGION_CHECKS, PdClient
 from tikv_subject.pd_models import RegionInfo, RegionsInfo, StoreInfo, StoresInfo
 from tikv_subject.queries import Queries
-from tikv_subject.stores import (
-    GONE_STATES,
-    member_state,
-    series_index,
-    status_endpoint,
-    store_name,
-)
+from tikv_subject.stores import Condition, condition, series_index, status_endpoint, store_name
 
 MAX_REGIONS_IN_FACTS = 10
 MAX_UNMATCHED_SERIES = 10
@@ -56,6 +50,7 @@ class Reads:
     checks: dict[str, RegionsInfo]
     p99: list[Sample] | None  # None: no Prometheus configured
     scraped: list[Sample] | None
+    pd_now: datetime  # PD's clock when it answered: heartbeat ages are measured on it
 
 
 async def gather(calls: dict[str, Callable[[], Awaitable[Any]]]) -> dict[str, Any]:
@@ -98,7 +93,9 @@ async def read(pd: PdClient, prometheus: Prometheus | None, queries: Queries) ->
         "evictions": pd.evictions,
     }
     for check in REGION_CHECKS:
-        calls[check] = functools.partial(pd.region_check, check)
+        # The count and the regions facts show: a down store's list of every region it held
+        # is read no further.
+        calls[check] = functools.partial(pd.region_check, check, MAX_REGIONS_IN_FACTS)
     if prometheus is not None:
         prom = prometheus
         calls["p99"] = lambda: _query(prom, "gRPC latency", queries.grpc_p99_seconds)
@@ -112,6 +109,7 @@ async def read(pd: PdClient, prometheus: Prometheus | None, queries: Queries) ->
         checks={c: got[c] for c in REGION_CHECKS},
         p99=got.get("p99"),
         scraped=got.get("scraped"),
+        pd_now=pd.now(),
     )
 
 
@@ -139,19 +137,14 @@ def region_fact(region: RegionInfo) -> dict[str, Any]:
     }
 
 
-def _member(info: StoreInfo) -> Member:
-    s, st = info.store, info.status
-    state = member_state(s.state_name)
-    message = "" if s.state_name == "Up" else f"PD reports {s.state_name}"
-    if state is MemberState.UNKNOWN:
-        message = f"PD reports an unknown state {s.state_name!r}"
+def _member(info: StoreInfo, cond: Condition) -> Member:
     return Member(
-        name=store_name(s.id),
-        state=state,
+        name=store_name(info.store.id),
+        state=cond.state,
         role="tikv",
-        address=s.address,
-        last_seen=st.last_heartbeat_ts,
-        message=message,
+        address=info.store.address,
+        last_seen=info.status.last_heartbeat_ts,
+        message=cond.message,
     )
 
 
@@ -161,8 +154,9 @@ def build(
     owners: dict[int, Ownership | None],
     now: datetime,
 ) -> Observation:
-    live = [i for i in reads.stores.stores if i.store.state_name not in GONE_STATES]
-    gone = [i for i in reads.stores.stores if i.store.state_name in GONE_STATES]
+    conditions = {i.store.id: condition(i, reads.pd_now) for i in reads.stores.stores}
+    live = [i for i in reads.stores.stores if not conditions[i.store.id].removed]
+    gone = [i for i in reads.stores.stores if conditions[i.store.id].removed]
     metrics: dict[str, dict[str, float]] = {
         STORE_UP: {},
         LEADERS: {},
@@ -175,8 +169,10 @@ def build(
     for info in live:
         s, st = info.store, info.status
         name = store_name(s.id)
-        up = member_state(s.state_name) is MemberState.UP
-        metrics[STORE_UP][name] = 1.0 if up else 0.0
+        cond = conditions[s.id]
+        # Heartbeating: Up, or Offline and still alive (it serves until PD has emptied it).
+        alive = cond.state in (MemberState.UP, MemberState.DEGRADED)
+        metrics[STORE_UP][name] = 1.0 if alive else 0.0
         metrics[LEADERS][name] = float(st.leader_count)
         metrics[LEADER_WEIGHT][name] = st.leader_weight
         metrics[REGIONS][name] = float(st.region_count)
@@ -189,6 +185,7 @@ def build(
                 "address": s.address,
                 "status_address": status_endpoint(s, cfg.status_port),
                 "state": s.state_name,
+                "removing": cond.removing,
                 "version": s.version,
                 "leaders": st.leader_count,
                 "regions": st.region_count,
@@ -208,6 +205,7 @@ def build(
         )
     facts: dict[str, Any] = {
         "stores": store_facts,
+        "listed_stores": reads.stores.count,
         "removed_stores": [store_name(i.store.id) for i in gone],
         "schedulers": reads.schedulers,
         "evict_leader": evictions,
@@ -230,5 +228,8 @@ def build(
         if unmatched:
             facts["unmatched_series"] = sorted(set(unmatched))[:MAX_UNMATCHED_SERIES]
     return Observation(
-        observed_at=now, members=[_member(i) for i in live], metrics=metrics, facts=facts
+        observed_at=now,
+        members=[_member(i, conditions[i.store.id]) for i in live],
+        metrics=metrics,
+        facts=facts,
     )

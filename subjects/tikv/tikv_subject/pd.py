@@ -8,9 +8,14 @@ Reads fail over to the next PD URL; writes only when the request surely never le
 
 from __future__ import annotations
 
+import asyncio
+import json
 import re
-from collections.abc import Sequence
-from typing import Any, TypeVar
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from email.utils import parsedate_to_datetime
+from typing import Any, TypeVar, cast
 from urllib.parse import urlsplit, urlunsplit
 
 import httpx
@@ -25,6 +30,7 @@ REGION_CHECKS = ("miss-peer", "down-peer", "pending-peer")
 # PD before 4.0 ran one scheduler per evicted store, named evict-leader-scheduler-<id>; later
 # PDs run one evict-leader-scheduler whose config lists the stores. Both are read.
 _PER_STORE_EVICT = re.compile(rf"^{EVICT_LEADER}-(\d+)$")
+ALL_STATES = "state=0&state=1&state=2"  # metapb.StoreState Up, Offline, Tombstone
 
 _Model = TypeVar("_Model", bound=BaseModel)
 _SCHEDULERS = TypeAdapter(list[str] | None)
@@ -57,11 +63,71 @@ class PdError(PluginError):
     """PD could not answer; the message says which URL, which request and what went wrong."""
 
 
+class _TooBig(Exception):
+    pass
+
+
+# What one answer may weigh. PD's store list is about 1.6 KB per store, so a cluster of a
+# thousand stores is well under this; anything bigger is not PD's answer. A region check read
+# in full (restart_store's quorum check) may be far bigger: it has its own bound.
+MAX_BODY = 4 << 20
+MAX_REGION_LIST = 256 << 20
+# How much of a region check an observation reads: the count and the first regions (facts
+# show ten). PD writes `{"count":N,"regions":[` first, so a down store's 200k-region list
+# costs the head only; PD's own JSON rendering of it is PD's cost.
+MAX_HEAD = 1 << 20
+_CHECK_HEAD = re.compile(r'\s*\{\s*"count"\s*:\s*(\d+)\s*,\s*"regions"\s*:\s*')
+_JSON = json.JSONDecoder()
+# Requests that change nothing when repeated: after a timeout or a failure they go to the
+# next PD. A POST that may have been applied is never repeated elsewhere.
+IDEMPOTENT = frozenset({"GET", "DELETE"})
+
+
+@dataclass(frozen=True)
+class Answer:
+    shown: str  # the PD URL, credentials masked
+    status: int
+    data: Any  # decoded JSON; None for a write or an allowed 404
+
+
+async def _read(resp: httpx.Response, limit: int) -> bytes:
+    """The whole body, refusing one that grows past `limit` bytes before it is all read."""
+    announced = resp.headers.get("content-length", "")
+    if announced.isdigit() and int(announced) > limit:
+        raise _TooBig(f"announced {int(announced)} bytes, more than {limit}")
+    return await _drain(resp.aiter_bytes(), limit)
+
+
+async def _drain(stream: AsyncIterator[bytes], limit: int) -> bytes:
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in stream:
+        size += len(chunk)
+        if size > limit:
+            raise _TooBig(f"sent more than {limit} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
 class PdClient:
     def __init__(self, urls: Sequence[str], http: httpx.AsyncClient, timeout: float) -> None:
         self.urls = [u.rstrip("/") for u in urls]
         self.http = http
         self.timeout = timeout
+        # PD's clock minus ours, from the Date of PD's last answer: heartbeat ages are PD's.
+        self.clock_offset = timedelta(0)
+
+    def now(self) -> datetime:
+        """PD's time now, as far as its last answer's Date tells (to a second)."""
+        return datetime.now(UTC) + self.clock_offset
+
+    def _clock(self, resp: httpx.Response) -> None:
+        try:
+            date = parsedate_to_datetime(resp.headers.get("date", ""))
+        except (TypeError, ValueError, IndexError):
+            return
+        if date.tzinfo is not None:
+            self.clock_offset = date - datetime.now(UTC)
 
     # -- transport ---------------------------------------------------------------------------
 
@@ -72,72 +138,116 @@ class PdClient:
         *,
         body: dict[str, Any] | None = None,
         allow_404: bool = False,
-    ) -> tuple[str, int, Any]:
-        """(shown URL, status, decoded JSON). Tries each PD URL in turn, see the module doc."""
-        writing = method != "GET"
+        limit: int = MAX_BODY,
+        parse: Callable[[httpx.Response], Awaitable[Any]] | None = None,
+    ) -> Answer:
+        """Tries each PD URL in turn. Each try is bounded as a whole, connecting to the last
+        byte (a PD that trickles its answer is as late as one that hangs), and by size.
+        Idempotent requests move on after any failure; a POST only when it surely never
+        left (refused, or the connection never made)."""
+        idempotent = method in IDEMPOTENT
         problems: list[str] = []
         for base in self.urls:
             shown = redact_url(base)
             try:
-                resp = await self.http.request(method, base + path, json=body, timeout=self.timeout)
+                async with (
+                    asyncio.timeout(self.timeout),
+                    self.http.stream(method, base + path, json=body, timeout=self.timeout) as resp,
+                ):
+                    self._clock(resp)
+                    if allow_404 and resp.status_code == 404:
+                        return Answer(shown, 404, None)
+                    if resp.status_code >= 400 or method != "GET" or parse is None:
+                        raw = await _read(resp, limit)
+                    else:
+                        return Answer(shown, resp.status_code, await parse(resp))
+            except TimeoutError:
+                problems.append(f"{shown} gave no complete answer within {self.timeout:g} s")
+                if idempotent:
+                    continue
+                break  # the write may have been applied
             except httpx.HTTPError as err:
                 problems.append(f"{shown} unreachable ({describe(err)})")
-                # A write that timed out may have been applied: never repeat it elsewhere.
-                if writing and not isinstance(err, httpx.ConnectError | httpx.ConnectTimeout):
-                    break
+                if idempotent or isinstance(err, httpx.ConnectError | httpx.ConnectTimeout):
+                    continue
+                break
+            except _TooBig as err:
+                problems.append(f"{shown} answered with too big a body ({err})")
+                if idempotent:
+                    continue
+                break
+            except PdError as err:  # `parse` refused what it read
+                problems.append(f"{shown} {err}")
                 continue
-            if allow_404 and resp.status_code == 404:
-                return shown, 404, None
             if resp.status_code >= 400:
-                problems.append(f"{shown} answered HTTP {resp.status_code}: {snippet(resp.text)}")
-                if writing or resp.status_code < 500:
-                    break
-                continue
-            if writing:
-                return shown, resp.status_code, None  # accepted; PD's answer is a courtesy
+                text = raw.decode("utf-8", "replace")
+                problems.append(f"{shown} answered HTTP {resp.status_code}: {snippet(text)}")
+                if idempotent and resp.status_code >= 500:
+                    continue
+                break
+            if method != "GET":
+                return Answer(shown, resp.status_code, None)  # accepted; PD's text is a courtesy
             try:
-                return shown, resp.status_code, resp.json()
-            except ValueError:
+                return Answer(shown, resp.status_code, json.loads(raw))
+            except ValueError:  # also a body that is not UTF-8
                 kind = resp.headers.get("content-type", "no content-type")
+                text = raw.decode("utf-8", "replace")
                 problems.append(
-                    f"{shown} answered with something that is not JSON ({kind}): "
-                    f"{snippet(resp.text)}"
+                    f"{shown} answered with something that is not JSON ({kind}): {snippet(text)}"
                 )
         raise PdError(f"PD {method} {path} failed: {'; '.join(problems)}")
 
     async def _get(self, path: str, model: type[_Model], what: str) -> _Model:
-        shown, _, data = await self._call("GET", path)
-        return _validate(model, data, f"PD at {shown} answered GET {path} with", what)
+        answer = await self._call("GET", path)
+        return _validate(model, answer.data, f"PD at {answer.shown} answered GET {path} with", what)
 
     # -- reads -------------------------------------------------------------------------------
 
     async def stores(self) -> StoresInfo:
-        return await self._get(f"{API}/stores", StoresInfo, "PD's store list")
+        """Every store, Tombstones included: without `state`, PD lists only Up and Offline
+        ones (server/api/store.go), and removed stores would never be seen."""
+        return await self._get(f"{API}/stores?{ALL_STATES}", StoresInfo, "PD's store list")
 
-    async def region_check(self, check: str) -> RegionsInfo:
+    async def region_check(self, check: str, sample: int | None = None) -> RegionsInfo:
+        """PD's list of regions failing `check`. With `sample`, only its count and first
+        `sample` regions are read (then the answer is dropped); without, all of it."""
         path = f"{API}/regions/check/{check}"
-        return await self._get(path, RegionsInfo, f"PD's {check} region list")
+        what = f"PD's {check} region list"
+        if sample is None:
+            answer = await self._call("GET", path, limit=MAX_REGION_LIST)
+            return _validate(
+                RegionsInfo, answer.data, f"PD at {answer.shown} answered GET {path} with", what
+            )
+
+        async def head(resp: httpx.Response) -> RegionsInfo:
+            data = await _region_head(resp, sample)
+            return _validate(RegionsInfo, data, f"answered GET {path} with", what)
+
+        answer = await self._call("GET", path, parse=head)
+        return cast(RegionsInfo, answer.data)
 
     async def region(self, region_id: int) -> RegionInfo | None:
-        """The region, or None when PD does not know it (PD answers null, or 404 on some
-        versions)."""
+        """The region, or None when PD does not know it (404 since PD 4.0; older PDs answered
+        null)."""
         path = f"{API}/region/id/{region_id}"
-        shown, status, data = await self._call("GET", path, allow_404=True)
-        if status == 404 or data is None or data == {}:
+        answer = await self._call("GET", path, allow_404=True)
+        data = answer.data
+        if answer.status == 404 or data is None or data == {}:
             return None
         if isinstance(data, dict) and data.get("id") == 0:
             return None
-        return _validate(RegionInfo, data, f"PD at {shown} answered GET {path} with", "a region")
+        prefix = f"PD at {answer.shown} answered GET {path} with"
+        return _validate(RegionInfo, data, prefix, "a region")
 
     async def schedulers(self) -> list[str]:
         path = f"{API}/schedulers"
-        shown, _, data = await self._call("GET", path)
+        answer = await self._call("GET", path)
         try:
-            return _SCHEDULERS.validate_python(data) or []
+            return _SCHEDULERS.validate_python(answer.data) or []
         except ValidationError as err:
             raise PdError(
-                f"PD at {shown} answered GET {path} with JSON that is not a list of scheduler "
-                f"names: {_problems(err)}"
+                f"PD at {answer.shown} answered GET {path} with JSON that is not a list of "
+                f"scheduler names: {_problems(err)}"
             ) from err
 
     async def evictions(self) -> tuple[list[str], set[int]]:
@@ -146,13 +256,13 @@ class PdClient:
         stores = {int(m.group(1)) for n in names if (m := _PER_STORE_EVICT.match(n))}
         if EVICT_LEADER in names:
             path = f"{API}/scheduler-config/{EVICT_LEADER}/list"
-            shown, status, data = await self._call("GET", path, allow_404=True)
+            answer = await self._call("GET", path, allow_404=True)
             # 404: the last eviction was removed between the two reads.
-            if status != 404:
+            if answer.status != 404:
                 conf = _validate(
                     EvictLeaderConfig,
-                    data,
-                    f"PD at {shown} answered GET {path} with",
+                    answer.data,
+                    f"PD at {answer.shown} answered GET {path} with",
                     "the evict-leader scheduler's config",
                 )
                 stores |= set(conf.store_id_ranges)
@@ -169,9 +279,11 @@ class PdClient:
     async def remove_evict_leader(self, store_id: int) -> bool:
         """Stop evicting leaders from the store: True if an eviction was removed, False if
         there was none. PD versions differ in how they answer for an absent one (404, or 500
-        "scheduler not found"), so a failed delete is checked against the list."""
+        "scheduler not found"), so a failed delete is checked against the list. A DELETE is
+        idempotent: one that timed out at a PD goes to the next, and a 404 there may mean the
+        first one did remove it."""
         try:
-            _, status, _ = await self._call(
+            answer = await self._call(
                 "DELETE", f"{API}/schedulers/{EVICT_LEADER}-{store_id}", allow_404=True
             )
         except PdError:
@@ -179,7 +291,7 @@ class PdClient:
             if store_id not in evicted:
                 return False
             raise
-        return status != 404
+        return answer.status != 404
 
     async def transfer_leader(self, region_id: int, to_store: int) -> None:
         await self._call(
@@ -187,6 +299,90 @@ class PdClient:
             f"{API}/operators",
             body={"name": "transfer-leader", "region_id": region_id, "to_store_id": to_store},
         )
+
+
+class _NotCompact(Exception):
+    """The body does not start the way PD writes a region list; judge it whole."""
+
+
+def check_head(text: str, sample: int, complete: bool) -> dict[str, Any] | None:
+    """`{"count": N, "regions": [first `sample` regions]}` from the start of a region check
+    as PD writes it (`{"count":N,"regions":[...`, count first), or None when more of the body
+    is needed. Raises _NotCompact for anything else."""
+    m = _CHECK_HEAD.match(text)
+    if m is None:
+        if complete or len(text) > 256:
+            raise _NotCompact
+        return None
+    count, pos = int(m.group(1)), m.end()
+    if text.startswith("null", pos):
+        return {"count": count, "regions": []}
+    if not text.startswith("[", pos):
+        if pos < len(text) or complete:
+            raise _NotCompact
+        return None
+    pos += 1
+    regions: list[Any] = []
+    while len(regions) < sample:
+        pos = _skip_space(text, pos)
+        if text.startswith("]", pos):
+            return {"count": count, "regions": regions}
+        if regions:
+            if not text.startswith(",", pos):
+                if pos < len(text) or complete:
+                    raise _NotCompact
+                return None
+            pos = _skip_space(text, pos + 1)
+        try:
+            item, pos = _JSON.raw_decode(text, pos)
+        except ValueError as err:
+            if complete:
+                raise _NotCompact from err
+            return None  # a region not complete yet
+        regions.append(item)
+    return {"count": count, "regions": regions}
+
+
+def _skip_space(text: str, pos: int) -> int:
+    while pos < len(text) and text[pos] in " \t\r\n":
+        pos += 1
+    return pos
+
+
+async def _region_head(resp: httpx.Response, sample: int) -> Any:
+    """The head of a region check (see check_head), read as it arrives and no further than
+    needed: at most MAX_HEAD bytes. A body not in PD's compact form is read whole (bounded)
+    and judged as any answer."""
+    stream = resp.aiter_bytes()
+    buf = b""
+    complete = False
+    while not complete:
+        chunk = await anext(stream, None)
+        complete = chunk is None
+        buf += chunk or b""
+        try:
+            # Decoded again as it grows: a character cut in two sits at the end, inside a
+            # region that is not complete yet.
+            head = check_head(buf.decode("utf-8", "replace"), sample, complete)
+        except _NotCompact:
+            break
+        if head is not None:
+            return head
+        if len(buf) > MAX_HEAD:
+            raise PdError(f"sent {MAX_HEAD} bytes without {sample} complete regions")
+    if not complete:
+        buf += await _drain(stream, MAX_BODY - len(buf))
+    try:
+        data = json.loads(buf)
+    except ValueError as err:
+        kind = resp.headers.get("content-type", "no content-type")
+        text = buf.decode("utf-8", "replace")
+        raise PdError(
+            f"answered with something that is not JSON ({kind}): {snippet(text)}"
+        ) from err
+    if isinstance(data, dict) and isinstance(data.get("regions"), list):
+        data = {**data, "regions": data["regions"][:sample]}
+    return data
 
 
 def _problems(err: ValidationError, limit: int = 3) -> str:

@@ -62,13 +62,18 @@ class StoreLabel(PdModel):
 
 
 class MetaStore(PdModel):
-    """metapb.Store plus PD's `state_name` (Up, Disconnected, Down, Offline, Tombstone)."""
+    """metapb.Store plus PD's `state_name`: the store's state (Up, Offline, Tombstone), an Up
+    one renamed Disconnected or Down by its heartbeat's age (pkg/response/store.go).
+    `state` and `node_state` are the protobuf enums' numbers, left out when 0 (Up;
+    Preparing), and `node_state` is missing altogether before PD 5.0."""
 
     id: int = Field(gt=0)
     address: str = Field(min_length=1)
     status_address: str = ""
     version: str = ""
     state_name: str = Field(min_length=1)
+    state: int = 0  # metapb.StoreState: 0 Up, 1 Offline, 2 Tombstone
+    node_state: int | None = None  # metapb.NodeState: 0 Preparing, 1 Serving, 2 Removing, 3 Removed
     labels: Annotated[list[StoreLabel], BeforeValidator(_none_as_empty)] = []
 
 

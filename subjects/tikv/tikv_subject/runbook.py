@@ -12,6 +12,7 @@ from tikv_subject.invariants import (
     LEADER_IMBALANCE,
     LOW_DISK_SPACE,
     METRICS_MISSING,
+    NO_LIVE_STORE,
     REGION_HEALTH,
     STORE_DOWN,
 )
@@ -34,6 +35,16 @@ RUNBOOK: tuple[RunbookEntry, ...] = (
                 rationale="a crashed or hung TiKV usually comes back on restart; refused while "
                 "another store is down or when a region would lose its quorum",
             ),
+        ],
+    ),
+    RunbookEntry(
+        invariant=NO_LIVE_STORE,
+        diagnosis="PD knows no store that heartbeats: every store is down, being removed and "
+        "dead, or PD lists none at all. Nothing serves reads or writes.",
+        likely_causes=[
+            "every TiKV pod is gone or crash-looping (a bad image, config or volume)",
+            "the stores cannot reach PD (network policy, DNS, PD's address changed)",
+            "PD's data was lost or this PD belongs to another cluster (an empty store list)",
         ],
     ),
     RunbookEntry(

@@ -1,10 +1,13 @@
 """Bad input fails observe() with a PluginError whose message says which URL, which request
-and what was wrong, and never shows a secret; the core turns it into Unknown, never into
-"all clear"."""
+and what was wrong, within its time bound, and never shows a secret; the core turns it into
+Unknown, never into "all clear". PD is the stand-in on real sockets, so hangs, trickles,
+bodies cut short and huge bodies are real ones."""
 
 from __future__ import annotations
 
 import json
+import time
+from typing import Any
 
 import httpx
 import pytest
@@ -12,111 +15,219 @@ import pytest
 from aiops.subjects import registry
 from aiops.subjects.contract import PluginError
 from aiops.subjects.metrics import Prometheus
+from tests.fixtures.pd_standin import FIXTURES_PD, PdStandIn, many_regions, region, region_list
 from tests.fixtures.tikv_plugin import MakePlugin
-from tests.unit.tikv.fakepd import FakePd, StubPrometheus
+from tests.unit.tikv.fakepd import StubPrometheus
+from tikv_subject.pd import PdClient
 
-JSON = {"content-type": "application/json; charset=UTF-8"}
-
-
-def refuse(request: httpx.Request) -> httpx.Response:
-    raise httpx.ConnectError("[Errno 111] Connection refused", request=request)
+# A short bound per request keeps these tests quick; the plugin's default is 3 s.
+FAST: dict[str, Any] = {"requestTimeoutSeconds": 0.5}
 
 
-async def test_pd_unreachable_names_the_url(make_plugin: MakePlugin) -> None:
-    pd = FakePd()
-    pd.fault = refuse
+def stores_body(standin: PdStandIn) -> bytes:
+    return httpx.get(f"{standin.urls[0]}/pd/api/v1/stores?state=0&state=1&state=2").content
+
+
+async def fails(
+    make_plugin: MakePlugin, standin: PdStandIn, within: float, **config: object
+) -> str:
+    """observe() raises a PluginError within `within` seconds; its message."""
+    plugin = make_plugin(standin, **{**FAST, **config})
+    start = time.monotonic()
     with pytest.raises(PluginError) as err:
-        await make_plugin(pd).observe()
-    message = str(err.value)
-    assert f"{pd.url} unreachable" in message
-    assert "Connection refused" in message
+        await plugin.observe()
+    assert time.monotonic() - start < within
+    return str(err.value)
+
+
+async def test_pd_unreachable_names_every_url(
+    make_plugin: MakePlugin, pd_standin: PdStandIn
+) -> None:
+    for member in range(3):
+        pd_standin.fail(member)
+    message = await fails(make_plugin, pd_standin, 5)
+    for url in pd_standin.urls:
+        assert f"{url} unreachable (ConnectError" in message
     assert "/pd/api/v1/stores" in message
 
 
-async def test_pd_answering_html_is_not_json(make_plugin: MakePlugin) -> None:
-    pd = FakePd()
-    pd.fault = lambda r: httpx.Response(
-        200, html="<html><body><h1>502 Bad Gateway</h1></body></html>"
-    )
-    with pytest.raises(PluginError, match=r"not JSON \(text/html.*502 Bad Gateway"):
-        await make_plugin(pd).observe()
+async def test_pd_answering_html_is_not_json(
+    make_plugin: MakePlugin, pd_standin: PdStandIn
+) -> None:
+    page = "<html><body><h1>502 Bad Gateway</h1></body></html>"
+    pd_standin.answer("/stores", page, content_type="text/html")
+    message = await fails(make_plugin, pd_standin, 5)
+    assert "not JSON (text/html" in message and "502 Bad Gateway" in message
 
 
-async def test_pd_error_status_shows_the_start_of_its_body(make_plugin: MakePlugin) -> None:
-    pd = FakePd()
-    pd.fault = lambda r: httpx.Response(
-        500, json="[PD:cluster:ErrNotBootstrapped]TiKV cluster not bootstrapped"
-    )
-    with pytest.raises(PluginError, match=r"HTTP 500: .*not bootstrapped"):
-        await make_plugin(pd).observe()
+async def test_pd_error_status_shows_the_start_of_its_body(
+    make_plugin: MakePlugin, pd_standin: PdStandIn
+) -> None:
+    text = json.dumps("[PD:cluster:ErrNotBootstrapped]TiKV cluster not bootstrapped")
+    pd_standin.answer("/stores", text, status=500)
+    message = await fails(make_plugin, pd_standin, 5)
+    assert "HTTP 500: " in message and "not bootstrapped" in message
 
 
-async def test_a_store_missing_its_id_is_an_error_not_a_guess(make_plugin: MakePlugin) -> None:
-    with pytest.raises(PluginError) as err:
-        await make_plugin(FakePd(stores="stores_missing_id.json")).observe()
-    assert "GET /pd/api/v1/stores with JSON that is not PD's store list" in str(err.value)
-    assert "stores.1.store.id: Field required" in str(err.value)
+async def test_a_store_missing_its_id_is_an_error_not_a_guess(
+    make_plugin: MakePlugin, pd_standin: PdStandIn
+) -> None:
+    pd_standin.answer("/stores", (FIXTURES_PD / "stores_missing_id.json").read_bytes())
+    message = await fails(make_plugin, pd_standin, 5)
+    assert "GET /pd/api/v1/stores?state=0&state=1&state=2 with JSON that is not PD's" in message
+    assert "stores.1.store.id: Field required" in message
 
 
 @pytest.mark.parametrize("body", [None, [], {"stores": "all of them"}, "OK"])
-async def test_json_of_the_wrong_shape_is_refused(make_plugin: MakePlugin, body: object) -> None:
-    pd = FakePd()
-    content = json.dumps(body).encode()
-    pd.fault = lambda r: (
-        httpx.Response(200, content=content, headers=JSON)
-        if r.url.path.endswith("/stores")
-        else None
-    )
-    with pytest.raises(PluginError, match="not PD's store list"):
-        await make_plugin(pd).observe()
+async def test_json_of_the_wrong_shape_is_refused(
+    make_plugin: MakePlugin, pd_standin: PdStandIn, body: object
+) -> None:
+    pd_standin.answer("/stores", json.dumps(body))
+    assert "not PD's store list" in await fails(make_plugin, pd_standin, 5)
 
 
-async def test_garbage_in_a_region_check_names_the_check(make_plugin: MakePlugin) -> None:
-    pd = FakePd()
-    pd.fault = lambda r: (
-        httpx.Response(200, json={"count": "many"})
-        if r.url.path.endswith("/pending-peer")
-        else None
-    )
-    with pytest.raises(PluginError, match="not PD's pending-peer region list: count"):
-        await make_plugin(pd).observe()
+@pytest.mark.parametrize("cut", ["announced", "short read"])
+async def test_truncated_json_is_refused(
+    make_plugin: MakePlugin, pd_standin: PdStandIn, cut: str
+) -> None:
+    whole = stores_body(pd_standin)
+    half = whole[: len(whole) // 2]
+    # The body is what it says it is, but stops mid-document; or the connection ends before
+    # the announced length.
+    pd_standin.answer("/stores", half, length=len(whole) if cut == "short read" else None)
+    message = await fails(make_plugin, pd_standin, 5)
+    assert ("not JSON" in message) if cut == "announced" else ("RemoteProtocolError" in message)
 
 
-async def test_reads_fail_over_to_the_next_pd(make_plugin: MakePlugin) -> None:
-    pd = FakePd()
-    dead = "http://pd-dead.tikv.svc:2379"
-    pd.fault = lambda r: refuse(r) if r.url.host == "pd-dead.tikv.svc" else None
-    plugin = make_plugin(pd, pdUrls=[dead, pd.url])
-    obs = await plugin.observe()
+@pytest.mark.parametrize("length", [None, -1], ids=["announced", "unannounced"])
+async def test_a_10_mb_body_is_refused_without_reading_it_all(
+    make_plugin: MakePlugin, pd_standin: PdStandIn, length: int | None
+) -> None:
+    huge = b'{"count": 1, "stores": [' + b" " * (10 << 20) + b"]}"
+    pd_standin.answer("/stores", huge, length=length)
+    assert "too big a body" in await fails(make_plugin, pd_standin, 10)
+
+
+async def test_a_hanging_pd_fails_within_its_bound(
+    make_plugin: MakePlugin, pd_standin: PdStandIn
+) -> None:
+    for member in range(3):
+        pd_standin.fail(member, "hang")
+    # Three members tried, each bounded by requestTimeoutSeconds.
+    message = await fails(make_plugin, pd_standin, 3 * 0.5 + 2)
+    assert "gave no complete answer within 0.5 s" in message
+
+
+async def test_a_trickled_answer_is_bounded_as_a_whole(
+    make_plugin: MakePlugin, pd_standin: PdStandIn
+) -> None:
+    # One byte every 0.1 s: every read is quick, the answer never is. Before, only each read
+    # was bounded and such an answer took (bytes x 0.1) s.
+    pd_standin.answer("/stores", stores_body(pd_standin), trickle=0.1)
+    message = await fails(make_plugin, pd_standin, 3 * 0.5 + 2)
+    assert "gave no complete answer within 0.5 s" in message
+
+
+async def test_headers_then_silence_is_bounded(
+    make_plugin: MakePlugin, pd_standin: PdStandIn
+) -> None:
+    pd_standin.answer("/regions/check/down-peer", b"", length=4096, hang=True)
+    assert "no complete answer" in await fails(make_plugin, pd_standin, 3 * 0.5 + 2)
+
+
+@pytest.mark.parametrize(
+    ("body", "complaint"),
+    [
+        (b"<html>maintenance</html>", "not JSON"),
+        (b"null", "not PD's down-peer region list"),
+        (b'{"count":"many","regions":[]}', "not PD's down-peer region list: count"),
+        (region_list([region(12, down=(2,)), region(13, down=(2,))])[:-200], "not JSON"),
+        (b'{"count":2,"regions":[' + b"x" * (2 << 20), "without 10 complete regions"),
+        (b'{"count":2,"regions":[{"id":0}]}', "regions.0.id"),
+    ],
+    ids=["html", "null", "bad-count", "cut-short", "garbage-2MB", "bad-region"],
+)
+async def test_garbage_in_a_region_check_names_the_check(
+    make_plugin: MakePlugin, pd_standin: PdStandIn, body: bytes, complaint: str
+) -> None:
+    pd_standin.answer("/regions/check/down-peer", body)
+    message = await fails(make_plugin, pd_standin, 5)
+    assert "/regions/check/down-peer" in message
+    assert complaint in message
+
+
+async def test_a_huge_down_peer_list_is_read_no_further_than_its_head(
+    make_plugin: MakePlugin, pd_standin: PdStandIn
+) -> None:
+    # 60k regions with a down peer on store 2 (about 30 MB): the observation needs the count
+    # and ten regions, and reads about that.
+    pd_standin.set_region_check_body("down-peer", many_regions(60_000, down=2))
+    obs = await make_plugin(pd_standin, **FAST).observe()
+    assert obs.facts["region_checks"]["down-peer"]["count"] == 60_000
+    assert len(obs.facts["region_checks"]["down-peer"]["regions"]) == 10
+    assert obs.metrics["unhealthy_regions"]["down-peer"] == 60_000
+
+
+async def test_reads_fail_over_to_the_next_pd(
+    make_plugin: MakePlugin, pd_standin: PdStandIn
+) -> None:
+    pd_standin.fail(0)
+    pd_standin.fail(1, "hang")
+    obs = await make_plugin(pd_standin, **FAST).observe()
+    assert len(obs.members) == 3
+    assert set(pd_standin.asked("GET", "/stores")) == {1, 2}
+
+
+async def test_an_answer_that_is_not_pds_on_one_member_fails_over(
+    make_plugin: MakePlugin, pd_standin: PdStandIn
+) -> None:
+    pd_standin.answer("/stores", "<html>proxy login</html>", content_type="text/html", on=0)
+    obs = await make_plugin(pd_standin, **FAST).observe()
     assert len(obs.members) == 3
 
 
-async def test_credentials_in_a_pd_url_never_reach_the_message(make_plugin: MakePlugin) -> None:
-    pd = FakePd()
-    pd.fault = refuse
-    secret_url = "http://admin:hunter2-secret@pd.tikv.svc:2379"
-    with pytest.raises(PluginError) as err:
-        await make_plugin(pd, pdUrls=[secret_url]).observe()
-    assert "hunter2" not in str(err.value)
-    assert "http://***@pd.tikv.svc:2379 unreachable" in str(err.value)
+async def test_a_timed_out_write_is_not_repeated_but_its_cleanup_moves_on(
+    pd_standin: PdStandIn,
+) -> None:
+    # PD 0 applies the POST and answers too late: the POST must not go to PD 1 as well.
+    pd_standin.fail(0, "slow")
+    async with httpx.AsyncClient() as http:
+        pd = PdClient(pd_standin.urls, http, timeout=0.5)
+        with pytest.raises(PluginError, match=r"no complete answer within 0\.5 s"):
+            await pd.add_evict_leader(1)
+        assert pd_standin.asked("POST", "/schedulers") == [0]
+        assert 1 in pd_standin.evicted  # applied all the same
+        # PD 0 now hangs without applying anything: the DELETE (idempotent) moves on.
+        pd_standin.fail(0, "hang")
+        assert await pd.remove_evict_leader(1) is True
+    assert pd_standin.asked("DELETE", "/schedulers/evict-leader-scheduler-1") == [0, 1]
+    assert "evict-leader-scheduler" not in pd_standin.schedulers
+
+
+async def test_credentials_in_a_pd_url_never_reach_the_message(
+    make_plugin: MakePlugin, pd_standin: PdStandIn
+) -> None:
+    pd_standin.fail(0)
+    secret_url = pd_standin.urls[0].replace("http://", "http://admin:hunter2-secret@")
+    message = await fails(make_plugin, pd_standin, 5, pdUrls=[secret_url])
+    assert "hunter2" not in message
+    assert f"{pd_standin.urls[0].replace('http://', 'http://***@')} unreachable" in message
 
 
 async def test_prometheus_answering_garbage_names_the_query(
-    make_plugin: MakePlugin, prom: StubPrometheus
+    make_plugin: MakePlugin, pd_standin: PdStandIn, prom: StubPrometheus
 ) -> None:
     prom.raw = (200, "text/html", b"<html>login required</html>")
-    with pytest.raises(PluginError) as err:
-        await make_plugin(FakePd()).observe()
-    message = str(err.value)
+    message = await fails(make_plugin, pd_standin, 10)
     assert "from Prometheus" in message
     assert prom.url in message
 
 
 async def test_credentials_in_the_prometheus_url_are_masked(
-    make_plugin: MakePlugin, prom: StubPrometheus
+    make_plugin: MakePlugin, pd_standin: PdStandIn, prom: StubPrometheus
 ) -> None:
     prom.raw = (200, "text/html", b"<html>login required</html>")
-    plugin = make_plugin(FakePd())
+    plugin = make_plugin(pd_standin)
     secret = prom.url.replace("http://", "http://scraper:hunter2-secret@")
     plugin.ctx.prometheus = Prometheus(secret, timeout=2)
     with pytest.raises(PluginError) as err:
@@ -126,19 +237,20 @@ async def test_credentials_in_the_prometheus_url_are_masked(
 
 
 async def test_prometheus_with_a_malformed_sample(
-    make_plugin: MakePlugin, prom: StubPrometheus
+    make_plugin: MakePlugin, pd_standin: PdStandIn, prom: StubPrometheus
 ) -> None:
     body = (
         b'{"status":"success","data":{"resultType":"vector","result":'
         b'[{"metric":{"instance":"x:20180"},"value":[1,"fast"]}]}}'
     )
     prom.raw = (200, "application/json", body)
-    with pytest.raises(PluginError, match="malformed sample"):
-        await make_plugin(FakePd()).observe()
+    assert "malformed sample" in await fails(make_plugin, pd_standin, 10)
 
 
-async def test_prometheus_unreachable(make_plugin: MakePlugin, prom: StubPrometheus) -> None:
-    plugin = make_plugin(FakePd())
+async def test_prometheus_unreachable(
+    make_plugin: MakePlugin, pd_standin: PdStandIn, prom: StubPrometheus
+) -> None:
+    plugin = make_plugin(pd_standin)
     assert plugin.ctx.prometheus is not None
     plugin.ctx.prometheus = Prometheus("http://127.0.0.1:9", timeout=1)
     with pytest.raises(PluginError, match=r"cannot read TiKV .* from Prometheus.*127\.0\.0\.1:9"):
