@@ -229,6 +229,7 @@ def test_the_chart_passes_every_operator_setting_and_the_operator_accepts_them(
     e = env(render(VALUE_SETS[CHART][values_name]))
     wanted = {env_name(f) for f in OperatorSettings.model_fields.values()}
     optional = {"ANTHROPIC_API_KEY", "ANTHROPIC_BASE_URL"}  # only when the values name them
+    optional |= {f"AIOPS_NOTIFY_{k}" for k in ("SECRET", "SECRET_KEY", "FORMAT", "TIMEOUT")}
     assert wanted - set(e) - optional == set(NOT_FROM_THE_CHART)
     assert set(e) - wanted == {"HOME"}  # kubectl's discovery cache; nothing unknown
     plain = {k: v["value"] for k, v in e.items() if "value" in v}
