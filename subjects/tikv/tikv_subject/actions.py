@@ -43,7 +43,7 @@ from tikv_subject.config import TikvConfig
 from tikv_subject.ledger import LEDGER, Ownership
 from tikv_subject.pd import REGION_CHECKS, PdClient
 from tikv_subject.pd_models import MetaStore, RegionInfo, StoreInfo
-from tikv_subject.stores import GONE_STATES, StoreId, member_state, parse_store_id, store_name
+from tikv_subject.stores import StoreId, condition, member_state, parse_store_id, store_name
 
 EVICT_LEADER = "evict_leader"
 REMOVE_EVICT_LEADER = "remove_evict_leader"
@@ -194,7 +194,8 @@ class Runner:
 
     async def live_stores(self) -> dict[int, StoreInfo]:
         stores = await self.pd.stores()
-        return {i.store.id: i for i in stores.stores if i.store.state_name not in GONE_STATES}
+        now = self.pd.now()
+        return {i.store.id: i for i in stores.stores if not condition(i, now).removed}
 
     def member_of(self, store: MetaStore) -> str:
         """The workload member (pod, program) that runs the store."""
@@ -341,11 +342,15 @@ class Runner:
             if region.leader_store:
                 touched.add(region.leader_store)
 
+        now = self.pd.now()
         for sid, info in sorted(stores.items()):
-            if sid not in touched and member_state(info.store.state_name) is MemberState.DOWN:
+            # A silent Offline store is down too, though PD still calls it Offline.
+            cond = condition(info, now)
+            if sid not in touched and cond.state is MemberState.DOWN:
+                what = f"down ({cond.message})" if cond.removing else info.store.state_name
                 reasons.append(
-                    f"{store_name(sid)} ({info.store.address}) is {info.store.state_name}: no "
-                    f"store is touched while another store is down"
+                    f"{store_name(sid)} ({info.store.address}) is {what}: no store is touched "
+                    f"while another store is down"
                 )
 
         if isinstance(params, EvictLeaderParams):
@@ -374,9 +379,15 @@ class Runner:
         self, sid: int, stores: dict[int, StoreInfo], evicted: set[int], owner: Ownership | None
     ) -> list[str]:
         reasons = []
-        state = stores[sid].store.state_name
-        if member_state(state) is not MemberState.UP:
-            reasons.append(f"{store_name(sid)} is {state}: there are no leaders to move off it")
+        now = self.pd.now()
+        cond = condition(stores[sid], now)
+        if cond.removing:
+            reasons.append(
+                f"{store_name(sid)} is being removed ({cond.message}): PD moves its leaders "
+                "away already"
+            )
+        elif not cond.serving:
+            reasons.append(f"{store_name(sid)} is down ({cond.message}): no leaders to move off it")
         if sid in evicted and owner is None:
             reasons.append(
                 f"{store_name(sid)} already has an evict-leader scheduler this operator did not "
@@ -385,7 +396,7 @@ class Runner:
         takers = [
             s
             for s, i in stores.items()
-            if s != sid and s not in evicted and member_state(i.store.state_name) is MemberState.UP
+            if s != sid and s not in evicted and condition(i, now).serving
         ]
         if not takers:
             reasons.append(
@@ -423,6 +434,11 @@ class Runner:
             self.member_of(stores[sid].store)
         except PluginError as err:
             reasons.append(str(err))
+        cond = condition(stores[sid], self.pd.now())
+        if cond.removing:
+            # PD never reports a store being removed Up again: the restart could not be seen
+            # to work, and the store's removal is a person's decision.
+            reasons.append(f"{store_name(sid)} is being removed ({cond.message})")
         try:
             checks = [await self.pd.region_check(c) for c in REGION_CHECKS]
         except PluginError as err:
