@@ -90,9 +90,9 @@ def run(
 
     import kopf  # imported here so that other commands start fast
 
-    from aiops import handlers  # noqa: F401 - registers the handlers
+    from aiops import handlers, logs  # noqa: F401 - registers the handlers
 
-    kopf.configure(verbose=verbose)
+    logs.configure(settings.log_format, verbose)  # kopf's logging, as text or JSON lines
     kopf.run(
         clusterwide=all_namespaces,
         namespaces=namespace or [],
