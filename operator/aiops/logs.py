@@ -105,6 +105,9 @@ def configure(log_format: LogFormat, verbose: bool = False) -> None:
         log_prefix=None,  # text: kopf's [namespace/name] prefix; JSON: the names as fields
         log_refkey=REFKEY,
     )
+    if not verbose:  # a line per HTTP request (each observation makes several) is noise
+        for name in ("httpx", "httpcore"):
+            logging.getLogger(name).setLevel(logging.WARNING)
     install()
 
 
