@@ -31,8 +31,8 @@ INVARIANTS: tuple[Invariant, ...] = (
     Invariant(
         name=STORE_DOWN,
         description="Every store PD knows (not removed) is heartbeating: PD reports none "
-        "Disconnected (no heartbeat for 20 s) or Down, and no Offline store (being removed) "
-        "has gone 20 s without a heartbeat.",
+        "Disconnected (no heartbeat for 20 s; a warning, as in PD's alert rules) or Down, and "
+        "no Offline store (being removed) has gone 20 s without a heartbeat.",
         severity=Severity.CRITICAL,
         hold=timedelta(seconds=30),
     ),
@@ -99,7 +99,7 @@ def _addresses(obs: Observation) -> dict[str, dict[str, Any]]:
 
 
 def store_down(obs: Observation, inv: Invariant) -> list[Violation]:
-    return members_down(
+    found = members_down(
         obs,
         inv,
         evidence=lambda m: f"PD /pd/api/v1/stores: {m.name} {m.message}",
@@ -108,6 +108,15 @@ def store_down(obs: Observation, inv: Invariant) -> list[Violation]:
             + (f"; last heartbeat {m.last_seen.isoformat()}" if m.last_seen else "")
         ),
     )
+    # As PD's own alert rules rate them: Disconnected (silent 20 s; a restart looks so too) a
+    # warning, Down (silent past max-store-down-time) the invariant's severity.
+    states = {s["name"]: s.get("state") for s in obs.facts.get("stores", [])}
+    return [
+        v.model_copy(update={"severity": Severity.WARNING})
+        if states.get(v.entity) == "Disconnected" and inv.severity is Severity.CRITICAL
+        else v
+        for v in found
+    ]
 
 
 def no_live_store(obs: Observation, inv: Invariant) -> list[Violation]:

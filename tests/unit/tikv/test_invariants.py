@@ -114,6 +114,14 @@ async def test_a_store_down_names_its_address_and_state(
     (down,) = [v for v in await breaches(make_plugin(pd_standin)) if v.invariant == "store_down"]
     assert "tikv-1.tikv-peer.tikv.svc:20160" in down.summary
     assert "Disconnected" in down.summary
+    assert down.severity == "warning"  # as PD's alert rules rate it; Down is critical
+    down_past_max_store_down_time(pd_standin)
+    severities = {
+        v.entity: v.severity
+        for v in await breaches(make_plugin(pd_standin))
+        if v.invariant == "store_down"
+    }
+    assert severities == {"store-2": "warning", "store-3": "critical"}
 
 
 async def test_an_offline_store_is_degraded_while_it_heartbeats_and_down_once_silent(
