@@ -180,3 +180,18 @@ async def test_an_undo_skips_the_actions_preconditions_and_budget_but_not_the_re
     assert (d.verdict, d.check) == ("refused", "blast-radius")
     d = await decide("tune", {"key": "k"}, facts("propose", undo=True))
     assert d.verdict == "await-approval"  # undoing a medium-risk action needs its Approval
+
+
+def test_member_param_must_name_one_of_the_actions_parameters() -> None:
+    with pytest.raises(ValueError, match="member_param 'member' is not one of its parameters"):
+        ActionSpec(
+            name="restart",
+            description="",
+            params=NodeParams,
+            risk=Risk.HIGH,
+            disrupts_member=True,
+            member_param="member",
+        )
+    spec = Toy.action("restart")
+    assert spec.target_member(NodeParams(node="n2")) == "n2"
+    assert Toy.action("reset").target_member(KeyParams(key="k")) is None
