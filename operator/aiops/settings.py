@@ -386,6 +386,14 @@ class OperatorSettings(_Settings):
         ge=timedelta(seconds=1),
         le=timedelta(minutes=5),
     )
+    notify_retry_max: Duration = setting(
+        "AIOPS_NOTIFY_RETRY_MAX",
+        "The longest wait between two attempts at a notification the receiver failed; the "
+        "waits double from 1 s up to it. A duration or seconds.",
+        default=timedelta(seconds=30),
+        ge=timedelta(seconds=1),
+        le=timedelta(hours=1),
+    )
     kubeconfig: str | None = setting(
         "KUBECONFIG",
         "Outside a pod: the kubeconfig (kopf, the client and kubectl read it). In a pod the "

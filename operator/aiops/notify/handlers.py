@@ -32,6 +32,7 @@ async def start_notifications(memo: kopf.Memo, **_: Any) -> None:
         memo.api,
         runtime.redactor,
         timeout=settings.notify_timeout.total_seconds(),
+        backoff_max=settings.notify_retry_max.total_seconds(),
     )
     sink.start()
     runtime.transitions.subscribe(sink.offer)

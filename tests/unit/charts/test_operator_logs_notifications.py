@@ -30,6 +30,7 @@ def test_log_format_and_the_webhook_secret_become_the_operators_settings() -> No
         "AIOPS_NOTIFY_SECRET_KEY": "u",
         "AIOPS_NOTIFY_FORMAT": "generic",
         "AIOPS_NOTIFY_TIMEOUT": "10s",
+        "AIOPS_NOTIFY_RETRY_MAX": "30s",
     }
     settings = OperatorSettings.from_env(said)  # values the operator starts with
     assert settings.notify_secret == "hook" and settings.notify_timeout.total_seconds() == 10
