@@ -27,7 +27,7 @@ from aiops.eval.stats import (
     compare_rates,
 )
 from aiops.eval.store import Store, StoreError
-from aiops.eval.summary import FaultKey, Summary, summarise
+from aiops.eval.summary import Summary, summarise
 
 
 class CompareError(Exception):
@@ -109,7 +109,7 @@ class Comparison:
     verdict: str
 
 
-def _name(key: FaultKey, a: Summary, b: Summary) -> str:
+def _name(key: str, a: Summary, b: Summary) -> str:
     return a.label(key) if key in a.faults else b.label(key)
 
 

@@ -21,7 +21,6 @@ from aiops.eval.records import TrialOutcome, TrialRecord
 from aiops.eval.stats import MIN_TRIALS, Interval, compare_rates
 from aiops.eval.summary import (
     SELF_HEALING_SHARE,
-    FaultKey,
     Summary,
     VariantTotal,
     median,
@@ -183,7 +182,7 @@ def trials_table(summary: Summary, trials: list[TrialRecord]) -> Table:
                 {"data-seq": str(t.seq)},
                 [
                     str(t.seq),
-                    summary.label(FaultKey(t.subject, t.fault)),
+                    summary.label(t.fault),
                     t.variant,
                     str(t.trial),
                     t.outcome.value,
@@ -201,7 +200,7 @@ def trials_table(summary: Summary, trials: list[TrialRecord]) -> Table:
 # -- the verdict ---------------------------------------------------------------------------
 
 
-def _labels(summary: Summary, keys: list[FaultKey]) -> str:
+def _labels(summary: Summary, keys: list[str]) -> str:
     return ", ".join(summary.label(k) for k in keys)
 
 
@@ -245,6 +244,8 @@ def verdict(summary: Summary) -> str:
         parts.append("No agent variant in this run (baseline only)")
     if summary.self_healing:
         parts.append(f"Self-healing, no credit: {_labels(summary, summary.self_healing)}")
+    if summary.unrun:
+        parts.append(f"Could not be run (every trial an error): {_labels(summary, summary.unrun)}")
     if summary.unbaselined:
         parts.append(f"No baseline (may heal alone): {_labels(summary, summary.unbaselined)}")
     if not summary.enough_trials:
@@ -261,7 +262,8 @@ RULES = [
     "by itself (`self_healed`).",
     "Wrong fix: an action ran and the invariant still broke, or an action was undone. "
     "Timeout: the fault was never detected, or its Incident did not end in time; never a win.",
-    "`error` trials (the trial could not be run as planned) count in no rate.",
+    "`error` trials (the trial could not be run as planned) count in no rate; a fault whose "
+    "every trial was an error is named as not run and counts nowhere.",
     f"A fault is self-healing when the baseline healed it by itself in at least "
     f"{SELF_HEALING_SHARE:.0%} of its trials; the agent gets no credit for it (it is left out "
     "of the agent's overall numbers).",
@@ -288,6 +290,14 @@ class Report:
     trials: Table
 
 
+def _subjects(trials: list[TrialRecord]) -> str:
+    """Which Subjects each variant ran on (a baseline may have a twin of its own)."""
+    by_variant: dict[str, dict[str, None]] = {}
+    for t in trials:
+        by_variant.setdefault(t.variant, {})[t.subject] = None
+    return "; ".join(f"{v}: {', '.join(subjects)}" for v, subjects in by_variant.items())
+
+
 def build(summary: Summary, trials: list[TrialRecord]) -> Report:
     run = summary.run
     finished = run.finished_at.isoformat() if run.finished_at else "not finished (interrupted?)"
@@ -297,6 +307,7 @@ def build(summary: Summary, trials: list[TrialRecord]) -> Report:
         ("started", run.started_at.isoformat()),
         ("finished", finished),
         ("trials", f"{len(trials)} recorded of {run.planned} planned"),
+        ("subjects", _subjects(trials)),
         (
             "variants",
             ", ".join(

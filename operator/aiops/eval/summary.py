@@ -27,17 +27,12 @@ SELF_HEALING_SHARE = 0.5
 """The share of baseline trials that must heal by themselves for a fault to be self-healing."""
 
 
-@dataclass(frozen=True)
-class FaultKey:
-    subject: str
-    fault: str
-
-
 @dataclass
 class Cell:
     """The trials of one fault under one variant, summed up."""
 
-    key: FaultKey
+    key: str
+    """The campaign's fault entry (its trials pooled over the Subjects the variant ran on)."""
     variant: str
     baseline: bool
     outcomes: dict[TrialOutcome, int] = field(default_factory=dict)
@@ -116,20 +111,20 @@ class Summary:
 
     run: RunRecord
     cells: list[Cell]
-    faults: list[FaultKey]
+    faults: list[str]
     variants: list[str]
-    self_healing: list[FaultKey]
-    unbaselined: list[FaultKey]
+    self_healing: list[str]
+    unbaselined: list[str]
     """Faults no baseline trial was counted for: nobody can say whether they heal alone."""
+    unrun: list[str]
+    """Faults every trial of which was an `error` (could not be run): they measure nothing."""
 
-    def cell(self, key: FaultKey, variant: str) -> Cell | None:
+    def cell(self, key: str, variant: str) -> Cell | None:
         return next((c for c in self.cells if c.key == key and c.variant == variant), None)
 
-    def label(self, key: FaultKey) -> str:
-        """The fault's name, with its Subject when the run had more than one."""
-        if len({k.subject for k in self.faults}) > 1:
-            return f"{key.subject} {key.fault}"
-        return key.fault
+    def label(self, key: str) -> str:
+        """How the report names a fault (its campaign entry's name)."""
+        return key
 
     def is_baseline(self, variant: str) -> bool:
         return any(c.baseline for c in self.cells if c.variant == variant)
@@ -143,11 +138,11 @@ class Summary:
         return [v for v in self.variants if self.is_baseline(v)]
 
     @property
-    def credited(self) -> list[FaultKey]:
-        """The faults an agent gets credit for: all but the self-healing ones."""
-        return [k for k in self.faults if k not in self.self_healing]
+    def credited(self) -> list[str]:
+        """The faults an agent gets credit for: all but the self-healing and unrun ones."""
+        return [k for k in self.faults if k not in self.self_healing and k not in self.unrun]
 
-    def total(self, variant: str, over: Collection[FaultKey] | None = None) -> VariantTotal:
+    def total(self, variant: str, over: Collection[str] | None = None) -> VariantTotal:
         """The variant pooled over `over` (default: the credited faults for an agent variant,
         every fault for a baseline)."""
         baseline = self.is_baseline(variant)
@@ -168,8 +163,9 @@ class Summary:
 
     @property
     def min_trials(self) -> int:
-        """The fewest counted trials of any cell: below `MIN_TRIALS` nothing can be ranked."""
-        return min((c.counted for c in self.cells), default=0)
+        """The fewest counted trials of any cell of a fault that ran: below `MIN_TRIALS`
+        nothing can be ranked."""
+        return min((c.counted for c in self.cells if c.key not in self.unrun), default=0)
 
     @property
     def enough_trials(self) -> bool:
@@ -181,10 +177,12 @@ def _ordered(values: Iterable[str]) -> list[str]:
 
 
 def summarise(run: RunRecord, trials: Sequence[TrialRecord]) -> Summary:
-    """Sums up `trials` (one run's) per (subject, fault) and variant."""
-    cells: dict[tuple[FaultKey, str], Cell] = {}
+    """Sums up `trials` (one run's) per fault and variant. A fault is the campaign's entry,
+    whichever Subject a trial ran on: a baseline may run on a twin Subject of its own, and it
+    is still the baseline of the same fault."""
+    cells: dict[tuple[str, str], Cell] = {}
     for t in trials:
-        key = FaultKey(t.subject, t.fault)
+        key = t.fault
         cell = cells.setdefault((key, t.variant), Cell(key, t.variant, t.baseline))
         cell.outcomes[t.outcome] = cell.outcomes.get(t.outcome, 0) + 1
         # Usage counts for every trial (an error trial's tokens were paid for too)...
@@ -201,15 +199,16 @@ def summarise(run: RunRecord, trials: Sequence[TrialRecord]) -> Summary:
         elif t.baseline and t.outcome is TrialOutcome.SELF_HEALED and t.healthy_s is not None:
             cell.ttr.append(t.healthy_s)
 
-    faults = list(dict.fromkeys(FaultKey(t.subject, t.fault) for t in trials))
+    faults = list(dict.fromkeys(t.fault for t in trials))
     declared = [v.name for v in run.variants]
     variants = _ordered(
         [*(v for v in declared if any(k[1] == v for k in cells)), *(k[1] for k in cells)]
     )
 
-    self_healing: list[FaultKey] = []
-    unbaselined: list[FaultKey] = []
-    for key in faults:
+    self_healing: list[str] = []
+    unbaselined: list[str] = []
+    unrun = [k for k in faults if not any(c.counted for c in cells.values() if c.key == k)]
+    for key in (k for k in faults if k not in unrun):
         base = [c for c in cells.values() if c.key == key and c.baseline and c.counted]
         healed = sum(c.wins for c in base)
         counted = sum(c.counted for c in base)
@@ -223,7 +222,7 @@ def summarise(run: RunRecord, trials: Sequence[TrialRecord]) -> Summary:
     ordered = [
         cells[(key, variant)] for key in faults for variant in variants if (key, variant) in cells
     ]
-    return Summary(run, ordered, faults, variants, self_healing, unbaselined)
+    return Summary(run, ordered, faults, variants, self_healing, unbaselined, unrun)
 
 
 def median(values: Sequence[float]) -> float | None:

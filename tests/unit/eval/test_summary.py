@@ -7,8 +7,8 @@ from pathlib import Path
 
 from aiops.eval.records import TrialOutcome as O
 from aiops.eval.report import verdict
-from aiops.eval.summary import FaultKey, Summary, summarise
-from tests.fixtures.eval_runs import BASELINE, RUNBOOK, SUBJECT, Plan, write_run
+from aiops.eval.summary import Summary, summarise
+from tests.fixtures.eval_runs import BASELINE, RUNBOOK, Plan, write_run
 
 
 def summary_of(tmp_path: Path, plans: list[Plan]) -> Summary:
@@ -22,13 +22,20 @@ def test_a_fault_the_baseline_heals_gives_the_agent_no_credit(tmp_path: Path) ->
         [
             # The agent "resolves" latency every time, but the system heals it alone.
             Plan("latency", "runbook", [O.RESOLVED] * 5, ttr=[20.0]),
-            Plan("latency", "baseline", [O.SELF_HEALED] * 3 + [O.TIMEOUT] * 2, ttr=[12.0, 14.0]),
+            # The baseline runs on a twin Subject: it is still latency's baseline.
+            Plan(
+                "latency",
+                "baseline",
+                [O.SELF_HEALED] * 3 + [O.TIMEOUT] * 2,
+                ttr=[12.0, 14.0],
+                subject="eval-test/twin",
+            ),
             Plan("kill_node", "runbook", [O.RESOLVED] * 2 + [O.WRONG_FIX] * 3, ttr=[40.0]),
             Plan("kill_node", "baseline", [O.TIMEOUT] * 5),
         ],
     )
-    latency = FaultKey(SUBJECT, "latency")
-    assert s.self_healing == [latency] and s.credited == [FaultKey(SUBJECT, "kill_node")]
+    latency = "latency"
+    assert s.self_healing == [latency] and s.credited == ["kill_node"]
     runbook = s.total("runbook")
     # Only kill_node counts: 2 of 5, not 7 of 10.
     assert (runbook.wins, runbook.counted, runbook.faults) == (2, 5, 1)
@@ -47,9 +54,16 @@ def test_errors_count_in_no_rate_and_timeouts_are_losses(tmp_path: Path) -> None
         [
             Plan("kill_node", "runbook", [O.RESOLVED] * 4 + [O.TIMEOUT] + [O.ERROR] * 2),
             Plan("kill_node", "baseline", [O.TIMEOUT] * 5),
+            # A fault the plugin refuses on this stack: every trial an error, on both sides.
+            Plan("partition_node", "runbook", [O.ERROR] * 5),
+            Plan("partition_node", "baseline", [O.ERROR] * 5),
         ],
     )
-    cell = s.cell(FaultKey(SUBJECT, "kill_node"), "runbook")
+    assert s.unrun == ["partition_node"] and s.credited == ["kill_node"]
+    assert s.unbaselined == [] and s.enough_trials
+    assert "Could not be run (every trial an error): partition_node" in verdict(s)
+    assert "on 1 fault that does not heal by itself" in verdict(s)
+    cell = s.cell("kill_node", "runbook")
     assert cell is not None
     assert (cell.trials, cell.counted, cell.wins) == (7, 5, 4)
     assert cell.win_rate is not None and cell.win_rate.value == 0.8
@@ -85,5 +99,5 @@ def test_verdict_against_the_baseline_with_enough_trials(tmp_path: Path) -> None
 
 def test_a_fault_without_baseline_is_named(tmp_path: Path) -> None:
     s = summary_of(tmp_path, [Plan("kill_node", "runbook", [O.RESOLVED] * 5)])
-    assert s.unbaselined == [FaultKey(SUBJECT, "kill_node")]
+    assert s.unbaselined == ["kill_node"]
     assert "No baseline (may heal alone): kill_node" in verdict(s)
