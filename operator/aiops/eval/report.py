@@ -364,7 +364,8 @@ body { font: 14px/1.45 system-ui, sans-serif; margin: 2em auto; max-width: 1200p
 table { border-collapse: collapse; margin: .5em 0 1.5em; font-size: 13px; }
 th, td { border: 1px solid #ccc; padding: 3px 7px; text-align: left; vertical-align: top; }
 th { background: #f3f3f3; }
-td { font-variant-numeric: tabular-nums; }
+td { font-variant-numeric: tabular-nums; white-space: nowrap; }
+td[data-field=detail], td[data-field=steps] { white-space: normal; }
 td[data-field=trials], td[data-field=faults], td[data-field=seq], td[data-field=trial],
 td[data-field=actions], td[data-field=tokens], td[data-field=cost], td[data-field^=median],
 td[data-field^=win], td[data-field^=cost], td[data-field=ttd], td[data-field=ttr],

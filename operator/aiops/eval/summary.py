@@ -144,10 +144,10 @@ class Summary:
 
     def total(self, variant: str, over: Collection[str] | None = None) -> VariantTotal:
         """The variant pooled over `over` (default: the credited faults for an agent variant,
-        every fault for a baseline)."""
+        every fault that ran for a baseline)."""
         baseline = self.is_baseline(variant)
         if over is None:
-            over = self.faults if baseline else self.credited
+            over = [k for k in self.faults if k not in self.unrun] if baseline else self.credited
         total = VariantTotal(variant, baseline)
         for cell in self.cells:
             if cell.variant != variant or cell.key not in over:
