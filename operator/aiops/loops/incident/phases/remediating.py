@@ -30,7 +30,7 @@ from aiops.crashpoints import crashpoint
 from aiops.loops.incident.phases.verifying import judge_take_back
 from aiops.loops.incident.status import StatusWriter
 from aiops.subjects.binding import Bound
-from aiops.subjects.contract import ActionResult, Observation, utcnow
+from aiops.subjects.contract import ActionResult, Observation, SubjectPlugin, utcnow
 from aiops.vocabulary import Check, Outcome, Phase, Verdict
 
 if TYPE_CHECKING:
@@ -154,11 +154,11 @@ async def _resume_unfinished(d: IncidentDriver, incident: Incident, w: StatusWri
     bound = await d.plugin(subject)
     spec = find_action(bound.plugin, last["action"])
     if spec is None or not spec.retry_safe:
-        released = await _release(d, incident, subject, bound, await d.observe(bound), last)
+        released = await _release(d, incident, subject, bound, None, last)
         await w.enter(
             Phase.VERIFYING,
             f"resumed: {last['id']} {last['action']} may have run; "
-            f"verifying on live state, not repeating it ({released})",
+            f"verifying on live state, not repeating it{released}",
         )
         return 0
     obs = await d.observe(bound)
@@ -179,7 +179,7 @@ async def _resume_unfinished(d: IncidentDriver, incident: Incident, w: StatusWri
                 Phase.VERIFYING,
                 f"resumed: {last['id']} {last['action']} is not "
                 f"sent again ({decision.reason}); it may have run: verifying on live "
-                f"state ({released})",
+                f"state{released}",
             )
             return 0
         last.update(
@@ -194,7 +194,7 @@ async def _resume_unfinished(d: IncidentDriver, incident: Incident, w: StatusWri
         await d.escalate(
             w,
             f"{last['id']} {last['action']} was interrupted by an operator "
-            f"restart and is not sent again: {decision.reason}; {released}",
+            f"restart and is not sent again: {decision.reason}{released}",
         )
         return 0
     await d.audit("action.resumed", {"id": last["id"], "idempotencyKey": last["idempotencyKey"]})
@@ -225,10 +225,15 @@ async def _release(
     last: dict[str, Any],
 ) -> str:
     """Has the plugin release what `last`, interrupted and not sent again, held while it ran,
-    if the gate lets it (as an undo); says what happened. Never raises."""
+    if the gate lets it (as an undo); says what happened ("; ..."), or nothing for a plugin
+    that holds nothing between calls (it does not override `release`). Never raises."""
+    if type(bound.plugin).release is SubjectPlugin.release or actions.is_core(last["action"]):
+        return ""
+    if obs is None:
+        obs = await d.observe(bound)
     decision = await judge_take_back(d, incident, subject, bound, obs, last, "release")
     if decision.verdict != Verdict.RUN or decision.params is None:
-        return f"did not release what it held: {decision.reason}"
+        return f"; did not release what it held: {decision.reason}"
     try:
         result = await actions.release(
             bound.plugin, last["action"], decision.params, last["idempotencyKey"]
@@ -236,4 +241,4 @@ async def _release(
     except Exception as err:  # a failed release is said in the record, never fatal
         result = ActionResult(ok=False, message=f"{type(err).__name__}: {err}")
     await d.audit("action.released", {"id": last["id"], "ok": result.ok, "message": result.message})
-    return ("released: " if result.ok else "could not release what it held: ") + result.message
+    return ("; released: " if result.ok else "; could not release what it held: ") + result.message
