@@ -7,7 +7,6 @@ anything is injected; a run killed mid-campaign resumes with `--resume RUN`.
 
 from __future__ import annotations
 
-import os
 import signal
 from collections import Counter
 from pathlib import Path
@@ -16,8 +15,11 @@ from typing import Annotated
 
 import typer
 from kubernetes import config
+from kubernetes.client.exceptions import ApiException
+from kubernetes.config.config_exception import ConfigException
 from rich.console import Console
 from rich.table import Table
+from urllib3.exceptions import HTTPError
 
 from aiops.cli import eval_report
 from aiops.eval import campaign as campaign_file
@@ -70,16 +72,21 @@ def run(
     except campaign_file.CampaignError as err:
         raise _die(str(err), EXIT_INVALID) from err
     kubeconfig = WorkstationSettings.from_env().kubeconfig
-    api = EvalApi(config.new_client_from_config(config_file=kubeconfig))
+    try:
+        api = EvalApi(config.new_client_from_config(config_file=kubeconfig))
+    except (ConfigException, OSError) as err:
+        raise _die(f"cannot use the kubeconfig ({kubeconfig or '~/.kube/config'}): {err}") from err
     if check:
         try:
             preflight(loaded, api)
         except campaign_file.CampaignError as err:
             raise _die(str(err), EXIT_INVALID) from err
+        except (ApiException, HTTPError) as err:
+            raise _die(f"the API server: {err}") from err
         typer.echo(f"{campaign}: valid; {len(plan(loaded))} trials")
         return
     progress = ConsoleProgress()
-    runner = Runner(loaded, api, Store(db), audit_dir, progress, kubeconfig_env=dict(os.environ))
+    runner = Runner(loaded, api, Store(db), audit_dir, progress)
     previous = signal.signal(signal.SIGTERM, _interrupt)
     try:
         record = runner.run(resume)
@@ -87,6 +94,11 @@ def run(
         raise _die(str(err), EXIT_INVALID) from err
     except StoreError as err:
         raise _die(str(err)) from err
+    except (ApiException, HTTPError) as err:
+        raise _die(
+            f"the API server failed the run: {err}; resume: aiops eval run {campaign} "
+            f"--db {db} --resume {runner.run_id or '<RUN>'}"
+        ) from err
     except KeyboardInterrupt:
         progress.stop()
         raise _die(

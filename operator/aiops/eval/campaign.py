@@ -94,6 +94,11 @@ class Variant(_Model):
         description="The run approves every step that waits for an Approval, as the "
         "kubeconfig's user (time in approval is then the loop's, not a person's).",
     )
+    subjects: list[str] | None = Field(
+        default=None,
+        description="Only on these of the campaign's Subjects (name or namespace/name); "
+        "default: every one. Pinning variants to twin Subjects runs them side by side.",
+    )
     api_key_secret: SecretKey | None = Field(
         default=None,
         description="Where the anthropic key is; default: a Secret the run makes from "
@@ -154,17 +159,10 @@ class Campaign(_Model):
         default=True, description="Run independent Subjects at the same time (one trial each)."
     )
 
-    @model_validator(mode="after")
-    def _unique(self) -> Self:
-        for what, names in (
-            ("faults", [f.name for f in self.faults]),
-            ("variants", [v.name for v in self.variants]),
-            ("subjects", [f"{s.namespace or self.namespace}/{s.name}" for s in self.subjects]),
-        ):
-            dup = sorted({n for n in names if names.count(n) > 1})
-            if dup:
-                raise ValueError(f"{what} named twice: {', '.join(dup)}")
-        return self
+    def runs_on(self, variant: Variant, s: SubjectEntry) -> bool:
+        return variant.subjects is None or bool(
+            {s.name, self.subject_key(s)} & set(variant.subjects)
+        )
 
     def subject_key(self, s: SubjectEntry) -> str:
         return f"{s.namespace or self.namespace}/{s.name}"
@@ -247,8 +245,35 @@ def parse(text: str, path: Path, environ: Mapping[str, str] | None = None) -> Lo
         suffix = f" (and {more} more problem{'s' if more > 1 else ''})" if more else ""
         raise error_at(path, lines, loc, message + suffix) from err
     loaded = LoadedCampaign(path=path, text=text, campaign=campaign, lines=lines)
+    _check_unique(loaded)
+    _check_pins(loaded)
     _check_keys(loaded, os.environ if environ is None else environ)
     return loaded
+
+
+def _check_unique(loaded: LoadedCampaign) -> None:
+    c = loaded.campaign
+    for what, names in (
+        ("faults", [f.name for f in c.faults]),
+        ("variants", [v.name for v in c.variants]),
+        ("subjects", [c.subject_key(s) for s in c.subjects]),
+    ):
+        for i, name in enumerate(names):
+            if name in names[:i]:
+                raise loaded.error((what, i, "name"), f"{name!r} is named twice in {what}")
+
+
+def _check_pins(loaded: LoadedCampaign) -> None:
+    c = loaded.campaign
+    known = {n for s in c.subjects for n in (s.name, c.subject_key(s))}
+    for i, v in enumerate(c.variants):
+        for j, name in enumerate(v.subjects or []):
+            if name not in known:
+                raise loaded.error(
+                    ("variants", i, "subjects", j),
+                    f"unknown subject {name!r}: not one of the campaign's subjects "
+                    f"({', '.join(sorted(c.subject_key(s) for s in c.subjects))})",
+                )
 
 
 def _check_keys(loaded: LoadedCampaign, environ: Mapping[str, str]) -> None:

@@ -4,12 +4,14 @@ In order:
 - the Chaos Failed: `error` (nothing was injected);
 - an action was undone: `wrong_fix` (it ran, was not verified, and was rolled back);
 - no Incident of this fault: `self_healed` when the Chaos saw the Subject broken and then
-  healthy by itself before the revert, else `timeout` (never detected is never a success);
+  healthy by itself before the revert was due, else `timeout` (never detected is never a
+  success);
 - the Incident did not end in time: `timeout`;
 - the Subject healed by itself (the Chaos says `self`) and no action of ours succeeded:
   `self_healed`, whatever the Incident's phase: nobody gets credit for it;
-- Resolved: `resolved` when the Subject was seen healthy again and the invariant did not break
-  again during the fault; otherwise `wrong_fix` if an action ran, else `timeout`;
+- Resolved: `resolved` when the Subject was seen healthy again, not only once the fault was
+  reverted, and the invariant did not break again during the fault; otherwise `wrong_fix` if
+  an action ran, else `timeout` (the fault outlasted the agent);
 - Escalated: `wrong_fix` if an action ran (and the invariant still broke), else `escalated`.
 """
 
@@ -48,7 +50,13 @@ def decide(
             TrialOutcome.WRONG_FIX,
             f"{', '.join(undone)} ran, was not verified and was undone",
         )
-    healed_alone = chaos.recovered_by == RecoveredBy.SELF and chaos.healthy_at is not None
+    healed_alone = (
+        chaos.recovered_by == RecoveredBy.SELF
+        and chaos.healthy_at is not None
+        # Healthy before the revert was due, checked here too: a Subject seen healthy in the
+        # moment between the revert's start and the Chaos recording it is credited `self`.
+        and (chaos.ends_at is None or chaos.healthy_at < chaos.ends_at)
+    )
     if incident is None:
         if healed_alone:
             return Verdict(
@@ -74,18 +82,28 @@ def decide(
                 TrialOutcome.WRONG_FIX,
                 f"Resolved, then the invariant broke again (Incident {broke_again})",
             )
-        if chaos.healthy_at is not None:
-            by = f"{', '.join(ran)}" if ran else "no action"
-            return Verdict(TrialOutcome.RESOLVED, f"Resolved by {by}; Subject healthy again")
-        if ran:
+        if chaos.healthy_at is None:
+            if ran:
+                return Verdict(
+                    TrialOutcome.WRONG_FIX,
+                    f"{', '.join(ran)} ran and the Incident was Resolved, but the Subject was "
+                    "not healthy again",
+                )
             return Verdict(
-                TrialOutcome.WRONG_FIX,
-                f"{', '.join(ran)} ran and the Incident was Resolved, but the Subject was not "
-                "healthy again",
+                TrialOutcome.TIMEOUT, "Resolved without an action, the Subject not healthy again"
             )
-        return Verdict(
-            TrialOutcome.TIMEOUT, "Resolved without an action, the Subject not healthy again"
-        )
+        if chaos.recovered_by == RecoveredBy.REVERT:
+            if ran:
+                return Verdict(
+                    TrialOutcome.WRONG_FIX,
+                    f"{', '.join(ran)} ran, but the Subject was healthy only once the fault "
+                    "was reverted",
+                )
+            return Verdict(
+                TrialOutcome.TIMEOUT, "Resolved only once the fault was reverted: no fix in time"
+            )
+        by = ", ".join(ran) if ran else "no action"
+        return Verdict(TrialOutcome.RESOLVED, f"Resolved by {by}; Subject healthy again")
     reason = incident.status.escalation_reason or "no reason given"
     if ran:
         return Verdict(

@@ -38,6 +38,8 @@ def plan(loaded: LoadedCampaign) -> list[TrialPlan]:
         for fault in c.faults:
             for variant in c.variants:
                 for s in c.subjects:
+                    if not c.runs_on(variant, s):
+                        continue
                     out.append(TrialPlan(len(out) + 1, c.subject_key(s), fault, variant, k))
     return out
 
@@ -62,7 +64,6 @@ class Runner:
     store: Store
     audit_dir: Path | None = None
     progress: Progress | None = None
-    kubeconfig_env: dict[str, str] | None = None
 
     def __post_init__(self) -> None:
         self.display = self.progress or Progress()
@@ -105,7 +106,6 @@ class Runner:
             run.id,
             self.audit_dir,
             api_key=os.environ.get(API_KEY_ENV),
-            kubeconfig_env=self.kubeconfig_env,
             stop=self.stop,
         )
         with self._cleaning(run.id, facts, befores, runner):

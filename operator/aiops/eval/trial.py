@@ -11,8 +11,6 @@ attempt of this one, is never matched.
 from __future__ import annotations
 
 import secrets
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable
@@ -25,6 +23,7 @@ from pydantic import ValidationError
 
 from aiops.api import Chaos, ChaosStatus, Incident, Subject
 from aiops.eval import measure
+from aiops.eval.approve import approve_waiting, whoami
 from aiops.eval.campaign import API_KEY_ENV, Campaign, FaultEntry, Variant
 from aiops.eval.cluster import LABEL_RUN, LABEL_TRIAL, EvalApi
 from aiops.eval.outcome import Verdict, decide
@@ -83,8 +82,14 @@ class TrialRunner:
     run_id: str
     audit_dir: Path | None
     api_key: str | None = None
-    kubeconfig_env: dict[str, str] | None = None
     stop: threading.Event | None = None
+    _user: str | None = None
+
+    def user(self) -> str:
+        """Who approves: the kubeconfig's user, as the API server knows it."""
+        if self._user is None:
+            self._user = whoami(self.api.custom.api_client)
+        return self._user
 
     def run(self, plan: TrialPlan, report: Report) -> TrialRecord:
         started = utcnow()
@@ -292,24 +297,12 @@ class TrialRunner:
                 )
                 if waiting and ",".join(waiting) not in approved:
                     approved.add(",".join(waiting))
-                    self._approve(plan, name)
+                    approve_waiting(self.api, self.user(), current[0], f"aiops eval {self.run_id}")
             return st.phase in TERMINAL
 
         left = (injected + timedelta(seconds=limit) - utcnow()).total_seconds()
         done = poll(ended, max(0.0, left), self.stop)
         return current[0], done
-
-    def _approve(self, plan: TrialPlan, incident: str) -> None:
-        """`aiops approve INCIDENT --yes` as the kubeconfig's user: the same command, and the
-        same admission check, as a person's."""
-        cmd = [sys.executable, "-m", "aiops.cli.main", "approve", incident, "-n", plan.namespace]
-        subprocess.run(
-            [*cmd, "--yes", "--reason", f"aiops eval run {self.run_id}"],
-            capture_output=True,
-            timeout=60,
-            check=False,
-            env=self.kubeconfig_env,
-        )
 
     def _await_health(
         self,
