@@ -21,7 +21,7 @@ import time
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager
 
-from prometheus_client import Counter, Histogram
+from prometheus_client import Counter, Histogram, disable_created_metrics
 
 from aiops.metrics.live import LIVE
 from aiops.metrics.server import MetricsServerError, serve
@@ -51,6 +51,10 @@ RESOLVE_BUCKETS = (5, 10, 20, 30, 60, 120, 300, 600, 1200, 1800, 3600, 7200, 144
 OBSERVE_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
 ACTION_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120)
 AUDIT_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1)
+
+# No `_created` series beside each counter and histogram: they double what is scraped and no
+# dashboard or alert here reads them.
+disable_created_metrics()
 
 ORIGINS = ("chaos", "breach")  # what TTD and TTR count from: a Chaos' injection, or the breach
 CLOSED = (Phase.RESOLVED, Phase.ESCALATED)
