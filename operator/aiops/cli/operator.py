@@ -7,6 +7,8 @@ docs/settings.md cannot disagree.
 """
 
 import inspect
+import os
+import socket
 from typing import Annotated
 
 import typer
@@ -56,7 +58,10 @@ def run(
     ] = False,
     peering: Annotated[
         str | None,
-        typer.Option(help="kopf peering name, for several replicas (default: standalone)."),
+        typer.Option(
+            help="Run as one of several replicas: the kopf peering object's name; one "
+            "replica is active, the others take over when it dies (default: standalone)."
+        ),
     ] = None,
     liveness: Annotated[
         str | None,
@@ -91,15 +96,22 @@ def run(
     import kopf  # imported here so that other commands start fast
 
     from aiops import handlers, logs  # noqa: F401 - registers the handlers
+    from aiops.loops.peering import PeeringPlan
 
+    # Unique per process: the host (in a pod, the pod's name) and the pid.
+    identity = f"{socket.gethostname()}-{os.getpid()}"
+    memo = kopf.Memo(settings=settings)  # the startup handlers build the loops from it
+    if peering is not None:
+        memo.peering = PeeringPlan(peering, identity, tuple(namespace or ()), all_namespaces)
     logs.configure(settings.log_format, verbose)  # kopf's logging, as text or JSON lines
     kopf.run(
         clusterwide=all_namespaces,
         namespaces=namespace or [],
         standalone=peering is None,
         peering_name=peering,
+        identity=identity,  # type: ignore[arg-type]  # kopf's Identity is a NewType of str
         liveness_endpoint=liveness,
-        memo=kopf.Memo(settings=settings),  # the startup handlers build the loops from it
+        memo=memo,
     )
 
 

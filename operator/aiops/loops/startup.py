@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import importlib
 from typing import Any
 
 import kopf
@@ -45,6 +47,12 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
     memo.settings = operator_settings(memo)
     memo.api = CustomResources(load_api_client(memo.settings.kubeconfig))
     memo.runtime = build_runtime(memo.api, memo.settings)
+    if memo.settings.api_key or getattr(memo, "peering", None) is not None:
+        # The model's agent (the anthropic SDK takes seconds to import on a busy machine) is
+        # imported now, in a thread: imported by the first investigation, on the loop, it
+        # stalled every daemon of the operator meanwhile (40 s once on a loaded CI machine),
+        # and a standby taking over would pay for it in its takeover.
+        await asyncio.to_thread(importlib.import_module, "aiops.agent.factory")
     # Every line is redacted with the runtime's redactor (the keys it loads), names added.
     logs.install()
     logs.redact_with(memo.runtime.redactor)
