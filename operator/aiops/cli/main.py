@@ -2,7 +2,18 @@
 
 import typer
 
-from aiops.cli import actions, approvals, audit, chaos, cluster, crds, docs, operator, up
+from aiops.cli import (
+    actions,
+    approvals,
+    audit,
+    chaos,
+    cluster,
+    crds,
+    docs,
+    operator,
+    postmortem,
+    up,
+)
 from aiops.cli import eval as eval_cli
 from aiops.demo import cli as demo
 
@@ -19,6 +30,7 @@ app.add_typer(operator.app, name="operator")
 app.command("approve")(approvals.approve)
 app.command("reject")(approvals.reject)
 app.add_typer(audit.app, name="audit")
+app.command("postmortem")(postmortem.postmortem)
 app.add_typer(actions.app, name="actions")
 app.add_typer(chaos.app, name="chaos")
 app.command("up")(up.up)
