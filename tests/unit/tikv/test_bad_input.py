@@ -21,15 +21,20 @@ from tests.unit.tikv.fakepd import StubPrometheus
 from tikv_subject.pd import PdClient
 
 # A short bound per request keeps these tests quick; the plugin's default is 3 s.
-FAST: dict[str, Any] = {"requestTimeoutSeconds": 0.5}
+FAST: dict[str, Any] = {"requestTimeoutSeconds": 1.0}
 
 
 def stores_body(standin: PdStandIn) -> bytes:
     return httpx.get(f"{standin.urls[0]}/pd/api/v1/stores?state=0&state=1&state=2").content
 
 
+# Loose enough for a loaded CI machine; what they guard against took minutes (a trickle) or
+# never ended.
+BOUND = 15.0
+
+
 async def fails(
-    make_plugin: MakePlugin, standin: PdStandIn, within: float, **config: object
+    make_plugin: MakePlugin, standin: PdStandIn, within: float = BOUND, **config: Any
 ) -> str:
     """observe() raises a PluginError within `within` seconds; its message."""
     plugin = make_plugin(standin, **{**FAST, **config})
@@ -45,7 +50,7 @@ async def test_pd_unreachable_names_every_url(
 ) -> None:
     for member in range(3):
         pd_standin.fail(member)
-    message = await fails(make_plugin, pd_standin, 5)
+    message = await fails(make_plugin, pd_standin)
     for url in pd_standin.urls:
         assert f"{url} unreachable (ConnectError" in message
     assert "/pd/api/v1/stores" in message
@@ -56,7 +61,7 @@ async def test_pd_answering_html_is_not_json(
 ) -> None:
     page = "<html><body><h1>502 Bad Gateway</h1></body></html>"
     pd_standin.answer("/stores", page, content_type="text/html")
-    message = await fails(make_plugin, pd_standin, 5)
+    message = await fails(make_plugin, pd_standin)
     assert "not JSON (text/html" in message and "502 Bad Gateway" in message
 
 
@@ -65,7 +70,7 @@ async def test_pd_error_status_shows_the_start_of_its_body(
 ) -> None:
     text = json.dumps("[PD:cluster:ErrNotBootstrapped]TiKV cluster not bootstrapped")
     pd_standin.answer("/stores", text, status=500)
-    message = await fails(make_plugin, pd_standin, 5)
+    message = await fails(make_plugin, pd_standin)
     assert "HTTP 500: " in message and "not bootstrapped" in message
 
 
@@ -73,7 +78,7 @@ async def test_a_store_missing_its_id_is_an_error_not_a_guess(
     make_plugin: MakePlugin, pd_standin: PdStandIn
 ) -> None:
     pd_standin.answer("/stores", (FIXTURES_PD / "stores_missing_id.json").read_bytes())
-    message = await fails(make_plugin, pd_standin, 5)
+    message = await fails(make_plugin, pd_standin)
     assert "GET /pd/api/v1/stores?state=0&state=1&state=2 with JSON that is not PD's" in message
     assert "stores.1.store.id: Field required" in message
 
@@ -83,7 +88,7 @@ async def test_json_of_the_wrong_shape_is_refused(
     make_plugin: MakePlugin, pd_standin: PdStandIn, body: object
 ) -> None:
     pd_standin.answer("/stores", json.dumps(body))
-    assert "not PD's store list" in await fails(make_plugin, pd_standin, 5)
+    assert "not PD's store list" in await fails(make_plugin, pd_standin)
 
 
 @pytest.mark.parametrize("cut", ["announced", "short read"])
@@ -95,7 +100,7 @@ async def test_truncated_json_is_refused(
     # The body is what it says it is, but stops mid-document; or the connection ends before
     # the announced length.
     pd_standin.answer("/stores", half, length=len(whole) if cut == "short read" else None)
-    message = await fails(make_plugin, pd_standin, 5)
+    message = await fails(make_plugin, pd_standin)
     assert ("not JSON" in message) if cut == "announced" else ("RemoteProtocolError" in message)
 
 
@@ -105,7 +110,7 @@ async def test_a_10_mb_body_is_refused_without_reading_it_all(
 ) -> None:
     huge = b'{"count": 1, "stores": [' + b" " * (10 << 20) + b"]}"
     pd_standin.answer("/stores", huge, length=length)
-    assert "too big a body" in await fails(make_plugin, pd_standin, 10)
+    assert "too big a body" in await fails(make_plugin, pd_standin)
 
 
 async def test_a_hanging_pd_fails_within_its_bound(
@@ -114,8 +119,8 @@ async def test_a_hanging_pd_fails_within_its_bound(
     for member in range(3):
         pd_standin.fail(member, "hang")
     # Three members tried, each bounded by requestTimeoutSeconds.
-    message = await fails(make_plugin, pd_standin, 3 * 0.5 + 2)
-    assert "gave no complete answer within 0.5 s" in message
+    message = await fails(make_plugin, pd_standin)
+    assert "gave no complete answer within 1 s" in message
 
 
 async def test_a_trickled_answer_is_bounded_as_a_whole(
@@ -124,15 +129,15 @@ async def test_a_trickled_answer_is_bounded_as_a_whole(
     # One byte every 0.1 s: every read is quick, the answer never is. Before, only each read
     # was bounded and such an answer took (bytes x 0.1) s.
     pd_standin.answer("/stores", stores_body(pd_standin), trickle=0.1)
-    message = await fails(make_plugin, pd_standin, 3 * 0.5 + 2)
-    assert "gave no complete answer within 0.5 s" in message
+    message = await fails(make_plugin, pd_standin)
+    assert "gave no complete answer within 1 s" in message
 
 
 async def test_headers_then_silence_is_bounded(
     make_plugin: MakePlugin, pd_standin: PdStandIn
 ) -> None:
     pd_standin.answer("/regions/check/down-peer", b"", length=4096, hang=True)
-    assert "no complete answer" in await fails(make_plugin, pd_standin, 3 * 0.5 + 2)
+    assert "no complete answer" in await fails(make_plugin, pd_standin)
 
 
 @pytest.mark.parametrize(
@@ -151,9 +156,26 @@ async def test_garbage_in_a_region_check_names_the_check(
     make_plugin: MakePlugin, pd_standin: PdStandIn, body: bytes, complaint: str
 ) -> None:
     pd_standin.answer("/regions/check/down-peer", body)
-    message = await fails(make_plugin, pd_standin, 5)
+    message = await fails(make_plugin, pd_standin)
     assert "/regions/check/down-peer" in message
     assert complaint in message
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "complaint"),
+    [
+        ("/schedulers", "<html>oops</html>", "not JSON"),
+        ("/schedulers", '{"names": []}', "not a list of scheduler names"),
+        ("/scheduler-config/evict-leader-scheduler/list", "[3]", "evict-leader scheduler's config"),
+    ],
+)
+async def test_garbage_about_schedulers_fails_the_observation(
+    make_plugin: MakePlugin, pd_standin: PdStandIn, path: str, body: str, complaint: str
+) -> None:
+    pd_standin.evict(2)
+    pd_standin.answer(path, body)
+    message = await fails(make_plugin, pd_standin)
+    assert path in message and complaint in message
 
 
 async def test_a_huge_down_peer_list_is_read_no_further_than_its_head(
@@ -192,8 +214,8 @@ async def test_a_timed_out_write_is_not_repeated_but_its_cleanup_moves_on(
     # PD 0 applies the POST and answers too late: the POST must not go to PD 1 as well.
     pd_standin.fail(0, "slow")
     async with httpx.AsyncClient() as http:
-        pd = PdClient(pd_standin.urls, http, timeout=0.5)
-        with pytest.raises(PluginError, match=r"no complete answer within 0\.5 s"):
+        pd = PdClient(pd_standin.urls, http, timeout=2.0)
+        with pytest.raises(PluginError, match="no complete answer within 2 s"):
             await pd.add_evict_leader(1)
         assert pd_standin.asked("POST", "/schedulers") == [0]
         assert 1 in pd_standin.evicted  # applied all the same
@@ -209,7 +231,7 @@ async def test_credentials_in_a_pd_url_never_reach_the_message(
 ) -> None:
     pd_standin.fail(0)
     secret_url = pd_standin.urls[0].replace("http://", "http://admin:hunter2-secret@")
-    message = await fails(make_plugin, pd_standin, 5, pdUrls=[secret_url])
+    message = await fails(make_plugin, pd_standin, pdUrls=[secret_url])
     assert "hunter2" not in message
     assert f"{pd_standin.urls[0].replace('http://', 'http://***@')} unreachable" in message
 
@@ -218,7 +240,7 @@ async def test_prometheus_answering_garbage_names_the_query(
     make_plugin: MakePlugin, pd_standin: PdStandIn, prom: StubPrometheus
 ) -> None:
     prom.raw = (200, "text/html", b"<html>login required</html>")
-    message = await fails(make_plugin, pd_standin, 10)
+    message = await fails(make_plugin, pd_standin)
     assert "from Prometheus" in message
     assert prom.url in message
 
@@ -244,7 +266,7 @@ async def test_prometheus_with_a_malformed_sample(
         b'[{"metric":{"instance":"x:20180"},"value":[1,"fast"]}]}}'
     )
     prom.raw = (200, "application/json", body)
-    assert "malformed sample" in await fails(make_plugin, pd_standin, 10)
+    assert "malformed sample" in await fails(make_plugin, pd_standin)
 
 
 async def test_prometheus_unreachable(
