@@ -99,6 +99,7 @@ class Settings:
     max_turns: int
     max_tokens: int
     time_budget_s: float
+    prompt_addendum: str | None = None
 
 
 def settings_for(spec: AgentSpec | None, defaults: AgentDefaults) -> Settings:
@@ -109,6 +110,7 @@ def settings_for(spec: AgentSpec | None, defaults: AgentDefaults) -> Settings:
         max_turns=spec.max_turns or defaults.max_turns,
         max_tokens=spec.max_tokens or defaults.max_tokens,
         time_budget_s=budget.total_seconds(),
+        prompt_addendum=spec.system_prompt_addendum,
     )
 
 
@@ -363,7 +365,10 @@ class _Session:
             # Breakpoints: tools + system (the same for every incident), and the conversation
             # so far (the same prefix on the next turn).
             "system": [
-                {"type": "text", "text": SYSTEM_PROMPT, "cache_control": {"type": "ephemeral"}}
+                {"type": "text", "text": SYSTEM_PROMPT, "cache_control": {"type": "ephemeral"}},
+                # The Subject's addendum comes after the rules and their cache mark: the rules
+                # stay one cached prefix for every Subject.
+                *([{"type": "text", "text": s.prompt_addendum}] if s.prompt_addendum else []),
             ],
             "tools": tool_definitions(),
             "messages": _with_cache_mark(self.messages),

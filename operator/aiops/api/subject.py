@@ -148,6 +148,11 @@ class AgentSpec(ApiModel):
     api_key_secret_ref: SecretKeyRef | None = Field(
         default=None, description="Secret holding the Anthropic API key for this subject."
     )
+    system_prompt_addendum: Text | None = Field(
+        default=None,
+        description="Added to the anthropic agent's system prompt, after the operator's rules "
+        "(which it cannot lift), e.g. an evaluation variant's instructions.",
+    )
 
 
 class SubjectSpec(ApiModel):
