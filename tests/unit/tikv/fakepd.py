@@ -27,6 +27,7 @@ import httpx
 from aiops.subjects.contract import INSTANT, ActionResult
 from aiops.subjects.faults.diskfill import FillParams
 from aiops.subjects.faults.podexec import ExecResult
+from tests.fixtures.pd_standin import PdStandIn
 
 FIXTURES = Path(__file__).parent / "fixtures" / "pd"
 API = "/pd/api/v1"
@@ -154,9 +155,9 @@ class FakePd:
 
 
 class FakeWorkload:
-    """The pods API: deleting a pod restarts its store."""
+    """The pods API: deleting a pod restarts its store (in FakePd or the PD stand-in)."""
 
-    def __init__(self, pd: FakePd) -> None:
+    def __init__(self, pd: FakePd | PdStandIn) -> None:
         self.pd = pd
         self.restarted: list[str] = []
         self.stopped: list[str] = []
@@ -173,7 +174,8 @@ class FakeWorkload:
         if self.error is not None:
             raise self.error
         self.restarted.append(member)
-        self.pd.requests.append(f"RESTART {member}")  # for tests of the order of events
+        if isinstance(self.pd, FakePd):
+            self.pd.requests.append(f"RESTART {member}")  # for tests of the order of events
         self.pd.restarted(member)
         return ActionResult(ok=True, message=f"pod {member} deleted")
 
