@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs everything the project needs on a fresh machine, and is a fast no-op the second time:
 #   - Debian packages: redis-server and prometheus (the rate limiter stack runs them for real),
-#     tmux (the demo's tests), chromium and chromium-driver (the evaluation report's test)
+#     tmux (the demo's tests), podman, mmdebstrap, containerd, runc, iptables and the CNI
+#     plugins (the real node), chromium and chromium-driver (the evaluation report's test)
 #   - a virtualenv in .venv with the operator (operator/) and the subject plugins (subjects/*/),
 #     three distributions, installed editable with what the tests need
 #   - the Go tools (Kubernetes control plane, kwok, helm, kind, toxiproxy) via hack/tools/build.sh
@@ -16,6 +17,14 @@ command -v redis-server >/dev/null 2>&1 || need_apt+=(redis-server)
 command -v prometheus >/dev/null 2>&1 || need_apt+=(prometheus)
 # tmux: the demo's tests drive its terminal UI in a tmux window (tests/integration/demo).
 command -v tmux >/dev/null 2>&1 || need_apt+=(tmux)
+# The real node (tests/e2e/test_real_node.py, hack/e2e.sh): images built with podman (runc)
+# from an mmdebstrap base, run by containerd with runc and the CNI bridge, kube-proxy's iptables.
+command -v podman >/dev/null 2>&1 || need_apt+=(podman)
+command -v mmdebstrap >/dev/null 2>&1 || need_apt+=(mmdebstrap)
+command -v containerd >/dev/null 2>&1 || need_apt+=(containerd)
+command -v runc >/dev/null 2>&1 || need_apt+=(runc)
+command -v iptables >/dev/null 2>&1 || need_apt+=(iptables)
+[[ -x /usr/lib/cni/bridge ]] || need_apt+=(containernetworking-plugins)
 # chromium, chromium-driver: the evaluation report's test views its HTML page in a real browser
 # (tests/integration/eval).
 command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
