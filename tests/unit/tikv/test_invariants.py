@@ -334,3 +334,18 @@ async def test_an_eviction_removed_between_two_reads_is_no_error(
     pd_standin.other_schedulers.append("evict-leader-scheduler")
     obs = await make_plugin(pd_standin).observe()
     assert obs.facts["evict_leader"] == []
+
+
+@pytest.mark.parametrize("skew_hours", [-1, 1])
+async def test_an_offline_stores_silence_is_judged_on_pds_clock(
+    make_plugin: MakePlugin, pd_standin: PdStandIn, skew_hours: int
+) -> None:
+    # PD's clock an hour off ours: its heartbeat times are on its clock, and so is the age.
+    pd_standin.clock_skew = timedelta(hours=skew_hours)
+    pd_standin.add_store(4, state="Offline")
+    plugin = make_plugin(pd_standin)
+    obs = await plugin.observe()
+    assert {m.name: m.state for m in obs.members}["store-4"] is MemberState.DEGRADED
+    pd_standin.set_heartbeat_age(4, 40)
+    obs = await plugin.observe()
+    assert {m.name: m.state for m in obs.members}["store-4"] is MemberState.DOWN
