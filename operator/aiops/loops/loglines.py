@@ -19,6 +19,7 @@ LOGGED: dict[str, tuple[str, ...]] = {
     "action.finished": ("id", "action", "result", "message"),
     "action.resumed": ("id", "idempotencyKey"),
     "action.undone": ("id", "ok", "message"),
+    "action.released": ("id", "ok", "message"),
     "approval": ("approval", "by", "decision", "actions", "applied", "stale"),
 }
 
