@@ -1,9 +1,12 @@
 """An async client of PD's HTTP API over the context's shared httpx client.
 
 Every failure becomes one `PluginError` whose message names the PD URL (credentials masked),
-the request, and what was wrong with the answer: unreachable, an HTTP error with the start of
-its body, something that is not JSON, or JSON that does not have PD's documented shape.
-Reads fail over to the next PD URL; writes only when the request surely never left.
+the request, and what was wrong with the answer: unreachable, late (each request to one PD is
+bounded as a whole, connecting to the last byte), too big, an HTTP error with the start of its
+body, something that is not JSON, or JSON that does not have PD's shape. GET and DELETE
+(idempotent) move on to the next PD URL after any failure; a POST only when it surely never
+left. Shapes and semantics follow PD's source (tikv/pd: pkg/response, server/api,
+pkg/schedule/schedulers/evict_leader.go).
 """
 
 from __future__ import annotations
