@@ -118,9 +118,12 @@ fi
 
 # --- charts: the operator (and the aiops API) first, then the subjects ---------------------
 say "installing aiops-operator into $ops_ns"
+# Two replicas (one active, kopf peering) share the audit volume: kind's one node and its
+# local-path volumes, which are ReadWriteOnce (a multi-node cluster wants ReadWriteMany).
 h upgrade --install aiops "$root/charts/aiops-operator" --namespace "$ops_ns" \
   --set image.repository=aiops-operator --set "image.tag=$operator_tag" \
   --set "watch.namespaces={$tikv_ns,$rl_ns}" --set prometheus.enabled=true \
+  --set "audit.persistence.accessModes={ReadWriteOnce}" \
   ${anthropic[@]+"${anthropic[@]}"} --wait --timeout 5m >&2
 
 say "installing tikv into $tikv_ns (PingCAP's images; the first pull takes a while)"

@@ -54,3 +54,16 @@ SRE binding that would cover the operator's own ServiceAccount. */}}
 {{- define "aiops.image" -}}
 {{ .Values.image.repository }}:{{ .Values.image.tag | default .Chart.AppVersion }}
 {{- end -}}
+
+{{/* Several replicas need peering (or each would handle every event) and one audit log they
+all write: a volume they share. */}}
+{{- define "aiops.checkReplicas" -}}
+{{- if gt (int .Values.replicas) 1 -}}
+{{- if not .Values.peering.enabled -}}
+{{- fail "replicas > 1 needs peering.enabled=true: without it every replica would handle every event" -}}
+{{- end -}}
+{{- if not .Values.audit.persistence.enabled -}}
+{{- fail "replicas > 1 needs audit.persistence.enabled=true: the replicas must share one audit log (a ReadWriteMany volume), and an emptyDir is each pod's own" -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}

@@ -37,6 +37,8 @@ VALUE_SETS: dict[str, dict[str, dict[str, Any]]] = {
             "prometheus": {"enabled": True},
         },
         "no-persistence-anthropic": {
+            "replicas": 1,  # an emptyDir is each pod's own: one replica only
+            "peering": {"enabled": False},
             "audit": {"persistence": {"enabled": False}},
             "anthropic": {"existingSecret": "anthropic", "existingSecretKey": "key"},
             "liveness": {"enabled": False},

@@ -151,12 +151,17 @@ def test_liveness_endpoint_and_probes_agree() -> None:
 # --- the Deployment -------------------------------------------------------------------------
 
 
-def test_one_operator_at_a_time_non_root() -> None:
+def test_two_replicas_one_active_non_root() -> None:
     r = render()
     dep = r.one("Deployment", "aiops-operator", NAMESPACE)
-    assert dep["spec"]["replicas"] == 1
-    # Recreate: an upgrade stops the old operator before the new one starts (kopf standalone).
-    assert dep["spec"]["strategy"] == {"type": "Recreate"}
+    # Two replicas with kopf peering: one active, one standby; a rollout starts the new pod
+    # beside the old (it stands by), never leaving none.
+    assert dep["spec"]["replicas"] == 2
+    assert "--peering=aiops-operator" in container(r)["args"]
+    assert dep["spec"]["strategy"] == {
+        "type": "RollingUpdate",
+        "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0},
+    }
     pod = dep["spec"]["template"]["spec"]
     assert pod["serviceAccountName"] == SA
     assert pod["securityContext"]["runAsNonRoot"] is True
@@ -285,13 +290,63 @@ def test_audit_pvc_is_there_iff_enabled_and_mounted_where_the_operator_writes() 
         not in default.one("PersistentVolumeClaim", "aiops-operator-audit", NAMESPACE)["spec"]
     )
 
-    off = render({"audit": {"persistence": {"enabled": False}}})
+    off = render({"replicas": 1, "audit": {"persistence": {"enabled": False}}})
     assert off.all("PersistentVolumeClaim") == []
     assert audit_volume(off) == {"name": "audit", "emptyDir": {}}
 
     existing = render({"audit": {"persistence": {"enabled": True, "existingClaim": "mine"}}})
     assert existing.all("PersistentVolumeClaim") == []
     assert audit_volume(existing)["persistentVolumeClaim"]["claimName"] == "mine"
+
+
+def test_the_replicas_share_the_audit_volume_or_the_chart_refuses() -> None:
+    pvc = render().one("PersistentVolumeClaim", "aiops-operator-audit", NAMESPACE)
+    assert pvc["spec"]["accessModes"] == ["ReadWriteMany"]
+    rwo = {"enabled": True, "accessModes": ["ReadWriteOnce"]}  # one node (kind) shares it
+    one_node = render({"audit": {"persistence": rwo}})
+    pvc = one_node.one("PersistentVolumeClaim", "aiops-operator-audit", NAMESPACE)
+    assert pvc["spec"]["accessModes"] == ["ReadWriteOnce"]
+    err = template_error(CHART, {"audit": {"persistence": {"enabled": False}}})
+    assert "replicas > 1 needs audit.persistence.enabled=true" in err
+    err = template_error(CHART, {"peering": {"enabled": False}})
+    assert "replicas > 1 needs peering.enabled=true" in err
+
+
+# --- high availability ----------------------------------------------------------------------
+
+
+def test_standbys_spread_over_nodes_and_survive_a_drain() -> None:
+    r = render({"peering": {"enabled": True, "name": "ops-peers"}})
+    assert "--peering=ops-peers" in container(r)["args"]
+    pdb = r.one("PodDisruptionBudget", "aiops-operator", NAMESPACE)
+    dep = r.one("Deployment", "aiops-operator", NAMESPACE)
+    assert pdb["spec"]["minAvailable"] == 1
+    assert pdb["spec"]["selector"] == dep["spec"]["selector"]
+    (term,) = dep["spec"]["template"]["spec"]["affinity"]["podAntiAffinity"][
+        "preferredDuringSchedulingIgnoredDuringExecution"
+    ]
+    assert term["podAffinityTerm"]["topologyKey"] == "kubernetes.io/hostname"
+    assert term["podAffinityTerm"]["labelSelector"] == dep["spec"]["selector"]
+    # The operator's role lets it make and keep alive its peering object.
+    role = r.one("ClusterRole", "aiops-operator")
+    (rule,) = [x for x in role["rules"] if x["apiGroups"] == ["kopf.dev"]]
+    assert {"kopfpeerings", "clusterkopfpeerings"} == set(rule["resources"])
+    assert {"create", "patch", "watch"} <= set(rule["verbs"])
+    # An affinity of the user's replaces the default one.
+    mine: dict[str, Any] = {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {}}}
+    custom = render({"affinity": mine}).one("Deployment", "aiops-operator", NAMESPACE)
+    assert custom["spec"]["template"]["spec"]["affinity"] == mine
+
+
+def test_one_standalone_replica_recreates_and_has_no_budget() -> None:
+    r = render({"replicas": 1, "peering": {"enabled": False}})
+    dep = r.one("Deployment", "aiops-operator", NAMESPACE)
+    assert dep["spec"]["replicas"] == 1
+    # Recreate: an upgrade stops the old operator before the new one starts (kopf standalone).
+    assert dep["spec"]["strategy"] == {"type": "Recreate"}
+    assert not [a for a in container(r)["args"] if a.startswith("--peering")]
+    assert r.all("PodDisruptionBudget") == []
+    assert "affinity" not in dep["spec"]["template"]["spec"]
 
 
 # --- the switch -----------------------------------------------------------------------------
@@ -496,7 +551,7 @@ def test_sre_role_covering_the_operator_is_refused(sre: dict[str, list[str]]) ->
         ({"audit": {"persistence": {"enabled": True, "size": "lots"}}}, ["audit/persistence/size"]),
         ({"switch": {"actions": "paused"}}, ["switch/actions", "running", "stopped"]),
         ({"prometheus": {"enabled": "yes"}}, ["prometheus/enabled", "boolean"]),
-        ({"replicas": 2}, ["replicas", "not allowed"]),
+        ({"replicas": 0}, ["replicas"]),
         ({"settings": {"chaosMaxDuration": "an hour"}}, ["settings/chaosMaxDuration"]),
         ({"settings": {"agentMaxRefusedPerTurn": 0}}, ["settings/agentMaxRefusedPerTurn"]),
         ({"settings": {"verifyTimeoutSeconds": 7200}}, ["settings/verifyTimeoutSeconds"]),
