@@ -197,28 +197,23 @@ def test_serve_answers_a_scrape_once_per_address_and_port() -> None:
     assert "# TYPE aiops_incidents_open gauge" in text
 
 
+def operator_run(*args: str) -> subprocess.CompletedProcess[str]:
+    """`aiops operator run -n default ARGS`, as a process: it must stop before kopf starts."""
+    return subprocess.run(
+        [sys.executable, "-m", "aiops.cli.main", "operator", "run", "-n", "default", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
 def test_a_port_in_use_stops_the_operator_with_one_line() -> None:
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))
         busy.listen()
         port = busy.getsockname()[1]
-        proc = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "aiops.cli.main",
-                "operator",
-                "run",
-                "-n",
-                "default",
-                "--metrics-port",
-                str(port),
-            ],
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
-        )
+        proc = operator_run("--metrics-port", str(port))
     assert proc.returncode == 2
     assert proc.stderr.splitlines() == [
         f"aiops: the metrics port 127.0.0.1:{port} is in use by another process: give a free "
@@ -228,24 +223,6 @@ def test_a_port_in_use_stops_the_operator_with_one_line() -> None:
 
 
 def test_a_bad_metrics_address_is_refused_at_start() -> None:
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "aiops.cli.main",
-            "operator",
-            "run",
-            "-n",
-            "default",
-            "--metrics-port",
-            "9",
-            "--metrics-address",
-            "example.com",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    proc = operator_run("--metrics-port", "9", "--metrics-address", "example.com")
     assert proc.returncode == 2
     assert "AIOPS_METRICS_ADDRESS='example.com': not an IP address" in proc.stderr
