@@ -116,10 +116,9 @@ async def test_a_10_mb_body_is_refused_without_reading_it_all(
 async def test_a_hanging_pd_fails_within_its_bound(
     make_plugin: MakePlugin, pd_standin: PdStandIn
 ) -> None:
-    for member in range(3):
-        pd_standin.fail(member, "hang")
-    # Three members tried, each bounded by requestTimeoutSeconds.
-    message = await fails(make_plugin, pd_standin)
+    pd_standin.fail(0, "hang")
+    # One member, so one bound: with more, each is tried in turn, each bounded alike.
+    message = await fails(make_plugin, pd_standin, pdUrls=pd_standin.urls[:1])
     assert "gave no complete answer within 1 s" in message
 
 
@@ -129,7 +128,7 @@ async def test_a_trickled_answer_is_bounded_as_a_whole(
     # One byte every 0.1 s: every read is quick, the answer never is. Before, only each read
     # was bounded and such an answer took (bytes x 0.1) s.
     pd_standin.answer("/stores", stores_body(pd_standin), trickle=0.1)
-    message = await fails(make_plugin, pd_standin)
+    message = await fails(make_plugin, pd_standin, pdUrls=pd_standin.urls[:1])
     assert "gave no complete answer within 1 s" in message
 
 
@@ -137,7 +136,8 @@ async def test_headers_then_silence_is_bounded(
     make_plugin: MakePlugin, pd_standin: PdStandIn
 ) -> None:
     pd_standin.answer("/regions/check/down-peer", b"", length=4096, hang=True)
-    assert "no complete answer" in await fails(make_plugin, pd_standin)
+    message = await fails(make_plugin, pd_standin, pdUrls=pd_standin.urls[:1])
+    assert "no complete answer" in message
 
 
 @pytest.mark.parametrize(
@@ -214,8 +214,8 @@ async def test_a_timed_out_write_is_not_repeated_but_its_cleanup_moves_on(
     # PD 0 applies the POST and answers too late: the POST must not go to PD 1 as well.
     pd_standin.fail(0, "slow")
     async with httpx.AsyncClient() as http:
-        pd = PdClient(pd_standin.urls, http, timeout=2.0)
-        with pytest.raises(PluginError, match="no complete answer within 2 s"):
+        pd = PdClient(pd_standin.urls, http, timeout=1.0)
+        with pytest.raises(PluginError, match="no complete answer within 1 s"):
             await pd.add_evict_leader(1)
         assert pd_standin.asked("POST", "/schedulers") == [0]
         assert 1 in pd_standin.evicted  # applied all the same
