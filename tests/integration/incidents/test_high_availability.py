@@ -106,7 +106,8 @@ def test_one_replica_works_and_the_other_takes_over_a_killed_one_mid_investigati
     for replica in replicas:
         replica.start()
     try:
-        live = wait_for("both replicas in the peering", lambda: len(peers(env)) == 2, 60)
+        # A start imports the agent (seconds; a minute on a loaded machine).
+        live = wait_for("both replicas in the peering", lambda: len(peers(env)) == 2, 150)
         assert live
         entries = peers(env)
         first = max(entries, key=lambda identity: entries[identity]["priority"])
