@@ -43,7 +43,16 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
     settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix="aiops.dev")
     settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(prefix="aiops.dev")
     settings.posting.level = 20  # INFO and above become Events
+    # Watch timeouts, set so that a watch can never silently stop. The API server ends each
+    # watch after `server_timeout` and kopf starts the next one from the last resourceVersion.
+    # A restarted or unreachable API server that leaves the connection open but silent (a
+    # half-open TCP stream: no FIN reaches us) would hang a watch forever without
+    # `client_timeout`: a bit longer than the server's, so the server normally ends the watch
+    # first and the client's limit only cuts a dead one. `connect_timeout` bounds each attempt
+    # to reach a server that is down, so kopf's retries (with `reconnect_backoff`) go on.
     settings.watching.server_timeout = 60
+    settings.watching.client_timeout = 75
+    settings.watching.connect_timeout = 10
     memo.settings = operator_settings(memo)
     memo.api = CustomResources(load_api_client(memo.settings.kubeconfig))
     memo.runtime = build_runtime(memo.api, memo.settings)
