@@ -16,10 +16,11 @@ from pathlib import Path
 
 import pytest
 
+from aiops.eval.campaign import CampaignError
 from aiops.eval.records import TrialOutcome
 from aiops.eval.store import Store
 from ratelimiter.localstack.toxiproxy import Toxiproxy
-from tests.fixtures.eval_env import EvalEnv
+from tests.fixtures.eval_env import SUBJECT, EvalEnv
 from tests.fixtures.ratelimiter_subject import wait_for
 from tests.fixtures.scripted_anthropic import FAKE_KEY, reply, tool_use
 
@@ -207,3 +208,44 @@ def test_a_killed_run_resumes_without_rerunning_or_leaving_a_fault(
     assert [t.outcome for t in trials] == [TrialOutcome.TIMEOUT] * 2
     assert Store(db).run(run_id).finished_at is not None
     assert env.chaos_of(run_id) == [] and injected() == []
+
+
+@pytest.mark.parametrize(
+    ("faults", "subject", "expected"),
+    [
+        (
+            "  - name: kil_node\n    target: {member: rl-node-1}\n",
+            "rl",
+            ":6: faults[0].name: unknown fault 'kil_node': the ratelimiter plugin of Subject",
+        ),
+        (
+            "  - name: drift\n    fault: counter_drift\n    params: {entries: 0}\n"
+            "    target: {member: k}\n",
+            "rl",
+            ":8: faults[0].params.entries: Input should be greater than or equal to 1",
+        ),
+        ("  - name: counter_drift\n", "rl", ":6: faults[0]: fault counter_drift needs a target"),
+        (
+            "  - name: kill_node\n    target: {member: rl-node-1}\n",
+            "nope",
+            ":4: subjects[0].name: no Subject",
+        ),
+    ],
+    ids=["unknown-fault", "bad-params", "no-target", "no-subject"],
+)
+def test_what_the_cluster_refuses_fails_before_anything_is_injected(
+    eval_env: EvalEnv, tmp_path: Path, faults: str, subject: str, expected: str
+) -> None:
+    env = eval_env
+    campaign = env.campaign(
+        "bad", "faults:\n" + faults + "variants:\n  - name: b\n    baseline: true\ntrials: 1\n"
+    )
+    campaign.write_text(
+        campaign.read_text().replace(f"  - name: {SUBJECT}\n", f"  - name: {subject}\n")
+    )
+    db = tmp_path / "eval.sqlite"
+    with pytest.raises(CampaignError) as err:
+        env.run(campaign, db)
+    assert str(err.value).startswith(f"{campaign}{expected}"), err.value
+    assert Store(db).runs() == []  # no run was started
+    assert env.api.list("chaos", env.ns.namespace) == []
