@@ -321,6 +321,14 @@ class OperatorSettings(_Settings):
         ge=1,
         le=1000,
     )
+    max_concurrent_sessions: int = setting(
+        "AIOPS_MAX_CONCURRENT_SESSIONS",
+        "Investigations (agent sessions) run at once; further Incidents wait in Investigating "
+        "for a free one, so a flood of Incidents never floods the model endpoint.",
+        default=8,
+        ge=1,
+        le=1000,
+    )
     kubectl: Annotated[str, AfterValidator(_executable)] | None = setting(
         "AIOPS_KUBECTL",
         "The kubectl that the `kubectl` action and the agent's read tool run.",

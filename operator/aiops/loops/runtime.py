@@ -33,6 +33,7 @@ class LoopSettings:
     verify_interval: float = 1.0
     action_timeout: float = 120.0
     kubectl: str = "kubectl"  # the binary the kubectl action runs (AIOPS_KUBECTL)
+    max_concurrent_sessions: int = 8  # investigations at once (AIOPS_MAX_CONCURRENT_SESSIONS)
     gate: GateSettings = field(default_factory=GateSettings)
 
 
@@ -61,6 +62,12 @@ class Runtime:
     subject_locks: dict[str, asyncio.Lock] = field(default_factory=dict)
     # Phase changes of Incidents and Chaos, for logs, notifications and metrics to follow.
     transitions: TransitionHub = field(default_factory=TransitionHub)
+    # Bounds the investigations running at once (settings.max_concurrent_sessions): each holds
+    # the model's conversation, and a flood of Incidents must not become a flood of sessions.
+    sessions: asyncio.Semaphore = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.sessions = asyncio.Semaphore(self.settings.max_concurrent_sessions)
 
     def subject_lock(self, namespace: str, subject: str) -> asyncio.Lock:
         return self.subject_locks.setdefault(f"{namespace}/{subject}", asyncio.Lock())
@@ -72,6 +79,7 @@ def loop_settings(settings: OperatorSettings) -> LoopSettings:
         verify_timeout=settings.verify_timeout,
         gate=GateSettings(actions_per_incident=settings.actions_per_incident),
         kubectl=settings.kubectl_binary,
+        max_concurrent_sessions=settings.max_concurrent_sessions,
     )
 
 

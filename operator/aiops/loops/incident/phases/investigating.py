@@ -77,9 +77,12 @@ async def step(d: IncidentDriver, incident: Incident, w: StatusWriter) -> float:
         audit=d.audit,
         checkpoint=d.rt.checkpoint_for(d.namespace, d.name),
     )
-    await d.audit("agent.start", {"agent": agent.name})
-    result: AgentResult = await agent.investigate(inv)
-    await d.audit("agent.result", result.model_dump(mode="json"))
+    # At most max_concurrent_sessions investigations at once; the others wait here, in
+    # Investigating, and start in turn (a flood of Incidents is not a flood of sessions).
+    async with d.rt.sessions:
+        await d.audit("agent.start", {"agent": agent.name})
+        result: AgentResult = await agent.investigate(inv)
+        await d.audit("agent.result", result.model_dump(mode="json"))
     metrics.agent_investigated(result.usage.backend, result.usage.model, result.outcome)
     usage = wire(
         AgentUsage,
