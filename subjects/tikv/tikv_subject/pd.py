@@ -4,8 +4,9 @@ Every failure becomes one `PluginError` whose message names the PD URL (credenti
 the request, and what was wrong with the answer: unreachable, late (each request to one PD is
 bounded as a whole, connecting to the last byte), too big, an HTTP error with the start of its
 body, something that is not JSON, or JSON that does not have PD's shape. GET and DELETE
-(idempotent) move on to the next PD URL after any failure; a POST only when it surely never
-left. Shapes and semantics follow PD's source (tikv/pd: pkg/response, server/api,
+(idempotent) move on to the next PD URL after any failure, an answer of the wrong shape
+included (for a read it is as good as none); a POST only when it surely never left. Shapes
+and semantics follow PD's source (tikv/pd: pkg/response, server/api,
 pkg/schedule/schedulers/evict_leader.go).
 """
 
@@ -143,11 +144,14 @@ class PdClient:
         allow_404: bool = False,
         limit: int = MAX_BODY,
         parse: Callable[[httpx.Response], Awaitable[Any]] | None = None,
+        accept: Callable[[Any], Any] | None = None,
     ) -> Answer:
         """Tries each PD URL in turn. Each try is bounded as a whole, connecting to the last
         byte (a PD that trickles its answer is as late as one that hangs), and by size.
         Idempotent requests move on after any failure; a POST only when it surely never
-        left (refused, or the connection never made)."""
+        left (refused, or the connection never made). A GET's JSON goes through `accept`
+        (its shape: the data it returns, or a PdError): a PD that answers in the wrong shape
+        has not answered, and the next one is asked."""
         idempotent = method in IDEMPOTENT
         problems: list[str] = []
         for base in self.urls:
@@ -191,18 +195,25 @@ class PdClient:
             if method != "GET":
                 return Answer(shown, resp.status_code, None)  # accepted; PD's text is a courtesy
             try:
-                return Answer(shown, resp.status_code, json.loads(raw))
+                data = json.loads(raw)
             except ValueError:  # also a body that is not UTF-8
                 kind = resp.headers.get("content-type", "no content-type")
                 text = raw.decode("utf-8", "replace")
                 problems.append(
                     f"{shown} answered with something that is not JSON ({kind}): {snippet(text)}"
                 )
+                continue
+            try:
+                return Answer(shown, resp.status_code, accept(data) if accept else data)
+            except PdError as err:
+                problems.append(f"{shown} {err}")
         raise PdError(f"PD {method} {path} failed: {'; '.join(problems)}")
 
-    async def _get(self, path: str, model: type[_Model], what: str) -> _Model:
-        answer = await self._call("GET", path)
-        return _validate(model, answer.data, f"PD at {answer.shown} answered GET {path} with", what)
+    async def _get(
+        self, path: str, model: type[_Model], what: str, limit: int = MAX_BODY
+    ) -> _Model:
+        answer = await self._call("GET", path, limit=limit, accept=_shape(model, path, what))
+        return cast(_Model, answer.data)
 
     # -- reads -------------------------------------------------------------------------------
 
@@ -217,10 +228,7 @@ class PdClient:
         path = f"{API}/regions/check/{check}"
         what = f"PD's {check} region list"
         if sample is None:
-            answer = await self._call("GET", path, limit=MAX_REGION_LIST)
-            return _validate(
-                RegionsInfo, answer.data, f"PD at {answer.shown} answered GET {path} with", what
-            )
+            return await self._get(path, RegionsInfo, what, MAX_REGION_LIST)
 
         async def head(resp: httpx.Response) -> RegionsInfo:
             data = await _region_head(resp, sample)
@@ -233,25 +241,29 @@ class PdClient:
         """The region, or None when PD does not know it (404 since PD 4.0; older PDs answered
         null)."""
         path = f"{API}/region/id/{region_id}"
-        answer = await self._call("GET", path, allow_404=True)
-        data = answer.data
-        if answer.status == 404 or data is None or data == {}:
-            return None
-        if isinstance(data, dict) and data.get("id") == 0:
-            return None
-        prefix = f"PD at {answer.shown} answered GET {path} with"
-        return _validate(RegionInfo, data, prefix, "a region")
+        region = _shape(RegionInfo, path, "a region")
+
+        def accept(data: Any) -> RegionInfo | None:
+            if data is None or data == {} or (isinstance(data, dict) and data.get("id") == 0):
+                return None
+            return cast(RegionInfo, region(data))
+
+        answer = await self._call("GET", path, allow_404=True, accept=accept)
+        return None if answer.status == 404 else cast(RegionInfo | None, answer.data)
 
     async def schedulers(self) -> list[str]:
         path = f"{API}/schedulers"
-        answer = await self._call("GET", path)
-        try:
-            return _SCHEDULERS.validate_python(answer.data) or []
-        except ValidationError as err:
-            raise PdError(
-                f"PD at {answer.shown} answered GET {path} with JSON that is not a list of "
-                f"scheduler names: {_problems(err)}"
-            ) from err
+
+        def accept(data: Any) -> list[str]:
+            try:
+                return _SCHEDULERS.validate_python(data) or []
+            except ValidationError as err:
+                raise PdError(
+                    f"answered GET {path} with JSON that is not a list of scheduler names: "
+                    f"{_problems(err)}"
+                ) from err
+
+        return cast(list[str], (await self._call("GET", path, accept=accept)).data)
 
     async def evictions(self) -> tuple[list[str], set[int]]:
         """(running scheduler names, ids of the stores whose leaders are being evicted)."""
@@ -259,16 +271,13 @@ class PdClient:
         stores = {int(m.group(1)) for n in names if (m := _PER_STORE_EVICT.match(n))}
         if EVICT_LEADER in names:
             path = f"{API}/scheduler-config/{EVICT_LEADER}/list"
-            answer = await self._call("GET", path, allow_404=True)
+            what = "the evict-leader scheduler's config"
+            answer = await self._call(
+                "GET", path, allow_404=True, accept=_shape(EvictLeaderConfig, path, what)
+            )
             # 404: the last eviction was removed between the two reads.
             if answer.status != 404:
-                conf = _validate(
-                    EvictLeaderConfig,
-                    answer.data,
-                    f"PD at {answer.shown} answered GET {path} with",
-                    "the evict-leader scheduler's config",
-                )
-                stores |= set(conf.store_id_ranges)
+                stores |= set(cast(EvictLeaderConfig, answer.data).store_id_ranges)
         return names, stores
 
     # -- writes ------------------------------------------------------------------------------
@@ -402,3 +411,8 @@ def _validate(model: type[_Model], data: Any, prefix: str, what: str) -> _Model:
         return model.model_validate(data)
     except ValidationError as err:
         raise PdError(f"{prefix} JSON that is not {what}: {_problems(err)}") from err
+
+
+def _shape(model: type[_Model], path: str, what: str) -> Callable[[Any], _Model]:
+    """`accept` for a GET whose answer must be `model` (see PdClient._call)."""
+    return lambda data: _validate(model, data, f"answered GET {path} with", what)

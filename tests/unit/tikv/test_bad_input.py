@@ -208,6 +208,39 @@ async def test_an_answer_that_is_not_pds_on_one_member_fails_over(
     assert len(obs.members) == 3
 
 
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [
+        ("/stores", '{"count": 3, "stores": "all of them"}'),
+        ("/schedulers", '{"names": ["evict-leader-scheduler"]}'),
+        ("/scheduler-config/evict-leader-scheduler/list", '{"store-id-ranges": [2]}'),
+        ("/regions/check/down-peer", "null"),
+    ],
+)
+async def test_json_of_the_wrong_shape_from_one_member_is_no_answer_for_a_read(
+    make_plugin: MakePlugin, pd_standin: PdStandIn, path: str, body: str
+) -> None:
+    # A member that answers JSON, but not PD's: a read asks the next member, as it does for a
+    # member that does not answer at all (it used to stop there and fail the observation).
+    pd_standin.evict(2)
+    pd_standin.answer(path, body, on=0)
+    obs = await make_plugin(pd_standin, **FAST).observe()
+    assert len(obs.members) == 3
+    assert obs.metrics["evicting_leaders"] == {"store-1": 0.0, "store-2": 1.0, "store-3": 0.0}
+    assert pd_standin.asked("GET", path) == [0, 1]
+
+
+async def test_a_region_of_the_wrong_shape_from_one_member_is_no_answer(
+    make_plugin: MakePlugin, pd_standin: PdStandIn
+) -> None:
+    pd_standin.set_region_check("down-peer", [region(12)])  # PD knows region 12
+    pd_standin.answer("/region/id/12", '{"id": "twelve", "peers": 3}', on=0)
+    plugin = make_plugin(pd_standin, **FAST)
+    p = plugin.action("transfer_leader").params.model_validate({"region_id": 12, "to_store": 2})
+    assert await plugin.preconditions("transfer_leader", p, await plugin.observe()) == []
+    assert pd_standin.asked("GET", "/region/id/12") == [0, 1]
+
+
 async def test_a_timed_out_write_is_not_repeated_but_its_cleanup_moves_on(
     pd_standin: PdStandIn,
 ) -> None:
