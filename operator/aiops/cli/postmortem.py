@@ -97,10 +97,14 @@ def _fail(message: str) -> NoReturn:
 
 
 def _clients() -> tuple[Any, Any]:
-    from kubernetes import client, config
+    from kubernetes import client
+
+    from aiops.kube import load_api_client
 
     try:
-        api = config.new_client_from_config(config_file=WorkstationSettings.from_env().kubeconfig)
+        # In the operator's pod (`kubectl exec`, where the audit volume is), its
+        # ServiceAccount; elsewhere KUBECONFIG, like kubectl.
+        api = load_api_client(WorkstationSettings.from_env().kubeconfig)
     except Exception as err:  # no kubeconfig, or a broken one
         _fail(f"no API server configured ({err})")
     api.configuration.retries = 0  # an unreachable server is said at once, not after minutes

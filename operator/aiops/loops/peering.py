@@ -24,13 +24,14 @@ from aiops.api.peering import CLUSTER, NAMESPACED, PEERING_GROUP
 from aiops.kube import is_conflict, is_not_found, load_api_client
 from aiops.loops.startup import operator_settings
 
-LIFETIME = 20
-"""Seconds a replica's keep-alive stays valid. kopf renews it 5-10 s before it expires
-(every 10-15 s here), and a standby takes over once the active one's last keep-alive is older
-than this: a SIGKILLed replica is replaced within LIFETIME plus a re-list, ~20-25 s, inside
-the 30 s we promise. Shorter would mean more writes to the API server and an active replica
-taken for dead (both running for a moment) after one slow keep-alive; kopf's default, 60 s,
-would miss the promise."""
+LIFETIME = 15
+"""Seconds a replica's keep-alive stays valid. kopf renews it 5-10 s before it expires (here
+every 5-10 s), and a standby takes over once the active one's last keep-alive is older than
+this: a SIGKILLed replica is replaced within LIFETIME plus a re-list, inside the 30 s we
+promise. The margin against an active replica taken for dead after one slow keep-alive (both
+would run for a moment) is those 5-10 s whatever the lifetime, so a shorter one costs only
+keep-alive writes (one per replica and namespace every 5-10 s); kopf's default, 60 s, would
+miss the promise."""
 
 
 @dataclass(frozen=True)
@@ -104,7 +105,7 @@ async def join(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> No
     if not isinstance(plan, PeeringPlan):
         return  # standalone
     settings.peering.lifetime = LIFETIME
-    settings.peering.stealth = True  # a keep-alive every 10-15 s is no news for the log
+    settings.peering.stealth = True  # a keep-alive every 5-10 s is no news for the log
     settings.peering.priority = priority_now()
     api = load_api_client(operator_settings(memo).kubeconfig)
     await asyncio.to_thread(register, api, plan, settings.peering.priority)

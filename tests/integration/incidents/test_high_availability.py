@@ -17,6 +17,7 @@ from typing import Any, cast
 import pytest
 from kubernetes import client as k8s
 
+from aiops.loops.peering import LIFETIME
 from ratelimiter.localstack import LocalStack
 from tests.fixtures.cluster import ClusterHandle
 from tests.fixtures.incident_loop import (
@@ -113,7 +114,7 @@ def test_one_replica_works_and_the_other_takes_over_a_killed_one_mid_investigati
         first = max(entries, key=lambda identity: entries[identity]["priority"])
         (active,) = [r for r in replicas if r.proc and first.endswith(f"-{r.proc.pid}")]
         (standby,) = [r for r in replicas if r is not active]
-        assert {e["lifetime"] for e in entries.values()} == {20}
+        assert {e["lifetime"] for e in entries.values()} == {LIFETIME}
 
         subject = env.subject("rl-ha", "execute", cooldown="0s")
         before = resets(env.stack)
