@@ -51,6 +51,7 @@ from pydantic import (
 from pydantic.fields import FieldInfo
 
 from aiops.api.durations import format_duration, to_timedelta
+from aiops.shard import Shard
 
 
 class SettingsError(ValueError):
@@ -401,6 +402,14 @@ class OperatorSettings(_Settings):
         default=timedelta(seconds=30),
         ge=timedelta(seconds=1),
         le=timedelta(hours=1),
+    )
+    shard: Shard | None = setting(
+        "AIOPS_SHARD",
+        "Run as shard I of N (`0/2`, `1/2`): this process owns only the Subjects whose hash of "
+        "namespace/name is I modulo N, and their Incidents and Chaos; run one process per "
+        "shard, each with the same N (docs/scale.md).",
+        shown_default="none (every Subject)",
+        metavar="I/N",
     )
     kubeconfig: str | None = setting(
         "KUBECONFIG",
