@@ -152,8 +152,9 @@ def compare(a: Side, b: Side) -> Comparison:
         ca, cb = sa.cell(key, a.variant), sb.cell(key, b.variant)
         name = _name(key, sa, sb)
         if ca is None or cb is None or not ca.counted or not cb.counted:
-            missing = "A" if ca is None or not ca.counted else "B"
-            rows.append(FaultRow(name, None, None, f"no counted trial on side {missing}"))
+            a_none, b_none = ca is None or not ca.counted, cb is None or not cb.counted
+            side = "either side" if a_none and b_none else f"side {'A' if a_none else 'B'}"
+            rows.append(FaultRow(name, None, None, f"no counted trial on {side}"))
             continue
         if key in healing:
             rows.append(

@@ -248,10 +248,13 @@ def verdict(summary: Summary) -> str:
         parts.append(f"Could not be run (every trial an error): {_labels(summary, summary.unrun)}")
     if summary.unbaselined:
         parts.append(f"No baseline (may heal alone): {_labels(summary, summary.unbaselined)}")
-    if not summary.enough_trials:
+    short = summary.short_cells
+    if short:
+        named = ", ".join(f"{summary.label(c.key)} · {c.variant}: {c.counted}" for c in short[:3])
+        more = f" and {len(short) - 3} more" if len(short) > 3 else ""
         parts.append(
-            f"Fewer than {MIN_TRIALS} trials in a cell ({summary.min_trials}): "
-            "not enough trials to rank"
+            f"Fewer than {MIN_TRIALS} counted trials ({named}{more}): not enough trials to "
+            "rank there"
         )
     return "Verdict: " + ". ".join(parts) + "."
 

@@ -171,6 +171,11 @@ class Summary:
     def enough_trials(self) -> bool:
         return self.min_trials >= MIN_TRIALS
 
+    @property
+    def short_cells(self) -> list[Cell]:
+        """The cells of faults that ran with fewer than `MIN_TRIALS` counted trials."""
+        return [c for c in self.cells if c.key not in self.unrun and c.counted < MIN_TRIALS]
+
 
 def _ordered(values: Iterable[str]) -> list[str]:
     return list(dict.fromkeys(values))

@@ -80,7 +80,9 @@ def test_verdict_says_when_there_are_not_enough_trials(tmp_path: Path) -> None:
         ],
     )
     assert not few.enough_trials
-    assert "not enough trials to rank" in verdict(few)
+    assert "Fewer than 5 counted trials (kill_node · runbook: 3, kill_node · baseline: 3)" in (
+        verdict(few)
+    )
     assert "against baseline (0/3 healed alone): not enough trials" in verdict(few)
 
 
