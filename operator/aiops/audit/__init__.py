@@ -8,7 +8,7 @@ from aiops.audit.log import (
     bound,
     log_path,
 )
-from aiops.audit.record import AuditError, AuditRecord
+from aiops.audit.record import AuditError, AuditRecord, AuditUnwritable
 from aiops.audit.verify import VerifyResult, verify
 
 __all__ = [
@@ -17,6 +17,7 @@ __all__ = [
     "AuditError",
     "AuditLog",
     "AuditRecord",
+    "AuditUnwritable",
     "VerifyResult",
     "bound",
     "log_path",

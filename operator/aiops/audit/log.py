@@ -30,6 +30,7 @@ from aiops.audit.record import (
     ZERO_HASH,
     AuditError,
     AuditRecord,
+    AuditUnwritable,
     canonical,
     check_kind,
     check_name,
@@ -133,8 +134,18 @@ class AuditLog:
         return bound(redacted)
 
     def append(self, namespace: str, name: str, kind: str, data: Mapping[str, Any]) -> AuditRecord:
-        """Redact `data`, append it as the next record, and return once it is on disk."""
-        return self._write(namespace, name, check_kind(kind), self.prepare(data))
+        """Redact `data`, append it as the next record, and return once it is on disk.
+        Raises AuditUnwritable when the file system refuses it."""
+        kind, prepared = check_kind(kind), self.prepare(data)
+        try:
+            return self._write(namespace, name, kind, prepared)
+        except OSError as err:
+            # The reason alone (strerror), not the path: it ends up in an Incident's status.
+            unwritable = AuditUnwritable(
+                f"the audit log could not be written: {err.strerror or err}"
+            )
+            unwritable.errno = err.errno
+            raise unwritable from err
 
     async def aappend(
         self, namespace: str, name: str, kind: str, data: Mapping[str, Any]

@@ -31,6 +31,11 @@ class AuditError(ValueError):
     """An audit log, a line of one, or an argument to one is not what it must be."""
 
 
+class AuditUnwritable(OSError):
+    """The audit log could not be written (its disk full or read-only, its directory gone):
+    whatever was to be recorded must not happen unrecorded."""
+
+
 def check_name(what: str, value: str) -> str:
     if not _NAME.match(value):
         raise AuditError(f"{what} {value!r} is not a Kubernetes name")

@@ -1,6 +1,7 @@
 """Appending: the chain, durability, redaction before the disk, bounded records, torn lines."""
 
 import asyncio
+import errno
 import hashlib
 import json
 import os
@@ -14,7 +15,14 @@ from typing import Any
 
 import pytest
 
-from aiops.audit import MAX_RECORD_BYTES, TRUNCATED, AuditError, AuditLog, verify
+from aiops.audit import (
+    MAX_RECORD_BYTES,
+    TRUNCATED,
+    AuditError,
+    AuditLog,
+    AuditUnwritable,
+    verify,
+)
 from aiops.redact import REDACTED, Redactor
 from tests.fixtures.audit_log import NAME, NAMESPACE, write_sample
 
@@ -305,3 +313,12 @@ def test_a_failed_write_leaves_no_half_line(
     assert sample.read_bytes() == before
     assert log.append(NAMESPACE, NAME, "note", {}).seq == 9
     assert verify(sample).ok
+
+
+def test_a_refused_write_is_audit_unwritable_with_the_reason_and_no_path(tmp_path: Path) -> None:
+    log = AuditLog(tmp_path)
+    (tmp_path / "ns").write_text("a file where the namespace's directory would go")
+    with pytest.raises(AuditUnwritable) as caught:
+        log.append("ns", "inc", "note", {"x": 1})
+    assert str(caught.value) == "the audit log could not be written: Not a directory"
+    assert isinstance(caught.value, OSError) and caught.value.errno == errno.ENOTDIR

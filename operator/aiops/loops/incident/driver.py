@@ -30,6 +30,7 @@ from aiops.actions import find_action
 from aiops.api import Approval, Incident, Subject
 from aiops.api.common import ShortText
 from aiops.api.durations import to_timedelta
+from aiops.audit import AuditUnwritable
 from aiops.kube import is_not_found
 from aiops.loops.incident.approvals import mismatch
 from aiops.loops.incident.machine import MACHINE, allowed
@@ -84,6 +85,8 @@ class IncidentDriver:
             return await MACHINE[phase].handler(self, incident, writer)
         except StatusWriteError as err:
             return await self._unwritable(writer, err)
+        except AuditUnwritable as err:
+            return await self._unaudited(writer, err)
 
     async def _unwritable(self, w: StatusWriter, err: StatusWriteError) -> float | None:
         """A status write that can never succeed: escalate with the reason, rather than fail
@@ -103,9 +106,32 @@ class IncidentDriver:
             return UNWRITABLE_RETRY
         return 0
 
+    async def _unaudited(self, w: StatusWriter, err: AuditUnwritable) -> float | None:
+        """The audit log refused a record: nothing more of this incident may run (every step
+        is recorded before it is taken), so a person takes over, told why. The escalation
+        itself cannot be recorded either; it is in status, the Event and the operator's log.
+        Retried as any failed step while even the status write fails."""
+        reason = f"{err}; no action runs unaudited"
+        log.error("incident %s/%s: %s", self.namespace, self.name, reason)
+
+        async def unrecorded(_kind: str, _data: dict[str, Any]) -> None:
+            return None
+
+        w.audit = unrecorded
+        await self.escalate(w, reason)
+        return 0
+
     async def escalate(self, w: StatusWriter, reason: str) -> None:
         """Enters Escalated: a person must act, and `reason` says why."""
-        await self.rt.checkpoint_for(self.namespace, self.name).clear()
+        try:
+            await self.rt.checkpoint_for(self.namespace, self.name).clear()
+        except OSError as err:
+            # A leftover checkpoint is harmless (a closed incident never resumes its agent);
+            # a read-only audit directory refuses even to unlink a missing file, and that
+            # must not stop the escalation that says so.
+            log.warning(
+                "incident %s/%s: checkpoint not removed: %s", self.namespace, self.name, err
+            )
         await w.enter(Phase.ESCALATED, f"escalated: {reason}", escalation_reason=reason)
 
     async def resolve(self, w: StatusWriter, message: str) -> None:
