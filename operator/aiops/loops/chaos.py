@@ -16,6 +16,7 @@ from aiops import logs, metrics
 from aiops.api import GROUP, VERSION, Chaos
 from aiops.loops.chaos_driver import ChaosDriver, ChaosRuntime, ChaosSettings
 from aiops.settings import OperatorSettings
+from aiops.shard import owns_subject_of
 from aiops.vocabulary import ACTIVE_TARGETS, ChaosPhase, ConditionStatus, ConditionType
 
 RETRY_AFTER_ERROR = 5.0
@@ -57,6 +58,11 @@ def unfinished(status: kopf.Status, **_: Any) -> bool:
     return False
 
 
+def _unfinished_and_owned(**kwargs: Any) -> bool:
+    """Unfinished, and its Subject is this process's (AIOPS_SHARD, `aiops.shard`)."""
+    return unfinished(**kwargs) and owns_subject_of(**kwargs)
+
+
 # The daemon's own last status write flips `when` to false, and kopf then stops it: with a
 # backoff, the step in flight finishes (its Event included) instead of being cancelled mid-way.
 # A step that raises (the API server hiccuped, or a bug) ends this run of the daemon: kopf logs
@@ -66,7 +72,7 @@ def unfinished(status: kopf.Status, **_: Any) -> bool:
     GROUP,
     VERSION,
     Chaos.PLURAL,
-    when=unfinished,
+    when=_unfinished_and_owned,
     errors=kopf.ErrorsMode.TEMPORARY,
     backoff=RETRY_AFTER_ERROR,
     cancellation_backoff=30.0,
@@ -100,7 +106,7 @@ async def drive_chaos(
         await driver.close()
 
 
-@kopf.on.delete(GROUP, VERSION, Chaos.PLURAL)
+@kopf.on.delete(GROUP, VERSION, Chaos.PLURAL, when=owns_subject_of)
 async def revert_on_delete(
     name: str,
     namespace: str | None,

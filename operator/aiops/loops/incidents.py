@@ -11,6 +11,7 @@ import kopf
 from aiops import logs, metrics
 from aiops.api import GROUP, VERSION, Incident
 from aiops.loops.incident import IncidentDriver
+from aiops.shard import owns_subject_of
 from aiops.vocabulary import TERMINAL
 
 RETRY_AFTER_ERROR = 5.0
@@ -19,6 +20,11 @@ RETRY_AFTER_ERROR = 5.0
 
 def _open(status: kopf.Status, **_: Any) -> bool:
     return status.get("phase") not in TERMINAL
+
+
+def _open_and_owned(**kwargs: Any) -> bool:
+    """Open, and its Subject is this process's (AIOPS_SHARD, `aiops.shard`)."""
+    return _open(**kwargs) and owns_subject_of(**kwargs)
 
 
 # A daemon is stopped as soon as its Incident no longer matches `when` — that is, by the very
@@ -35,7 +41,7 @@ def _open(status: kopf.Status, **_: Any) -> bool:
     GROUP,
     VERSION,
     Incident.PLURAL,
-    when=_open,
+    when=_open_and_owned,
     errors=kopf.ErrorsMode.TEMPORARY,
     backoff=RETRY_AFTER_ERROR,
     cancellation_backoff=10.0,

@@ -11,6 +11,7 @@ from pydantic import ValidationError
 from aiops import logs
 from aiops.api import GROUP, VERSION, Subject
 from aiops.loops.subject_cycle import Events, SubjectCycle
+from aiops.shard import owns_subject
 
 RETRY_AFTER_ERROR = 5.0
 """Seconds before a Subject that does not match the API, or a cycle that raised, is tried
@@ -25,6 +26,7 @@ again."""
     GROUP,
     VERSION,
     Subject.PLURAL,
+    when=owns_subject,  # AIOPS_SHARD: only the Subjects this process owns (aiops.shard)
     errors=kopf.ErrorsMode.TEMPORARY,
     backoff=RETRY_AFTER_ERROR,
     cancellation_timeout=10.0,

@@ -11,6 +11,7 @@ import kopf
 from aiops.api import GROUP, VERSION, Chaos, Incident
 from aiops.notify.sink import WebhookSink, secret_url
 from aiops.settings import OperatorSettings
+from aiops.shard import owns_subject_of
 
 
 @kopf.on.startup()
@@ -54,11 +55,11 @@ def _catch_up(kind: str, type_: str | None, body: kopf.Body, memo: kopf.Memo) ->
         sink.catch_up(kind, dict(body))
 
 
-@kopf.on.event(GROUP, VERSION, Incident.PLURAL)
+@kopf.on.event(GROUP, VERSION, Incident.PLURAL, when=owns_subject_of)
 async def catch_up_incident(type: str | None, body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
     _catch_up("Incident", type, body, memo)
 
 
-@kopf.on.event(GROUP, VERSION, Chaos.PLURAL)
+@kopf.on.event(GROUP, VERSION, Chaos.PLURAL, when=owns_subject_of)
 async def catch_up_chaos(type: str | None, body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
     _catch_up("Chaos", type, body, memo)
