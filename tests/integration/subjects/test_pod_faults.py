@@ -2,7 +2,7 @@
 ServiceAccount (so its role is what allows them): a pod kill deletes the pod and its controller
 makes another on a simulated node; a partition is a NetworkPolicy selecting exactly the target
 pod, which the revert deletes, as often as it is asked. Then the same through the TiKV plugin's
-contract (PD is the unit tests' stand-in; the StatefulSet and its pods are real objects), where
+contract (PD is the tests' PD stand-in; the StatefulSet and its pods are real objects), where
 the exec-based faults meet simulated nodes that run no containers and fail with the API
 server's reason."""
 
@@ -12,6 +12,7 @@ import json
 from collections.abc import Iterator
 from typing import Any
 
+import httpx
 import pytest
 import yaml
 from kubernetes import client as k8s
@@ -25,7 +26,7 @@ from aiops.subjects.workload import PodsWorkload
 from tests.fixtures import polling
 from tests.fixtures.aiops_api import ApiNamespace, api_namespace
 from tests.fixtures.cluster import ClusterHandle
-from tests.unit.tikv.fakepd import FakePd
+from tests.fixtures.pd_standin import PdStandIn, healthy
 
 pytestmark = pytest.mark.cluster
 
@@ -185,11 +186,11 @@ async def test_tikv_store_faults_through_the_plugin_contract(env: ApiNamespace) 
         "apply", "-f", "-", input=yaml.safe_dump(tikv_statefulset(env.namespace)), check=True
     )
     before = wait_running(env, "app=tikv", 3)
-    pd = FakePd()
+    pd = healthy(PdStandIn())
     plugin_cls = registry.load("tikv")
-    cfg = registry.validate_config(plugin_cls, {"pdUrls": [pd.url]})
+    cfg = registry.validate_config(plugin_cls, {"pdUrls": pd.urls})
     workload = PodsWorkload(env.namespace, {"app": "tikv"}, k8s.CoreV1Api(as_operator(env)))
-    ctx = PluginContext(f"{env.namespace}/tikv", None, workload, http=pd.client())
+    ctx = PluginContext(f"{env.namespace}/tikv", None, workload, http=httpx.AsyncClient())
     plugin = plugin_cls(cfg, ctx)
     try:
         no = plugin.fault("kill_store").params()
@@ -229,3 +230,4 @@ async def test_tikv_store_faults_through_the_plugin_contract(env: ApiNamespace) 
     finally:
         await plugin.close()
         await ctx.aclose()
+        pd.close()

@@ -22,8 +22,8 @@ import pytest
 from aiops.subjects import registry
 from aiops.subjects.context import PluginContext
 from aiops.subjects.metrics import Prometheus
+from tests.fixtures.pd_standin import PdStandIn, healthy
 from tests.fixtures.prometheus import PrometheusProcess, start_prometheus
-from tests.unit.tikv.fakepd import FakePd
 from tikv_subject.config import TikvConfig
 from tikv_subject.queries import build
 
@@ -144,14 +144,14 @@ def wait_for_rates(url: str, timeout: float = 30.0) -> None:
 
 async def test_latency_is_read_from_the_status_port(scraping_prometheus: str) -> None:
     wait_for_rates(scraping_prometheus)
-    pd = FakePd()
+    pd = healthy(PdStandIn())
     plugin_cls = registry.load("tikv")
-    cfg = registry.validate_config(plugin_cls, {"pdUrls": [pd.url]})
+    cfg = registry.validate_config(plugin_cls, {"pdUrls": pd.urls})
     ctx = PluginContext(
         subject="tikv/basic",
         prometheus=Prometheus(scraping_prometheus),
         workload=None,
-        http=pd.client(),
+        http=httpx.AsyncClient(),
     )
     try:
         plugin = plugin_cls(cfg, ctx)
@@ -167,3 +167,4 @@ async def test_latency_is_read_from_the_status_port(scraping_prometheus: str) ->
         }
     finally:
         await ctx.aclose()
+        pd.close()

@@ -26,8 +26,8 @@ from tests.fixtures.cluster import ClusterHandle
 from tests.fixtures.incident_loop import LoopEnv, OperatorProcess, aiops, awaiting, one_incident
 from tests.fixtures.pd_standin import PdStandIn, healthy
 from tests.fixtures.polling import wait_for
+from tests.fixtures.tikv_doubles import StubPrometheus
 from tests.fixtures.tikv_plugin import STATUS
-from tests.unit.tikv.fakepd import StubPrometheus
 
 PERSONS = 3  # the store a person evicts leaders from on purpose (pd-ctl), before anything
 

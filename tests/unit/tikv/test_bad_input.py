@@ -16,8 +16,8 @@ from aiops.subjects import registry
 from aiops.subjects.contract import PluginError
 from aiops.subjects.metrics import Prometheus
 from tests.fixtures.pd_standin import FIXTURES_PD, PdStandIn, many_regions, region, region_list
+from tests.fixtures.tikv_doubles import StubPrometheus
 from tests.fixtures.tikv_plugin import MakePlugin
-from tests.unit.tikv.fakepd import StubPrometheus
 from tikv_subject.pd import PdClient
 
 # A short bound per request keeps these tests quick; the plugin's default is 3 s.

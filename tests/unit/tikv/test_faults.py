@@ -14,8 +14,8 @@ from aiops.subjects.contract import INSTANT, PluginError, SubjectPlugin
 from aiops.subjects.faults import netem
 from aiops.subjects.faults.podexec import ExecResult
 from tests.fixtures.pd_standin import PdStandIn
+from tests.fixtures.tikv_doubles import FakeWorkload
 from tests.fixtures.tikv_plugin import MakePlugin
-from tests.unit.tikv.fakepd import FakeWorkload
 
 
 def setup(
@@ -35,6 +35,9 @@ async def test_kill_store_is_instant_on_pods_and_its_revert_a_no_op(
     assert done.detail == {INSTANT: True} and workload.killed == ["tikv-2"]
     again = await plugin.revert("kill_store", no, "store-3")
     assert again.ok and "managed by its controller" in again.message
+    with pytest.raises(PluginError, match="not a store"):  # a pod's name is no store
+        await plugin.inject("kill_store", no, "tikv-2")
+    assert workload.killed == ["tikv-2"]
 
 
 async def test_store_latency_runs_netem_in_the_pod_and_revert_deletes_only_ours(

@@ -11,8 +11,8 @@ import pytest
 
 from aiops.subjects.contract import MemberState, Observation, SubjectPlugin, Violation
 from tests.fixtures.pd_standin import FIXTURES_PD, PdStandIn, region
+from tests.fixtures.tikv_doubles import StubPrometheus
 from tests.fixtures.tikv_plugin import STATUS, MakePlugin
-from tests.unit.tikv.fakepd import StubPrometheus
 
 
 async def breaches(plugin: SubjectPlugin, obs: Observation | None = None) -> list[Violation]:

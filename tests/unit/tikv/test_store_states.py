@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from aiops.subjects.contract import SubjectPlugin
 from tests.fixtures.pd_standin import PdStandIn
+from tests.fixtures.tikv_doubles import FakeWorkload
 from tests.fixtures.tikv_plugin import MakePlugin
-from tests.unit.tikv.fakepd import FakePd, FakeWorkload
 
 
 async def reasons(plugin: SubjectPlugin, action: str, store: str) -> list[str]:
@@ -32,7 +32,7 @@ async def test_a_store_being_removed_is_not_restarted(
     make_plugin: MakePlugin, pd_standin: PdStandIn
 ) -> None:
     pd_standin.set_state(3, "Offline")
-    plugin = make_plugin(pd_standin, workload=FakeWorkload(FakePd()))
+    plugin = make_plugin(pd_standin, workload=FakeWorkload(pd_standin))
     assert await reasons(plugin, "restart_store", "store-2") == []
     (why,) = await reasons(plugin, "restart_store", "store-3")
     assert "store-3 is being removed (PD reports Offline" in why
