@@ -321,15 +321,15 @@ class IncidentTools:
     async def _log(self, pod: str, container: str, tail: int) -> tuple[str, str | None]:
         """The last `tail` lines of one container's log, at most MAX_LOG_BYTES of them (the
         API server stops there), with a note when lines were left out."""
-        text = await self._read_log(pod, container, tail)
-        if _fits(text, tail):
+        text, size = await self._read_log(pod, container, tail)
+        if _fits(text, size, tail):
             return text, None
         # The server sent the *oldest* of the last `tail` lines up to the limit, the last one
         # cut. Ask again for as many of the newest lines as came whole.
         whole = text.count("\n")
         if 1 <= whole < tail:
-            newest = await self._read_log(pod, container, whole)
-            if _fits(newest, whole):
+            newest, size = await self._read_log(pod, container, whole)
+            if _fits(newest, size, whole):
                 return newest, (
                     f"only the last {whole} lines fit in {MAX_LOG_BYTES} bytes "
                     f"(of the {tail} asked for)"
@@ -342,16 +342,21 @@ class IncidentTools:
             "for; ask for fewer lines (tail) to see the newest"
         )
 
-    async def _read_log(self, pod: str, container: str, tail: int) -> str:
-        text = await self._k8s(
+    async def _read_log(self, pod: str, container: str, tail: int) -> tuple[str, int]:
+        """(the log as text, its size in bytes). Read raw: the client would decode it as
+        UTF-8 and fail the whole read on one bad byte, and a log need not be UTF-8 (a binary
+        dump, Latin-1), nor end on a character (limitBytes cuts where it cuts)."""
+        resp = await self._k8s(
             self._core.read_namespaced_pod_log,
             pod,
             self.namespace,
             container=container,
             tail_lines=tail,
             limit_bytes=MAX_LOG_BYTES,
+            _preload_content=False,
         )
-        return text if isinstance(text, str) else str(text)
+        raw = await asyncio.to_thread(_read_body, resp, MAX_LOG_BYTES)
+        return raw.decode(errors="replace"), len(raw)
 
     # -- kubectl, reads only -------------------------------------------------------------------
 
@@ -473,9 +478,24 @@ def _parsed(argv: list[str], stdout: bytes, cut: bool) -> Any:
         return text
 
 
-def _fits(log: str, lines: int) -> bool:
-    """Whether a log read with limitBytes came whole: under the limit, or all the lines."""
-    return len(log.encode()) < MAX_LOG_BYTES or (log.endswith("\n") and log.count("\n") >= lines)
+def _read_body(resp: Any, limit: int) -> bytes:
+    """At most `limit` bytes of a raw (urllib3) response, whatever the server sends."""
+    try:
+        raw: bytes = resp.read(limit + 1)
+    except Exception as err:  # the connection dropped mid-body
+        resp.close()
+        raise ToolError(f"the log could not be read: {type(err).__name__}") from err
+    if len(raw) > limit:  # more than asked for: the rest is never read
+        resp.close()
+        return raw[:limit]
+    resp.release_conn()
+    return raw
+
+
+def _fits(log: str, size: int, lines: int) -> bool:
+    """Whether a log read with limitBytes came whole (`size`: its bytes): under the limit, or
+    all the lines."""
+    return size < MAX_LOG_BYTES or (log.endswith("\n") and log.count("\n") >= lines)
 
 
 def _slim(obj: dict[str, Any]) -> dict[str, Any]:

@@ -121,6 +121,7 @@ class FakeLogs(BaseHTTPRequestHandler):
 
     lines = 1000
     line_bytes = 1000
+    line: ClassVar[bytes] = b""  # the log line's text, when a test sets one (any bytes)
     queries: ClassVar[list[dict[str, list[str]]]] = []
 
     def do_GET(self) -> None:
@@ -131,7 +132,9 @@ class FakeLogs(BaseHTTPRequestHandler):
             tail = int(query.get("tailLines", [str(self.lines)])[0])
             first = self.lines - min(tail, self.lines)
             body = b"".join(
-                f"line {n:05d} password=fakelogpw ".encode().ljust(self.line_bytes - 1, b".")
+                (self.line or f"line {n:05d} password=fakelogpw ".encode()).ljust(
+                    self.line_bytes - 1, b"."
+                )
                 + b"\n"
                 for n in range(first, self.lines)
             )
@@ -160,7 +163,7 @@ class FakeLogs(BaseHTTPRequestHandler):
 
 @pytest.fixture
 def log_server() -> Iterator[str]:
-    FakeLogs.queries, FakeLogs.lines, FakeLogs.line_bytes = [], 1000, 1000
+    FakeLogs.queries, FakeLogs.lines, FakeLogs.line_bytes, FakeLogs.line = [], 1000, 1000, b""
     server = ThreadingHTTPServer(("127.0.0.1", 0), FakeLogs)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
@@ -193,3 +196,26 @@ async def test_a_single_oversized_line_is_not_shown_half(log_server: str) -> Non
     result = await harness(kube_url=log_server).tools.pod_logs("web-0", tail=1)
     assert result["logs"]["app"] == ""  # the cut line is dropped whole
     assert f"cut at {MAX_LOG_BYTES} bytes" in json.dumps(result)
+
+
+async def test_a_log_that_is_not_utf8_is_shown_not_failed(log_server: str) -> None:
+    # Latin-1 and stray bytes: the read does not fail (it did, as "API unreachable"), each
+    # bad byte shows as U+FFFD, the rest of each line as it is.
+    FakeLogs.lines, FakeLogs.line_bytes = 3, 40
+    FakeLogs.line = b"caf\xe9 \xff\xfe\x00 GET /check 200"
+    result = await harness(kube_url=log_server).tools.pod_logs("web-0", tail=3)
+    log = result["logs"]["app"]
+    assert log.count("caf\ufffd \ufffd\ufffd\x00 GET /check 200") == 3, log
+    assert "cut" not in result
+
+
+async def test_a_character_cut_by_the_byte_limit_does_not_fail_the_read(log_server: str) -> None:
+    # Lines of two-byte characters, the byte limit falling inside one: the newest whole
+    # lines are shown.
+    FakeLogs.lines, FakeLogs.line_bytes = 1000, 1001
+    FakeLogs.line = "é".encode() * 500
+    result = await harness(kube_url=log_server).tools.pod_logs("web-0", tail=1000)
+    fit = MAX_LOG_BYTES // FakeLogs.line_bytes
+    text = json.dumps(result)
+    assert f"only the last {fit} lines fit" in text, text[:500]
+    assert "no log" not in text and "u00e9" in text  # the lines, shown (clipped to budget)
