@@ -212,15 +212,19 @@ class SubjectCycle:
             await self._not_ready(subject, Health.UNKNOWN, "EvaluationFailed", message, now)
             return
         result = step(previous, violations, bound.invariants, now)
-        # Persist held breaches first, so incident names survive a crash between the steps.
-        await self._write_status(
-            subject,
-            health=None,
-            conditions=status.conditions,
-            detection=result.state,
-            failing_since=None,
-            count_open=False,
-        )
+        if result.due:
+            # Persist held breaches before opening their incidents, so incident names survive
+            # a crash between the steps. Only then: this write in every cycle was half of the
+            # API writes of the subject loop (and of the watch events every process reads back),
+            # and with no incident to open the cycle's last write says the same (docs/scale.md).
+            await self._write_status(
+                subject,
+                health=None,
+                conditions=status.conditions,
+                detection=result.state,
+                failing_since=None,
+                count_open=False,
+            )
         for v, pending in result.due:
             pending.incident = await self._ensure_incident(subject, v, pending, now)
         for p in [*result.cleared, *recovered]:
