@@ -84,7 +84,9 @@ FAULTS: tuple[FaultSpec, ...] = (
     ),
     FaultSpec(
         name=LEAVE_EVICT_LEADER,
-        description="Add an evict-leader scheduler for the target store that no action owns.",
+        description="Add an evict-leader scheduler for the target store that this operator "
+        "did not add: to it a person's, so the incident escalates (remove_any_evict_leader "
+        "removes it with an Approval).",
         params=NoParams,
     ),
 )

@@ -195,7 +195,7 @@ async def test_member_faults_need_a_workload(
         await plugin.inject("fill_store_disk", spec, "store-1")
 
 
-async def test_leave_evict_leader_leaves_one_nobody_owns_and_revert_removes_it(
+async def test_leave_evict_leader_leaves_one_the_operator_did_not_add_and_revert_removes_it(
     make_plugin: MakePlugin, pd_standin: PdStandIn
 ) -> None:
     _, plugin = setup(make_plugin, pd_standin)

@@ -9,16 +9,12 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from pydantic import BaseModel
 
-from aiops.agent.base import Investigation
-from aiops.agent.runbook_agent import RunbookAgent
-from aiops.api import Incident, Subject
-from aiops.policy.gate import GateInput, decide
-from aiops.subjects.contract import ActionRecord, ActionResult, PluginError, SubjectPlugin
+from aiops.subjects.contract import ActionRecord, PluginError, SubjectPlugin
 from aiops.vocabulary import Check, Outcome, Verdict
 from tests.fixtures.pd_standin import PdStandIn
-from tests.fixtures.tikv_plugin import MakePlugin
+from tests.fixtures.tikv_doubles import FakeWorkload
+from tests.fixtures.tikv_plugin import MakePlugin, gate, params, runbook_plan
 from tikv_subject.ledger import LEDGER
 
 # The plugin's HTTP client is closed by make_plugin's teardown, on the fixtures' loop: the
@@ -60,29 +56,9 @@ def after_a_restart(make_plugin: MakePlugin, pd: PdStandIn, *records: ActionReco
     return plugin
 
 
-def params(plugin: SubjectPlugin, action: str, **values: Any) -> BaseModel:
-    return plugin.action(action).params.model_validate(values)
-
-
 def leftovers(plugin: SubjectPlugin, obs: Any) -> list[str]:
     violations = plugin.evaluate(obs, {i.name: i for i in plugin.invariants})
     return [v.entity for v in violations if v.invariant == "evict_leader_leftover"]
-
-
-def subject(autonomy: str) -> Subject:
-    return Subject.from_k8s(
-        {
-            "metadata": {"name": "tikv", "namespace": "tikv"},
-            "spec": {"type": "tikv", "autonomy": autonomy, "config": {}},
-        }
-    )
-
-
-async def gate(
-    plugin: SubjectPlugin, action: str, raw: dict[str, Any], autonomy: str = "execute", **kw: Any
-) -> Any:
-    facts = GateInput(subject(autonomy), plugin, await plugin.observe(), **kw)
-    return await decide(action, raw, facts)
 
 
 # -- finding 1: ownership survives the operator --------------------------------------------------
@@ -200,47 +176,13 @@ async def test_unreadable_records_refuse_the_removal(
 # -- finding 4: the gate reads the target store ---------------------------------------------------
 
 
-class Pods:
-    """The pods API as the stand-in sees it: deleting a store's pod brings the store back."""
-
-    def __init__(self, pd: PdStandIn) -> None:
-        self.pd = pd
-        self.restarted: list[str] = []
-
-    async def restart(self, member: str) -> ActionResult:
-        self.restarted.append(member)
-        self.pd.restarted(member)
-        return ActionResult(ok=True, message=f"pod {member} deleted")
-
-
 async def test_the_store_down_plan_passes_the_real_gate(
     make_plugin: MakePlugin, pd_standin: PdStandIn
 ) -> None:
     pd_standin.set_heartbeat_age(2, 25)  # PD: Disconnected
-    pods = Pods(pd_standin)
-    plugin: Any = make_plugin(pd_standin, workload=pods)  # type: ignore[arg-type]
-    incident = Incident.from_k8s(
-        {
-            "metadata": {"name": "tikv-store-down-1", "namespace": "tikv"},
-            "spec": {
-                "subject": "tikv",
-                "source": "subject-loop",
-                "invariant": "store_down",
-                "entity": "store-2",
-                "summary": "store-2 is Disconnected",
-            },
-        }
-    )
-    plan = await RunbookAgent().investigate(
-        Investigation(
-            incident=incident,
-            subject=subject("execute"),
-            plugin=type(plugin),
-            tools=None,
-            audit=None,
-            checkpoint=None,
-        )
-    )
+    pods = FakeWorkload(pd_standin)  # deleting a store's pod brings the store back
+    plugin = make_plugin(pd_standin, workload=pods)
+    plan = await runbook_plan(plugin, "store_down", "store-2")
     assert [s.action for s in plan.steps] == ["restart_store"]
     for step in plan.steps:
         d = await gate(plugin, step.action, step.params)
