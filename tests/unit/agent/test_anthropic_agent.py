@@ -671,3 +671,22 @@ async def test_a_shared_client_from_a_factory_is_kept_open_and_never_retries_its
     again = await agent.investigate(harness().investigation(AGENT_SPEC))
     assert again.outcome == "plan"  # the shared client still works
     await shared.close()
+
+
+async def test_a_megabyte_of_model_output_is_refused_where_it_matters_and_bounded(
+    scripted_anthropic: ScriptedAnthropic,
+) -> None:
+    # A broken or hostile endpoint answers a megabyte of text, then a resolve whose summary
+    # is a megabyte: the summary is refused with the reason, the model is told, and the
+    # investigation ends with what fits; nothing the agent keeps is unbounded.
+    h = harness()
+    mb = "x" * 1_000_000
+    scripted_anthropic.script(
+        [reply(text(mb), tool_use("observe_subject")), resolve(summary=mb), resolve("ok")]
+    )
+    result = await investigate(scripted_anthropic, h)
+
+    assert result.outcome == "plan" and result.diagnosis.summary == "ok"
+    [refused] = tool_results(scripted_anthropic, 2)
+    assert refused["is_error"] and "summary: String should have at most" in refused["content"]
+    assert len(result.model_dump_json()) < 10_000
