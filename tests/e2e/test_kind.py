@@ -15,15 +15,10 @@ AIOPS_KIND_KUBECONFIG choose another one (see hack/kind-up.sh).
 
 from __future__ import annotations
 
-import json
 import os
-import re
 import shutil
 import subprocess
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +26,7 @@ import httpx
 import pytest
 
 from aiops.cluster.tools import tools_bin_dir
-from tests.fixtures import polling
+from tests.fixtures.e2e_cluster import Kube, observed, port_forward, refused_lines, wait_for
 
 REPO = Path(__file__).resolve().parents[2]
 OPS_NS, TIKV_NS, RL_NS = "aiops-system", "tikv", "ratelimiter"
@@ -39,31 +34,7 @@ OPS_NS, TIKV_NS, RL_NS = "aiops-system", "tikv", "ratelimiter"
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(3600)]
 
 
-@dataclass
-class Kind:
-    kubeconfig: Path
-    kubectl_bin: Path
-
-    def kubectl(
-        self, *args: str, check: bool = False, timeout: float = 120
-    ) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [str(self.kubectl_bin), "--kubeconfig", str(self.kubeconfig), *args],
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            check=check,
-        )
-
-    def get(self, ns: str, *what: str) -> dict[str, Any]:
-        proc = self.kubectl("get", *what, "-n", ns, "-o", "json", check=True)
-        obj: dict[str, Any] = json.loads(proc.stdout)
-        return obj
-
-
-def wait_for(what: str, probe: Callable[[], Any], timeout: float) -> Any:
-    """The one polling loop, every 3 s: a kind cluster's answers are slow to change."""
-    return polling.wait_for(what, probe, timeout, every=3)
+Kind = Kube
 
 
 class KindUp:
@@ -147,17 +118,8 @@ def test_operator_is_up_and_never_refused(kind_up: KindUp) -> None:
     # Give the loops a few cycles, then read what the API server said to them.
     time.sleep(30)
     logs = kind.kubectl("-n", OPS_NS, "logs", pod["metadata"]["name"], check=True).stdout
-    refused = [
-        line
-        for line in logs.splitlines()
-        if re.search(r"\b403\b|[Ff]orbidden|Not enough permissions", line)
-    ]
+    refused = refused_lines(logs)
     assert not refused, "the operator's RBAC refused it:\n" + "\n".join(refused[:20])
-
-
-def observed(kind: Kind, ns: str, name: str) -> dict[str, Any] | None:
-    status: dict[str, Any] = kind.get(ns, "subject", name).get("status") or {}
-    return status if status.get("lastObservationTime") else None
 
 
 def test_subjects_are_observed(kind_up: KindUp) -> None:
@@ -176,36 +138,6 @@ def test_subjects_are_observed(kind_up: KindUp) -> None:
         lambda: observed(kind, RL_NS, "ratelimiter"),
         timeout=300,
     )
-
-
-@contextmanager
-def port_forward(kind: Kind, ns: str, target: str, port: int) -> Iterator[str]:
-    proc = subprocess.Popen(
-        [
-            str(kind.kubectl_bin),
-            "--kubeconfig",
-            str(kind.kubeconfig),
-            "-n",
-            ns,
-            "port-forward",
-            "--address",
-            "127.0.0.1",
-            target,
-            f"0:{port}",
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    try:
-        assert proc.stdout is not None
-        line = proc.stdout.readline()
-        m = re.search(r"127\.0\.0\.1:(\d+)", line)
-        assert m, f"kubectl port-forward said: {line!r}"
-        yield f"http://127.0.0.1:{m.group(1)}"
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
 
 
 def test_a_leftover_evict_leader_scheduler_opens_an_incident(kind_up: KindUp) -> None:

@@ -28,10 +28,27 @@ def up(
     port: PortOpt = DEFAULT_PORT,
     nodes: Annotated[int, typer.Option("--nodes", min=1, help="Simulated nodes.")] = DEFAULT_NODES,
     state_dir: StateOpt = None,
+    real_node: Annotated[
+        bool,
+        typer.Option(
+            "--real-node",
+            help="Also run a real node on this machine (root; containerd, kubelet, kube-proxy; "
+            "tainted aiops.dev/real-node=true:NoSchedule). Build its images first: hack/images.sh.",
+        ),
+    ] = False,
+    images: Annotated[
+        Path | None,
+        typer.Option(
+            "--images",
+            help="Image archives for the real node (default: where hack/images.sh writes them).",
+        ),
+    ] = None,
 ) -> None:
     """Start the cluster (idempotent) and print how to use it."""
     try:
-        st = LocalCluster(name, port=port, nodes=nodes, state_dir=state_dir).up()
+        st = LocalCluster(name, port=port, nodes=nodes, state_dir=state_dir).up(
+            real_node=real_node, images=images
+        )
     except ClusterError as err:
         _fail(err)
         return

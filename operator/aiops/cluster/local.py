@@ -18,6 +18,7 @@ from typing import Literal
 import yaml
 
 from aiops.cluster.errors import ClusterError
+from aiops.cluster.realnode import RealNode
 from aiops.cluster.tools import tools_bin_dir
 from aiops.settings import WorkstationSettings
 
@@ -35,8 +36,17 @@ PORT_OFFSETS = {
     "kwokControllerPort": 5,
 }
 DEFAULT_NODES = 2
+KUBERNETES_SERVICE_IP = "10.0.0.1"  # kube-apiserver's default --service-cluster-ip-range
 
 State = Literal["absent", "running", "broken"]
+
+
+def default_images_dir() -> Path:
+    """Where hack/images.sh writes the image archives a real node imports (its default)."""
+    cache = os.environ.get("AIOPS_CACHE_DIR") or str(
+        Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "aiops"
+    )
+    return Path(cache) / "images" / "out"
 
 
 def default_state_dir() -> Path:
@@ -110,6 +120,16 @@ class LocalCluster:
         self.kwok_cluster_dir = self.kwok_workdir / "clusters" / name
         self.kubeconfig = self.state_dir / "kubeconfig"
 
+    def real_node(self) -> RealNode:
+        """This cluster's real node (`up --real-node`), whether it runs or not."""
+        return RealNode(
+            name=f"{self.name}-real-node",
+            dir=self.state_dir / "node",
+            kubeconfig=self.kubeconfig,
+            pki_dir=self.kwok_cluster_dir / "pki",
+            bin_dir=tools_bin_dir(build=False, required=()),
+        )
+
     # -- inspection -----------------------------------------------------------------------
 
     def _recorded_pids(self) -> dict[str, int]:
@@ -151,6 +171,11 @@ class LocalCluster:
         if not self.kwok_cluster_dir.exists():
             return st
         owned = self._owned_pids()
+        node = self.real_node()
+        if node.dir.exists():
+            running = node.pids()
+            st.processes.update({f"real node {c}": pid for c, pid in running.items()})
+            st.dead += [f"real node {c}" for c in node.recorded() if c not in running]
         for component in self._recorded_pids():
             if component in owned:
                 st.processes[component] = owned[component]
@@ -179,10 +204,14 @@ class LocalCluster:
 
     # -- lifecycle ------------------------------------------------------------------------
 
-    def up(self, wait: float = 120.0) -> ClusterStatus:
+    def up(
+        self, wait: float = 120.0, real_node: bool = False, images: Path | None = None
+    ) -> ClusterStatus:
         current = self.status()
         if current.state == "running":
             self._ensure_nodes(wait)
+            if real_node:
+                self.real_node().up(images or default_images_dir(), wait)
             return self.status()
         if current.state == "broken":
             raise ClusterError(
@@ -200,13 +229,17 @@ class LocalCluster:
         try:
             self._create(bin_dir, wait)
             self._ensure_nodes(wait)
+            if real_node:
+                self.real_node().up(images or default_images_dir(), wait)
         except BaseException:
-            # Nothing is left half running: whatever was started goes.
-            self.down()
+            # Nothing is left half running: whatever was started goes (but the real node's
+            # logs, which say why).
+            self.down(keep_node_logs=True)
             raise
         return self.status()
 
     def _config(self, bin_dir: Path) -> dict[str, object]:
+        pki = self.kwok_cluster_dir / "pki"
         return {
             "kind": "KwokctlConfiguration",
             "apiVersion": "config.kwok.x-k8s.io/v1alpha1",
@@ -222,7 +255,35 @@ class LocalCluster:
                 "kubectlBinary": str(bin_dir / "kubectl"),
                 "etcdBinary": str(bin_dir / "etcd"),
                 "kwokControllerBinary": str(bin_dir / "kwok"),
+                # Pods reach the API server through the `kubernetes` Service (the first address
+                # of the default service range): its certificate must name that address too.
+                "kubeApiserverCertSANs": [KUBERNETES_SERVICE_IP],
             },
+            "componentsPatches": [
+                {
+                    # kwok fakes only its own nodes (kwokctl annotates them so): a real node
+                    # beside them (`--real-node`) keeps its kubelet's status and pods.
+                    "name": "kwok-controller",
+                    "extraArgs": [
+                        {"key": "manage-all-nodes", "value": "false", "override": True},
+                        {
+                            "key": "manage-nodes-with-annotation-selector",
+                            "value": "kwok.x-k8s.io/node=fake",
+                        },
+                    ],
+                },
+                {
+                    # The API server shows itself to a real kubelet with the admin client
+                    # certificate (`kubectl logs`, `exec`); kwok's fake kubelets ignore it.
+                    "name": "kube-apiserver",
+                    "extraArgs": [
+                        {"key": "kubelet-client-certificate", "value": str(pki / "admin.crt")},
+                        {"key": "kubelet-client-key", "value": str(pki / "admin.key")},
+                        # By address: no DNS on this machine knows the node's name.
+                        {"key": "kubelet-preferred-address-types", "value": "InternalIP"},
+                    ],
+                },
+            ],
         }
 
     def _kwokctl(
@@ -294,8 +355,11 @@ class LocalCluster:
         if proc.returncode != 0:
             raise ClusterError(f"nodes did not become Ready in {wait:.0f} s: {proc.stderr.strip()}")
 
-    def down(self, grace: float = 10.0) -> list[int]:
+    def down(self, grace: float = 10.0, keep_node_logs: bool = False) -> list[int]:
         """Stop every process of the cluster and remove its state. Returns the pids stopped."""
+        # The real node first: its kubelet deletes its pods through the API server.
+        node = self.real_node()
+        node_pids = node.down(keep_logs=keep_node_logs) if node.dir.exists() else []
         pids = self._owned_pids()
         if self.kwok_cluster_dir.exists():
             # If kwokctl fails, the pids below are stopped by hand either way.
@@ -314,4 +378,4 @@ class LocalCluster:
             os.kill(pid, signal.SIGKILL)
         if self.state_dir.exists():
             subprocess.run(["rm", "-rf", str(self.state_dir)], check=False)
-        return sorted(pids.values())
+        return sorted([*pids.values(), *node_pids])

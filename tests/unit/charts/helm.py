@@ -57,6 +57,11 @@ VALUE_SETS: dict[str, dict[str, dict[str, Any]]] = {
     "ratelimiter": {
         "defaults": {},
         "no-toxiproxy": {"toxiproxy": {"enabled": False}},
+        "real-node-subject": {
+            "subject": {"enabled": True, "prometheusUrl": "http://prometheus:9090"},
+            "nodeSelector": {"aiops.dev/real-node": "true"},
+            "tolerations": [{"key": "aiops.dev/real-node", "operator": "Exists"}],
+        },
     },
 }
 

@@ -263,8 +263,16 @@ def test_operator_image_runs_the_operator_as_the_chart_expects() -> None:
         if keyword == "ARG" and "=" in rest
     )
     assert args["PYTHON_IMAGE"] == "python:3.11-slim"
+    # kubectl: by default the checked download of the `kubectl` stage; hack/images.sh passes
+    # an image holding the one hack/tools built.
+    assert args["KUBECTL_IMAGE"] == "kubectl"
     for stage in all_stages:
-        assert stage[0][1].split()[0] == "${PYTHON_IMAGE}"
+        source = stage[0][1].split()
+        if source[0] == "${KUBECTL_IMAGE}":
+            assert source[1:] == ["AS", "kubectl-source"]
+            continue
+        assert source[0] == "${PYTHON_IMAGE}"
+    assert [s[0][1] for s in all_stages].count("${PYTHON_IMAGE} AS kubectl") == 1
     final = all_stages[-1]
     (user,) = [rest for keyword, rest in final if keyword == "USER"]
     uid = user.split(":")[0]

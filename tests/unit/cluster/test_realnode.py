@@ -1,0 +1,91 @@
+"""The real node's parts that need no root: its DNS answers, what it says a machine lacks,
+and the kwok and API server settings that let a real kubelet sit beside kwok's nodes."""
+
+from __future__ import annotations
+
+import socket
+import struct
+from pathlib import Path
+from typing import Any
+
+from aiops.cluster.dns import AAAA, NXDOMAIN, A, answer
+from aiops.cluster.local import LocalCluster
+from aiops.cluster.realnode import missing_prerequisites
+
+RECORDS = {
+    "rl-redis.ratelimiter.svc.cluster.local": ["10.96.0.12"],
+    "rl-ratelimiter-0.rl-ratelimiter-peer.ratelimiter.svc.cluster.local": ["10.244.0.7"],
+}
+
+
+def query(name: str, qtype: int = A, qid: int = 0x1234) -> bytes:
+    labels = b"".join(bytes([len(p)]) + p.encode() for p in name.split("."))
+    return (
+        struct.pack("!HHHHHH", qid, 0x0100, 1, 0, 0, 0)
+        + labels
+        + b"\0"
+        + struct.pack("!HH", qtype, 1)
+    )
+
+
+def parse(reply: bytes) -> tuple[int, int, list[str]]:
+    qid, flags, _qd, ancount, _ns, _ar = struct.unpack("!HHHHHH", reply[:12])
+    i = 12
+    while reply[i]:
+        i += reply[i] + 1
+    i += 5
+    ips = []
+    for _ in range(ancount):
+        _ptr, rtype, _cls, _ttl, rdlen = struct.unpack("!HHHIH", reply[i : i + 12])
+        assert rtype == A and rdlen == 4
+        ips.append(socket.inet_ntoa(reply[i + 12 : i + 16]))
+        i += 12 + rdlen
+    return qid, flags & 0xF, ips
+
+
+def test_a_service_and_a_statefulset_pod_resolve() -> None:
+    reply = answer(query("rl-redis.ratelimiter.svc.cluster.local", qid=7), RECORDS)
+    assert reply is not None
+    assert parse(reply) == (7, 0, ["10.96.0.12"])
+    # Case does not matter in DNS names.
+    reply = answer(
+        query("RL-ratelimiter-0.rl-ratelimiter-peer.ratelimiter.svc.cluster.local"), RECORDS
+    )
+    assert reply is not None and parse(reply)[2] == ["10.244.0.7"]
+
+
+def test_unknown_names_are_nxdomain_and_known_ones_have_no_ipv6() -> None:
+    # What a resolver's search list tries first (ndots:5): must fail fast, not hang.
+    reply = answer(query("rl-redis.ratelimiter.svc.ratelimiter.svc.cluster.local"), RECORDS)
+    assert reply is not None and parse(reply)[1] == NXDOMAIN
+    reply = answer(query("pypi.org"), RECORDS)
+    assert reply is not None and parse(reply)[1] == NXDOMAIN
+    reply = answer(query("rl-redis.ratelimiter.svc.cluster.local", AAAA), RECORDS)
+    assert reply is not None and parse(reply) == (0x1234, 0, [])
+
+
+def test_a_malformed_packet_gets_no_answer() -> None:
+    assert answer(b"\x00\x01", RECORDS) is None
+    assert answer(query("x.y")[:-3], RECORDS) is None
+
+
+def test_a_machine_without_the_runtime_is_told_what_is_missing(tmp_path: Path) -> None:
+    line = missing_prerequisites(tmp_path)  # no kubelet there, whatever else the machine has
+    assert line is not None
+    assert "\n" not in line
+    assert "kubelet" in line and "kube-proxy" in line and "hack/setup.sh" in line
+
+
+def test_kwok_manages_only_its_own_nodes_and_the_api_server_can_reach_a_kubelet(
+    tmp_path: Path,
+) -> None:
+    cluster = LocalCluster("x", state_dir=tmp_path)
+    config: dict[str, Any] = cluster._config(tmp_path)
+    patches = {p["name"]: p["extraArgs"] for p in config["componentsPatches"]}
+    kwok = {a["key"]: a["value"] for a in patches["kwok-controller"]}
+    assert kwok == {
+        "manage-all-nodes": "false",
+        "manage-nodes-with-annotation-selector": "kwok.x-k8s.io/node=fake",
+    }
+    api = {a["key"]: a["value"] for a in patches["kube-apiserver"]}
+    assert api["kubelet-client-certificate"].endswith("/pki/admin.crt")
