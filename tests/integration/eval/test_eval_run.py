@@ -84,7 +84,7 @@ def test_timeout_stale_incident_and_self_healing(eval_env: EvalEnv, tmp_path: Pa
         + "    params: {kilobytes_per_second: 10000000}\n    duration: 5s\n"
         + drift("fleeting", f"{key}-2", duration="8s", ahead_seconds=2)
         + "variants:\n  - name: baseline\n    baseline: true\ntrials: 1\n"
-        + TIMINGS.replace("detect: 15s", "detect: 6s"),
+        + TIMINGS.replace("detect: 15s", "detect: 12s"),
     )
     db = tmp_path / "eval.sqlite"
     run = env.run(campaign, db)
