@@ -41,7 +41,7 @@ from aiops.subjects.dispatch import Dispatch
 from aiops.subjects.memo import BoundedMemo, once
 from tikv_subject.config import TikvConfig
 from tikv_subject.ledger import LEDGER, Ownership
-from tikv_subject.pd import REGION_CHECKS, PdClient
+from tikv_subject.pd import REGION_CHECKS, PdClient, SchedulerExisted
 from tikv_subject.pd_models import MetaStore, RegionInfo, StoreInfo
 from tikv_subject.stores import StoreId, condition, member_state, parse_store_id, store_name
 
@@ -476,13 +476,23 @@ class Runner:
         LEDGER.claim(self.cluster, sid, key, until)
         try:
             if not (resumed and sid in evicted):
-                await self.pd.add_evict_leader(sid)
+                try:
+                    await self.pd.add_evict_leader(sid)
+                except SchedulerExisted:
+                    # PD before 4.0 adds none for a store that has one. An earlier action of
+                    # ours added it: it drains all the same. Else someone added it between
+                    # our read and our add: theirs.
+                    if previous is None or sid not in evicted:
+                        raise
             if not await self._wait(lambda: self._leaders_gone(sid), self.cfg.wait_timeout_seconds):
                 raise _NotDone(
                     f"{name} still holds {await self._leaders(sid)} leader(s) after "
                     f"{self.cfg.wait_timeout_seconds:.0f} s"
                 )
         except BaseException as err:
+            if isinstance(err, SchedulerExisted):
+                LEDGER.release(self.cluster, sid)  # never ours: left alone
+                raise PluginError(f"evict_leader on {name} failed: {_appeared(sid)}") from err
             if previous is not None:
                 # Another action of ours owned it before: it stays, and stays theirs.
                 LEDGER.claim(self.cluster, sid, previous.key, previous.until)
@@ -572,7 +582,12 @@ class Runner:
 
         try:
             if ours:
-                await self.pd.add_evict_leader(sid)
+                try:
+                    await self.pd.add_evict_leader(sid)
+                except SchedulerExisted as err:
+                    ours = False  # someone added one since our read: theirs, left alone
+                    LEDGER.release(self.cluster, sid)
+                    raise PluginError(_appeared(sid)) from err
                 if not await self._wait(
                     lambda: self._leaders_gone(sid), self.cfg.wait_timeout_seconds
                 ):
@@ -631,6 +646,14 @@ class Runner:
             message=f"{action} was interrupted and is not sent again: the evict-leader "
             f"scheduler it added on {name} was removed",
         )
+
+
+def _appeared(sid: int) -> str:
+    return (
+        f"{store_name(sid)} got an evict-leader scheduler this operator did not add a moment "
+        f"ago (PD: scheduler existed); it is left alone: remove_any_evict_leader (with an "
+        f"Approval) clears it"
+    )
 
 
 def _not_ours(sid: int) -> str:

@@ -35,6 +35,7 @@ REGION_CHECKS = ("miss-peer", "down-peer", "pending-peer")
 # PDs run one evict-leader-scheduler whose config lists the stores. Both are read.
 _PER_STORE_EVICT = re.compile(rf"^{EVICT_LEADER}-(\d+)$")
 ALL_STATES = "state=0&state=1&state=2"  # metapb.StoreState Up, Offline, Tombstone
+_EXISTED = "ErrSchedulerExisted"  # errs.ErrSchedulerExisted, in PD's answer
 
 _Model = TypeVar("_Model", bound=BaseModel)
 _SCHEDULERS = TypeAdapter(list[str] | None)
@@ -65,6 +66,11 @@ def describe(err: httpx.HTTPError) -> str:
 
 class PdError(PluginError):
     """PD could not answer; the message says which URL, which request and what went wrong."""
+
+
+class SchedulerExisted(PdError):
+    """PD added nothing: a scheduler of that name runs already. PD before 4.0 runs one
+    evict-leader scheduler per store, so a second add for a store is refused so."""
 
 
 class _TooBig(Exception):
@@ -283,10 +289,17 @@ class PdClient:
     # -- writes ------------------------------------------------------------------------------
 
     async def add_evict_leader(self, store_id: int) -> None:
-        # Adding it for a store that already has one updates the config: idempotent.
-        await self._call(
-            "POST", f"{API}/schedulers", body={"name": EVICT_LEADER, "store_id": store_id}
-        )
+        """PD 4.0+ adds the store to the running scheduler ("applied"), or creates it; a
+        store it evicts already is applied again. PD before 4.0 refuses a store that has one
+        (`[PD:scheduler:ErrSchedulerExisted]`): SchedulerExisted, nothing was added."""
+        try:
+            await self._call(
+                "POST", f"{API}/schedulers", body={"name": EVICT_LEADER, "store_id": store_id}
+            )
+        except PdError as err:
+            if _EXISTED in str(err):
+                raise SchedulerExisted(str(err)) from err
+            raise
 
     async def remove_evict_leader(self, store_id: int) -> bool:
         """Stop evicting leaders from the store: True if an eviction was removed, False if

@@ -110,6 +110,67 @@ async def test_a_second_eviction_is_applied_to_the_running_scheduler(
     assert sorted(pd_standin.evicted) == [2] and "evict-leader-scheduler" in pd_standin.schedulers
 
 
+def a_person_evicts_after_our_read(pd: PdStandIn, store: int) -> None:
+    """A person adds a scheduler for `store` right after the action read PD's schedulers."""
+
+    def after(request: Request, status: int) -> None:
+        if request.method == "GET" and request.path == "/pd/api/v1/schedulers":
+            pd.after = None
+            pd.evict(store)
+
+    pd.after = after
+
+
+@pytest.mark.parametrize("action", ["evict_leader", "restart_store"])
+async def test_a_scheduler_a_person_adds_meanwhile_is_left_alone(
+    make_plugin: MakePlugin, action: str
+) -> None:
+    # PD before 4.0 answers our add "scheduler existed": nothing of ours was added, and the
+    # cleanup must not remove the person's.
+    pd = healthy(PdStandIn(per_store_evict=True))
+    try:
+        workload = FakeWorkload(pd)
+        plugin = make_plugin(pd, workload=workload)
+        a_person_evicts_after_our_read(pd, 1)
+        with pytest.raises(PluginError, match=r"did not add a moment ago.*left alone"):
+            await plugin.execute(action, params(plugin, action, store=1), key())
+        assert (
+            set(pd.evicted) == {1}
+            and pd.asked("DELETE", "/schedulers/evict-leader-scheduler-1") == []
+        )
+        assert workload.restarted == []
+        # ... and it is a leftover nobody of ours owns: removing it needs a person.
+        obs = await plugin.observe()
+        found = {
+            (v.invariant, v.entity)
+            for v in plugin.evaluate(obs, {i.name: i for i in plugin.invariants})
+        }
+        assert ("evict_leader_leftover", "store-1") in found
+        (why,) = await plugin.preconditions(
+            "remove_evict_leader", params(plugin, "remove_evict_leader", store=1), obs
+        )
+        assert "not added by this operator" in why
+    finally:
+        pd.close()
+
+
+async def test_before_pd_4_0_a_second_eviction_of_ours_on_a_store_drains_too(
+    make_plugin: MakePlugin,
+) -> None:
+    # PD before 4.0 refuses to add the store's scheduler twice ("scheduler existed"): the
+    # first of ours is in place, so the second action waits for the drain like the first.
+    pd = healthy(PdStandIn(per_store_evict=True))
+    try:
+        plugin = make_plugin(pd)
+        p = params(plugin, "evict_leader", store=1)
+        assert (await plugin.execute("evict_leader", p, key())).ok
+        second = await plugin.execute("evict_leader", p, key())
+        assert second.ok, second.message
+        assert pd.schedulers.count("evict-leader-scheduler-1") == 1
+    finally:
+        pd.close()
+
+
 async def test_a_failure_after_the_add_removes_the_scheduler(
     make_plugin: MakePlugin, pd_standin: PdStandIn
 ) -> None:
