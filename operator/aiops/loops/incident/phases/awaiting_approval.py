@@ -14,6 +14,7 @@ from pydantic import ValidationError
 from aiops.api import Approval, ApprovalStatus, Incident, ProposedAction
 from aiops.api.common import wire
 from aiops.api.durations import format_duration, to_timedelta
+from aiops.clock import elapsed_since
 from aiops.loops.incident.approvals import mismatch
 from aiops.loops.incident.status import StatusWriter, fit, timestamp
 from aiops.subjects.contract import utcnow
@@ -61,12 +62,14 @@ async def step(d: IncidentDriver, incident: Incident, w: StatusWriter) -> float:
     timeout = d.rt.settings.approval_timeout
     if subject.spec.approval_timeout:
         timeout = to_timedelta(subject.spec.approval_timeout)
-    if utcnow() - since > timeout:
+    # Monotonic from the first look on: a wall clock stepped forward must not time it out.
+    waited = elapsed_since(f"{d.namespace}/{d.name}/approval", since)
+    if waited > timeout:
         await d.escalate(
             w, f"no approval for {', '.join(sorted(waiting))} within {format_duration(timeout)}"
         )
         return 0
-    return min(IDLE, max((since + timeout - utcnow()).total_seconds(), 0.1))
+    return min(IDLE, max((timeout - waited).total_seconds(), 0.1))
 
 
 def _apply(
