@@ -1,0 +1,82 @@
+"""The operator's wall clock stepped an hour forward, then back, while an incident waits for
+its Approval: the wait is measured on the monotonic clock, so the incident neither times out
+early (forward) nor hangs (back); it escalates once its 20 s are up, having run nothing.
+
+The operator is a real process whose wall clock the test steps (tests/fixtures/clock_step: its
+`time.time()` and `datetime.now()` shifted by a file's seconds); the machine's clock is not
+touched, and neither is the monotonic one.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+import pytest
+from kubernetes import client as k8s
+
+from ratelimiter.localstack import LocalStack
+from tests.fixtures.aiops_api import api_namespace
+from tests.fixtures.cluster import ClusterHandle
+from tests.fixtures.incident_loop import Drift, LoopEnv, OperatorProcess, awaiting, one_incident
+from tests.fixtures.ratelimiter_subject import repair
+
+pytestmark = [pytest.mark.reliability, pytest.mark.cluster]
+
+SHIM = Path(__file__).resolve().parents[1] / "fixtures" / "clock_step"
+TIMEOUT = 20.0  # the Subject's approvalTimeout
+HOUR = 3600
+
+
+def test_a_clock_step_neither_times_out_early_nor_hangs(
+    aiops_api: ClusterHandle, rl_stack: LocalStack, tmp_path: Path
+) -> None:
+    repair(rl_stack)
+    offset = tmp_path / "clock-offset"
+    offset.write_text("0")
+    for ns in api_namespace(aiops_api, "relclock"):
+        env = LoopEnv(ns, rl_stack, k8s.CustomObjectsApi(aiops_api.api_client()), tmp_path)
+        python_path = os.pathsep.join(p for p in (str(SHIM), os.environ.get("PYTHONPATH")) if p)
+        op = OperatorProcess(
+            env,
+            tmp_path,
+            PYTHONPATH=python_path,
+            AIOPS_TEST_CLOCK_OFFSET_FILE=str(offset),
+            AIOPS_OPERATOR_NAMESPACE=ns.namespace,
+        )
+        op.start()
+        drift = Drift(rl_stack)
+        try:
+            subject = env.subject("rl-clock", "propose", approvalTimeout=f"{TIMEOUT:.0f}s")
+            drift.cause()
+            name = one_incident(env, subject, "counter_drift", timeout=60)
+            awaiting(env, name)
+            seen = time.monotonic()  # the incident entered the phase before this
+
+            offset.write_text(str(HOUR))  # an hour forward: a wall-clock wait would end now
+            while time.monotonic() - seen < TIMEOUT / 2:
+                assert env.phase(name) == "AwaitingApproval", env.get("incidents", name)
+                time.sleep(0.5)
+            offset.write_text("0")  # an hour back: a wall-clock wait would last an hour more
+
+            inc = env.wait_phase(name, "Escalated", "Resolved", timeout=TIMEOUT + 30)
+            waited = time.monotonic() - seen
+            st = inc["status"]
+            assert st["phase"] == "Escalated", st
+            assert f"within {TIMEOUT:.0f}s" in st["escalationReason"], st["escalationReason"]
+            # Not before the 20 s measured from before the test saw the phase; not long after
+            # (the phase is looked at every 2 s; room for a loaded machine).
+            assert TIMEOUT / 2 <= waited < TIMEOUT + 20, waited
+            assert st.get("executedActions", []) == []
+            assert drift.remaining() == len(drift.members)  # nothing ran
+            assert [i["metadata"]["name"] for i in env.incidents(subject)] == [name]
+        finally:
+            offset.write_text("0")
+            drift.undo()
+            ns.kubectl("delete", "incidents,subjects", "--all", "--timeout=60s")
+            op.stop()
+            log = tmp_path / "operator.log"
+            if log.exists():
+                print(log.read_text()[-3000:])
+    repair(rl_stack)
