@@ -68,10 +68,13 @@ def run(
     from aiops.eval.runner import Runner, plan
 
     try:
-        loaded = campaign_file.load(campaign)
+        workstation = WorkstationSettings.from_env()
+        api_key = workstation.anthropic_api_key
+        key = api_key.get_secret_value() if api_key else None
+        loaded = campaign_file.load(campaign, key)
     except campaign_file.CampaignError as err:
         raise _die(str(err), EXIT_INVALID) from err
-    kubeconfig = WorkstationSettings.from_env().kubeconfig
+    kubeconfig = workstation.kubeconfig
     try:
         api = EvalApi(config.new_client_from_config(config_file=kubeconfig))
     except (ConfigException, OSError) as err:
@@ -86,7 +89,7 @@ def run(
         typer.echo(f"{campaign}: valid; {len(plan(loaded))} trials")
         return
     progress = ConsoleProgress()
-    runner = Runner(loaded, api, Store(db), audit_dir, progress)
+    runner = Runner(loaded, api, Store(db), audit_dir, progress, api_key=key)
     previous = signal.signal(signal.SIGTERM, _interrupt)
     try:
         record = runner.run(resume)

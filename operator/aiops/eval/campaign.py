@@ -10,8 +10,6 @@ nothing has been injected yet.
 from __future__ import annotations
 
 import hashlib
-import os
-from collections.abc import Mapping
 from datetime import timedelta
 from pathlib import Path
 from typing import Any, Self
@@ -215,16 +213,18 @@ def _dotted(path: tuple[str | int, ...]) -> str:
     return out
 
 
-def load(path: Path, environ: Mapping[str, str] | None = None) -> LoadedCampaign:
-    """Reads and checks the campaign at `path`; a CampaignError names the line and field."""
+def load(path: Path, api_key: str | None = None) -> LoadedCampaign:
+    """Reads and checks the campaign at `path`; a CampaignError names the line and field.
+    `api_key`: the workstation's Anthropic key (aiops.settings), which an anthropic variant
+    without a Secret of its own needs."""
     try:
         text = path.read_text()
     except OSError as err:
         raise CampaignError(f"{path}: cannot read: {err.strerror or err}") from err
-    return parse(text, path, environ)
+    return parse(text, path, api_key)
 
 
-def parse(text: str, path: Path, environ: Mapping[str, str] | None = None) -> LoadedCampaign:
+def parse(text: str, path: Path, api_key: str | None = None) -> LoadedCampaign:
     try:
         data, lines = yamllines.load(text)
     except yamllines.YamlError as err:
@@ -247,7 +247,7 @@ def parse(text: str, path: Path, environ: Mapping[str, str] | None = None) -> Lo
     loaded = LoadedCampaign(path=path, text=text, campaign=campaign, lines=lines)
     _check_unique(loaded)
     _check_pins(loaded)
-    _check_keys(loaded, os.environ if environ is None else environ)
+    _check_keys(loaded, api_key)
     return loaded
 
 
@@ -276,9 +276,9 @@ def _check_pins(loaded: LoadedCampaign) -> None:
                 )
 
 
-def _check_keys(loaded: LoadedCampaign, environ: Mapping[str, str]) -> None:
+def _check_keys(loaded: LoadedCampaign, api_key: str | None) -> None:
     for i, v in enumerate(loaded.campaign.variants):
-        no_key = not environ.get(API_KEY_ENV, "").strip()
+        no_key = not (api_key or "").strip()
         if v.backend == Backend.ANTHROPIC and v.api_key_secret is None and no_key:
             raise loaded.error(
                 ("variants", i, "backend"),

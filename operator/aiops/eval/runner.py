@@ -8,7 +8,6 @@ when the process died is run again from the start, under a new Chaos name.
 
 from __future__ import annotations
 
-import os
 import secrets
 import threading
 from collections.abc import Callable, Iterator
@@ -20,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from aiops.api import Chaos, Subject
-from aiops.eval.campaign import API_KEY_ENV, CampaignError, LoadedCampaign
+from aiops.eval.campaign import CampaignError, LoadedCampaign
 from aiops.eval.cluster import LABEL_RUN, EvalApi
 from aiops.eval.preflight import SubjectFacts, check
 from aiops.eval.records import RunRecord, TrialRecord
@@ -64,6 +63,7 @@ class Runner:
     store: Store
     audit_dir: Path | None = None
     progress: Progress | None = None
+    api_key: str | None = None  # the workstation's Anthropic key, for anthropic variants
 
     def __post_init__(self) -> None:
         self.display = self.progress or Progress()
@@ -105,7 +105,7 @@ class Runner:
             c,
             run.id,
             self.audit_dir,
-            api_key=os.environ.get(API_KEY_ENV),
+            api_key=self.api_key,
             stop=self.stop,
         )
         with self._cleaning(run.id, facts, befores, runner):

@@ -106,9 +106,7 @@ def test_timeout_stale_incident_and_self_healing(eval_env: EvalEnv, tmp_path: Pa
     assert env.chaos_of(run.id) == []
 
 
-def test_a_fix_that_ran_and_was_undone_is_a_wrong_fix(
-    eval_env: EvalEnv, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_a_fix_that_ran_and_was_undone_is_a_wrong_fix(eval_env: EvalEnv, tmp_path: Path) -> None:
     """The model raises the drifted key's limit (it runs once the run approves it), the drift
     stays, verification fails, the change is undone: a wrong fix, with the model's usage."""
     env = eval_env
@@ -139,8 +137,7 @@ def test_a_fix_that_ran_and_was_undone_is_a_wrong_fix(
     )
     db = tmp_path / "eval.sqlite"
     # The run's key (the operator's own has none): it goes into a Secret the Subject names.
-    monkeypatch.setenv("ANTHROPIC_API_KEY", FAKE_KEY)
-    run = env.run(campaign, db)
+    run = env.run(campaign, db, api_key=FAKE_KEY)
     [t] = env.trials(db, run.id)
     inc = env.incident(t.incident or "") or {}
     assert t.outcome == TrialOutcome.WRONG_FIX, (

@@ -26,14 +26,14 @@ trials: 2
 """
 
 
-def check(text: str, env: dict[str, str] | None = None) -> str:
+def check(text: str, api_key: str | None = None) -> str:
     with pytest.raises(CampaignError) as err:
-        parse(text, Path("c.yaml"), env or {})
+        parse(text, Path("c.yaml"), api_key)
     return str(err.value)
 
 
 def test_a_good_campaign_parses() -> None:
-    c = parse(GOOD, Path("c.yaml"), {}).campaign
+    c = parse(GOOD, Path("c.yaml")).campaign
     assert [v.info().baseline for v in c.variants] == [False, True]
     assert c.faults[0].plugin_fault == "counter_drift" and c.trials == 2
 
@@ -97,11 +97,11 @@ def test_an_anthropic_variant_without_a_key_names_the_key() -> None:
     message = check(text)
     assert message.startswith("c.yaml:12: variants[0].backend:")
     assert "ANTHROPIC_API_KEY" in message
-    parse(text, Path("c.yaml"), {"ANTHROPIC_API_KEY": "sk-x"})  # with the key: fine
+    parse(text, Path("c.yaml"), "sk-x")  # with the key: fine
     named = text.replace(
         "backend: anthropic", "backend: anthropic\n    apiKeySecret: {name: s, key: k}"
     )
-    parse(named, Path("c.yaml"), {})  # a Secret named: checked against the cluster instead
+    parse(named, Path("c.yaml"))  # a Secret named: checked against the cluster instead
 
 
 def test_a_variant_pinned_to_an_unknown_subject() -> None:
