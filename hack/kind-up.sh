@@ -168,5 +168,5 @@ cat >&2 <<EOF
 aiops: the kind cluster $cluster is up. Use it with:
   export KUBECONFIG=$kubeconfig
   kubectl get subjects,incidents -A
-  kubectl -n $ops_ns logs deployment/aiops-operator
+  kubectl -n $ops_ns logs -l app.kubernetes.io/name=aiops-operator --prefix  # both replicas
 EOF

@@ -110,16 +110,20 @@ def test_operator_is_up_and_never_refused(kind_up: KindUp) -> None:
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     pods = kind.get(OPS_NS, "pods", "-l", "app.kubernetes.io/name=aiops-operator")["items"]
-    (pod,) = [p for p in pods if p["metadata"].get("deletionTimestamp") is None]
-    ready = {c["type"]: c["status"] for c in pod["status"]["conditions"]}
-    assert ready["Ready"] == "True"  # readiness is kopf's /healthz
-    (status,) = pod["status"]["containerStatuses"]
-    assert status["restartCount"] == 0, "the operator restarted: see its previous logs"
+    # Two replicas (kopf peering): one active, one standing by; both up and ready.
+    live = [p for p in pods if p["metadata"].get("deletionTimestamp") is None]
+    assert len(live) == 2, [p["metadata"]["name"] for p in live]
+    for pod in live:
+        ready = {c["type"]: c["status"] for c in pod["status"]["conditions"]}
+        assert ready["Ready"] == "True"  # readiness is kopf's /healthz
+        (status,) = pod["status"]["containerStatuses"]
+        assert status["restartCount"] == 0, "the operator restarted: see its previous logs"
     # Give the loops a few cycles, then read what the API server said to them.
     time.sleep(30)
-    logs = kind.kubectl("-n", OPS_NS, "logs", pod["metadata"]["name"], check=True).stdout
-    refused = refused_lines(logs)
-    assert not refused, "the operator's RBAC refused it:\n" + "\n".join(refused[:20])
+    for pod in live:
+        logs = kind.kubectl("-n", OPS_NS, "logs", pod["metadata"]["name"], check=True).stdout
+        refused = refused_lines(logs)
+        assert not refused, "the operator's RBAC refused it:\n" + "\n".join(refused[:20])
 
 
 def test_subjects_are_observed(kind_up: KindUp) -> None:
