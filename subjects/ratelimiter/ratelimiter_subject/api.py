@@ -2,13 +2,15 @@
 the shapes of its answers (the wire is the contract; these models read only what we use).
 
 Every failure becomes one `ApiError` whose message names the URL, the request and what was
-wrong: unreachable, an HTTP error with the start of its body, not JSON, or JSON of the wrong
+wrong: unreachable, an HTTP error with the start of its body, too big a body (more than
+MAX_BODY: read no further), not JSON (a body that is not UTF-8 included), or JSON of the wrong
 shape. Reads go to the admin URLs in order until one answers; writes stop at the first
 answer, and move on only when the request surely never left (refused, connect timeout).
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -52,6 +54,9 @@ class LimitView(Wire):
     source: str
 
 
+MAX_BODY = 4 << 20
+"""Bytes of one answer read at most: the largest real one (1,000 counters) is about 0.3 MB."""
+
 _M = TypeVar("_M", bound=BaseModel)
 _NODES = TypeAdapter(list[NodeView])
 _COUNTERS = TypeAdapter(list[CounterView])
@@ -75,6 +80,20 @@ def key_path(key: str) -> str:
 
 class ApiError(PluginError):
     """The rate limiter API could not answer; the message says where and why."""
+
+
+class _TooBig(Exception):
+    pass
+
+
+async def _read(resp: httpx.Response, limit: int) -> bytes:
+    """The body, or _TooBig as soon as it passes `limit` bytes (the rest is never read)."""
+    buf = bytearray()
+    async for chunk in resp.aiter_bytes():
+        buf += chunk
+        if len(buf) > limit:
+            raise _TooBig(f"more than {limit} bytes")
+    return bytes(buf)
 
 
 @dataclass(frozen=True)
@@ -108,26 +127,33 @@ class RateLimiterApi:
         for base in self.bases:
             shown = redact(base) + path
             try:
-                resp = await self.http.request(
+                async with self.http.stream(
                     method, base + path, json=body, timeout=self.timeout, headers=headers
-                )
+                ) as resp:
+                    raw = await _read(resp, MAX_BODY)
             except httpx.HTTPError as err:
                 problems.append(f"{method} {shown}: unreachable ({describe(err)})")
                 if writing and not isinstance(err, httpx.ConnectError | httpx.ConnectTimeout):
                     break  # it may have been applied: never repeat a write elsewhere
                 continue
+            except _TooBig as err:
+                problems.append(f"{method} {shown}: answered with too big a body ({err})")
+                if writing:
+                    break
+                continue
             if allow_404 and resp.status_code == 404:
                 return None
+            text = raw.decode("utf-8", "replace")
             if resp.status_code >= 400:
-                problems.append(f"{method} {shown}: HTTP {resp.status_code} {snippet(resp.text)}")
+                problems.append(f"{method} {shown}: HTTP {resp.status_code} {snippet(text)}")
                 if writing or resp.status_code < 500:
                     break
                 continue
             try:
-                return resp.json()
-            except ValueError:
+                return json.loads(raw)
+            except ValueError:  # also a body that is not UTF-8
                 kind = resp.headers.get("content-type", "no content-type")
-                problems.append(f"{method} {shown}: not JSON ({kind}): {snippet(resp.text)}")
+                problems.append(f"{method} {shown}: not JSON ({kind}): {snippet(text)}")
                 continue
         raise ApiError("rate limiter API failed: " + "; ".join(problems))
 
