@@ -23,6 +23,7 @@ from pydantic import BaseModel, ValidationError
 from aiops.api import Chaos, Incident, Subject
 from aiops.api.chaos import ChaosStatus, TargetRecord
 from aiops.api.durations import format_duration, to_timedelta
+from aiops.clock import elapsed_since
 from aiops.conditions import set_condition
 from aiops.crashpoints import crashpoint
 from aiops.kube import CustomResources, is_not_found
@@ -202,8 +203,10 @@ class ChaosDriver:
             # Targets claimed but never recorded Injected: the operator stopped mid-injection.
             return await (self._resume_injection if active else self._try_inject)(obj, chaos)
         if active:
-            if phase == ChaosPhase.INJECTED and st.ends_at is not None and now < st.ends_at:
-                return await self._hold(obj, chaos, now)
+            if phase == ChaosPhase.INJECTED and st.ends_at is not None:
+                left = self._left(st, st.ends_at)
+                if left > timedelta(0):
+                    return await self._hold(obj, chaos, left)
             return await self._revert(obj, chaos)
         if phase == ChaosPhase.RECOVERED:
             return await self._settle(obj, chaos, now)
@@ -495,9 +498,14 @@ class ChaosDriver:
 
     # -- holding, reverting ---------------------------------------------------------------
 
-    async def _hold(self, obj: dict[str, Any], chaos: Chaos, now: datetime) -> float:
-        assert chaos.status.ends_at is not None
-        left = chaos.status.ends_at - now
+    def _left(self, st: ChaosStatus, ends_at: datetime) -> timedelta:
+        """Time left of the fault, on the monotonic clock once this process has seen it (the
+        wall clock is read once, `aiops.clock`): a clock stepped forward must not revert it
+        early, nor one stepped back hold it injected past its end."""
+        anchor = st.injected_at or ends_at
+        return (ends_at - anchor) - elapsed_since(f"{self.namespace}/{self.name}/chaos", anchor)
+
+    async def _hold(self, obj: dict[str, Any], chaos: Chaos, left: timedelta) -> float:
         status = await self._watch_subject(obj, chaos, chaos.status)
         status = updated(status, time_left=_time_left(left))
         if status != chaos.status:
