@@ -1,6 +1,7 @@
 """The operator's wall clock stepped an hour forward, then back, while an incident waits for
-its Approval: the wait is measured on the monotonic clock, so the incident neither times out
-early (forward) nor hangs (back); it escalates once its 20 s are up, having run nothing.
+its Approval and a 20 s fault is injected: both are measured on the monotonic clock, so the
+incident neither times out early (forward) nor hangs (back), and the fault is reverted neither
+early nor late; the incident escalates once its 20 s are up, having run nothing.
 
 The operator is a real process whose wall clock the test steps (tests/fixtures/clock_step: its
 `time.time()` and `datetime.now()` shifted by a file's seconds); the machine's clock is not
@@ -18,6 +19,7 @@ from kubernetes import client as k8s
 
 from ratelimiter.localstack import LocalStack
 from tests.fixtures.aiops_api import api_namespace
+from tests.fixtures.chaos_env import ChaosEnv, chaos_manifest, clean_up
 from tests.fixtures.cluster import ClusterHandle
 from tests.fixtures.incident_loop import Drift, LoopEnv, OperatorProcess, awaiting, one_incident
 from tests.fixtures.ratelimiter_subject import repair
@@ -53,10 +55,24 @@ def test_a_clock_step_neither_times_out_early_nor_hangs(
             name = one_incident(env, subject, "counter_drift", timeout=60)
             awaiting(env, name)
             seen = time.monotonic()  # the incident entered the phase before this
+            chaos = ChaosEnv(ns, rl_stack, env.custom, tmp_path)
+            chaos.apply(
+                chaos_manifest(
+                    "kill-3",
+                    "kill_node",
+                    {"member": "rl-node-3"},
+                    duration=f"{TIMEOUT:.0f}s",
+                    subject=subject,
+                )
+            )
+            chaos.wait_phase("kill-3", "Injected", timeout=30)
+            injected = time.monotonic()
 
             offset.write_text(str(HOUR))  # an hour forward: a wall-clock wait would end now
-            while time.monotonic() - seen < TIMEOUT / 2:
+            while time.monotonic() - injected < TIMEOUT / 2:
                 assert env.phase(name) == "AwaitingApproval", env.get("incidents", name)
+                assert chaos.status("kill-3")["phase"] == "Injected", chaos.status("kill-3")
+                assert chaos.program("rl-node-3") == "STOPPED"
                 time.sleep(0.5)
             offset.write_text("0")  # an hour back: a wall-clock wait would last an hour more
 
@@ -70,11 +86,18 @@ def test_a_clock_step_neither_times_out_early_nor_hangs(
             assert TIMEOUT / 2 <= waited < TIMEOUT + 20, waited
             assert st.get("executedActions", []) == []
             assert drift.remaining() == len(drift.members)  # nothing ran
-            assert [i["metadata"]["name"] for i in env.incidents(subject)] == [name]
+            drifts = [
+                i for i in env.incidents(subject) if i["spec"]["invariant"] == "counter_drift"
+            ]
+            assert len(drifts) == 1, drifts
+            # The fault: reverted on time, by the monotonic clock (the test's), all of it.
+            chaos.wait_phase("kill-3", "Recovered", timeout=TIMEOUT + 30)
+            assert time.monotonic() - injected < TIMEOUT + 15
+            assert chaos.program("rl-node-3") == "RUNNING"
         finally:
             offset.write_text("0")
             drift.undo()
-            ns.kubectl("delete", "incidents,subjects", "--all", "--timeout=60s")
+            clean_up(ns)
             op.stop()
             log = tmp_path / "operator.log"
             if log.exists():
