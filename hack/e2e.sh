@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Real pods on this machine, end to end, without Docker and without pulling an image:
 #
-#   hack/e2e.sh         from a clean clone: hack/setup.sh, then the real-node e2e tests
+#   hack/e2e.sh [test [PYTEST ARGS]]
+#                       from a clean clone: hack/setup.sh, then the real-node e2e tests
 #                       (tests/e2e/test_real_node.py), which run `hack/e2e.sh up`, test, and
 #                       `hack/e2e.sh down` (AIOPS_E2E_KEEP=1 leaves the cluster up)
 #   hack/e2e.sh up      build the images (hack/images.sh), start the cluster with its real node
@@ -46,7 +47,7 @@ down)
   ;;
 up) ;;
 *)
-  echo "usage: hack/e2e.sh [test|up|down]" >&2
+  echo "usage: hack/e2e.sh [test [PYTEST ARGS]|up|down]" >&2
   exit 2
   ;;
 esac
