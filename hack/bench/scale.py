@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Scale benchmark: how the operator's cost grows with the number of Subjects.
 
-    .venv/bin/python hack/bench/scale.py                      # 10, 100, 1000 Subjects (~15 min)
+    .venv/bin/python hack/bench/scale.py --baseline REV       # 10, 100, 1000 Subjects (~20 min)
     .venv/bin/python hack/bench/scale.py --subjects 10,100 --window 60 --pods 1000   # quicker
 
 What runs, all real but the subject: a private local control plane (kwokctl, on a free port
@@ -466,6 +466,7 @@ def main() -> None:
     p.add_argument("--nodes", type=int, default=20)
     p.add_argument("--baseline", default="", help="also run the operator of this git revision")
     p.add_argument("--baseline-at", default="1000", help="levels the baseline runs at")
+    p.add_argument("--current-first", action="store_true", help="the baseline's levels last")
     p.add_argument("--out", type=Path, default=REPO / "docs" / "scale")
     p.add_argument("--replot", type=Path, help="only redraw the table and curves of this JSON")
     args = p.parse_args()
@@ -480,12 +481,14 @@ def main() -> None:
     # `finally`s: the operator stopped, the cluster down, the files removed.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     work = Path(tempfile.mkdtemp(prefix="aiops-bench-scale-"))
-    plan: list[tuple[str, str, int]] = []
+    plan: list[tuple[str, str, int]] = [("current", "", n) for n in levels_n]
     if args.baseline:
         path, short = baseline_tree(args.baseline, work)
         at = {int(x) for x in args.baseline_at.split(",")}
-        plan += [(short, path, n) for n in levels_n if n in at]
-    plan += [("current", "", n) for n in levels_n]
+        base = [(short, path, n) for n in levels_n if n in at]
+        # Baseline first by default; --current-first the other way round, so two runs in
+        # opposite orders show how much the machine's load drifting in between moved things.
+        plan = plan + base if args.current_first else base + plan
 
     kubectl = tools_bin_dir(build=False) / "kubectl"
     cluster = LocalCluster(
