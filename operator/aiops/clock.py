@@ -16,22 +16,24 @@ from datetime import datetime, timedelta
 
 from aiops.subjects.contract import utcnow
 
-MAX_ANCHORS = 10_000  # one per waiting Incident phase: far more than one operator holds
-_first_seen: OrderedDict[tuple[str, datetime], tuple[float, float]] = OrderedDict()
+MAX_ANCHORS = 10_000  # one per waiting Incident phase or Chaos: far more than one operator holds
+SAME_ANCHOR = timedelta(seconds=1)  # status may keep a timestamp to the second only
+_first_seen: OrderedDict[str, tuple[datetime, float, float]] = OrderedDict()
 
 
 def elapsed_since(key: str, anchor: datetime) -> timedelta:
     """Time since `anchor` (a timestamp from status) for the wait named `key`: from the wall
-    clock the first time, on the monotonic clock since. Never negative."""
+    clock the first time, on the monotonic clock since. Never negative. The process that sets
+    the anchor calls this right then, so that no step of the wall clock falls between the two.
+    Another anchor under the same key (a new phase entry, a new fault) starts afresh."""
     now = time.monotonic()
-    slot = (key, anchor)
-    first = _first_seen.get(slot)
-    if first is None:
-        first = (now, max((utcnow() - anchor).total_seconds(), 0.0))
-        _first_seen[slot] = first
+    first = _first_seen.get(key)
+    if first is None or abs(first[0] - anchor) > SAME_ANCHOR:
+        first = (anchor, now, max((utcnow() - anchor).total_seconds(), 0.0))
+        _first_seen[key] = first
         while len(_first_seen) > MAX_ANCHORS:
             _first_seen.popitem(last=False)
     else:
-        _first_seen.move_to_end(slot)
-    seen_at, elapsed_then = first
+        _first_seen.move_to_end(key)
+    _, seen_at, elapsed_then = first
     return timedelta(seconds=elapsed_then + (now - seen_at))

@@ -38,3 +38,12 @@ def test_anchors_are_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
     for i in range(10):
         clock.elapsed_since(f"t/bound/{i}", now)
     assert len(clock._first_seen) <= 3
+
+
+def test_a_new_anchor_under_a_key_starts_afresh_and_a_truncated_one_does_not() -> None:
+    anchor = utcnow() - timedelta(seconds=30)
+    assert clock.elapsed_since("t/reentry", anchor) >= timedelta(seconds=30)
+    # The same instant as status keeps it, to the second: the same wait.
+    assert clock.elapsed_since("t/reentry", anchor.replace(microsecond=0)) >= timedelta(seconds=30)
+    # Entered again just now: a new wait.
+    assert clock.elapsed_since("t/reentry", utcnow()) < timedelta(seconds=1)

@@ -425,6 +425,7 @@ class ChaosDriver:
             await self._event(obj, EventType.NORMAL, Reason.RECOVERED, message)
             return self.rt.settings.tick
         ends = first + to_timedelta(chaos.spec.duration)
+        elapsed_since(self._clock_key, first)  # its time left runs on the monotonic clock now
         message = (
             f"{fault.name} injected into {where} at {_at(first)}; reverted at "
             f"{_at(ends)} ({chaos.spec.duration})"
@@ -503,7 +504,11 @@ class ChaosDriver:
         wall clock is read once, `aiops.clock`): a clock stepped forward must not revert it
         early, nor one stepped back hold it injected past its end."""
         anchor = st.injected_at or ends_at
-        return (ends_at - anchor) - elapsed_since(f"{self.namespace}/{self.name}/chaos", anchor)
+        return (ends_at - anchor) - elapsed_since(self._clock_key, anchor)
+
+    @property
+    def _clock_key(self) -> str:
+        return f"chaos/{self.namespace}/{self.name}"
 
     async def _hold(self, obj: dict[str, Any], chaos: Chaos, left: timedelta) -> float:
         status = await self._watch_subject(obj, chaos, chaos.status)

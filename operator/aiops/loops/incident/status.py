@@ -18,7 +18,7 @@ import copy
 import functools
 import json
 from collections.abc import Awaitable, Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from kubernetes.client.exceptions import ApiException
@@ -27,6 +27,7 @@ from pydantic import BaseModel, TypeAdapter, ValidationError
 from aiops.api import Incident, IncidentStatus, TimelineEntry
 from aiops.api.common import wire
 from aiops.api.incident import TIMELINE_MAX
+from aiops.clock import elapsed_since
 from aiops.crashpoints import crashpoint
 from aiops.kube import CustomResources
 from aiops.loops.transitions import Transition, incident_transition
@@ -144,6 +145,13 @@ class StatusWriter:
                 return datetime.fromisoformat(entry["time"].replace("Z", "+00:00"))
         return None
 
+    def in_phase_for(self, phase: Phase) -> timedelta:
+        """How long the Incident has been in `phase` (its last entry), on the monotonic clock
+        from this process's first look on (`aiops.clock`): a step of the wall clock neither
+        ends a wait early nor stretches it."""
+        since = self.entered_at(phase) or utcnow()
+        return elapsed_since(f"incident/{self.namespace}/{self.name}/{phase}", since)
+
     async def note(self, message: str) -> None:
         """A timeline entry that changes no phase (a wait a person would want to see)."""
         entry = wire(TimelineEntry, time=utcnow().isoformat(), message=message)
@@ -168,6 +176,7 @@ class StatusWriter:
         crashpoint(f"enter-{phase}")
         await self.patch(phase=phase, timeline=timeline, **fields)
         crashpoint(f"entered-{phase}")
+        self.in_phase_for(phase)  # from now on, the time in it runs on the monotonic clock
         if self.publish is not None:
             text = self.redactor.redact_text(message)
             self.publish(incident_transition(self.obj, self.status, previous, phase, text))

@@ -14,7 +14,6 @@ from pydantic import ValidationError
 from aiops.api import Approval, ApprovalStatus, Incident, ProposedAction
 from aiops.api.common import wire
 from aiops.api.durations import format_duration, to_timedelta
-from aiops.clock import elapsed_since
 from aiops.loops.incident.approvals import mismatch
 from aiops.loops.incident.status import StatusWriter, fit, timestamp
 from aiops.subjects.contract import utcnow
@@ -58,12 +57,11 @@ async def step(d: IncidentDriver, incident: Incident, w: StatusWriter) -> float:
         else:
             await d.escalate(w, "every proposed action was rejected or refused")
         return 0
-    since = w.entered_at(Phase.AWAITING_APPROVAL) or utcnow()
     timeout = d.rt.settings.approval_timeout
     if subject.spec.approval_timeout:
         timeout = to_timedelta(subject.spec.approval_timeout)
     # Monotonic from the first look on: a wall clock stepped forward must not time it out.
-    waited = elapsed_since(f"{d.namespace}/{d.name}/approval", since)
+    waited = w.in_phase_for(Phase.AWAITING_APPROVAL)
     if waited > timeout:
         await d.escalate(
             w, f"no approval for {', '.join(sorted(waiting))} within {format_duration(timeout)}"

@@ -19,7 +19,6 @@ from aiops.actions import find_action
 from aiops.api import ExecutedAction, Incident, Subject
 from aiops.api.common import wire
 from aiops.api.durations import format_duration
-from aiops.clock import elapsed_since
 from aiops.loops.incident.status import StatusWriter
 from aiops.policy.gate import Decision
 from aiops.subjects.binding import Bound
@@ -77,10 +76,9 @@ async def step(d: IncidentDriver, incident: Incident, w: StatusWriter) -> float:
         else:
             await d.resolve(w, "verified: the invariant holds again")
         return 0
-    since = w.entered_at(Phase.VERIFYING) or utcnow()
     timeout = d.rt.settings.verify_timeout
-    # Monotonic from the first look on: a wall clock stepped forward must not fail it early.
-    if elapsed_since(f"{d.namespace}/{d.name}/verify", since) < timeout:
+    # Monotonic: a wall clock stepped forward must not fail it early.
+    if w.in_phase_for(Phase.VERIFYING) < timeout:
         return d.rt.settings.verify_interval
     if a_step:
         assert last is not None
