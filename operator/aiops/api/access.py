@@ -37,39 +37,49 @@ def _cluster_role(
 def operator_role() -> dict[str, Any]:
     """The operator's ServiceAccount: everything its loops need, and no way to approve."""
     watched = [Subject.PLURAL, Incident.PLURAL, Chaos.PLURAL]
+    # Exactly the verbs the operator's code and kopf call (the real-node e2e test compares this
+    # with the API server's audit log of a run): kopf and `aiops.kube` only ever PATCH, never
+    # PUT (update), and nothing watches what the agent's tools only list and read.
     return _cluster_role(
         OPERATOR_ROLE,
         [
-            # patch/update: finalizers and kopf's annotations; no delete, people delete.
-            _rule([GROUP], watched, [*READ, "patch", "update"]),
+            # patch: finalizers and kopf's annotations; no delete, people delete.
+            _rule([GROUP], watched, [*READ, "patch"]),
             # The subject loop opens Incidents.
             _rule([GROUP], [Incident.PLURAL], ["create"]),
-            _rule([GROUP], [f"{k.PLURAL}/status" for k in KINDS], ["get", "patch", "update"]),
-            # Read-only: approving is a person's job (see approval_policy()).
-            _rule([GROUP], [Approval.PLURAL], READ),
-            _rule(["", "events.k8s.io"], ["events"], [*READ, "create", "patch"]),
+            _rule([GROUP], [f"{k.PLURAL}/status" for k in KINDS], ["patch"]),
+            # Read-only, listed by incident: approving is a person's job (approval_policy()).
+            _rule([GROUP], [Approval.PLURAL], ["list"]),
+            # kopf and the loops post Events (core v1); the agent's tools read them.
+            _rule([""], ["events"], ["get", "list", "create"]),
             # The agent's read-only tools (never secrets: see aiops.agent.tools).
-            _rule([""], ["services", "configmaps"], READ),
+            _rule([""], ["services", "configmaps"], ["get", "list"]),
             # Observation of pods workloads, pod-kill faults and restart actions; patch: the
             # label a partition fault puts on its pod (and takes off at the revert).
-            _rule([""], ["pods"], [*READ, "delete", "patch"]),
+            _rule([""], ["pods"], ["get", "list", "delete", "patch"]),
             _rule([""], ["pods/log"], ["get"]),
-            # Faults run inside a member's pod (a disk filled, netem delay). exec reaches every
-            # pod the role is bound for: bind it in the subjects' namespaces only.
+            # Faults run inside a member's pod (a disk filled, netem delay): a websocket exec
+            # needs get and, since Kubernetes 1.35, create. exec reaches every pod the role is
+            # bound for: bind it in the subjects' namespaces only.
             _rule([""], ["pods/exec"], ["get", "create"]),
-            # The partition fault: a NetworkPolicy it creates and its revert deletes.
+            # The partition fault: a NetworkPolicy it creates (replaces one left by a crash)
+            # and its revert deletes.
             _rule(
                 ["networking.k8s.io"], ["networkpolicies"], ["get", "create", "update", "delete"]
             ),
-            _rule(["apps"], ["statefulsets", "deployments"], READ),
+            _rule(["apps"], ["statefulsets", "deployments"], ["get", "list"]),
             # spec.agent.apiKeySecretRef; bind this role per namespace to narrow it.
             _rule([""], ["secrets"], ["get"]),
-            # kopf: resource discovery, cluster-wide namespace watching, and peering.
-            _rule(["apiextensions.k8s.io"], ["customresourcedefinitions"], READ),
-            _rule([""], ["namespaces"], READ),
-            # create: `--peering NAME` makes its peering object when it is not there yet.
+            # kopf: cluster-wide namespace watching and noticing API changes (cluster mode;
+            # namespaced mode has the chart's discovery role for them).
+            _rule(["apiextensions.k8s.io"], ["customresourcedefinitions"], ["list", "watch"]),
+            _rule([""], ["namespaces"], ["list", "watch"]),
+            # Peering: aiops.loops.peering creates the object when it is not there yet and
+            # patches its keep-alive; kopf lists and watches it.
             _rule(
-                ["kopf.dev"], ["clusterkopfpeerings", "kopfpeerings"], [*READ, "create", "patch"]
+                ["kopf.dev"],
+                ["clusterkopfpeerings", "kopfpeerings"],
+                ["list", "watch", "create", "patch"],
             ),
         ],
     )

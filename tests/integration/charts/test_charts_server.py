@@ -168,7 +168,7 @@ def test_operator_chart_installed_for_real(
             ("list", "subjects.aiops.dev"),
             ("watch", "incidents.aiops.dev"),
             ("create", "incidents.aiops.dev"),
-            ("get", "approvals.aiops.dev"),
+            ("list", "approvals.aiops.dev"),
             ("delete", "pods"),
             ("list", "pods"),
             ("get", "secrets"),

@@ -46,13 +46,19 @@ def test_operator_cannot_write_approvals(verb: str) -> None:
 
 def test_operator_reads_approvals_and_runs_the_loops() -> None:
     operator = role("aiops-operator")
-    for verb in ("get", "list", "watch"):
-        assert allows(operator, verb, Approval.PLURAL)
+    # The incident loop lists an incident's Approvals; nothing gets or watches one.
+    assert allows(operator, "list", Approval.PLURAL)
+    for verb in ("get", "watch"):
+        assert not allows(operator, verb, Approval.PLURAL)
     assert allows(operator, "create", Incident.PLURAL)
     for kind in KINDS:
         assert allows(operator, "patch", f"{kind.PLURAL}/status")
     assert allows(operator, "create", "events", group="")
     assert allows(operator, "delete", "pods", group="")
+    # kopf and aiops.kube patch, never update (PUT): the role grants what the code calls.
+    for kind in KINDS:
+        for resource in (kind.PLURAL, f"{kind.PLURAL}/status"):
+            assert not allows(operator, "update", resource), resource
 
 
 def test_operator_drives_chaos_and_its_fault_executors() -> None:
