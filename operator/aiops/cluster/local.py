@@ -37,6 +37,19 @@ PORT_OFFSETS = {
 }
 DEFAULT_NODES = 2
 KUBERNETES_SERVICE_IP = "10.0.0.1"  # kube-apiserver's default --service-cluster-ip-range
+# A cluster with a real node records what every workload's ServiceAccount did (who, verb,
+# resource; Metadata level, no bodies) in kwok's logs/audit.log: the e2e tests compare it with
+# the RBAC the charts grant. The control plane's own accounts (kube-system) are left out.
+AUDIT_POLICY = {
+    "apiVersion": "audit.k8s.io/v1",
+    "kind": "Policy",
+    "omitStages": ["RequestReceived"],
+    "rules": [
+        {"level": "None", "userGroups": ["system:serviceaccounts:kube-system"]},
+        {"level": "Metadata", "userGroups": ["system:serviceaccounts"]},
+        {"level": "None"},
+    ],
+}
 
 State = Literal["absent", "running", "broken"]
 
@@ -119,6 +132,8 @@ class LocalCluster:
         self.kwok_workdir = self.state_dir / "kwok"
         self.kwok_cluster_dir = self.kwok_workdir / "clusters" / name
         self.kubeconfig = self.state_dir / "kubeconfig"
+        # Written by the API server of a cluster started with a real node (AUDIT_POLICY).
+        self.audit_log = self.kwok_cluster_dir / "logs" / "audit.log"
 
     def real_node(self) -> RealNode:
         """This cluster's real node (`up --real-node`), whether it runs or not."""
@@ -227,7 +242,7 @@ class LocalCluster:
                 "stop it, or choose another base with 'aiops cluster up --port N'"
             )
         try:
-            self._create(bin_dir, wait)
+            self._create(bin_dir, wait, audit=real_node)
             self._ensure_nodes(wait)
             if real_node:
                 self.real_node().up(images or default_images_dir(), wait)
@@ -238,8 +253,9 @@ class LocalCluster:
             raise
         return self.status()
 
-    def _config(self, bin_dir: Path) -> dict[str, object]:
+    def _config(self, bin_dir: Path, audit_policy: Path | None = None) -> dict[str, object]:
         pki = self.kwok_cluster_dir / "pki"
+        audit = {"kubeAuditPolicy": str(audit_policy)} if audit_policy else {}
         return {
             "kind": "KwokctlConfiguration",
             "apiVersion": "config.kwok.x-k8s.io/v1alpha1",
@@ -258,6 +274,7 @@ class LocalCluster:
                 # Pods reach the API server through the `kubernetes` Service (the first address
                 # of the default service range): its certificate must name that address too.
                 "kubeApiserverCertSANs": [KUBERNETES_SERVICE_IP],
+                **audit,
             },
             "componentsPatches": [
                 {
@@ -310,10 +327,14 @@ class LocalCluster:
                 f"see the logs under {self.kwok_cluster_dir / 'logs'}"
             ) from exc
 
-    def _create(self, bin_dir: Path, wait: float) -> None:
+    def _create(self, bin_dir: Path, wait: float, audit: bool = False) -> None:
         self.state_dir.mkdir(parents=True, exist_ok=True)
+        policy: Path | None = None
+        if audit:
+            policy = self.state_dir / "audit-policy.yaml"
+            policy.write_text(yaml.safe_dump(AUDIT_POLICY, sort_keys=False))
         config_path = self.state_dir / "kwokctl.yaml"
-        config_path.write_text(yaml.safe_dump(self._config(bin_dir), sort_keys=False))
+        config_path.write_text(yaml.safe_dump(self._config(bin_dir, policy), sort_keys=False))
         proc = self._kwokctl(
             bin_dir,
             "create",

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from aiops.cluster.dns import AAAA, NXDOMAIN, A, answer
-from aiops.cluster.local import LocalCluster
+from aiops.cluster.local import AUDIT_POLICY, LocalCluster
 from aiops.cluster.realnode import missing_prerequisites
 
 RECORDS = {
@@ -89,3 +89,20 @@ def test_kwok_manages_only_its_own_nodes_and_the_api_server_can_reach_a_kubelet(
     }
     api = {a["key"]: a["value"] for a in patches["kube-apiserver"]}
     assert api["kubelet-client-certificate"].endswith("/pki/admin.crt")
+
+
+def test_only_a_real_node_cluster_audits_and_only_workload_service_accounts(
+    tmp_path: Path,
+) -> None:
+    cluster = LocalCluster("x", state_dir=tmp_path)
+    assert "kubeAuditPolicy" not in cluster._config(tmp_path)["options"]  # type: ignore[operator]
+    policy = tmp_path / "audit-policy.yaml"
+    options: Any = cluster._config(tmp_path, policy)["options"]
+    assert options["kubeAuditPolicy"] == str(policy)
+    # First match wins: the control plane's accounts, then every other ServiceAccount, at
+    # Metadata level (no request or response bodies: Secrets never reach the log).
+    none, metadata, rest = AUDIT_POLICY["rules"]
+    assert none == {"level": "None", "userGroups": ["system:serviceaccounts:kube-system"]}
+    assert metadata == {"level": "Metadata", "userGroups": ["system:serviceaccounts"]}
+    assert rest == {"level": "None"}
+    assert cluster.audit_log == cluster.kwok_cluster_dir / "logs" / "audit.log"
