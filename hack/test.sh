@@ -8,4 +8,7 @@ hack/setup.sh
 .venv/bin/ruff check operator subjects tests hack examples
 .venv/bin/ruff format --check operator subjects tests hack examples
 .venv/bin/mypy operator subjects tests examples
-exec .venv/bin/pytest "$@"
+# Two worker processes (pytest-xdist), each with its own cluster; a file's tests stay on one
+# worker (fixtures per module, the real node's fixed ports). Most tests wait on processes and
+# the API server, so two workers on two cores finish far sooner. `hack/test.sh -n 0` runs serially.
+exec .venv/bin/pytest -n 2 --dist loadfile "$@"
