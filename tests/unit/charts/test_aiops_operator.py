@@ -215,6 +215,12 @@ def test_environment_the_operator_reads() -> None:
     assert e["ANTHROPIC_BASE_URL"]["value"] == "http://127.0.0.1:9999"
 
 
+def test_a_release_can_be_one_shard_and_a_bad_shard_is_refused() -> None:
+    assert env(render({"shard": "1/3"}))["AIOPS_SHARD"]["value"] == "1/3"
+    assert env(render({}))["AIOPS_SHARD"]["value"] == ""  # the operator reads "" as none
+    assert "shard" in template_error(CHART, {"shard": "one of three"})
+
+
 # What the chart leaves to the image or the pod, on purpose (docs/settings.md says so too).
 NOT_FROM_THE_CHART = {
     "AIOPS_KUBECTL": "the image's kubectl is on PATH",
