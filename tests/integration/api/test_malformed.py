@@ -29,7 +29,9 @@ def test_rejected_with_message(api_ns: ApiNamespace, case: corpus.Case) -> None:
         # replace, not apply: a full update, so a removed field is really removed.
         proc = api_ns.kubectl("replace", "-f", "-", as_user=user, input=yaml.safe_dump(bad))
     else:
-        proc = api_ns.apply(bad, as_user=user)
+        # create, not apply: one POST, so what is refused is the create itself (a client-side
+        # apply GETs first, and a user who may not read the kind is refused there instead).
+        proc = api_ns.kubectl("create", "-f", "-", as_user=user, input=yaml.safe_dump(bad))
 
     assert proc.returncode != 0, f"{case.name} was accepted: {proc.stdout}"
     assert case.expect in proc.stderr
