@@ -11,6 +11,7 @@ import kopf
 
 from aiops import metrics
 from aiops.loops.incident.status import timestamp
+from aiops.loops.runtime import runtime_of
 from aiops.loops.transitions import Transition
 from aiops.settings import OperatorSettings
 from aiops.vocabulary import TERMINAL
@@ -18,9 +19,7 @@ from aiops.vocabulary import TERMINAL
 
 @kopf.on.startup()
 async def start_metrics(memo: kopf.Memo, **_: Any) -> None:
-    runtime = getattr(memo, "runtime", None)
-    if runtime is None:  # the loops' startup handler has not run yet: kopf runs this again
-        raise kopf.TemporaryError("waiting for the operator's runtime", delay=0.5)
+    runtime = runtime_of(memo)
     settings: OperatorSettings = memo.settings
     if settings.metrics_port is not None:
         try:

@@ -155,3 +155,19 @@ def build_runtime(api: CustomResources, settings: OperatorSettings) -> Runtime:
         settings=loop_settings(settings),
         redactor=redactor,
     )
+
+
+def runtime_of(memo: Any) -> Runtime:
+    """The Runtime the `configure` startup handler put in kopf's memo, for the other startup
+    handlers. Not there yet: kopf runs the caller again soon. Never coming, because the
+    settings were refused: a PermanentError, so that kopf stops at start instead of retrying
+    the caller forever (kopf ends the startup only when every handler has finished)."""
+    import kopf
+
+    runtime = getattr(memo, "runtime", None)
+    if runtime is not None:
+        return runtime
+    refused = getattr(memo, "settings_refused", None)
+    if refused:
+        raise kopf.PermanentError(f"not started: {refused}")
+    raise kopf.TemporaryError("waiting for the operator's runtime", delay=0.5)

@@ -53,7 +53,11 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
     settings.watching.server_timeout = 60
     settings.watching.client_timeout = 75
     settings.watching.connect_timeout = 10
-    memo.settings = operator_settings(memo)
+    try:
+        memo.settings = operator_settings(memo)
+    except kopf.PermanentError as err:
+        memo.settings_refused = str(err)  # the other startup handlers stop too (runtime_of)
+        raise
     memo.api = CustomResources(load_api_client(memo.settings.kubeconfig))
     memo.runtime = build_runtime(memo.api, memo.settings)
     if memo.settings.api_key or getattr(memo, "peering", None) is not None:

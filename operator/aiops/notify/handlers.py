@@ -9,6 +9,7 @@ from typing import Any
 import kopf
 
 from aiops.api import GROUP, VERSION, Chaos, Incident
+from aiops.loops.runtime import runtime_of
 from aiops.notify.sink import WebhookSink, secret_url
 from aiops.settings import OperatorSettings
 from aiops.shard import owns_subject_of
@@ -16,9 +17,7 @@ from aiops.shard import owns_subject_of
 
 @kopf.on.startup()
 async def start_notifications(memo: kopf.Memo, **_: Any) -> None:
-    runtime = getattr(memo, "runtime", None)
-    if runtime is None:  # the loops' startup handler has not run yet: kopf runs this again
-        raise kopf.TemporaryError("waiting for the operator's runtime", delay=0.5)
+    runtime = runtime_of(memo)
     settings: OperatorSettings = memo.settings
     if not settings.notify_secret:
         return

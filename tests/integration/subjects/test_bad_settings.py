@@ -8,6 +8,7 @@ import pytest
 import yaml
 from kopf.testing import KopfRunner
 
+from tests.fixtures import polling
 from tests.fixtures.aiops_api import ApiNamespace
 from tests.fixtures.subject_loop import closed_port, get_json
 
@@ -34,7 +35,9 @@ def test_a_bad_setting_stops_kopf_at_start_and_nothing_is_written(
     args = ["run", "--standalone", "--namespace", ns.namespace, "-m", "aiops.handlers"]
     started = time.monotonic()
     with KopfRunner(args, timeout=60, reraise=False) as runner:
-        pass  # returns when the operator has stopped on its own
+        # The operator must stop on its own: wait for that before leaving the block, which
+        # would otherwise stop it (and hide a startup that never ends).
+        polling.wait_for("the operator to stop on its own", runner.future.done, timeout=30)
     took = time.monotonic() - started
     assert runner.exception is not None, runner.output
     cause = runner.exception.__cause__
