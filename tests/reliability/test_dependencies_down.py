@@ -95,5 +95,11 @@ def test_dependencies_down_for_30s_unknown_then_recovered_by_itself(deps_env: Lo
     )
     invariants = [i["spec"]["invariant"] for i in env.incidents(subject)]
     assert invariants.count("observation_failed") == 1, invariants
-    programs = {n: p["statename"] for n, p in env.stack.status().items() if n != "loadgen"}
-    assert set(programs.values()) == {"RUNNING"}, programs
+
+    def programs() -> dict[str, str]:
+        return {n: p["statename"] for n, p in env.stack.status().items() if n != "loadgen"}
+
+    # supervisord calls a restarted program RUNNING only after its startsecs, which a loaded
+    # machine stretches: poll, then the final state is still every program RUNNING.
+    wait_for("every program RUNNING", lambda: set(programs().values()) == {"RUNNING"}, 60)
+    assert set(programs().values()) == {"RUNNING"}, programs()

@@ -20,6 +20,7 @@ import pytest
 from ratelimiter.localstack import PORT_SPAN, LocalStack, StackError
 from ratelimiter.localstack.cli import main as stack_cli
 from ratelimiter.localstack.toxiproxy import Toxiproxy
+from tests.fixtures.polling import wait_for
 
 NODES = ("rl-node-1", "rl-node-2", "rl-node-3")
 
@@ -68,8 +69,7 @@ def _healthy(url: str) -> bool:
 
 
 def test_everything_runs_and_prometheus_scrapes_each_node_by_id(healthy: LocalStack) -> None:
-    states = {name: info["statename"] for name, info in healthy.status().items()}
-    assert states == {
+    expected = {
         "redis": "RUNNING",
         "toxiproxy": "RUNNING",
         "prometheus": "RUNNING",
@@ -78,6 +78,16 @@ def test_everything_runs_and_prometheus_scrapes_each_node_by_id(healthy: LocalSt
         "rl-node-3": "RUNNING",
         "loadgen": "STOPPED",
     }
+
+    def states() -> dict[str, str]:
+        return {name: info["statename"] for name, info in healthy.status().items()}
+
+    # up() returns once the services answer; supervisord calls a program RUNNING only
+    # after its startsecs, which a loaded machine stretches: poll for the final state.
+    try:
+        wait_for("every program RUNNING", lambda: states() == expected, 60)
+    except AssertionError:
+        assert states() == expected  # the same check, for pytest's diff
     for url in healthy.urls.nodes.values():
         for _ in range(5):
             httpx.post(f"{url}/check", json={"key": "scrape-me"})
