@@ -20,10 +20,14 @@ import pytest
 import redis
 
 from ratelimiter.localstack.toxiproxy import Toxiproxy
-from tests.fixtures.ratelimiter_subject import RateLimiterEnv, repair, wait_for
+from tests.fixtures.ratelimiter_subject import RateLimiterEnv, condition, repair, wait_for
 
-DETECT_S = 30  # hold + interval + scrape, with room for a loaded 2-core machine
-CLEAR_S = 30
+# Hold + interval + scrape take seconds; the bounds are for a 2-core machine running the suite
+# in two workers (30 s was missed there). Each wait polls and ends as soon as it holds.
+DETECT_S = 90
+CLEAR_S = 90
+SEEN_S = 45
+LOAD_NOISE = frozenset({"high_latency"})
 
 pytestmark = pytest.mark.cluster
 
@@ -60,6 +64,28 @@ def traffic(env: RateLimiterEnv, key: str, per_second: float = 20) -> Iterator[d
         thread.join(5)
 
 
+def count(inc: dict[str, Any] | None) -> int:
+    return int(((inc or {}).get("status") or {}).get("count") or 0)
+
+
+def breached(inc: dict[str, Any]) -> bool:
+    return condition(inc, "Breached").get("status") == "True"
+
+
+def others(env: RateLimiterEnv, before: set[str], name: str, invariant: str) -> set[str]:
+    """Incidents opened since `before` beside the fault's own. A loaded 2-core machine can push
+    the nodes' p99 past high_latency's threshold by itself: such an Incident is the machine's,
+    not the fault's, and is left out unless high_latency is the fault's own invariant (then a
+    second one, a per-node split say, still counts)."""
+    return {
+        n
+        for n, i in env.incidents().items()
+        if n not in before
+        and n != name
+        and (i["spec"]["invariant"] not in LOAD_NOISE or i["spec"]["invariant"] == invariant)
+    }
+
+
 def caught(
     env: RateLimiterEnv,
     cause: Callable[[], Any],
@@ -68,36 +94,54 @@ def caught(
     entity: str,
     severity: str,
 ) -> dict[str, Any]:
-    """Cause a fault, see exactly one new Incident for it, undo it, see the breach clear and
-    the Subject Healthy again, and no second Incident on the way. Undo runs whatever happens."""
-    before = set(env.incidents())
+    """Cause a fault, see exactly one Incident for it, undo it, see the breach clear and the
+    Subject Healthy again, and no second Incident on the way. Undo runs whatever happens.
+
+    The Incident of the fault is the one of its (invariant, entity): a new one, or one left
+    open by an earlier episode (load can breach high_latency before its test), which the
+    subject loop refreshes rather than open a second. So the stack is first let settle: no
+    breach held, so a refresh after the cause is the fault's own."""
+    wait_for(
+        "no breach held before the fault",
+        lambda: env.healthy() and not any(breached(i) for i in env.incidents().values()),
+        timeout=CLEAR_S,
+    )
+    earlier = env.incidents()
+    before = set(earlier)
+
+    def of_the_fault() -> dict[str, Any] | None:
+        for n, i in env.incidents().items():
+            status = i.get("status") or {}
+            if (i["spec"]["invariant"], i["spec"].get("entity")) == (invariant, entity) and (
+                status.get("timeline") and count(i) > count(earlier.get(n))
+            ):
+                return i
+        return None
+
     caused_at = time.monotonic()
     try:
         cause()
-        inc = env.new_incident(before, timeout=DETECT_S)
+        inc = wait_for(f"an Incident of {invariant} on {entity}", of_the_fault, DETECT_S)
         detected_in = time.monotonic() - caused_at
         spec = inc["spec"]
-        assert (spec["invariant"], spec.get("entity"), spec["severity"]) == (
-            invariant,
-            entity,
-            severity,
-        ), spec
+        assert spec["severity"] == severity, spec
         # Opened by the subject loop (the incident loop may have moved it on since).
         assert inc["status"]["timeline"][0]["phase"] == "Open"
         assert inc["status"]["faultAt"] and inc["status"]["detectedAt"]
         # Held a moment longer: still that one Incident, seen again, none beside it.
         name = inc["metadata"]["name"]
+        seen = count(earlier.get(name)) + 2
         wait_for(
             "the Incident to be seen again",
-            lambda: (env.incidents()[name]["status"].get("count") or 0) >= 2,
-            timeout=15,
+            lambda: count(env.incidents().get(name)) >= seen,
+            timeout=SEEN_S,
         )
-        assert set(env.incidents()) - before == {name}
+        assert not others(env, before, name, invariant), env.incidents()
     finally:
         undo()
     wait_for(f"{invariant} on {entity} to clear", lambda: env.cleared(name), timeout=CLEAR_S)
     wait_for("the Subject Healthy again", env.healthy, timeout=CLEAR_S)
-    assert set(env.incidents()) - before == {name}, "the recovery opened another Incident"
+    assert not others(env, before, name, invariant), "the recovery opened another Incident"
     return {"incident": inc, "detected_in": detected_in}
 
 
