@@ -329,11 +329,15 @@ def main() -> int:
                     if res.name not in best or res.rate > best[res.name].rate:
                         best[res.name] = res
             lib = list(best.values())
-            peer = best["limits moving-window (coredis)"]
+            # The headline is against the peer's best configuration in this run (whichever of
+            # its clients was faster), never a slower one that flatters us.
+            peer = max(
+                (r for name, r in best.items() if name.startswith("limits")), key=lambda r: r.rate
+            )
             ours = best["ours (pipelined, as served)"]
             lines.append(f"library, closed loop (best of {args.rounds}):")
             lines += [r.row() for r in lib]
-            lines.append(f"  ratio ours/limits(coredis) {ours.rate / peer.rate:.2f}x")
+            lines.append(f"  ratio ours/{peer.name} (the peer's best) {ours.rate / peer.rate:.2f}x")
             out["library"] = [asdict(r) | {"rate": r.rate} for r in lib]
             out["library_ratio"] = ours.rate / peer.rate
 
