@@ -24,6 +24,8 @@ command -v mmdebstrap >/dev/null 2>&1 || need_apt+=(mmdebstrap)
 command -v containerd >/dev/null 2>&1 || need_apt+=(containerd)
 command -v runc >/dev/null 2>&1 || need_apt+=(runc)
 command -v iptables >/dev/null 2>&1 || need_apt+=(iptables)
+# conntrack: kube-proxy clears stale UDP flows (the node's cluster DNS) with it.
+command -v conntrack >/dev/null 2>&1 || need_apt+=(conntrack)
 [[ -x /usr/lib/cni/bridge ]] || need_apt+=(containernetworking-plugins)
 # chromium, chromium-driver: the evaluation report's test views its HTML page in a real browser
 # (tests/integration/eval).
