@@ -20,6 +20,10 @@ command -v tmux >/dev/null 2>&1 || need_apt+=(tmux)
 # The real node (tests/e2e/test_real_node.py, hack/e2e.sh): images built with podman (runc)
 # from an mmdebstrap base, run by containerd with runc and the CNI bridge, kube-proxy's iptables.
 command -v podman >/dev/null 2>&1 || need_apt+=(podman)
+# podman's recommended companions (apt here skips recommends): the image builds were proven
+# with them present, so a fresh machine gets the same.
+command -v buildah >/dev/null 2>&1 || need_apt+=(buildah)
+command -v newuidmap >/dev/null 2>&1 || need_apt+=(uidmap)
 command -v mmdebstrap >/dev/null 2>&1 || need_apt+=(mmdebstrap)
 command -v containerd >/dev/null 2>&1 || need_apt+=(containerd)
 command -v runc >/dev/null 2>&1 || need_apt+=(runc)
