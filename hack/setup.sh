@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Installs everything the project needs on a fresh machine, and is a fast no-op the second time:
 #   - Debian packages: redis-server and prometheus (the rate limiter stack runs them for real),
-#     tmux (the demo's tests), podman, mmdebstrap, containerd, runc, iptables and the CNI
-#     plugins (the real node), chromium and chromium-driver (the evaluation report's test)
+#     tmux (the demo's tests), podman, mmdebstrap, containerd, runc (and crun), iptables and
+#     the CNI plugins (the real node), chromium and chromium-driver (the evaluation report's test)
 #   - a virtualenv in .venv with the operator (operator/) and the subject plugins (subjects/*/),
 #     three distributions, installed editable with what the tests need
 #   - the Go tools (Kubernetes control plane, kwok, helm, kind, toxiproxy) via hack/tools/build.sh
@@ -27,6 +27,10 @@ command -v newuidmap >/dev/null 2>&1 || need_apt+=(uidmap)
 command -v mmdebstrap >/dev/null 2>&1 || need_apt+=(mmdebstrap)
 command -v containerd >/dev/null 2>&1 || need_apt+=(containerd)
 command -v runc >/dev/null 2>&1 || need_apt+=(runc)
+# crun: a second OCI runtime, which this kind of kernel (cgroup v1 controllers beside an empty
+# v2 hierarchy) refuses: the test of `aiops cluster up --real-node --runtime` meets a real
+# refusal with it (tests/integration/test_cluster_cli.py).
+command -v crun >/dev/null 2>&1 || need_apt+=(crun)
 command -v iptables >/dev/null 2>&1 || need_apt+=(iptables)
 # conntrack: kube-proxy clears stale UDP flows (the node's cluster DNS) with it.
 command -v conntrack >/dev/null 2>&1 || need_apt+=(conntrack)

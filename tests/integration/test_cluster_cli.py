@@ -1,7 +1,9 @@
 """`aiops cluster up | down | status` as a user runs it: idempotent up, clean down, and one-line
-errors for a busy port, a half-started cluster and a missing Go toolchain."""
+errors for a busy port, a half-started cluster, a missing Go toolchain and a container runtime
+the kernel refuses."""
 
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -14,6 +16,8 @@ import psutil
 import pytest
 
 from aiops.cluster import LocalCluster
+from aiops.cluster.realnode import missing_prerequisites
+from aiops.cluster.runtime_check import RUNTIME
 from aiops.cluster.tools import tools_bin_dir
 
 PORT = int(os.environ.get("AIOPS_TEST_LIFECYCLE_PORT", "16460"))
@@ -131,3 +135,31 @@ def test_missing_go_toolchain_is_one_line(tmp_path: Path) -> None:
     assert len(lines) == 1, proc.stderr
     assert "Go toolchain is missing" in lines[0]
     assert not (tmp_path / "state" / "clusters" / NAME / "kwok").exists()
+
+
+def hybrid_cgroups() -> bool:
+    """cgroup v1 controllers mounted beside a v2 hierarchy: systemd's "hybrid" layout."""
+    root = Path("/sys/fs/cgroup")
+    return (root / "memory").is_dir() and (root / "unified").is_dir()
+
+
+def test_a_runtime_this_kernel_refuses_is_one_line_and_starts_nothing(state_dir: Path) -> None:
+    # crun refuses hybrid cgroups outright; runc (the default) runs on them. The check runs a
+    # container before anything of the cluster starts.
+    rest = missing_prerequisites(tools_bin_dir(), RUNTIME)
+    if rest is not None:
+        pytest.skip(f"this machine cannot run the real node at all: {rest}")
+    if shutil.which("crun") is not None and not hybrid_cgroups():
+        pytest.skip("crun runs on this kernel's cgroups: no runtime here that the kernel refuses")
+    common = ["--name", NAME, "--port", str(PORT), "--state-dir", str(state_dir)]
+    proc = aiops("cluster", "up", *common, "--real-node", "--runtime", "crun")
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1, proc.stderr
+    if shutil.which("crun") is None:
+        assert "the real node needs crun" in lines[0], lines[0]
+    else:
+        assert "this kernel refuses crun, so the real node cannot run pods here" in lines[0]
+        assert "hybrid" in lines[0], lines[0]  # crun's own words
+    assert LocalCluster(NAME, port=PORT, state_dir=state_dir).status().state == "absent"
+    assert apiservers_of(state_dir) == []

@@ -7,6 +7,7 @@ import typer
 
 from aiops.cluster import ClusterError, LocalCluster
 from aiops.cluster.local import DEFAULT_NAME, DEFAULT_NODES, DEFAULT_PORT
+from aiops.cluster.runtime_check import RUNTIME
 
 app = typer.Typer(help="A local Kubernetes control plane (kwokctl binary runtime).")
 
@@ -43,11 +44,19 @@ def up(
             help="Image archives for the real node (default: where hack/images.sh writes them).",
         ),
     ] = None,
+    runtime: Annotated[
+        str,
+        typer.Option(
+            "--runtime",
+            help="The OCI runtime the real node's containerd runs pods with (a command or "
+            "path). It must run a container on this kernel: checked before anything starts.",
+        ),
+    ] = RUNTIME,
 ) -> None:
     """Start the cluster (idempotent) and print how to use it."""
     try:
         st = LocalCluster(name, port=port, nodes=nodes, state_dir=state_dir).up(
-            real_node=real_node, images=images
+            real_node=real_node, images=images, runtime=runtime
         )
     except ClusterError as err:
         _fail(err)

@@ -18,7 +18,8 @@ from typing import Literal
 import yaml
 
 from aiops.cluster.errors import ClusterError
-from aiops.cluster.realnode import RealNode
+from aiops.cluster.realnode import RealNode, missing_prerequisites
+from aiops.cluster.runtime_check import RUNTIME
 from aiops.cluster.tools import tools_bin_dir
 from aiops.settings import WorkstationSettings
 
@@ -135,7 +136,7 @@ class LocalCluster:
         # Written by the API server of a cluster started with a real node (AUDIT_POLICY).
         self.audit_log = self.kwok_cluster_dir / "logs" / "audit.log"
 
-    def real_node(self) -> RealNode:
+    def real_node(self, runtime: str = RUNTIME) -> RealNode:
         """This cluster's real node (`up --real-node`), whether it runs or not."""
         return RealNode(
             name=f"{self.name}-real-node",
@@ -143,6 +144,7 @@ class LocalCluster:
             kubeconfig=self.kubeconfig,
             pki_dir=self.kwok_cluster_dir / "pki",
             bin_dir=tools_bin_dir(build=False, required=()),
+            runtime=runtime,
         )
 
     # -- inspection -----------------------------------------------------------------------
@@ -220,13 +222,17 @@ class LocalCluster:
     # -- lifecycle ------------------------------------------------------------------------
 
     def up(
-        self, wait: float = 120.0, real_node: bool = False, images: Path | None = None
+        self,
+        wait: float = 120.0,
+        real_node: bool = False,
+        images: Path | None = None,
+        runtime: str = RUNTIME,
     ) -> ClusterStatus:
         current = self.status()
         if current.state == "running":
             self._ensure_nodes(wait)
             if real_node:
-                self.real_node().up(images or default_images_dir(), wait)
+                self.real_node(runtime).up(images or default_images_dir(), wait)
             return self.status()
         if current.state == "broken":
             raise ClusterError(
@@ -234,6 +240,12 @@ class LocalCluster:
                 f"run 'aiops cluster down --name {self.name}' to clean it up, then 'up' again"
             )
         bin_dir = tools_bin_dir(build=True)
+        if real_node:
+            # Before anything starts: a machine or kernel that cannot run the node says so in
+            # one line, and no control plane is left behind for nothing.
+            problem = missing_prerequisites(bin_dir, runtime)
+            if problem:
+                raise ClusterError(problem)
         busy = [self.port + off for off in PORT_OFFSETS.values() if _port_in_use(self.port + off)]
         if busy:
             span = f"{self.port}-{self.port + max(PORT_OFFSETS.values())}"
@@ -245,7 +257,7 @@ class LocalCluster:
             self._create(bin_dir, wait, audit=real_node)
             self._ensure_nodes(wait)
             if real_node:
-                self.real_node().up(images or default_images_dir(), wait)
+                self.real_node(runtime).up(images or default_images_dir(), wait)
         except BaseException:
             # Nothing is left half running: whatever was started goes (but the real node's
             # logs, which say why).

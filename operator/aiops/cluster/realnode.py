@@ -30,6 +30,7 @@ from pathlib import Path
 import yaml
 
 from aiops.cluster.errors import ClusterError
+from aiops.cluster.runtime_check import RUNTIME, runtime_refusal
 
 TAINT_KEY = "aiops.dev/real-node"
 BRIDGE = "aiops0"
@@ -75,10 +76,11 @@ def _cni_bin_dir() -> Path | None:
     return None
 
 
-def missing_prerequisites(bin_dir: Path) -> str | None:
-    """One line saying what this machine lacks for a real node, or None."""
+def missing_prerequisites(bin_dir: Path, runtime: str = RUNTIME) -> str | None:
+    """One line saying what this machine lacks for a real node, or None. Last, it runs one
+    container with `runtime`: a kernel that refuses it is named here, not by a stuck pod."""
     missing = [
-        cmd for cmd in ("containerd", "ctr", "runc", "iptables", "ip") if not shutil.which(cmd)
+        cmd for cmd in ("containerd", "ctr", runtime, "iptables", "ip") if not shutil.which(cmd)
     ]
     if _cni_bin_dir() is None:
         missing.append(f"the CNI plugins {', '.join(CNI_PLUGINS)} (containernetworking-plugins)")
@@ -96,7 +98,7 @@ def missing_prerequisites(bin_dir: Path) -> str | None:
         and not Path("/sys/fs/cgroup/cgroup.controllers").exists()
     ):
         return "the real node needs the memory cgroup, and this kernel mounts none"
-    return None
+    return runtime_refusal(runtime)
 
 
 @dataclass
@@ -108,6 +110,8 @@ class RealNode:
     kubeconfig: Path
     pki_dir: Path
     bin_dir: Path
+    # The OCI runtime containerd's runc shim runs (`aiops cluster up --runtime`).
+    runtime: str = RUNTIME
 
     @property
     def kept_logs(self) -> Path:
@@ -140,7 +144,7 @@ class RealNode:
     def up(self, images: Path, wait: float = 120.0) -> None:
         """Start what is not running and wait for the node to be Ready. On failure nothing is
         left running; the logs stay in `kept_logs`, which the error names."""
-        problem = missing_prerequisites(self.bin_dir)
+        problem = missing_prerequisites(self.bin_dir, self.runtime)
         if problem:
             raise ClusterError(problem)
         try:
@@ -248,6 +252,7 @@ state = "{self.dir / "run" / "containerd-state"}"
       runtime_type = "io.containerd.runc.v2"
       [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc.options]
         SystemdCgroup = false
+        BinaryName = "{shutil.which(self.runtime) or self.runtime}"
   [plugins."io.containerd.grpc.v1.cri".cni]
     bin_dir = "{cni_bin}"
     conf_dir = "{self.dir / "cni" / "net.d"}"

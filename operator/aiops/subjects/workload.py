@@ -9,7 +9,8 @@ Two kinds, chosen by `Subject.spec.workload.kind`:
 Both also carry the member faults a Chaos injects (kill, pause, partition, disk fill, a command
 run in the member), each undone by its pair (start, resume, heal, unfill) from the member's
 name alone, and saying so plainly where a kind cannot do one (no NetworkPolicy between local
-processes; no SIGSTOP for a container's main process from inside its pod).
+processes; no SIGSTOP for a container's main process from inside a pod that does not share
+its process namespace).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from aiops.subjects.contract import INSTANT, ActionResult, PluginError
-from aiops.subjects.faults import diskfill
+from aiops.subjects.faults import diskfill, freeze
 from aiops.subjects.faults.diskfill import FillParams
 from aiops.subjects.faults.netpolicy import Direction, Partitions
 from aiops.subjects.faults.podexec import ExecResult, PodExec
@@ -250,16 +251,62 @@ class PodsWorkload:
             ok=True, message=f"{done.message}; its controller replaces it", detail={INSTANT: True}
         )
 
-    async def pause(self, member: str) -> ActionResult:
-        raise PluginError(
-            f"pausing pod {member} is not supported: a container's main process is the init "
-            "of its PID namespace, which ignores SIGSTOP sent from inside the pod (exec or an "
-            "ephemeral container); it takes an agent on the node. Use the kill fault instead"
+    async def _pod(self, member: str) -> Any | None:
+        pods = await asyncio.to_thread(
+            self.core_v1.list_namespaced_pod, self.namespace, label_selector=self.selector
         )
+        return next((p for p in pods.items if p.metadata.name == member), None)
+
+    async def _freeze(self, member: str, mode: freeze.Mode) -> dict[int, str]:
+        return freeze.parse(await self._sh(member, freeze.argv(mode), None))
+
+    async def pause(self, member: str) -> ActionResult:
+        where = f"pod {self.namespace}/{member}"
+        pod = await self._pod(member)
+        if pod is None:
+            raise PluginError(f"no pod {member!r} matches {self.selector} in {self.namespace}")
+        if not getattr(pod.spec, "share_process_namespace", None):
+            raise PluginError(freeze.not_shared(f"{self.namespace}/{member}"))
+        signalled = await self._freeze(member, "stop")
+        if not signalled:
+            raise PluginError(f"{where}: its container runs no process to pause")
+        # The kernel stops them at once; the check is only to say so, and to refuse a
+        # container whose processes did not stop.
+        states: dict[int, str] = {}
+        for _ in range(20):
+            now = await self._freeze(member, "list")
+            states = {pid: now.get(pid, "T") for pid in signalled}  # gone counts as stopped
+            if freeze.stopped(states):
+                pids = ", ".join(map(str, sorted(signalled)))
+                return ActionResult(
+                    ok=True,
+                    message=f"{where}: its container's processes (pids {pids}) stopped by "
+                    "SIGSTOP: they keep their sockets and answer nothing",
+                )
+            await asyncio.sleep(0.1)
+        raise PluginError(f"{where}: its processes did not stop on SIGSTOP: states {states}")
 
     async def resume(self, member: str) -> ActionResult:
+        # From the pod alone, as any revert: a pod replaced since (same name, new container)
+        # has nothing stopped, and says so.
+        where = f"pod {self.namespace}/{member}"
+        pod = await self._pod(member)
+        if pod is None:
+            return ActionResult(ok=True, message=f"{where} is gone: nothing to resume")
+        if not getattr(pod.spec, "share_process_namespace", None):
+            return ActionResult(
+                ok=True,
+                message=f"{where} shares no process namespace: it was never paused, "
+                "nothing to resume",
+            )
+        if (pod.status.phase if pod.status else None) != "Running":
+            return ActionResult(ok=True, message=f"{where} is not running: nothing to resume")
+        stopped = sorted(await self._freeze(member, "cont"))  # only the stopped ones
+        if not stopped:
+            return ActionResult(ok=True, message=f"{where} was not paused: nothing to resume")
         return ActionResult(
-            ok=True, message=f"pod {member}: pods are never paused, nothing to resume"
+            ok=True,
+            message=f"{where}: pids {', '.join(map(str, stopped))} resumed by SIGCONT",
         )
 
     async def partition(self, member: str, name: str, direction: Direction) -> ActionResult:

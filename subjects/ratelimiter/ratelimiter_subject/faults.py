@@ -127,9 +127,10 @@ FAULTS: tuple[FaultSpec, ...] = (
     ),
     FaultSpec(
         name=PAUSE_NODE,
-        description="Freeze the target node's process with SIGSTOP (supervisord): it keeps "
+        description="Freeze the target node's process with SIGSTOP: it keeps "
         "its port, so requests to it hang instead of being refused; revert sends SIGCONT. "
-        "Pods workloads refuse it (see the kill fault).",
+        "Pods: only a pod with spec.shareProcessNamespace (the chart's), its container's "
+        "processes stopped from inside it.",
         params=NoParams,
     ),
     FaultSpec(

@@ -61,7 +61,8 @@ FAULTS: tuple[FaultSpec, ...] = (
     FaultSpec(
         name=PAUSE_STORE,
         description="Freeze the target store's process with SIGSTOP (supervisord): PD sees "
-        "it Disconnected, then Down; revert sends SIGCONT. Pods workloads refuse it.",
+        "it Disconnected, then Down; revert sends SIGCONT. Pods: only with "
+        "spec.shareProcessNamespace.",
         params=NoParams,
     ),
     FaultSpec(

@@ -1,16 +1,23 @@
-"""The real node's parts that need no root: its DNS answers, what it says a machine lacks,
-and the kwok and API server settings that let a real kubelet sit beside kwok's nodes."""
+"""The real node's parts that need no cluster: its DNS answers, what it says a machine lacks
+(a runtime that fails is run for real; runc's check needs root), and the kwok and API server
+settings that let a real kubelet sit beside kwok's nodes."""
 
 from __future__ import annotations
 
+import os
+import shutil
 import socket
 import struct
+import tempfile
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 from aiops.cluster.dns import AAAA, NXDOMAIN, A, answer
 from aiops.cluster.local import AUDIT_POLICY, LocalCluster
 from aiops.cluster.realnode import missing_prerequisites
+from aiops.cluster.runtime_check import runtime_refusal
 
 RECORDS = {
     "rl-redis.ratelimiter.svc.cluster.local": ["10.96.0.12"],
@@ -106,3 +113,26 @@ def test_only_a_real_node_cluster_audits_and_only_workload_service_accounts(
     assert metadata == {"level": "Metadata", "userGroups": ["system:serviceaccounts"]}
     assert rest == {"level": "None"}
     assert cluster.audit_log == cluster.kwok_cluster_dir / "logs" / "audit.log"
+
+
+def test_a_runtime_that_fails_or_runs_nothing_is_one_line() -> None:
+    refused = runtime_refusal("/bin/false")
+    assert refused == (
+        "this kernel refuses /bin/false, so the real node cannot run pods here: "
+        "(no output) (exit 1)"
+    )
+    # Exit 0 is not enough: the container's own output must come back.
+    empty = runtime_refusal("/bin/true")
+    assert empty is not None and "exited 0 but ran no container" in empty
+    assert runtime_refusal("no-such-runtime") == (
+        "the real node needs no-such-runtime: run hack/setup.sh as root"
+    )
+
+
+@pytest.mark.skipif(
+    os.geteuid() != 0 or shutil.which("runc") is None, reason="runc runs containers as root"
+)
+def test_runc_runs_a_container_on_this_kernel() -> None:
+    assert runtime_refusal("runc") is None
+    left = [p.name for p in Path(tempfile.gettempdir()).glob("aiops-runtime-check-*")]
+    assert left == []  # its bundle and state are gone

@@ -135,7 +135,12 @@ class LocalPods(PodsWorkload):
     temporary directory. Listing pods answers with the one pod `p-0`."""
 
     def __init__(self) -> None:
-        pod = SimpleNamespace(metadata=SimpleNamespace(name="p-0"))
+        # No shared process namespace: the pause fault refuses before running anything here.
+        pod = SimpleNamespace(
+            metadata=SimpleNamespace(name="p-0"),
+            spec=SimpleNamespace(share_process_namespace=None),
+            status=SimpleNamespace(phase="Running"),
+        )
         core = SimpleNamespace(
             api_client=k8s.ApiClient(),
             list_namespaced_pod=lambda ns, label_selector: SimpleNamespace(items=[pod]),
@@ -171,8 +176,10 @@ async def test_pods_fill_says_why_a_command_failed(tmp_path: Path) -> None:
         await pods.fill_disk("p-0", str(tmp_path / "absent"), FillParams())
 
 
-async def test_pods_refuse_pause_with_the_reason_and_resume_is_a_no_op() -> None:
+async def test_pods_refuse_pause_without_a_shared_process_namespace() -> None:
     pods = LocalPods()
-    with pytest.raises(PluginError, match="ignores SIGSTOP sent from inside the pod"):
+    with pytest.raises(PluginError, match=r"needs spec\.shareProcessNamespace: true.*ignores"):
         await pods.pause("p-0")
-    assert "nothing to resume" in (await pods.resume("p-0")).message
+    assert pods.ran == []  # refused before any command
+    assert "never paused, nothing to resume" in (await pods.resume("p-0")).message
+    assert "gone: nothing to resume" in (await pods.resume("p-9")).message
