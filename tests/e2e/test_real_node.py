@@ -40,6 +40,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from aiops.cluster.local import LocalCluster
 from aiops.cluster.realnode import missing_prerequisites
@@ -183,6 +184,31 @@ def test_operator_logs_come_from_its_container_and_show_no_refusal(real_node: Ku
     assert not refused, "the operator's RBAC refused it:\n" + "\n".join(refused[:20])
     (status,) = pod["status"]["containerStatuses"]
     assert status["restartCount"] == 0, "the operator restarted: see its previous logs"
+
+
+def test_the_nodes_components_run_as_the_node_not_the_admin(real_node: Kube) -> None:
+    node = LocalCluster(CLUSTER).real_node()
+    creds = node.dir / "credentials"
+    # What each component is started with: the kubelet and the DNS on their command lines,
+    # kube-proxy in its config file.
+    pids = node.pids()
+    for component in ("kubelet", "dns"):
+        argv = Path(f"/proc/{pids[component]}/cmdline").read_bytes().split(b"\0")
+        assert str(creds / "kubelet.kubeconfig").encode() in argv, (component, argv)
+    proxy = yaml.safe_load((node.dir / "kube-proxy.yaml").read_text())
+    assert proxy["clientConnection"]["kubeconfig"] == str(creds / "kube-proxy.kubeconfig")
+    for component, user, groups in (
+        ("kubelet", f"system:node:{NODE}", {"system:nodes", "system:authenticated"}),
+        ("kube-proxy", "system:kube-proxy", {"system:authenticated"}),
+    ):
+        as_it = Kube(creds / f"{component}.kubeconfig", real_node.kubectl_bin)
+        who = json.loads(as_it.kubectl("auth", "whoami", "-o", "json", check=True).stdout)
+        info = who["status"]["userInfo"]
+        assert info["username"] == user and set(info["groups"]) == groups, info
+        # Not the admin: no Secrets of other workloads, no namespaces deleted.
+        for verb, what in (("list", "secrets"), ("delete", "namespaces")):
+            proc = as_it.kubectl("auth", "can-i", verb, what, "-A")
+            assert proc.stdout.strip() == "no", (component, verb, what, proc.stdout)
 
 
 def test_helm_test_passes_for_the_operator_chart(real_node: Kube) -> None:

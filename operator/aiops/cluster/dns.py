@@ -9,7 +9,8 @@ would for those names and nothing else:
 
 Any other name is NXDOMAIN (names outside the cluster domain too: nothing here reaches beyond
 the machine). Run by `aiops cluster up --real-node` as
-`python -m aiops.cluster.dns --kubeconfig K --listen NODE_IP`.
+`python -m aiops.cluster.dns --kubeconfig K --listen NODE_IP --node NODE`, with the node's
+own credentials (it reads Services and the node's pods, as a kubelet does).
 """
 
 from __future__ import annotations
@@ -45,9 +46,12 @@ def _items(response: Any) -> list[dict[str, Any]]:
     return items
 
 
-def read_records(api: client.CoreV1Api, domain: str) -> Records:
-    # Raw JSON (no model objects): a few fields of every pod, once a second.
-    pods = _items(api.list_pod_for_all_namespaces(_preload_content=False))
+def read_records(api: client.CoreV1Api, domain: str, node: str | None = None) -> Records:
+    # Raw JSON (no model objects): a few fields of every pod, once a second. With `node`, only
+    # that node's pods: the others (kwok's) have no address anyone can reach, and a node's own
+    # credentials may list only its pods.
+    on_node = f"spec.nodeName={node}" if node else None
+    pods = _items(api.list_pod_for_all_namespaces(field_selector=on_node, _preload_content=False))
     services = _items(api.list_service_for_all_namespaces(_preload_content=False))
     names: dict[str, list[str]] = {}
     for svc in services:
@@ -117,7 +121,9 @@ def answer(packet: bytes, lookup: dict[str, list[str]]) -> bytes | None:
     return header + packet[12:end] + records
 
 
-def serve(api: client.CoreV1Api, listen: str, port: int, domain: str) -> None:
+def serve(
+    api: client.CoreV1Api, listen: str, port: int, domain: str, node: str | None = None
+) -> None:
     sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     sock.bind((listen, port))
     records = Records()
@@ -125,9 +131,11 @@ def serve(api: client.CoreV1Api, listen: str, port: int, domain: str) -> None:
         packet, peer = sock.recvfrom(4096)
         if time.monotonic() - records.read_at > REFRESH_S:
             try:
-                records = read_records(api, domain)
+                records = read_records(api, domain, node)
             except Exception as exc:  # the API is down a moment: answer from what was read
                 print(f"aiops-dns: reading the API failed: {exc}", file=sys.stderr, flush=True)
+                # And try again a refresh later, not on every query.
+                records = Records(records.names, time.monotonic())
         reply = answer(packet, records.names)
         if reply is not None:
             sock.sendto(reply, peer)
@@ -139,9 +147,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--listen", required=True, help="the node's address")
     parser.add_argument("--port", type=int, default=53)
     parser.add_argument("--domain", default="cluster.local")
+    parser.add_argument("--node", help="only this node's pods (the real node's name)")
     args = parser.parse_args(argv)
     config.load_kube_config(config_file=args.kubeconfig)
-    serve(client.CoreV1Api(), args.listen, args.port, args.domain)
+    serve(client.CoreV1Api(), args.listen, args.port, args.domain, args.node)
 
 
 if __name__ == "__main__":

@@ -30,6 +30,7 @@ from pathlib import Path
 import yaml
 
 from aiops.cluster.errors import ClusterError
+from aiops.cluster.node_identity import KUBE_PROXY, Identity, kubeconfig_for, kubelet_identity
 from aiops.cluster.runtime_check import RUNTIME, runtime_refusal
 
 TAINT_KEY = "aiops.dev/real-node"
@@ -80,7 +81,9 @@ def missing_prerequisites(bin_dir: Path, runtime: str = RUNTIME) -> str | None:
     """One line saying what this machine lacks for a real node, or None. Last, it runs one
     container with `runtime`: a kernel that refuses it is named here, not by a stuck pod."""
     missing = [
-        cmd for cmd in ("containerd", "ctr", runtime, "iptables", "ip") if not shutil.which(cmd)
+        cmd
+        for cmd in ("containerd", "ctr", runtime, "iptables", "ip", "openssl")
+        if not shutil.which(cmd)
     ]
     if _cni_bin_dir() is None:
         missing.append(f"the CNI plugins {', '.join(CNI_PLUGINS)} (containernetworking-plugins)")
@@ -165,6 +168,8 @@ class RealNode:
             (self.dir / d).mkdir(parents=True, exist_ok=True)
         self._snapshot_host()
         self._set_sysctls()
+        node_config = self._kubeconfig_of(kubelet_identity(self.name), "kubelet")
+        proxy_config = self._kubeconfig_of(KUBE_PROXY, "kube-proxy")
         if "containerd" not in running:
             self._start_containerd(sandbox_file.read_text().strip())
         self._import_images(images)
@@ -176,15 +181,17 @@ class RealNode:
                     "-m",
                     "aiops.cluster.dns",
                     "--kubeconfig",
-                    str(self.kubeconfig),
+                    str(node_config),  # it reads Services and pods, as a kubelet does
                     "--listen",
                     ip,
+                    "--node",
+                    self.name,
                 ],
             )
         if "kube-proxy" not in running:
-            self._start_kube_proxy()
+            self._start_kube_proxy(proxy_config)
         if "kubelet" not in running:
-            self._start_kubelet(ip)
+            self._start_kubelet(ip, node_config)
         self._wait_ready(wait)
 
     def _set_sysctls(self) -> None:
@@ -312,11 +319,17 @@ state = "{self.dir / "run" / "containerd-state"}"
         if proc.returncode != 0:
             raise ClusterError(f"ctr could not import {archive}: {proc.stderr.strip()}")
 
-    def _start_kube_proxy(self) -> None:
+    def _kubeconfig_of(self, identity: Identity, component: str) -> Path:
+        """The component's own credentials (node_identity), not the admin's."""
+        return kubeconfig_for(
+            identity, component, self.kubeconfig, self.pki_dir, self.dir / "credentials"
+        )
+
+    def _start_kube_proxy(self, kubeconfig: Path) -> None:
         config = {
             "apiVersion": "kubeproxy.config.k8s.io/v1alpha1",
             "kind": "KubeProxyConfiguration",
-            "clientConnection": {"kubeconfig": str(self.kubeconfig)},
+            "clientConnection": {"kubeconfig": str(kubeconfig)},
             "hostnameOverride": self.name,
             "mode": "iptables",
             "clusterCIDR": POD_CIDR,
@@ -333,7 +346,7 @@ state = "{self.dir / "run" / "containerd-state"}"
         path.write_text(yaml.safe_dump(config))
         self._spawn("kube-proxy", [str(self.bin_dir / "kube-proxy"), "--config", str(path)])
 
-    def _start_kubelet(self, ip: str) -> None:
+    def _start_kubelet(self, ip: str, kubeconfig: Path) -> None:
         config = {
             "apiVersion": "kubelet.config.k8s.io/v1beta1",
             "kind": "KubeletConfiguration",
@@ -383,7 +396,7 @@ state = "{self.dir / "run" / "containerd-state"}"
                 "--config",
                 str(path),
                 "--kubeconfig",
-                str(self.kubeconfig),
+                str(kubeconfig),
                 "--hostname-override",
                 self.name,
                 "--node-ip",

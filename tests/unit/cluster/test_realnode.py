@@ -8,14 +8,17 @@ import os
 import shutil
 import socket
 import struct
+import subprocess
 import tempfile
 from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from aiops.cluster.dns import AAAA, NXDOMAIN, A, answer
 from aiops.cluster.local import AUDIT_POLICY, LocalCluster
+from aiops.cluster.node_identity import KUBE_PROXY, kubeconfig_for, kubelet_identity
 from aiops.cluster.realnode import missing_prerequisites
 from aiops.cluster.runtime_check import runtime_refusal
 
@@ -136,3 +139,44 @@ def test_runc_runs_a_container_on_this_kernel() -> None:
     assert runtime_refusal("runc") is None
     left = [p.name for p in Path(tempfile.gettempdir()).glob("aiops-runtime-check-*")]
     assert left == []  # its bundle and state are gone
+
+
+@pytest.mark.skipif(shutil.which("openssl") is None, reason="the node's certificates need openssl")
+def test_the_nodes_components_get_their_own_client_certificates(tmp_path: Path) -> None:
+    pki = tmp_path / "pki"
+    pki.mkdir()
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+         "-subj", "/CN=test-ca", "-keyout", str(pki / "ca.key"), "-out", str(pki / "ca.crt")],
+        capture_output=True, check=True,
+    )  # fmt: skip
+    admin = tmp_path / "admin.kubeconfig"
+    cluster = {"server": "https://127.0.0.1:6443", "certificate-authority": str(pki / "ca.crt")}
+    admin.write_text(yaml.safe_dump({"clusters": [{"name": "x", "cluster": cluster}]}))
+    out = tmp_path / "node" / "credentials"
+    path = kubeconfig_for(kubelet_identity("n1"), "kubelet", admin, pki, out)
+    config = yaml.safe_load(path.read_text())
+    assert config["clusters"][0]["cluster"] == cluster  # the admin's server and CA
+    user = config["users"][0]["user"]
+    assert "admin" not in user["client-certificate"]
+    crt = subprocess.run(
+        ["openssl", "x509", "-in", user["client-certificate"], "-noout", "-subject", "-ext",
+         "extendedKeyUsage"],
+        capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+    assert "O = system:nodes, CN = system:node:n1" in crt, crt
+    assert "TLS Web Client Authentication" in crt and "Server" not in crt, crt
+    verify = subprocess.run(
+        ["openssl", "verify", "-CAfile", str(pki / "ca.crt"), user["client-certificate"]],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert verify.returncode == 0, verify.stderr
+    assert oct(Path(user["client-key"]).stat().st_mode & 0o777) == "0o600"
+    assert sorted(p.name for p in out.iterdir()) == [
+        "kubelet.crt",
+        "kubelet.key",
+        "kubelet.kubeconfig",
+    ]
+    # Made once: a second `up` keeps the same credentials.
+    assert kubeconfig_for(kubelet_identity("n1"), "kubelet", admin, pki, out) == path
+    assert KUBE_PROXY.subject == "/CN=system:kube-proxy"
