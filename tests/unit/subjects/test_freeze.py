@@ -39,16 +39,22 @@ def freeze_cmd(mode: freeze.Mode) -> str:
 
 
 def test_stop_freezes_the_main_process_and_cont_thaws_it_and_nothing_else() -> None:
-    state = 'while read -r k v; do [ "$k" = State: ] && echo "state $v"; done < /proc/$main/status'
+    # The main process' state once it is what `want` says (a signal lands at once, but on a
+    # loaded machine the process may not have run since), or as it is after 5 s.
+    state = """for i in $(seq 50); do
+          while read -r k v; do [ "$k" = State: ] && s=$v; done < /proc/$main/status
+          case $s in {want}*) break ;; esac; sleep 0.1
+        done; echo "state $s"
+    """
     lines = in_pid_namespace(
         f"""
         sleep 300 & main=$!
         echo "main $main"
         echo "stop: $({freeze_cmd("stop")})"
-        {state}
+        {state.format(want="T")}
         echo "list: $({freeze_cmd("list")})"
         echo "cont: $({freeze_cmd("cont")})"
-        {state}
+        {state.format(want="S")}
         echo "again: $({freeze_cmd("cont")})"
         kill $main
         """
@@ -56,7 +62,7 @@ def test_stop_freezes_the_main_process_and_cont_thaws_it_and_nothing_else() -> N
     (main,) = [line.split()[1] for line in lines if line.startswith("main ")]
     said = {line.partition(": ")[0]: line.partition(": ")[2] for line in lines}
     # Only the main process: not the init (pid 1), not the command itself.
-    assert freeze.parse(said["stop"]) == {int(main): "S"}  # its state before the signal
+    assert set(freeze.parse(said["stop"])) == {int(main)}
     states = [line for line in lines if line.startswith("state ")]
     assert states[0].startswith("state T"), lines  # stopped
     assert freeze.stopped(freeze.parse(said["list"]))
