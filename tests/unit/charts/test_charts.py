@@ -5,6 +5,7 @@ helm.py). The API server's own validation of these objects is tests/integration/
 from __future__ import annotations
 
 import pytest
+import yaml
 
 from tests.unit.charts.helm import (
     ALL_CHARTS,
@@ -50,3 +51,22 @@ def test_helm_template_renders_named_unique_objects(chart: str, values_name: str
         key = (obj["kind"], obj["metadata"].get("namespace", ""), name)
         assert key not in seen, f"{key} rendered twice"
         seen.add(key)
+
+
+def test_the_operator_chart_refuses_a_kubernetes_without_crd_field_selectors() -> None:
+    # 1.30 serves no selectableFields by default: the loops' lists by spec field would fail.
+    old = helm("template", "aiops", str(CHARTS / "aiops-operator"), "--kube-version", "1.30.9")
+    assert old.returncode != 0
+    assert "requires kubeVersion: >=1.31.0-0" in old.stderr, old.stderr
+    ok = helm("template", "aiops", str(CHARTS / "aiops-operator"), "--kube-version", "1.31.0")
+    assert ok.returncode == 0, ok.stderr
+    crds = [
+        d for d in yaml.safe_load_all(ok.stdout) if d and d["kind"] == "CustomResourceDefinition"
+    ]
+    selectable = {
+        c["spec"]["names"]["plural"]: [
+            f["jsonPath"] for f in c["spec"]["versions"][0].get("selectableFields", [])
+        ]
+        for c in crds
+    }
+    assert selectable["incidents"] and selectable["chaos"] and selectable["approvals"], selectable
