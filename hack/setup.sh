@@ -60,11 +60,11 @@ if ! "$python" -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null
 fi
 [[ -x .venv/bin/python ]] || "$python" -m venv .venv
 # One pip run, so that the plugins' dependency on `aiops` is this operator, never an index's.
-# The stamp hashes every distribution's pyproject.toml and this list: an edit to any of them
-# installs again, and otherwise nothing runs.
+# The stamp hashes every distribution's pyproject.toml, the constraints and this list: an edit
+# to any of them installs again, and otherwise nothing runs.
 dists=(-e './operator[test,eval]' -e './subjects/ratelimiter[server,test]' -e './subjects/tikv')
 stamp=".venv/.aiops-installed"
-want="$({ cat operator/pyproject.toml subjects/*/pyproject.toml; echo "${dists[*]}"; } |
+want="$({ cat operator/pyproject.toml subjects/*/pyproject.toml operator/constraints.txt; echo "${dists[*]}"; } |
   sha256sum | cut -c1-16)"
 if [[ "$(cat "$stamp" 2>/dev/null)" != "$want" ]]; then
   echo "aiops: installing the operator and the subject plugins into .venv" >&2
@@ -72,7 +72,8 @@ if [[ "$(cat "$stamp" 2>/dev/null)" != "$want" ]]; then
   # the root there) it would pass for `aiops` and repeat the plugins' entry points.
   rm -rf aiops.egg-info
   .venv/bin/python -m pip install -q -U pip
-  .venv/bin/python -m pip install -q "${dists[@]}"
+  # The operator's run-time dependencies at the versions its image pins (hack/constraints.py).
+  .venv/bin/python -m pip install -q -c operator/constraints.txt "${dists[@]}"
   echo "$want" >"$stamp"
 fi
 
