@@ -80,19 +80,21 @@ tolerations:
     effect: NoSchedule
 EOF
 
+# Image tags go in with --set-string: a content hash may be all digits, which --set would read
+# as a number (and the charts' schemas refuse).
 install_operator() {
   # No PersistentVolume provisioner in this cluster: the audit log lives in an emptyDir.
   h upgrade --install aiops charts/aiops-operator --namespace "$ops_ns" --values "$placement" \
-    --set image.repository="${OPERATOR_IMAGE%:*}" --set image.tag="${OPERATOR_IMAGE##*:}" \
+    --set image.repository="${OPERATOR_IMAGE%:*}" --set-string image.tag="${OPERATOR_IMAGE##*:}" \
     --set "watch.namespaces={$rl_ns}" --set audit.persistence.enabled=false --set replicas=1 \
     --wait --timeout 5m >&2
 }
 install_ratelimiter() {
   h upgrade --install rl charts/ratelimiter --namespace "$rl_ns" --values "$placement" \
-    --set image.repository="${RATELIMITER_IMAGE%:*}" --set image.tag="${RATELIMITER_IMAGE##*:}" \
-    --set redis.image.repository="${REDIS_IMAGE%:*}" --set redis.image.tag="${REDIS_IMAGE##*:}" \
+    --set image.repository="${RATELIMITER_IMAGE%:*}" --set-string image.tag="${RATELIMITER_IMAGE##*:}" \
+    --set redis.image.repository="${REDIS_IMAGE%:*}" --set-string redis.image.tag="${REDIS_IMAGE##*:}" \
     --set toxiproxy.image.repository="${TOXIPROXY_IMAGE%:*}" \
-    --set toxiproxy.image.tag="${TOXIPROXY_IMAGE##*:}" \
+    --set-string toxiproxy.image.tag="${TOXIPROXY_IMAGE##*:}" \
     --set subject.enabled=true --set subject.name=ratelimiter --set subject.interval=5s \
     --wait --timeout 5m >&2
 }

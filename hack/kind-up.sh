@@ -121,7 +121,7 @@ say "installing aiops-operator into $ops_ns"
 # Two replicas (one active, kopf peering) share the audit volume: kind's one node and its
 # local-path volumes, which are ReadWriteOnce (a multi-node cluster wants ReadWriteMany).
 h upgrade --install aiops "$root/charts/aiops-operator" --namespace "$ops_ns" \
-  --set image.repository=aiops-operator --set "image.tag=$operator_tag" \
+  --set image.repository=aiops-operator --set-string "image.tag=$operator_tag" \
   --set "watch.namespaces={$tikv_ns,$rl_ns}" --set prometheus.enabled=true \
   --set "audit.persistence.accessModes={ReadWriteOnce}" \
   ${anthropic[@]+"${anthropic[@]}"} --wait --timeout 5m >&2
@@ -133,7 +133,7 @@ h upgrade --install tikv "$root/charts/tikv" --namespace "$tikv_ns" \
 
 say "installing ratelimiter into $rl_ns"
 h upgrade --install rl "$root/charts/ratelimiter" --namespace "$rl_ns" \
-  --set image.repository=aiops/ratelimiter --set "image.tag=$ratelimiter_tag" \
+  --set image.repository=aiops/ratelimiter --set-string "image.tag=$ratelimiter_tag" \
   --wait --timeout 5m >&2
 
 # The rate limiter's Subject (the tikv chart renders its own): its pods, its admin API through
