@@ -42,7 +42,7 @@ def helm_installs(calls: list[Call]) -> list[Call]:
 def set_values(call: Call) -> dict[str, str]:
     out = {}
     for i, a in enumerate(call.argv):
-        if a == "--set":
+        if a in ("--set", "--set-string"):
             key, _, value = call.argv[i + 1].partition("=")
             out[key] = value
     return out
