@@ -89,6 +89,9 @@ def test_up_twice_is_one_cluster_and_down_leaves_no_process(state_dir: Path) -> 
 
 def test_busy_port_is_one_line_and_starts_nothing(state_dir: Path) -> None:
     with socket.socket() as squatter:
+        # A connection of the previous test's API server may linger in TIME_WAIT on the port:
+        # that must not keep the squatter from listening.
+        squatter.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         squatter.bind(("127.0.0.1", PORT))
         squatter.listen()
         proc = aiops(
