@@ -51,7 +51,7 @@ from aiops.agent.messages_api import (
 )
 from aiops.agent.pricing import PRICES, Price, cost_usd
 from aiops.agent.prompts import MAX_TOKENS_NUDGE, SYSTEM_PROMPT, TEXT_ONLY_NUDGE, first_message
-from aiops.agent.session import SavedSession, TokenCounts, compact
+from aiops.agent.session import SavedSession, TokenCounts, compact, masked
 from aiops.agent.tool_schemas import (
     TOOL_INPUTS,
     EscalateInput,
@@ -277,9 +277,11 @@ class _Session:
         messages, clipped = compact(self.messages, self.agent.defaults.checkpoint_budget)
         if clipped:
             await self.inv.audit("agent.checkpoint_compacted", {"tool_results_clipped": clipped})
+        redact = self.agent.redactor.redact_text
         state = SavedSession(
-            messages=messages,
-            plan=self.plan,
+            messages=masked(messages, self.agent.redactor),
+            # The rationale is the model's words; the action and params are what will run.
+            plan=[s.model_copy(update={"rationale": redact(s.rationale)}) for s in self.plan],
             usage=self.tokens,
             turns=self.turns,
             elapsed_s=self._elapsed(),

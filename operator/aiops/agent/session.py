@@ -10,7 +10,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from aiops.agent.base import PlanStep
-from aiops.redact import truncate
+from aiops.redact import Redactor, truncate
 
 CLIPPED_RESULT = 400
 
@@ -78,3 +78,26 @@ def compact(messages: list[dict[str, Any]], budget: int) -> tuple[list[dict[str,
                 if size <= budget:
                     return out, clipped
     return out, clipped
+
+
+def masked(messages: list[dict[str, Any]], redactor: Redactor) -> list[dict[str, Any]]:
+    """The conversation as a checkpoint keeps it: the model's own words (its text, its tool
+    calls' input) through the redactor, as everything else it saw already was. A thinking block
+    stays as it is: it is signed, and the API refuses one that was altered (and the model
+    thought only about what reached it redacted)."""
+    out: list[dict[str, Any]] = []
+    for message in messages:
+        content = message.get("content")
+        if message.get("role") != "assistant" or not isinstance(content, list):
+            out.append(message)
+            continue
+        blocks: list[Any] = []
+        for block in content:
+            kind = block.get("type") if isinstance(block, dict) else None
+            if kind == "text" and isinstance(block.get("text"), str):
+                block = {**block, "text": redactor.redact_text(block["text"])}
+            elif kind == "tool_use":
+                block = {**block, "input": redactor.redact(block.get("input"))}
+            blocks.append(block)
+        out.append({**message, "content": blocks})
+    return out

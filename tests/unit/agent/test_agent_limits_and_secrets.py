@@ -15,7 +15,15 @@ import pytest
 
 from aiops.agent.anthropic_agent import AgentDefaults
 from aiops.agent.base import Investigation
-from tests.fixtures.scripted_anthropic import FAKE_KEY, ScriptedAnthropic, reply, stall, tool_use
+from tests.fixtures.scripted_anthropic import (
+    FAKE_KEY,
+    ScriptedAnthropic,
+    reply,
+    stall,
+    text,
+    thinking,
+    tool_use,
+)
 from tests.unit.agent.support import DemoPlugin, harness, incident, subject
 from tests.unit.agent.test_anthropic_agent import (
     AGENT_SPEC,
@@ -202,6 +210,38 @@ async def test_no_secret_in_tool_output_reaches_a_request_to_the_model(
     assert "REDIS_PASSWORD" in observed["content"] and "[REDACTED]" in observed["content"]
     (failed,) = tool_results(scripted_anthropic, 2)
     assert failed["is_error"] and "observation failed" in failed["content"]
+
+
+async def test_the_checkpoint_keeps_the_models_words_redacted_and_its_thinking_intact(
+    scripted_anthropic: ScriptedAnthropic,
+) -> None:
+    # A model that writes a secret (a credential by its shape) in its text and in a tool call's
+    # input: the checkpoint on disk holds neither, while its signed thinking block is kept byte
+    # for byte (the API refuses an altered one on resume).
+    h = harness()
+    key = "AKIAFAKEFAKEFAKE1234"
+    thought = thinking("node-2 looks down; restart it", signature="c2lnbmF0dXJl")
+    propose = tool_use(
+        "propose_action",
+        {
+            "action": "restart_member",
+            "params": {"member": "node-2"},
+            "rationale": f"restart it; the key {key} still works",
+        },
+    )
+    scripted_anthropic.script([reply(thought, text(f"The key is {key}."), propose), resolve()])
+    result = await investigate(scripted_anthropic, h)
+    assert result.outcome == "plan", result.escalation_reason
+    assert h.checkpoint.saves, "no checkpoint was saved"
+    saved = json.dumps(h.checkpoint.saves)
+    assert key not in saved
+    assistant = next(m for m in h.checkpoint.saves[0]["messages"] if m["role"] == "assistant")
+    kinds = [b["type"] for b in assistant["content"]]
+    assert kinds == ["thinking", "text", "tool_use"], kinds
+    assert assistant["content"][0] == thought  # signed: untouched
+    assert "[REDACTED]" in assistant["content"][1]["text"]
+    assert assistant["content"][2]["input"]["params"] == {"member": "node-2"}  # the call is kept
+    assert "[REDACTED]" in assistant["content"][2]["input"]["rationale"]
 
 
 # -- the event loop keeps serving --------------------------------------------------------------
