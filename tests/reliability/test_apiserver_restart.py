@@ -108,7 +108,5 @@ def test_apiserver_restart_mid_incident_and_mid_chaos(
             drift.undo()
             clean_up(ns)
             op.stop()
-            log = tmp_path / "operator.log"
-            if log.exists():
-                print(log.read_text()[-4000:])
+            op.print_log_tail(4000)
     repair(rl_stack)

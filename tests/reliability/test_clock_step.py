@@ -99,7 +99,5 @@ def test_a_clock_step_neither_times_out_early_nor_hangs(
             drift.undo()
             clean_up(ns)
             op.stop()
-            log = tmp_path / "operator.log"
-            if log.exists():
-                print(log.read_text()[-3000:])
+            op.print_log_tail(3000)
     repair(rl_stack)

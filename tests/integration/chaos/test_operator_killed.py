@@ -74,7 +74,5 @@ def test_a_killed_operator_is_replaced_and_the_fault_reverted_on_time(
                 op.start()
             clean_up(ns)
             op.stop()
-            log = tmp_path / "operator.log"
-            if log.exists():
-                print(log.read_text()[-3000:])
+            op.print_log_tail(3000)
     repair(rl_stack)

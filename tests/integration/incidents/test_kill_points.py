@@ -100,6 +100,5 @@ def test_sigkill_at_ten_points_resolves_every_incident_and_runs_no_action_twice(
         assert verified.returncode == 0, verified.stdout + verified.stderr
     finally:
         op.stop()
-        log = tmp_path / "operator.log"
-        if log.exists() and os.environ.get("AIOPS_TEST_SHOW_LOGS"):
-            print(log.read_text()[-5000:])
+        if os.environ.get("AIOPS_TEST_SHOW_LOGS"):
+            op.print_log_tail(5000)
