@@ -18,7 +18,7 @@ from typing import Literal
 import yaml
 
 from aiops.cluster.errors import ClusterError
-from aiops.cluster.realnode import RealNode, missing_prerequisites
+from aiops.cluster.realnode import RealNode
 from aiops.cluster.runtime_check import RUNTIME
 from aiops.cluster.tools import tools_bin_dir
 from aiops.settings import WorkstationSettings
@@ -232,7 +232,9 @@ class LocalCluster:
         if current.state == "running":
             self._ensure_nodes(wait)
             if real_node:
-                self.real_node(runtime).up(images or default_images_dir(), wait)
+                node = self.real_node(runtime)
+                node.preflight()
+                node.up(images or default_images_dir(), wait)
             return self.status()
         if current.state == "broken":
             raise ClusterError(
@@ -243,9 +245,7 @@ class LocalCluster:
         if real_node:
             # Before anything starts: a machine or kernel that cannot run the node says so in
             # one line, and no control plane is left behind for nothing.
-            problem = missing_prerequisites(bin_dir, runtime)
-            if problem:
-                raise ClusterError(problem)
+            self.real_node(runtime).preflight()
         busy = [self.port + off for off in PORT_OFFSETS.values() if _port_in_use(self.port + off)]
         if busy:
             span = f"{self.port}-{self.port + max(PORT_OFFSETS.values())}"

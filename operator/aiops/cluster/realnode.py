@@ -144,12 +144,17 @@ class RealNode:
 
     # -- up -------------------------------------------------------------------------------
 
-    def up(self, images: Path, wait: float = 120.0) -> None:
-        """Start what is not running and wait for the node to be Ready. On failure nothing is
-        left running; the logs stay in `kept_logs`, which the error names."""
+    def preflight(self) -> None:
+        """Raise, in one line, what keeps this machine from running the node (the runtime
+        check included); `LocalCluster.up` asks before it starts anything."""
         problem = missing_prerequisites(self.bin_dir, self.runtime)
         if problem:
             raise ClusterError(problem)
+
+    def up(self, images: Path, wait: float = 120.0) -> None:
+        """Start what is not running and wait for the node to be Ready (after `preflight`).
+        On failure nothing is left running; the logs stay in `kept_logs`, which the error
+        names."""
         try:
             self._up(images, wait)
         except BaseException:

@@ -215,20 +215,23 @@ class PodsWorkload:
         self.partitions = Partitions(core_v1.api_client, namespace)
         self.podexec = PodExec(core_v1.api_client.configuration)
 
-    async def _pod_names(self) -> list[str]:
+    async def _pod(self, member: str) -> Any | None:
+        """The pod named `member` among those the selector matches, or None."""
         pods = await asyncio.to_thread(
             self.core_v1.list_namespaced_pod, self.namespace, label_selector=self.selector
         )
-        return [p.metadata.name for p in pods.items]
+        return next((p for p in pods.items if p.metadata.name == member), None)
 
     async def running(self, member: str) -> bool:
-        return member in await self._pod_names()
+        return await self._pod(member) is not None
 
-    async def _ours(self, member: str) -> None:
-        if member not in await self._pod_names():
+    async def _ours(self, member: str) -> Any:
+        pod = await self._pod(member)
+        if pod is None:
             raise PluginError(
                 f"no pod {member!r} matches {self.selector} in namespace {self.namespace}"
             )
+        return pod
 
     async def restart(self, member: str) -> ActionResult:
         await self._ours(member)
@@ -251,20 +254,12 @@ class PodsWorkload:
             ok=True, message=f"{done.message}; its controller replaces it", detail={INSTANT: True}
         )
 
-    async def _pod(self, member: str) -> Any | None:
-        pods = await asyncio.to_thread(
-            self.core_v1.list_namespaced_pod, self.namespace, label_selector=self.selector
-        )
-        return next((p for p in pods.items if p.metadata.name == member), None)
-
     async def _freeze(self, member: str, mode: freeze.Mode) -> dict[int, str]:
         return freeze.parse(await self._sh(member, freeze.argv(mode), None))
 
     async def pause(self, member: str) -> ActionResult:
         where = f"pod {self.namespace}/{member}"
-        pod = await self._pod(member)
-        if pod is None:
-            raise PluginError(f"no pod {member!r} matches {self.selector} in {self.namespace}")
+        pod = await self._ours(member)
         if not getattr(pod.spec, "share_process_namespace", None):
             raise PluginError(freeze.not_shared(f"{self.namespace}/{member}"))
         signalled = await self._freeze(member, "stop")
